@@ -1,0 +1,90 @@
+import type { Record } from './record.ts'
+import type { BroadcastStore, MapStore, ValueStore, WindowStore } from './stores.ts'
+
+/** A timer as delivered to {@link Processor.onTimer}. */
+export interface Timer {
+  /** Key the timer was registered under; the stores are scoped to it during `onTimer`. */
+  readonly key: string | null
+  /** When it fires: event time (watermark) or wall-clock time, in epoch ms. */
+  readonly time: number
+  readonly domain: 'event' | 'processing'
+  /** Name given at registration (default `''`); timers are unique per (key, time, name). */
+  readonly name: string
+  /** JSON-serializable payload given at registration, or `null`. */
+  readonly payload: unknown
+}
+
+/**
+ * Per-key timers. Event-time timers fire, in (time, key, name) order, once the watermark reaches
+ * their time; processing-time timers fire once the wall clock does. Both survive restarts.
+ * Registering the same (key, time, name) again replaces the payload.
+ */
+export interface TimerService {
+  registerEventTime(time: number, name?: string, payload?: unknown): void
+  deleteEventTime(time: number, name?: string): void
+  registerProcessingTime(time: number, name?: string, payload?: unknown): void
+  deleteProcessingTime(time: number, name?: string): void
+}
+
+/** The logging surface operators get (a pino child logger bound to the node). */
+export interface Logger {
+  debug(obj: object | string, msg?: string): void
+  info(obj: object | string, msg?: string): void
+  warn(obj: object | string, msg?: string): void
+  error(obj: object | string, msg?: string): void
+}
+
+/**
+ * What an operator may do. Handed to {@link Processor.init}; valid until `close`.
+ *
+ * Store accessors throw a `HermesError` (`STATE_ERROR`) naming the declared stores when asked for
+ * a store that the node did not declare. Keyed stores and timers act on the key of the record or
+ * timer being processed; using them inside `processBroadcast` throws.
+ */
+export interface ProcessorContext<Out = unknown> {
+  /** Stable id of the node. */
+  readonly nodeId: string
+  /** Id of the task running this instance (`<subtopology>_<partition>`). */
+  readonly taskId: string
+  /** Input partition served by this task. */
+  readonly partition: number
+  /** Emits a record downstream on the main output. */
+  forward(record: Record<Out>): void
+  /** Emits a record on the named side output (for example `late`). */
+  forwardTo(output: string, record: Record<unknown>): void
+  /** Sends a record to the dead-letter topic with a reason; nothing is lost and the run goes on. */
+  deadLetter(record: Record<unknown>, reason: string): void
+  valueStore<V>(name: string): ValueStore<V>
+  mapStore<V>(name: string): MapStore<V>
+  windowStore(name: string): WindowStore
+  broadcastStore<V>(name: string): BroadcastStore<V>
+  readonly timers: TimerService
+  /** Current event-time watermark (`-Infinity` before the first record). */
+  watermark(): number
+  /** Key of the record or timer being processed. */
+  currentKey(): string | null
+  /** Wall-clock time from the runtime's clock (controllable in tests). */
+  wallClock(): number
+  /** Adds to the counter `hermes_operator_events_total{node, event, ...labels}`. */
+  count(event: string, labels?: { [name: string]: string }, amount?: number): void
+  readonly log: Logger
+}
+
+/**
+ * A stateful operator: one instance per task (input partition), created by its factory.
+ * Lifecycle: `init` once, then `process` / `processBroadcast` / `onTimer` in any interleaving
+ * (never concurrently), then `close`. All methods are synchronous; emit only through the context.
+ */
+export interface Processor<In = unknown, Out = unknown> {
+  init?(ctx: ProcessorContext<Out>): void
+  /** Handles one keyed record. */
+  process(record: Record<In>): void
+  /** Handles one record of a connected broadcast stream (config, rules). */
+  processBroadcast?(record: Record<unknown>): void
+  /** Handles a timer this instance registered. */
+  onTimer?(timer: Timer): void
+  close?(): void
+}
+
+/** Creates one processor instance per task. */
+export type ProcessorFactory<In = unknown, Out = unknown> = () => Processor<In, Out>

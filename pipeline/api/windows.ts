@@ -1,0 +1,188 @@
+import { TopologyError } from './errors.ts'
+import type { Processor, ProcessorContext, Timer } from './processor.ts'
+import { Record } from './record.ts'
+import type { MapStore, StoreSpec, ValueStore } from './stores.ts'
+import { mapStore, valueStore } from './stores.ts'
+
+/**
+ * Window shapes. Windows are half-open `[start, end)` in event time.
+ * - `tumbling`: fixed, non-overlapping windows of `sizeMs`.
+ * - `hopping`: windows of `sizeMs` starting every `advanceMs` (they overlap when advance < size).
+ * - `sliding`: one window per record, covering `(ts - sizeMs, ts]`: "the last sizeMs up to this record".
+ * - `session`: records of a key closer than `gapMs` to each other form one session.
+ */
+export type WindowSpec =
+  | { type: 'tumbling'; sizeMs: number }
+  | { type: 'hopping'; sizeMs: number; advanceMs: number }
+  | { type: 'sliding'; sizeMs: number }
+  | { type: 'session'; gapMs: number }
+
+/** How records are folded into a window's value. `merge` is required for session windows. */
+export interface Aggregator<V, A> {
+  init(): A
+  add(acc: A, value: V, record: Record<V>): A
+  merge?(a: A, b: A): A
+}
+
+/** Options of `Stream.window`. */
+export interface WindowOptions<V, A> {
+  window: WindowSpec
+  /** How long after a window's end records are still accepted (event time). Default 0. */
+  graceMs?: number
+  aggregate: Aggregator<V, A>
+}
+
+/** One final window result, emitted once the watermark passes the window's end plus grace. */
+export interface WindowResult<A> {
+  key: string | null
+  start: number
+  end: number
+  value: A
+  /** Number of records folded in. */
+  count: number
+}
+
+/** Name of the side output that receives late records. */
+export const LATE_OUTPUT = 'late'
+
+interface Slot<A> {
+  start: number
+  end: number
+  acc: A
+  count: number
+}
+
+/** @internal Validates a window spec; the builder calls it. */
+export function checkWindowOptions(id: string, options: WindowOptions<unknown, unknown>): void {
+  const w = options?.window
+  const positive = (n: unknown): boolean => typeof n === 'number' && Number.isFinite(n) && n > 0
+  if (!w || !['tumbling', 'hopping', 'sliding', 'session'].includes(w.type)) {
+    throw new TopologyError(`Window "${id}": window.type must be tumbling, hopping, sliding or session, got ${JSON.stringify(w?.type)}.`)
+  }
+  if (w.type === 'session' ? !positive(w.gapMs) : !positive(w.sizeMs)) {
+    throw new TopologyError(`Window "${id}": ${w.type === 'session' ? 'gapMs' : 'sizeMs'} must be a positive number of milliseconds.`)
+  }
+  if (w.type === 'hopping' && (!positive(w.advanceMs) || w.advanceMs > w.sizeMs)) {
+    throw new TopologyError(`Window "${id}": advanceMs must be positive and at most sizeMs (${w.sizeMs}).`)
+  }
+  if (options.graceMs !== undefined && !(typeof options.graceMs === 'number' && options.graceMs >= 0)) {
+    throw new TopologyError(`Window "${id}": graceMs must be zero or a positive number of milliseconds.`)
+  }
+  if (!options.aggregate || typeof options.aggregate.init !== 'function' || typeof options.aggregate.add !== 'function') {
+    throw new TopologyError(`Window "${id}": aggregate needs init() and add(acc, value, record).`)
+  }
+  if (w.type === 'session' && typeof options.aggregate.merge !== 'function') {
+    throw new TopologyError(`Window "${id}": session windows merge sessions, so aggregate needs merge(a, b).`)
+  }
+}
+
+/** @internal The stores a window node declares. */
+export function windowStores(options: WindowOptions<unknown, unknown>): { [name: string]: StoreSpec } {
+  return options.window.type === 'sliding' ? { buffer: valueStore() } : { windows: mapStore() }
+}
+
+/** @internal Creates the processor behind `Stream.window`. */
+export function windowProcessor<V, A>(options: WindowOptions<V, A>): Processor<V, WindowResult<A>> {
+  const grace = options.graceMs ?? 0
+  const agg = options.aggregate
+  const w = options.window
+  let ctx!: ProcessorContext<WindowResult<A>>
+  let slots!: MapStore<Slot<A>>
+  let buffer!: ValueStore<Array<[number, V]>>
+
+  const emit = (slot: Slot<A>): void => {
+    ctx.forward(
+      new Record({ key: ctx.currentKey(), timestamp: slot.end - 1, value: { key: ctx.currentKey(), start: slot.start, end: slot.end, value: slot.acc, count: slot.count } }),
+    )
+  }
+
+  /** Starts of the fixed windows (tumbling, hopping) that contain `ts`. */
+  const fixedStarts = (ts: number): number[] => {
+    if (w.type === 'tumbling') return [Math.floor(ts / w.sizeMs) * w.sizeMs]
+    if (w.type !== 'hopping') return []
+    const starts: number[] = []
+    for (let s = Math.floor(ts / w.advanceMs) * w.advanceMs; s > ts - w.sizeMs; s -= w.advanceMs) starts.push(s)
+    return starts.reverse()
+  }
+  const sizeOf = (): number => (w.type === 'tumbling' || w.type === 'hopping' || w.type === 'sliding' ? w.sizeMs : 0)
+
+  return {
+    init(c) {
+      ctx = c
+      if (w.type === 'sliding') buffer = c.valueStore('buffer')
+      else slots = c.mapStore('windows')
+    },
+    process(record) {
+      const ts = record.timestamp
+      const wm = ctx.watermark()
+      if (w.type === 'tumbling' || w.type === 'hopping') {
+        const starts = fixedStarts(ts)
+        const lastEnd = (starts[starts.length - 1] as number) + w.sizeMs
+        if (lastEnd - 1 + grace <= wm) return ctx.forwardTo(LATE_OUTPUT, record)
+        for (const start of starts) {
+          const end = start + w.sizeMs
+          if (end - 1 + grace <= wm) continue // this one already closed; the later ones take the record
+          const field = String(start)
+          const slot = slots.get(field) ?? { start, end, acc: agg.init(), count: 0 }
+          if (slot.count === 0) ctx.timers.registerEventTime(end - 1 + grace, 'window', start)
+          slots.put(field, { ...slot, acc: agg.add(slot.acc, record.value, record), count: slot.count + 1 })
+        }
+        return
+      }
+      if (ts + grace <= wm) return ctx.forwardTo(LATE_OUTPUT, record)
+      if (w.type === 'sliding') {
+        const list = buffer.get() ?? []
+        // Keep the buffer sorted by time; records mostly arrive in order, so insert from the back.
+        let i = list.length
+        while (i > 0 && (list[i - 1] as [number, V])[0] > ts) i--
+        list.splice(i, 0, [ts, record.value])
+        buffer.put(list)
+        ctx.timers.registerEventTime(ts + grace, 'window', ts)
+        return
+      }
+      // Session: merge every session within gap of ts into one.
+      const gap = (w as { gapMs: number }).gapMs
+      let merged: Slot<A> = { start: ts, end: ts + 1, acc: agg.add(agg.init(), record.value, record), count: 1 }
+      for (const [field, slot] of slots.entries()) {
+        if (ts > slot.start - gap && ts < slot.end - 1 + gap) {
+          ctx.timers.deleteEventTime(slot.end - 1 + gap - 1 + grace, 'window')
+          slots.delete(field)
+          merged = {
+            start: Math.min(merged.start, slot.start),
+            end: Math.max(merged.end, slot.end),
+            acc: (agg.merge as (a: A, b: A) => A)(slot.acc, merged.acc),
+            count: slot.count + merged.count,
+          }
+        }
+      }
+      slots.put(String(merged.start), merged)
+      ctx.timers.registerEventTime(merged.end - 1 + gap - 1 + grace, 'window', merged.start)
+    },
+    onTimer(timer: Timer) {
+      if (w.type === 'sliding') {
+        const t = timer.payload as number
+        const list = buffer.get() ?? []
+        let acc = agg.init()
+        let count = 0
+        for (const [ts, value] of list) {
+          if (ts > t - w.sizeMs && ts <= t) {
+            acc = agg.add(acc, value, new Record({ key: ctx.currentKey(), value, timestamp: ts }))
+            count++
+          }
+        }
+        emit({ start: t - w.sizeMs + 1, end: t + 1, acc, count })
+        // Records older than every window still to fire can go.
+        const horizon = ctx.watermark() - grace - sizeOf()
+        const kept = list.filter(([ts]) => ts > horizon)
+        if (kept.length) buffer.put(kept)
+        else buffer.delete()
+        return
+      }
+      const field = String(timer.payload)
+      const slot = slots.get(field)
+      if (!slot) return
+      slots.delete(field)
+      emit(slot)
+    },
+  }
+}

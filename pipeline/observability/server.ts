@@ -1,0 +1,69 @@
+import { createServer } from 'node:http'
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Registry } from 'prom-client'
+
+/** What the health endpoints report. */
+export interface HealthSource {
+  /** Process is alive and its loop turns. */
+  live(): boolean
+  /** Ready to do work: state restored, inputs connected. */
+  ready(): { ready: boolean; reason?: string }
+}
+
+/** A running metrics/health server. */
+export interface ObservabilityServer {
+  readonly port: number
+  close(): Promise<void>
+}
+
+/**
+ * Serves `/metrics` (Prometheus text), `/healthz` and `/readyz` on `host:port`
+ * (127.0.0.1 by default: nothing listens on other interfaces unless configured).
+ */
+export async function startObservabilityServer(options: {
+  registry: Registry
+  health: HealthSource
+  host?: string
+  port?: number
+  beforeScrape?: () => void
+}): Promise<ObservabilityServer> {
+  const server: Server = createServer((req, res) => {
+    const url = (req.url ?? '/').split('?')[0]
+    if (req.method !== 'GET') {
+      res.writeHead(405, { allow: 'GET' }).end()
+      return
+    }
+    if (url === '/metrics') {
+      options.beforeScrape?.()
+      options.registry
+        .metrics()
+        .then((text) => res.writeHead(200, { 'content-type': options.registry.contentType }).end(text))
+        .catch((err: Error) => res.writeHead(500).end(err.message))
+      return
+    }
+    if (url === '/healthz') {
+      const ok = options.health.live()
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ok' : 'down' }))
+      return
+    }
+    if (url === '/readyz') {
+      const r = options.health.ready()
+      res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready: r.ready, ...(r.reason ? { reason: r.reason } : {}) }))
+      return
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /readyz\n')
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port ?? 9464, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const port = (server.address() as AddressInfo).port
+  return {
+    port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  }
+}

@@ -1,0 +1,210 @@
+import { join } from 'node:path'
+import { HermesError } from '../api/errors.ts'
+import type { Logger } from '../api/processor.ts'
+import type { Topology } from '../api/topology.ts'
+import type { HermesConfig } from '../config/schema.ts'
+import type { HermesMetrics } from '../observability/metrics.ts'
+import type { KeyValueBackend } from '../state/backend.ts'
+import { MemoryBackend, RocksDbBackend } from '../state/backend.ts'
+import { isExpired } from '../state/stores.ts'
+import { TaskState } from '../state/task-state.ts'
+import type { StoreSpec } from '../api/stores.ts'
+import type { Plan, SubTopology } from './plan.ts'
+import { compilePlan } from './plan.ts'
+import type { Collector, ErrorPolicy } from './task.ts'
+import { Task } from './task.ts'
+import { TimerQueue } from './timers.ts'
+
+/** Where a runtime keeps task state: RocksDB under a directory, or shared in-memory maps. */
+export type StateLocation = { kind: 'rocksdb'; dir: string } | { kind: 'memory'; maps: Map<string, Map<string, Buffer>> }
+
+/** What an app needs to know about topics (partition counts), embedded or on Kafka. */
+export interface TopicCatalog {
+  partitions(topic: string): number
+}
+
+export interface AppOptions {
+  topology: Topology
+  config: HermesConfig
+  topics: TopicCatalog
+  state: StateLocation
+  collector: Collector
+  logger: Logger
+  metrics?: HermesMetrics
+  clock: () => number
+  /** Overrides of the per-phase decisions from config (e.g. handler functions). */
+  errorPolicy?: Partial<ErrorPolicy>
+}
+
+/**
+ * A running topology: its plan, one task per sub-topology partition, and its event-time watermark
+ * (highest event time seen on keyed inputs minus the allowed out-of-orderness).
+ */
+export class AppRuntime {
+  readonly name: string
+  readonly plan: Plan
+  readonly tasks: Task[] = []
+  readonly dlqTopic: string
+  private maxTs = -Infinity
+  private readonly bound: number
+  private readonly opts: AppOptions
+
+  private constructor(opts: AppOptions) {
+    this.opts = opts
+    this.name = opts.topology.name
+    this.plan = compilePlan(opts.topology)
+    this.dlqTopic = opts.config.errors.deadLetterTopic ?? `${this.name}.dlq`
+    this.bound = opts.config.time.maxOutOfOrdernessMs
+  }
+
+  /** Compiles the topology, opens every task's state and timers, and calls the processors' init. */
+  static async open(opts: AppOptions): Promise<AppRuntime> {
+    const app = new AppRuntime(opts)
+    for (const sub of app.plan.subtopologies) {
+      const partitions = app.partitionsOf(sub)
+      for (let p = 0; p < partitions; p++) app.tasks.push(await app.openTask(sub, p))
+    }
+    for (const t of app.tasks) {
+      const saved = t.state.getMeta<number>('maxTs')
+      if (typeof saved === 'number' && saved > app.maxTs) app.maxTs = saved
+    }
+    for (const t of app.tasks) t.init()
+    return app
+  }
+
+  /** Number of tasks (= partitions) of a sub-topology; its keyed inputs must agree. */
+  partitionsOf(sub: SubTopology): number {
+    const keyed = sub.sources.filter((s) => !s.broadcast)
+    const counts = keyed.map((s) => [s.topic, this.opts.topics.partitions(s.topic)] as const)
+    const first = counts[0] as readonly [string, number]
+    const mismatch = counts.find(([, n]) => n !== first[1])
+    if (mismatch) {
+      throw new HermesError(
+        'TOPOLOGY_INVALID',
+        `topology ${this.name}: topics ${counts.map(([t, n]) => `${t} (${n} partitions)`).join(', ')} are read by the same keyed operators and must be co-partitioned; give them the same partition count (topics.overrides.<topic>.partitions)`,
+      )
+    }
+    return first[1]
+  }
+
+  /** The current event-time watermark. */
+  watermark(): number {
+    return this.maxTs - this.bound
+  }
+
+  /** Takes a keyed record's event time into account; returns true when the watermark moved. */
+  observe(eventTime: number): boolean {
+    if (eventTime > this.maxTs) {
+      this.maxTs = eventTime
+      return true
+    }
+    return false
+  }
+
+  /**
+   * Fires all event-time timers up to the watermark, across tasks in (time, key) order. Timers
+   * registered while firing are fired too when due.
+   */
+  fireEventTimers(): number {
+    const wm = this.watermark()
+    let fired = 0
+    for (;;) {
+      let best: Task | undefined
+      let bestTime = Infinity
+      for (const t of this.tasks) {
+        const n = t.timers.nextTime('event')
+        if (n < bestTime) {
+          bestTime = n
+          best = t
+        }
+      }
+      if (!best || bestTime > wm) return fired
+      fired += best.fireTimers('event', bestTime)
+    }
+  }
+
+  /** Fires processing-time timers due at `now`. */
+  fireProcessingTimers(now: number): number {
+    let fired = 0
+    for (const t of this.tasks) fired += t.fireTimers('processing', now)
+    return fired
+  }
+
+  /** Commits every task (state, timers, positions, watermark). */
+  async commit(): Promise<void> {
+    for (const t of this.tasks) {
+      if (this.maxTs > -Infinity) t.state.setMeta('maxTs', this.maxTs)
+      await t.commit()
+    }
+  }
+
+  /** Removes expired TTL and window entries from disk. */
+  async sweep(): Promise<number> {
+    let removed = 0
+    const now = this.watermark()
+    for (const t of this.tasks) {
+      for (const [store, spec] of t.state.keyedStores) {
+        if (spec.kind !== 'window' && spec.ttlMs === undefined) continue
+        for await (const [key, raw] of t.state.scanStore(store)) {
+          if (isExpired(raw, spec, now)) {
+            t.state.set(store, key, undefined)
+            removed++
+          }
+        }
+      }
+    }
+    return removed
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.tasks) t.close()
+    for (const t of this.tasks) await t.state.close()
+  }
+
+  private async openTask(sub: SubTopology, partition: number): Promise<Task> {
+    const taskId = `${sub.id}_${partition}`
+    const keyed = new Map<string, StoreSpec>()
+    const broadcast: string[] = []
+    for (const n of sub.nodes) {
+      if (n.kind !== 'process') continue
+      for (const [name, spec] of Object.entries(n.stores)) keyed.set(`${n.id}.${name}`, spec)
+      for (const name of Object.keys(n.broadcastStores)) broadcast.push(`${n.id}.${name}`)
+    }
+    const backend = await this.openBackend(taskId)
+    const state = new TaskState(backend, keyed, broadcast, this.opts.config.runtime.cacheMaxEntries)
+    await state.open()
+    const timers = new TimerQueue()
+    await timers.load(backend)
+    const policy = this.opts.config.errors
+    const metrics = this.opts.metrics
+    return new Task({
+      app: this.name,
+      sub,
+      partition,
+      state,
+      timers,
+      collector: this.opts.collector,
+      repartitionTopics: this.plan.repartitionTopics,
+      errorPolicy: { deserialize: policy.deserialize, process: policy.process, produce: policy.produce, ...this.opts.errorPolicy },
+      dlqTopic: this.dlqTopic,
+      watermark: () => this.watermark(),
+      clock: this.opts.clock,
+      logger: this.opts.logger,
+      onCount: metrics
+        ? (node, event, labels, amount) => metrics.operatorEvents.inc({ app: this.name, node, event, ...(labels ?? {}) }, amount)
+        : undefined,
+    })
+  }
+
+  private async openBackend(taskId: string): Promise<KeyValueBackend> {
+    const loc = this.opts.state
+    if (loc.kind === 'rocksdb') return RocksDbBackend.open(join(loc.dir, this.name, taskId))
+    const id = `${this.name}/${taskId}`
+    let map = loc.maps.get(id)
+    if (!map) {
+      map = new Map()
+      loc.maps.set(id, map)
+    }
+    return new MemoryBackend(map)
+  }
+}

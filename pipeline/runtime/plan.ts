@@ -1,0 +1,131 @@
+import { TopologyError } from '../api/errors.ts'
+import type { Serde } from '../api/serde.ts'
+import { jsonSerde } from '../api/serde.ts'
+import type { KeyByNode, SourceNode, Topology, TopologyNode } from '../api/topology.ts'
+
+/** An input of a sub-topology: a user topic or an internal repartition topic. */
+export interface PlanSource {
+  /** Node id that downstream edges refer to (the source node, or the keyBy node it replaces). */
+  nodeId: string
+  topic: string
+  serde: Serde<unknown>
+  keyField?: string
+  timestampField?: string
+  broadcast: boolean
+  internal: boolean
+}
+
+/**
+ * A connected piece of a topology between repartition topics: it runs as one task per input
+ * partition, and its keyed sources must be co-partitioned.
+ */
+export interface SubTopology {
+  id: number
+  sources: PlanSource[]
+  /** Non-source nodes, in topological order. keyBy nodes here write to their repartition topic. */
+  nodes: TopologyNode[]
+}
+
+/** How a topology executes: sub-topologies, and the internal topics between them. */
+export interface Plan {
+  topology: Topology
+  subtopologies: SubTopology[]
+  /** Repartition topic of each keyBy node. */
+  repartitionTopics: Map<string, string>
+  /** All topics written by sinks. */
+  sinkTopics: string[]
+}
+
+/** Name of the internal topic behind a keyBy node. */
+export function repartitionTopic(app: string, nodeId: string): string {
+  return `${app}-${nodeId}-repartition`
+}
+
+/**
+ * Splits a topology at its keyBy nodes into sub-topologies (as Kafka Streams does): each keyBy
+ * writes to an internal repartition topic, which a downstream sub-topology reads.
+ */
+export function compilePlan(topology: Topology): Plan {
+  const nodes = topology.nodes
+  const parent = new Map<string, string>()
+  const find = (x: string): string => {
+    let r = x
+    while (parent.get(r) !== r) r = parent.get(r) as string
+    parent.set(x, r)
+    return r
+  }
+  const union = (a: string, b: string): void => {
+    parent.set(find(a), find(b))
+  }
+  for (const n of nodes) if (!(n.kind === 'source' && n.broadcast)) parent.set(n.id, n.id)
+  const byId = new Map(nodes.map((n) => [n.id, n]))
+  for (const n of nodes) {
+    if (n.kind === 'source') continue
+    for (const e of n.inputs) {
+      const up = byId.get(e.node) as TopologyNode
+      // A keyBy ends its group; the downstream nodes form (or join) a group that reads its topic.
+      if (up.kind === 'keyBy') continue
+      union(n.id, e.node)
+    }
+  }
+  const repartitionTopics = new Map<string, string>()
+  for (const n of nodes) if (n.kind === 'keyBy') repartitionTopics.set(n.id, repartitionTopic(topology.name, n.id))
+
+  const groups = new Map<string, SubTopology>()
+  const groupOf = (id: string): SubTopology => {
+    const root = find(id)
+    let g = groups.get(root)
+    if (!g) {
+      g = { id: groups.size, sources: [], nodes: [] }
+      groups.set(root, g)
+    }
+    return g
+  }
+  for (const n of nodes) {
+    if (n.kind === 'source') {
+      if (!n.broadcast) groupOf(n.id).sources.push(sourceOf(n))
+      continue
+    }
+    const g = groupOf(n.id)
+    g.nodes.push(n)
+    for (const e of n.inputs) {
+      const up = byId.get(e.node) as TopologyNode
+      if (up.kind === 'keyBy' && !g.sources.some((s) => s.nodeId === up.id)) {
+        g.sources.push({
+          nodeId: up.id,
+          topic: repartitionTopics.get(up.id) as string,
+          serde: up.serde ?? (jsonSerde() as Serde<unknown>),
+          broadcast: false,
+          internal: true,
+        })
+      }
+    }
+    if (n.kind === 'process') {
+      for (const e of n.broadcastInputs) {
+        const b = byId.get(e.node) as SourceNode
+        if (!g.sources.some((s) => s.nodeId === b.id)) g.sources.push(sourceOf(b))
+      }
+    }
+  }
+  const subtopologies = [...groups.values()]
+  for (const g of subtopologies) {
+    if (!g.sources.some((s) => !s.broadcast)) {
+      throw new TopologyError(`Nodes ${g.nodes.map((n) => `"${n.id}"`).join(', ')} read no keyed source; connect them to builder.source(...).`)
+    }
+  }
+  const sinkTopics = nodes.filter((n) => n.kind === 'sink').map((n) => (n as { topic: string }).topic)
+  return { topology, subtopologies, repartitionTopics, sinkTopics }
+}
+
+function sourceOf(n: SourceNode): PlanSource {
+  const s: PlanSource = { nodeId: n.id, topic: n.topic, serde: n.serde, broadcast: n.broadcast, internal: false }
+  if (n.keyField !== undefined) s.keyField = n.keyField
+  if (n.timestampField !== undefined) s.timestampField = n.timestampField
+  return s
+}
+
+/** The keyBy node feeding a repartition source, if any. */
+export function keyByNode(plan: Plan, nodeId: string): KeyByNode | undefined {
+  const n = plan.topology.nodes.find((x) => x.id === nodeId)
+  return n && n.kind === 'keyBy' ? n : undefined
+}

@@ -1,0 +1,535 @@
+import type { ErrorDecision, ErrorHandler, Phase } from '../api/errors.ts'
+import { HermesError, describeError } from '../api/errors.ts'
+import type { Logger, Processor, ProcessorContext, Timer, TimerService } from '../api/processor.ts'
+import type { Headers } from '../api/record.ts'
+import { Record } from '../api/record.ts'
+import type { ProcessNode, TopologyNode } from '../api/topology.ts'
+import type { StoreScope } from '../state/stores.ts'
+import { createBroadcastStore, createMapStore, createValueStore, createWindowStore } from '../state/stores.ts'
+import type { TaskState } from '../state/task-state.ts'
+import type { PlanSource, SubTopology } from './plan.ts'
+import type { DueTimer, TimerQueue } from './timers.ts'
+
+/** Where a task's output records go (the embedded log or a Kafka producer). */
+export interface Collector {
+  send(topic: string, key: string | null, value: Buffer | null, timestamp: number, headers?: Headers): void
+}
+
+/** A record as read from a topic, before decoding. */
+export interface RawRecord {
+  topic: string
+  partition: number
+  offset: number
+  key: string | null
+  value: Buffer | null
+  timestamp: number
+  headers?: Headers
+}
+
+/** Per-phase error policy: a fixed decision or a handler function. */
+export type ErrorPolicy = { [P in Phase]: ErrorDecision | ErrorHandler }
+
+/** Counters of one node, read by the metrics layer. */
+export interface NodeStats {
+  in: number
+  out: number
+  errors: number
+}
+
+/** Header names on dead-letter records. */
+export const DLQ_HEADERS = {
+  reason: 'hermes.dlq.reason',
+  phase: 'hermes.dlq.phase',
+  node: 'hermes.dlq.node',
+  topic: 'hermes.dlq.topic',
+  partition: 'hermes.dlq.partition',
+  offset: 'hermes.dlq.offset',
+  timestamp: 'hermes.dlq.timestamp',
+} as const
+
+export interface TaskOptions {
+  app: string
+  sub: SubTopology
+  partition: number
+  state: TaskState
+  timers: TimerQueue
+  collector: Collector
+  repartitionTopics: ReadonlyMap<string, string>
+  errorPolicy: ErrorPolicy
+  dlqTopic: string
+  watermark: () => number
+  clock: () => number
+  logger: Logger
+  /** Called for every operator `ctx.count(...)`. */
+  onCount?: (node: string, event: string, labels: { [k: string]: string } | undefined, amount: number) => void
+}
+
+type Handler = (record: Record<unknown>) => void
+
+/** Thrown inside the node chain so the task knows which node failed. */
+class NodeFailure extends Error {
+  constructor(
+    readonly nodeId: string,
+    readonly phase: Phase,
+    readonly original: unknown,
+  ) {
+    super(describeError(original))
+  }
+}
+
+interface ProcessRuntime {
+  node: ProcessNode
+  processor: Processor<unknown, unknown>
+  scope: StoreScope & { key: string; time: number; broadcast: boolean }
+}
+
+/**
+ * One task: the nodes of a sub-topology for one input partition, with their processors, state
+ * and timers. Everything here is synchronous; the runner feeds records and timers in order and
+ * drives commits.
+ */
+export class Task {
+  readonly id: string
+  readonly partition: number
+  readonly sub: SubTopology
+  readonly state: TaskState
+  readonly timers: TimerQueue
+  readonly stats = new Map<string, NodeStats>()
+  /** Next offset to read, per `topic:partition`. */
+  readonly positions = new Map<string, number>()
+  private readonly opts: TaskOptions
+  private readonly handlers = new Map<string, Handler[]>()
+  private readonly broadcastHandlers = new Map<string, Handler[]>()
+  private readonly processes = new Map<string, ProcessRuntime>()
+  private committed = new Map<string, number>()
+  /** Raw record being processed (for dead-letter records and error context). */
+  private current: RawRecord | null = null
+  private dlqCount = 0
+
+  constructor(opts: TaskOptions) {
+    this.opts = opts
+    this.sub = opts.sub
+    this.partition = opts.partition
+    this.state = opts.state
+    this.timers = opts.timers
+    this.id = `${opts.sub.id}_${opts.partition}`
+    for (const s of opts.sub.sources) this.stats.set(s.nodeId, { in: 0, out: 0, errors: 0 })
+    for (const n of opts.sub.nodes) this.stats.set(n.id, { in: 0, out: 0, errors: 0 })
+    // Build back to front so each handler can capture its downstream handlers.
+    for (let i = opts.sub.nodes.length - 1; i >= 0; i--) this.wire(opts.sub.nodes[i] as TopologyNode)
+    const saved = this.state.getMeta<{ [tp: string]: number }>('positions') ?? {}
+    for (const [tp, off] of Object.entries(saved)) {
+      this.positions.set(tp, off)
+      this.committed.set(tp, off)
+    }
+  }
+
+  /** Calls `init` on every processor. */
+  init(): void {
+    for (const p of this.processes.values()) {
+      try {
+        p.processor.init?.(this.contextFor(p))
+      } catch (err) {
+        throw new HermesError('PROCESS_ERROR', `node ${p.node.id}: init() failed in task ${this.id}: ${describeError(err)}`, { cause: err })
+      }
+    }
+  }
+
+  /** Number of records sent to the dead-letter topic by this task. */
+  deadLettered(): number {
+    return this.dlqCount
+  }
+
+  /**
+   * Decodes and processes one record of `source`, then advances its position. Returns the
+   * record's event time, or NaN when it could not be decoded or was processed before.
+   */
+  processRecord(source: PlanSource, raw: RawRecord): number {
+    const tp = `${raw.topic}:${raw.partition}`
+    const expected = this.positions.get(tp)
+    if (expected !== undefined && raw.offset < expected) return Number.NaN // already processed before a restart
+    this.current = raw
+    try {
+      let value: unknown
+      try {
+        if (raw.value === null) throw new Error('record has no value (null)')
+        value = source.serde.deserialize(raw.value)
+      } catch (err) {
+        this.fail('deserialize', source.nodeId, err, raw)
+        return Number.NaN
+      }
+      let ts = raw.timestamp
+      if (source.timestampField !== undefined && value !== null && typeof value === 'object') {
+        const t = (value as { [k: string]: unknown })[source.timestampField]
+        if (typeof t === 'number' && Number.isFinite(t)) ts = t
+      }
+      const record = new Record<unknown>({ key: raw.key, value, timestamp: ts, headers: raw.headers ?? {}, topic: raw.topic, partition: raw.partition, offset: raw.offset })
+      const stat = this.stats.get(source.nodeId) as NodeStats
+      stat.in++
+      const next = (source.broadcast ? this.broadcastHandlers : this.handlers).get(`${source.nodeId}\u0000main`)
+      if (next) {
+        try {
+          for (const h of next) h(record)
+          stat.out += next.length
+        } catch (err) {
+          if (err instanceof NodeFailure) this.fail(err.phase, err.nodeId, err.original, raw)
+          else throw err
+        }
+      }
+      return ts
+    } finally {
+      this.positions.set(tp, raw.offset + 1)
+      this.current = null
+    }
+  }
+
+  /** Fires due timers of a domain up to `upTo`, in (time, key, name) order. Returns how many fired. */
+  fireTimers(domain: 'event' | 'processing', upTo: number): number {
+    let fired = 0
+    for (let due = this.timers.popDue(domain, upTo); due; due = this.timers.popDue(domain, upTo)) {
+      this.fireTimer(due)
+      fired++
+    }
+    return fired
+  }
+
+  /** Key to prefetch for a raw record. */
+  static keyOf(raw: RawRecord): string {
+    return raw.key ?? ''
+  }
+
+  /**
+   * Saves positions and timers into the state and flushes it in one batch.
+   * @throws HermesError OFFSET_REGRESSION if a position moved backwards since the last commit.
+   */
+  async commit(): Promise<void> {
+    for (const [tp, off] of this.positions) {
+      const prev = this.committed.get(tp)
+      if (prev !== undefined && off < prev) {
+        throw new HermesError('OFFSET_REGRESSION', `task ${this.id}: offset of ${tp} would move back from ${prev} to ${off}; refusing to commit`)
+      }
+    }
+    this.state.setMeta('positions', Object.fromEntries(this.positions))
+    this.state.addRawOps(this.timers.drainChanges())
+    await this.state.flush()
+    this.committed = new Map(this.positions)
+  }
+
+  /** Calls `close` on every processor. */
+  close(): void {
+    for (const p of this.processes.values()) {
+      try {
+        p.processor.close?.()
+      } catch (err) {
+        this.opts.logger.warn({ node: p.node.id, task: this.id, err: describeError(err) }, 'processor close() failed')
+      }
+    }
+  }
+
+  private fireTimer(due: DueTimer): void {
+    const p = this.processes.get(due.node)
+    if (!p || !p.processor.onTimer) return
+    p.scope.key = due.timer.key ?? ''
+    p.scope.time = due.timer.time
+    try {
+      p.processor.onTimer(due.timer)
+    } catch (err) {
+      const original = err instanceof NodeFailure ? err.original : err
+      const node = err instanceof NodeFailure ? err.nodeId : due.node
+      const phase = err instanceof NodeFailure ? err.phase : 'process'
+      this.fail(phase, node, original, this.timerAsRaw(due.timer))
+    }
+  }
+
+  private timerAsRaw(t: Timer): RawRecord {
+    return {
+      topic: '',
+      partition: this.partition,
+      offset: -1,
+      key: t.key,
+      value: Buffer.from(JSON.stringify({ timer: { time: t.time, domain: t.domain, name: t.name, payload: t.payload } }), 'utf8'),
+      timestamp: t.time,
+    }
+  }
+
+  /** Applies the error policy: dead-letter and continue, or stop with an error naming everything. */
+  private fail(phase: Phase, nodeId: string, error: unknown, raw: RawRecord): void {
+    const stat = this.stats.get(nodeId)
+    if (stat) stat.errors++
+    const policy = this.opts.errorPolicy[phase]
+    const decision = typeof policy === 'function' ? policy({ phase, error, topic: raw.topic, partition: raw.partition, offset: raw.offset, nodeId }) : policy
+    const where = `${raw.topic || '(timer)'}[${raw.partition}]@${raw.offset}`
+    if (decision !== 'continue') {
+      throw new HermesError(phase === 'process' ? 'PROCESS_ERROR' : phase === 'produce' ? 'PRODUCE_ERROR' : 'SERDE_ERROR', `${phase} failed at node ${nodeId} on ${where}: ${describeError(error)}`, {
+        cause: error,
+      })
+    }
+    this.opts.logger.warn({ phase, node: nodeId, task: this.id, topic: raw.topic, partition: raw.partition, offset: raw.offset, reason: describeError(error) }, 'record sent to dead-letter topic')
+    this.sendToDlq(raw, phase, nodeId, describeError(error))
+  }
+
+  private sendToDlq(raw: RawRecord, phase: Phase, nodeId: string, reason: string): void {
+    this.dlqCount++
+    this.opts.collector.send(this.opts.dlqTopic, raw.key, raw.value, raw.timestamp, {
+      ...(raw.headers ?? {}),
+      [DLQ_HEADERS.reason]: reason,
+      [DLQ_HEADERS.phase]: phase,
+      [DLQ_HEADERS.node]: nodeId,
+      [DLQ_HEADERS.topic]: raw.topic,
+      [DLQ_HEADERS.partition]: String(raw.partition),
+      [DLQ_HEADERS.offset]: String(raw.offset),
+      [DLQ_HEADERS.timestamp]: String(raw.timestamp),
+    })
+  }
+
+  private downstream(nodeId: string, output: string): Handler[] {
+    return this.handlers.get(`${nodeId}\u0000${output}`) ?? []
+  }
+
+  /** Registers the handler of `node` under each of its input edges. */
+  private wire(node: TopologyNode): void {
+    const stat = this.stats.get(node.id) as NodeStats
+    const id = node.id
+    const main = this.downstream(id, 'main')
+    const emit = (r: Record<unknown>): void => {
+      for (const h of main) h(r)
+      stat.out += main.length
+    }
+    const guard = (phase: Phase, fn: () => void): void => {
+      try {
+        fn()
+      } catch (err) {
+        if (err instanceof NodeFailure) throw err
+        throw new NodeFailure(id, phase, err)
+      }
+    }
+    let handler: Handler
+    switch (node.kind) {
+      case 'map':
+        handler = (r) => {
+          stat.in++
+          let out!: Record<unknown>
+          guard('process', () => {
+            out = r.withValue(node.fn(r.value, r))
+          })
+          emit(out)
+        }
+        break
+      case 'filter':
+        handler = (r) => {
+          stat.in++
+          let keep = false
+          guard('process', () => {
+            keep = node.fn(r.value, r)
+          })
+          if (keep) emit(r)
+        }
+        break
+      case 'flatMap':
+        handler = (r) => {
+          stat.in++
+          let outs: unknown[] = []
+          guard('process', () => {
+            outs = [...node.fn(r.value, r)]
+          })
+          for (const v of outs) emit(r.withValue(v))
+        }
+        break
+      case 'merge':
+        handler = (r) => {
+          stat.in++
+          emit(r)
+        }
+        break
+      case 'keyBy': {
+        const topic = this.opts.repartitionTopics.get(id) as string
+        const serde = this.sub.sources.find((s) => s.nodeId === id)?.serde
+        handler = (r) => {
+          stat.in++
+          guard('process', () => {
+            const key = node.fn(r.value, r)
+            if (typeof key !== 'string') throw new TypeError(`keyBy must return a string key, got ${typeof key}`)
+            const bytes = serde ? serde.serialize(r.value) : jsonBytes(r.value)
+            stat.out++
+            this.opts.collector.send(topic, key, bytes, r.timestamp, r.headers)
+          })
+        }
+        break
+      }
+      case 'sink':
+        handler = (r) => {
+          stat.in++
+          let bytes!: Buffer
+          guard('produce', () => {
+            bytes = node.serde.serialize(r.value)
+          })
+          stat.out++
+          this.opts.collector.send(node.topic, r.key, bytes, r.timestamp, r.headers)
+        }
+        break
+      case 'process': {
+        const rt = this.createProcess(node)
+        handler = (r) => {
+          stat.in++
+          rt.scope.key = r.key ?? ''
+          rt.scope.time = r.timestamp
+          guard('process', () => rt.processor.process(r))
+        }
+        if (node.broadcastInputs.length) {
+          const bh: Handler = (r) => {
+            stat.in++
+            rt.scope.broadcast = true
+            rt.scope.time = r.timestamp
+            try {
+              guard('process', () => {
+                if (!rt.processor.processBroadcast) {
+                  throw new HermesError('PROCESS_ERROR', `node ${id} is connected to broadcast streams but its processor has no processBroadcast()`)
+                }
+                rt.processor.processBroadcast(r)
+              })
+            } finally {
+              rt.scope.broadcast = false
+            }
+          }
+          for (const e of node.broadcastInputs) this.addHandler(this.broadcastHandlers, e.node, e.output, bh)
+        }
+        break
+      }
+      default:
+        return
+    }
+    for (const e of node.inputs) this.addHandler(this.handlers, e.node, e.output, handler)
+  }
+
+  private addHandler(map: Map<string, Handler[]>, node: string, output: string, h: Handler): void {
+    const k = `${node}\u0000${output}`
+    const list = map.get(k)
+    if (list) list.push(h)
+    else map.set(k, [h])
+  }
+
+  private createProcess(node: ProcessNode): ProcessRuntime {
+    let processor: Processor<unknown, unknown>
+    try {
+      processor = node.factory()
+    } catch (err) {
+      throw new HermesError('PROCESS_ERROR', `node ${node.id}: processor factory failed: ${describeError(err)}`, { cause: err })
+    }
+    if (!processor || typeof processor.process !== 'function') {
+      throw new HermesError('PROCESS_ERROR', `node ${node.id}: the factory must return an object with process(record)`)
+    }
+    const rt: ProcessRuntime = {
+      node,
+      processor,
+      scope: {
+        nodeId: node.id,
+        key: '',
+        time: -Infinity,
+        broadcast: false,
+        currentKey() {
+          if (this.broadcast) throw new HermesError('STATE_ERROR', `node ${node.id}: keyed stores and timers are not available in processBroadcast (there is no current key)`)
+          return this.key
+        },
+        eventTime() {
+          return this.time
+        },
+        broadcastWritable() {
+          return this.broadcast
+        },
+      },
+    }
+    this.processes.set(node.id, rt)
+    return rt
+  }
+
+  private contextFor(rt: ProcessRuntime): ProcessorContext<unknown> {
+    const { node, scope } = rt
+    const task = this
+    const main = this.downstream(node.id, 'main')
+    const stat = this.stats.get(node.id) as NodeStats
+    const storeNames = Object.keys(node.stores)
+    const cache = new Map<string, unknown>()
+    const keyed = <T>(name: string, kind: string, make: (full: string) => T): T => {
+      const spec = node.stores[name]
+      if (!spec || spec.kind !== kind) {
+        throw new HermesError(
+          'STATE_ERROR',
+          `node ${node.id} asked for ${kind} store "${name}" but declares ${storeNames.length ? storeNames.map((n) => `${n} (${node.stores[n]?.kind})`).join(', ') : 'no keyed stores'}; declare it in process("${node.id}", factory, { stores: { ${name}: ${kind}Store() } })`,
+        )
+      }
+      const full = `${node.id}.${name}`
+      let store = cache.get(full) as T | undefined
+      if (!store) {
+        store = make(full)
+        cache.set(full, store)
+      }
+      return store
+    }
+    const timers: TimerService = {
+      registerEventTime: (time, name = '', payload = null) => task.timers.register('event', node.id, scope.currentKey(), time, name, payload),
+      deleteEventTime: (time, name = '') => task.timers.delete('event', node.id, scope.currentKey(), time, name),
+      registerProcessingTime: (time, name = '', payload = null) => task.timers.register('processing', node.id, scope.currentKey(), time, name, payload),
+      deleteProcessingTime: (time, name = '') => task.timers.delete('processing', node.id, scope.currentKey(), time, name),
+    }
+    const log = this.opts.logger
+    return {
+      nodeId: node.id,
+      taskId: this.id,
+      partition: this.partition,
+      forward(record) {
+        for (const h of main) h(record)
+        stat.out += main.length
+      },
+      forwardTo(output, record) {
+        if (!node.sideOutputs.includes(output)) {
+          throw new HermesError('PROCESS_ERROR', `node ${node.id} forwarded to undeclared side output "${output}"; declare it with { sideOutputs: ["${output}"] }`)
+        }
+        const hs = task.downstream(node.id, output)
+        for (const h of hs) h(record)
+        stat.out += hs.length
+      },
+      deadLetter(record, reason) {
+        let value: Buffer | null
+        try {
+          value = record.value === undefined ? null : Buffer.from(JSON.stringify(record.value), 'utf8')
+        } catch {
+          value = null
+        }
+        log.warn({ node: node.id, task: task.id, topic: record.topic, offset: record.offset, reason }, 'record sent to dead-letter topic')
+        stat.errors++
+        task.sendToDlq(
+          { topic: record.topic, partition: record.partition, offset: record.offset, key: record.key, value, timestamp: record.timestamp, headers: record.headers },
+          'process',
+          node.id,
+          reason,
+        )
+      },
+      valueStore: (name) => keyed(name, 'value', (full) => createValueStore(task.state, full, node.stores[name] as never, scope)),
+      mapStore: (name) => keyed(name, 'map', (full) => createMapStore(task.state, full, node.stores[name] as never, scope)),
+      windowStore: (name) => keyed(name, 'window', (full) => createWindowStore(task.state, full, node.stores[name] as never, scope)),
+      broadcastStore: (name) => {
+        if (!node.broadcastStores[name]) {
+          const declared = Object.keys(node.broadcastStores)
+          throw new HermesError('STATE_ERROR', `node ${node.id} asked for broadcast store "${name}" but declares ${declared.length ? declared.join(', ') : 'none'}; add it to { broadcastStores }`)
+        }
+        const full = `${node.id}.${name}`
+        let store = cache.get(full)
+        if (!store) {
+          store = createBroadcastStore(task.state, full, scope)
+          cache.set(full, store)
+        }
+        return store as never
+      },
+      timers,
+      watermark: () => task.opts.watermark(),
+      currentKey: () => scope.currentKey(),
+      wallClock: () => task.opts.clock(),
+      count: (event, labels, amount = 1) => task.opts.onCount?.(node.id, event, labels, amount),
+      log,
+    }
+  }
+}
+
+function jsonBytes(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value), 'utf8')
+}

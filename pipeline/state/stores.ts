@@ -1,0 +1,153 @@
+import { HermesError } from '../api/errors.ts'
+import type { BroadcastStore, MapStore, StoreSpec, ValueStore, WindowEvent, WindowStore } from '../api/stores.ts'
+import type { TaskState } from './task-state.ts'
+
+/** What a store view needs from the task running it. */
+export interface StoreScope {
+  /** Key of the record or timer being processed. */
+  currentKey(): string
+  /** Event time used for TTL: the time of the record or timer being processed. */
+  eventTime(): number
+  /** Whether broadcast stores may be written now (inside `processBroadcast`). */
+  broadcastWritable(): boolean
+  nodeId: string
+}
+
+interface Stamped {
+  v: unknown
+  t: number
+}
+
+type FieldMap = { [field: string]: unknown }
+
+function unwrap(raw: unknown, spec: StoreSpec, scope: StoreScope): unknown {
+  if (raw === undefined || spec.ttlMs === undefined) return raw
+  const s = raw as Stamped
+  return s.t + spec.ttlMs <= scope.eventTime() ? undefined : s.v
+}
+
+function wrap(value: unknown, spec: StoreSpec, scope: StoreScope): unknown {
+  return spec.ttlMs === undefined ? value : { v: value, t: scope.eventTime() }
+}
+
+/** Whether a stored raw value has expired at `now` (used by sweeps). */
+export function isExpired(raw: unknown, spec: StoreSpec, now: number): boolean {
+  if (spec.kind === 'window') {
+    const events = raw as Array<[number, number, string?]>
+    const newest = events.length ? (events[events.length - 1] as [number, number])[0] : -Infinity
+    return newest + (spec.retentionMs as number) <= now
+  }
+  return spec.ttlMs !== undefined && (raw as Stamped).t + spec.ttlMs <= now
+}
+
+/** Value store view over the task state. */
+export function createValueStore<V>(state: TaskState, name: string, spec: StoreSpec, scope: StoreScope): ValueStore<V> {
+  return {
+    get: () => unwrap(state.get(name, scope.currentKey()), spec, scope) as V | undefined,
+    put: (value: V) => {
+      if (value === undefined) throw new HermesError('STATE_ERROR', `store ${name}: put(undefined) is not allowed; use delete()`)
+      state.set(name, scope.currentKey(), wrap(value, spec, scope))
+    },
+    delete: () => state.set(name, scope.currentKey(), undefined),
+  }
+}
+
+/** Map store view: one JSON object of fields per key. */
+export function createMapStore<V>(state: TaskState, name: string, spec: StoreSpec, scope: StoreScope): MapStore<V> {
+  const read = (): FieldMap | undefined => unwrap(state.get(name, scope.currentKey()), spec, scope) as FieldMap | undefined
+  const write = (fields: FieldMap): void => {
+    state.set(name, scope.currentKey(), Object.keys(fields).length === 0 ? undefined : wrap(fields, spec, scope))
+  }
+  return {
+    get: (field) => {
+      const m = read()
+      return m && Object.hasOwn(m, field) ? (m[field] as V) : undefined
+    },
+    has: (field) => {
+      const m = read()
+      return !!m && Object.hasOwn(m, field)
+    },
+    put: (field, value) => {
+      if (value === undefined) throw new HermesError('STATE_ERROR', `store ${name}: put(field, undefined) is not allowed; use delete(field)`)
+      const m = { ...(read() ?? {}) }
+      // defineProperty, not assignment: a field named "__proto__" must stay a plain field.
+      Object.defineProperty(m, field, { value, enumerable: true, writable: true, configurable: true })
+      write(m)
+    },
+    delete: (field) => {
+      const current = read()
+      if (!current || !Object.hasOwn(current, field)) return
+      const m = { ...current }
+      delete m[field]
+      write(m)
+    },
+    entries: () => Object.entries(read() ?? {}) as Array<[string, V]>,
+    size: () => Object.keys(read() ?? {}).length,
+    clear: () => state.set(name, scope.currentKey(), undefined),
+  }
+}
+
+type RawEvent = [number, number] | [number, number, string]
+
+/** Window store view: sorted `[ts, amount, tag?]` events per key, pruned to the retention. */
+export function createWindowStore(state: TaskState, name: string, spec: StoreSpec, scope: StoreScope): WindowStore {
+  const retention = spec.retentionMs as number
+  const read = (): RawEvent[] => (state.get(name, scope.currentKey()) as RawEvent[] | undefined) ?? []
+  return {
+    add: (timestamp, amount = 1, tag) => {
+      if (!Number.isFinite(timestamp)) throw new HermesError('STATE_ERROR', `store ${name}: add() needs a finite timestamp`)
+      const events = read().slice()
+      const ev: RawEvent = tag === undefined ? [timestamp, amount] : [timestamp, amount, tag]
+      let i = events.length
+      while (i > 0 && (events[i - 1] as RawEvent)[0] > timestamp) i--
+      events.splice(i, 0, ev)
+      const newest = (events[events.length - 1] as RawEvent)[0]
+      let drop = 0
+      while (drop < events.length && (events[drop] as RawEvent)[0] <= newest - retention) drop++
+      state.set(name, scope.currentKey(), drop ? events.slice(drop) : events)
+    },
+    sum: (from, to, tag) => {
+      let total = 0
+      for (const e of read()) {
+        if (e[0] >= from && e[0] <= to && (tag === undefined || e[2] === tag)) total += e[1]
+      }
+      return total
+    },
+    latest: (tag) => {
+      const events = read()
+      for (let i = events.length - 1; i >= 0; i--) {
+        const e = events[i] as RawEvent
+        if (tag === undefined || e[2] === tag) return e[0]
+      }
+      return undefined
+    },
+    events: () => read().map((e): WindowEvent => (e.length === 3 ? { ts: e[0], amount: e[1], tag: e[2] } : { ts: e[0], amount: e[1] })),
+    clear: () => state.set(name, scope.currentKey(), undefined),
+  }
+}
+
+/** Broadcast store view: the task's full in-memory copy; writes only inside processBroadcast. */
+export function createBroadcastStore<V>(state: TaskState, name: string, scope: StoreScope): BroadcastStore<V> {
+  const map = state.broadcastMap(name)
+  const guard = (op: string): void => {
+    if (!scope.broadcastWritable()) {
+      throw new HermesError('STATE_ERROR', `node ${scope.nodeId}: broadcast store "${name}" can only be written in processBroadcast (tried ${op}); every task must see the same broadcast state`)
+    }
+  }
+  return {
+    get: (id) => map.get(id) as V | undefined,
+    has: (id) => map.has(id),
+    put: (id, value) => {
+      guard('put')
+      map.set(id, value)
+      state.markBroadcastDirty(name, id)
+    },
+    delete: (id) => {
+      guard('delete')
+      map.delete(id)
+      state.markBroadcastDirty(name, id)
+    },
+    entries: () => [...map.entries()] as Array<[string, V]>,
+    size: () => map.size,
+  }
+}
