@@ -30,3 +30,5 @@ export type { WindowSpec, WindowOptions, WindowResult, Aggregator } from './wind
 export { LATE_OUTPUT } from './windows.ts'
 export { HermesError, TopologyError, SerdeError, describeError } from './errors.ts'
 export type { HermesErrorCode, Phase, ErrorDecision, ErrorContext, ErrorHandler } from './errors.ts'
+export { defineTopology } from './define.ts'
+export type { TopologyEnv, TopologyFactory } from './define.ts'

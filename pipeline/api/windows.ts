@@ -104,7 +104,6 @@ export function windowProcessor<V, A>(options: WindowOptions<V, A>): Processor<V
     for (let s = Math.floor(ts / w.advanceMs) * w.advanceMs; s > ts - w.sizeMs; s -= w.advanceMs) starts.push(s)
     return starts.reverse()
   }
-  const sizeOf = (): number => (w.type === 'tumbling' || w.type === 'hopping' || w.type === 'sliding' ? w.sizeMs : 0)
 
   return {
     init(c) {
@@ -171,8 +170,9 @@ export function windowProcessor<V, A>(options: WindowOptions<V, A>): Processor<V
           }
         }
         emit({ start: t - w.sizeMs + 1, end: t + 1, acc, count })
-        // Records older than every window still to fire can go.
-        const horizon = ctx.watermark() - grace - sizeOf()
+        // Timers fire in time order and later records are not late, so every window still to
+        // come ends after t: records at or before t - size are no longer needed.
+        const horizon = t - w.sizeMs
         const kept = list.filter(([ts]) => ts > horizon)
         if (kept.length) buffer.put(kept)
         else buffer.delete()

@@ -17,7 +17,7 @@ export const runtimeSchema = z
     /** Commit at least this often (wall clock)... */
     commitIntervalMs: positiveInt.default(5000),
     /** ...and after at most this many records. */
-    commitEveryRecords: positiveInt.default(50_000),
+    commitEveryRecords: positiveInt.default(500_000),
     /** How many upcoming records' keys are loaded per state multi-get. */
     prefetchRecords: positiveInt.default(1000),
     /** Write-back cache size per task, in keyed entries. */

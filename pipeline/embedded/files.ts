@@ -44,17 +44,20 @@ interface Pending {
 }
 
 /**
- * Loads JSONL files into their topics, all files merged in event-time order (the `ts` field, or 0
- * when absent, so configuration without time loads first); ties keep file order. A line that is
+ * Loads JSONL files into their topics. The files are merged by event time (the `ts` field, or 0
+ * when absent, so configuration without time loads first): the next record loaded is always the
+ * one with the lowest time among the files' next lines, ties going to the file named first. The
+ * order inside one file is kept, as a topic keeps it, so a late record stays late. A line that is
  * not JSON is still loaded (key null, time 0): the source's deserializer then sends it to the
  * dead-letter topic, so nothing is lost silently. Returns the number of records per topic.
  */
 export function loadInputs(log: EmbeddedLog, topologies: readonly Topology[], inputs: readonly TopicFile[], partitionsFor: (topic: string) => number): Map<string, number> {
-  const all: Pending[] = []
+  const files: Pending[][] = []
   for (const input of inputs) {
     if (!existsSync(input.file)) throw new HermesError('USAGE', `--input ${input.topic}=${input.file}: file not found`)
     const fields = sourceFields(topologies, input.topic)
     const text = readFileSync(input.file, 'utf8')
+    const records: Pending[] = []
     for (const line of text.split('\n')) {
       if (line.trim() === '') continue
       let key: string | null = null
@@ -73,14 +76,27 @@ export function loadInputs(log: EmbeddedLog, topologies: readonly Topology[], in
       } catch {
         // Left for the deserializer to report.
       }
-      all.push({ ts, key, line, topic: input.topic })
+      records.push({ ts, key, line, topic: input.topic })
     }
+    files.push(records)
   }
-  // Array.prototype.sort is stable: equal times keep the order of files and lines.
-  all.sort((a, b) => a.ts - b.ts)
-  const counts = new Map<string, number>()
   for (const input of inputs) if (!log.hasTopic(input.topic)) log.createTopic(input.topic, partitionsFor(input.topic))
-  for (const r of all) {
+  const counts = new Map<string, number>()
+  const heads = files.map(() => 0)
+  // A k-way merge; the number of files is small, so a linear scan of the heads is enough.
+  for (;;) {
+    let best = -1
+    let bestTs = Infinity
+    for (let f = 0; f < files.length; f++) {
+      const r = (files[f] as Pending[])[heads[f] as number]
+      if (r && r.ts < bestTs) {
+        best = f
+        bestTs = r.ts
+      }
+    }
+    if (best < 0) break
+    const r = (files[best] as Pending[])[heads[best] as number] as Pending
+    heads[best] = (heads[best] as number) + 1
     const partitions = log.partitions(r.topic)
     const partition = r.key === null ? 0 : partitionFor(r.key, partitions)
     log.append(r.topic, partition, r.key, Buffer.from(r.line, 'utf8'), r.ts)

@@ -24,6 +24,8 @@ interface Cursor {
   inHeap: boolean
   headTs: number
   headSeq: number
+  /** `topic:partition`, the task's position key. */
+  tp: string
 }
 
 /** Progress of a run, as reported to `onProgress` and returned at the end. */
@@ -70,7 +72,7 @@ export class EmbeddedRunner {
   private readonly opts: EmbeddedRunnerOptions
   private readonly clock: () => number
   private readonly cursors: Cursor[] = []
-  private readonly byTopicPartition = new Map<string, Cursor[]>()
+  private readonly byTopicPartition = new Map<string, Cursor[][]>()
   private readonly heap: Cursor[] = []
   private readonly roundRobin = new Map<string, number>()
   private stopRequested = false
@@ -133,12 +135,15 @@ export class EmbeddedRunner {
               inHeap: false,
               headTs: 0,
               headSeq: 0,
+              tp: `${source.topic}:${p}`,
             }
             runner.cursors.push(cursor)
-            const k = `${source.topic}:${p}`
-            const list = runner.byTopicPartition.get(k)
-            if (list) list.push(cursor)
-            else runner.byTopicPartition.set(k, [cursor])
+            let perTopic = runner.byTopicPartition.get(source.topic)
+            if (!perTopic) {
+              perTopic = []
+              runner.byTopicPartition.set(source.topic, perTopic)
+            }
+            ;(perTopic[p] ??= []).push(cursor)
             runner.wake(source.topic, p)
           }
         }
@@ -192,9 +197,13 @@ export class EmbeddedRunner {
       cursor.position++
       const sample = stats.records % SAMPLE_EVERY === 0
       const t0 = sample ? performance.now() : 0
-      const eventTime = task.processRecord(cursor.source, raw)
+      const eventTime = task.processRecord(cursor.source, raw, cursor.tp)
       const app = cursor.app
-      if (!cursor.source.broadcast && app.observe(eventTime)) stats.timersFired += app.fireEventTimers()
+      if (!cursor.source.broadcast) {
+        app.observe(eventTime)
+        // Also when the watermark did not move: the record may have registered a timer in the past.
+        if (app.hasDueEventTimers()) stats.timersFired += app.fireEventTimers()
+      }
       const head = this.opts.log.read(cursor.topic, cursor.partition, cursor.position)
       if (head) {
         cursor.headTs = head.timestamp
@@ -231,7 +240,6 @@ export class EmbeddedRunner {
         stats.commits++
       }
     }
-    for (const a of this.apps) await a.sweep()
     await this.commit()
     stats.commits++
     stats.elapsedMs = performance.now() - started
@@ -360,7 +368,7 @@ export class EmbeddedRunner {
 
   /** Puts a cursor that has data into the heap (after an append or at start). */
   private wake(topic: string, partition: number): void {
-    const list = this.byTopicPartition.get(`${topic}:${partition}`)
+    const list = this.byTopicPartition.get(topic)?.[partition]
     if (!list) return
     for (const c of list) {
       if (c.inHeap) continue

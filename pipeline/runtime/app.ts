@@ -13,7 +13,8 @@ import type { Plan, SubTopology } from './plan.ts'
 import { compilePlan } from './plan.ts'
 import type { Collector, ErrorPolicy } from './task.ts'
 import { Task } from './task.ts'
-import { TimerQueue } from './timers.ts'
+import { TimerQueue, timerBefore } from './timers.ts'
+import type { Timer } from '../api/processor.ts'
 
 /** Where a runtime keeps task state: RocksDB under a directory, or shared in-memory maps. */
 export type StateLocation = { kind: 'rocksdb'; dir: string } | { kind: 'memory'; maps: Map<string, Map<string, Buffer>> }
@@ -101,33 +102,42 @@ export class AppRuntime {
     return false
   }
 
+  /** Whether some event-time timer is due at the current watermark. */
+  hasDueEventTimers(): boolean {
+    const wm = this.watermark()
+    for (const t of this.tasks) if (t.timers.nextTime('event') <= wm) return true
+    return false
+  }
+
   /**
-   * Fires all event-time timers up to the watermark, across tasks in (time, key) order. Timers
-   * registered while firing are fired too when due.
+   * Fires all event-time timers up to the watermark, across tasks in (time, key, name) order.
+   * Timers registered while firing are fired too when due.
    */
   fireEventTimers(): number {
-    const wm = this.watermark()
+    return this.fireDue('event', this.watermark())
+  }
+
+  /** Fires processing-time timers due at `now`, in (time, key, name) order. */
+  fireProcessingTimers(now: number): number {
+    return this.fireDue('processing', now)
+  }
+
+  private fireDue(domain: 'event' | 'processing', upTo: number): number {
     let fired = 0
     for (;;) {
       let best: Task | undefined
-      let bestTime = Infinity
+      let head: (Timer & { node: string }) | undefined
       for (const t of this.tasks) {
-        const n = t.timers.nextTime('event')
-        if (n < bestTime) {
-          bestTime = n
+        const h = t.timers.peek(domain)
+        if (h && h.time <= upTo && (!head || timerBefore(h, head))) {
+          head = h
           best = t
         }
       }
-      if (!best || bestTime > wm) return fired
-      fired += best.fireTimers('event', bestTime)
+      if (!best) return fired
+      best.fireNextTimer(domain, upTo)
+      fired++
     }
-  }
-
-  /** Fires processing-time timers due at `now`. */
-  fireProcessingTimers(now: number): number {
-    let fired = 0
-    for (const t of this.tasks) fired += t.fireTimers('processing', now)
-    return fired
   }
 
   /** Commits every task (state, timers, positions, watermark). */

@@ -66,6 +66,10 @@ export interface TaskOptions {
 
 type Handler = (record: Record<unknown>) => void
 
+const EMPTY_HEADERS: Headers = Object.freeze({})
+/** Dead-letter warnings logged per task before they are only counted (one summary line per 1000). */
+const DLQ_LOG_FIRST = 10
+
 /** Thrown inside the node chain so the task knows which node failed. */
 class NodeFailure extends Error {
   constructor(
@@ -144,8 +148,7 @@ export class Task {
    * Decodes and processes one record of `source`, then advances its position. Returns the
    * record's event time, or NaN when it could not be decoded or was processed before.
    */
-  processRecord(source: PlanSource, raw: RawRecord): number {
-    const tp = `${raw.topic}:${raw.partition}`
+  processRecord(source: PlanSource, raw: RawRecord, tp = `${raw.topic}:${raw.partition}`): number {
     const expected = this.positions.get(tp)
     if (expected !== undefined && raw.offset < expected) return Number.NaN // already processed before a restart
     this.current = raw
@@ -163,7 +166,7 @@ export class Task {
         const t = (value as { [k: string]: unknown })[source.timestampField]
         if (typeof t === 'number' && Number.isFinite(t)) ts = t
       }
-      const record = new Record<unknown>({ key: raw.key, value, timestamp: ts, headers: raw.headers ?? {}, topic: raw.topic, partition: raw.partition, offset: raw.offset })
+      const record = new Record<unknown>({ key: raw.key, value, timestamp: ts, headers: raw.headers ?? EMPTY_HEADERS, topic: raw.topic, partition: raw.partition, offset: raw.offset })
       const stat = this.stats.get(source.nodeId) as NodeStats
       stat.in++
       const next = (source.broadcast ? this.broadcastHandlers : this.handlers).get(`${source.nodeId}\u0000main`)
@@ -183,14 +186,12 @@ export class Task {
     }
   }
 
-  /** Fires due timers of a domain up to `upTo`, in (time, key, name) order. Returns how many fired. */
-  fireTimers(domain: 'event' | 'processing', upTo: number): number {
-    let fired = 0
-    for (let due = this.timers.popDue(domain, upTo); due; due = this.timers.popDue(domain, upTo)) {
-      this.fireTimer(due)
-      fired++
-    }
-    return fired
+  /** Fires the earliest timer of a domain if it is due at `upTo`; returns whether one fired. */
+  fireNextTimer(domain: 'event' | 'processing', upTo: number): boolean {
+    const due = this.timers.popDue(domain, upTo)
+    if (!due) return false
+    this.fireTimer(due)
+    return true
   }
 
   /** Key to prefetch for a raw record. */
@@ -264,12 +265,17 @@ export class Task {
         cause: error,
       })
     }
-    this.opts.logger.warn({ phase, node: nodeId, task: this.id, topic: raw.topic, partition: raw.partition, offset: raw.offset, reason: describeError(error) }, 'record sent to dead-letter topic')
     this.sendToDlq(raw, phase, nodeId, describeError(error))
   }
 
   private sendToDlq(raw: RawRecord, phase: Phase, nodeId: string, reason: string): void {
     this.dlqCount++
+    if (this.dlqCount <= DLQ_LOG_FIRST || this.dlqCount % 1000 === 0) {
+      this.opts.logger.warn(
+        { phase, node: nodeId, task: this.id, topic: raw.topic, partition: raw.partition, offset: raw.offset, reason, deadLettered: this.dlqCount },
+        this.dlqCount === DLQ_LOG_FIRST ? 'record sent to dead-letter topic (further ones are logged every 1000th; all are on the topic)' : 'record sent to dead-letter topic',
+      )
+    }
     this.opts.collector.send(this.opts.dlqTopic, raw.key, raw.value, raw.timestamp, {
       ...(raw.headers ?? {}),
       [DLQ_HEADERS.reason]: reason,
@@ -295,43 +301,43 @@ export class Task {
       for (const h of main) h(r)
       stat.out += main.length
     }
-    const guard = (phase: Phase, fn: () => void): void => {
-      try {
-        fn()
-      } catch (err) {
-        if (err instanceof NodeFailure) throw err
-        throw new NodeFailure(id, phase, err)
-      }
-    }
+    // Errors thrown by user code are tagged with this node; ones from further down keep their tag.
+    const tag = (phase: Phase, err: unknown): NodeFailure => (err instanceof NodeFailure ? err : new NodeFailure(id, phase, err))
     let handler: Handler
     switch (node.kind) {
       case 'map':
         handler = (r) => {
           stat.in++
-          let out!: Record<unknown>
-          guard('process', () => {
+          let out: Record<unknown>
+          try {
             out = r.withValue(node.fn(r.value, r))
-          })
+          } catch (err) {
+            throw tag('process', err)
+          }
           emit(out)
         }
         break
       case 'filter':
         handler = (r) => {
           stat.in++
-          let keep = false
-          guard('process', () => {
+          let keep: boolean
+          try {
             keep = node.fn(r.value, r)
-          })
+          } catch (err) {
+            throw tag('process', err)
+          }
           if (keep) emit(r)
         }
         break
       case 'flatMap':
         handler = (r) => {
           stat.in++
-          let outs: unknown[] = []
-          guard('process', () => {
+          let outs: unknown[]
+          try {
             outs = [...node.fn(r.value, r)]
-          })
+          } catch (err) {
+            throw tag('process', err)
+          }
           for (const v of outs) emit(r.withValue(v))
         }
         break
@@ -346,23 +352,29 @@ export class Task {
         const serde = this.sub.sources.find((s) => s.nodeId === id)?.serde
         handler = (r) => {
           stat.in++
-          guard('process', () => {
-            const key = node.fn(r.value, r)
+          let key: string
+          let bytes: Buffer
+          try {
+            key = node.fn(r.value, r)
             if (typeof key !== 'string') throw new TypeError(`keyBy must return a string key, got ${typeof key}`)
-            const bytes = serde ? serde.serialize(r.value) : jsonBytes(r.value)
-            stat.out++
-            this.opts.collector.send(topic, key, bytes, r.timestamp, r.headers)
-          })
+            bytes = serde ? serde.serialize(r.value) : jsonBytes(r.value)
+          } catch (err) {
+            throw tag('process', err)
+          }
+          stat.out++
+          this.opts.collector.send(topic, key, bytes, r.timestamp, r.headers)
         }
         break
       }
       case 'sink':
         handler = (r) => {
           stat.in++
-          let bytes!: Buffer
-          guard('produce', () => {
+          let bytes: Buffer
+          try {
             bytes = node.serde.serialize(r.value)
-          })
+          } catch (err) {
+            throw tag('produce', err)
+          }
           stat.out++
           this.opts.collector.send(node.topic, r.key, bytes, r.timestamp, r.headers)
         }
@@ -373,7 +385,11 @@ export class Task {
           stat.in++
           rt.scope.key = r.key ?? ''
           rt.scope.time = r.timestamp
-          guard('process', () => rt.processor.process(r))
+          try {
+            rt.processor.process(r)
+          } catch (err) {
+            throw tag('process', err)
+          }
         }
         if (node.broadcastInputs.length) {
           const bh: Handler = (r) => {
@@ -381,12 +397,12 @@ export class Task {
             rt.scope.broadcast = true
             rt.scope.time = r.timestamp
             try {
-              guard('process', () => {
-                if (!rt.processor.processBroadcast) {
-                  throw new HermesError('PROCESS_ERROR', `node ${id} is connected to broadcast streams but its processor has no processBroadcast()`)
-                }
-                rt.processor.processBroadcast(r)
-              })
+              if (!rt.processor.processBroadcast) {
+                throw new HermesError('PROCESS_ERROR', `node ${id} is connected to broadcast streams but its processor has no processBroadcast()`)
+              }
+              rt.processor.processBroadcast(r)
+            } catch (err) {
+              throw tag('process', err)
             } finally {
               rt.scope.broadcast = false
             }
@@ -449,7 +465,10 @@ export class Task {
     const stat = this.stats.get(node.id) as NodeStats
     const storeNames = Object.keys(node.stores)
     const cache = new Map<string, unknown>()
-    const keyed = <T>(name: string, kind: string, make: (full: string) => T): T => {
+    const byKind = { value: new Map<string, unknown>(), map: new Map<string, unknown>(), window: new Map<string, unknown>() }
+    const keyed = <T>(name: string, kind: 'value' | 'map' | 'window', make: (full: string) => T): T => {
+      const hit = byKind[kind].get(name)
+      if (hit) return hit as T
       const spec = node.stores[name]
       if (!spec || spec.kind !== kind) {
         throw new HermesError(
@@ -457,12 +476,8 @@ export class Task {
           `node ${node.id} asked for ${kind} store "${name}" but declares ${storeNames.length ? storeNames.map((n) => `${n} (${node.stores[n]?.kind})`).join(', ') : 'no keyed stores'}; declare it in process("${node.id}", factory, { stores: { ${name}: ${kind}Store() } })`,
         )
       }
-      const full = `${node.id}.${name}`
-      let store = cache.get(full) as T | undefined
-      if (!store) {
-        store = make(full)
-        cache.set(full, store)
-      }
+      const store = make(`${node.id}.${name}`)
+      byKind[kind].set(name, store)
       return store
     }
     const timers: TimerService = {
@@ -495,7 +510,6 @@ export class Task {
         } catch {
           value = null
         }
-        log.warn({ node: node.id, task: task.id, topic: record.topic, offset: record.offset, reason }, 'record sent to dead-letter topic')
         stat.errors++
         task.sendToDlq(
           { topic: record.topic, partition: record.partition, offset: record.offset, key: record.key, value, timestamp: record.timestamp, headers: record.headers },

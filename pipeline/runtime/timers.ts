@@ -11,7 +11,7 @@ interface Entry extends Timer {
 }
 
 /** Orders timers by (time, key, name, node): the firing order, independent of registration order. */
-function before(a: Entry, b: Entry): boolean {
+export function timerBefore(a: Timer & { node: string }, b: Timer & { node: string }): boolean {
   if (a.time !== b.time) return a.time < b.time
   const ak = a.key ?? ''
   const bk = b.key ?? ''
@@ -34,7 +34,7 @@ class Heap {
     let i = a.length - 1
     while (i > 0) {
       const p = (i - 1) >> 1
-      if (!before(a[i] as Entry, a[p] as Entry)) break
+      if (!timerBefore(a[i] as Entry, a[p] as Entry)) break
       ;[a[i], a[p]] = [a[p] as Entry, a[i] as Entry]
       i = p
     }
@@ -55,8 +55,8 @@ class Heap {
         const l = 2 * i + 1
         const r = l + 1
         let m = i
-        if (l < a.length && before(a[l] as Entry, a[m] as Entry)) m = l
-        if (r < a.length && before(a[r] as Entry, a[m] as Entry)) m = r
+        if (l < a.length && timerBefore(a[l] as Entry, a[m] as Entry)) m = l
+        if (r < a.length && timerBefore(a[r] as Entry, a[m] as Entry)) m = r
         if (m === i) break
         ;[a[i], a[m]] = [a[m] as Entry, a[i] as Entry]
         i = m
@@ -122,6 +122,12 @@ export class TimerQueue {
       top = heap.peek()
     }
     return top ? top.time : Infinity
+  }
+
+  /** The earliest live timer of a domain (not removed), or undefined. */
+  peek(domain: 'event' | 'processing'): (Timer & { node: string }) | undefined {
+    if (this.nextTime(domain) === Infinity) return undefined
+    return this.heaps[domain].peek()
   }
 
   /** Removes and returns the earliest timer of the domain if it is due at `upTo`. */

@@ -42,21 +42,28 @@ export function isExpired(raw: unknown, spec: StoreSpec, now: number): boolean {
 
 /** Value store view over the task state. */
 export function createValueStore<V>(state: TaskState, name: string, spec: StoreSpec, scope: StoreScope): ValueStore<V> {
+  const idx = state.indexOf(name)
   return {
-    get: () => unwrap(state.get(name, scope.currentKey()), spec, scope) as V | undefined,
+    get: () => unwrap(state.getAt(idx, scope.currentKey()), spec, scope) as V | undefined,
     put: (value: V) => {
       if (value === undefined) throw new HermesError('STATE_ERROR', `store ${name}: put(undefined) is not allowed; use delete()`)
-      state.set(name, scope.currentKey(), wrap(value, spec, scope))
+      state.setAt(idx, scope.currentKey(), wrap(value, spec, scope))
     },
-    delete: () => state.set(name, scope.currentKey(), undefined),
+    delete: () => state.setAt(idx, scope.currentKey(), undefined),
   }
 }
 
 /** Map store view: one JSON object of fields per key. */
 export function createMapStore<V>(state: TaskState, name: string, spec: StoreSpec, scope: StoreScope): MapStore<V> {
-  const read = (): FieldMap | undefined => unwrap(state.get(name, scope.currentKey()), spec, scope) as FieldMap | undefined
+  const idx = state.indexOf(name)
+  const read = (): FieldMap | undefined => unwrap(state.getAt(idx, scope.currentKey()), spec, scope) as FieldMap | undefined
   const write = (fields: FieldMap): void => {
-    state.set(name, scope.currentKey(), Object.keys(fields).length === 0 ? undefined : wrap(fields, spec, scope))
+    let empty = true
+    for (const _ in fields) {
+      empty = false
+      break
+    }
+    state.setAt(idx, scope.currentKey(), empty ? undefined : wrap(fields, spec, scope))
   }
   return {
     get: (field) => {
@@ -69,21 +76,22 @@ export function createMapStore<V>(state: TaskState, name: string, spec: StoreSpe
     },
     put: (field, value) => {
       if (value === undefined) throw new HermesError('STATE_ERROR', `store ${name}: put(field, undefined) is not allowed; use delete(field)`)
-      const m = { ...(read() ?? {}) }
+      // The cached object belongs to this store: change it in place and mark it dirty.
+      const m = read() ?? {}
       // defineProperty, not assignment: a field named "__proto__" must stay a plain field.
-      Object.defineProperty(m, field, { value, enumerable: true, writable: true, configurable: true })
+      if (field === '__proto__') Object.defineProperty(m, field, { value, enumerable: true, writable: true, configurable: true })
+      else m[field] = value
       write(m)
     },
     delete: (field) => {
-      const current = read()
-      if (!current || !Object.hasOwn(current, field)) return
-      const m = { ...current }
+      const m = read()
+      if (!m || !Object.hasOwn(m, field)) return
       delete m[field]
       write(m)
     },
     entries: () => Object.entries(read() ?? {}) as Array<[string, V]>,
     size: () => Object.keys(read() ?? {}).length,
-    clear: () => state.set(name, scope.currentKey(), undefined),
+    clear: () => state.setAt(idx, scope.currentKey(), undefined),
   }
 }
 
@@ -91,20 +99,24 @@ type RawEvent = [number, number] | [number, number, string]
 
 /** Window store view: sorted `[ts, amount, tag?]` events per key, pruned to the retention. */
 export function createWindowStore(state: TaskState, name: string, spec: StoreSpec, scope: StoreScope): WindowStore {
+  const idx = state.indexOf(name)
   const retention = spec.retentionMs as number
-  const read = (): RawEvent[] => (state.get(name, scope.currentKey()) as RawEvent[] | undefined) ?? []
+  const read = (): RawEvent[] => (state.getAt(idx, scope.currentKey()) as RawEvent[] | undefined) ?? []
   return {
     add: (timestamp, amount = 1, tag) => {
       if (!Number.isFinite(timestamp)) throw new HermesError('STATE_ERROR', `store ${name}: add() needs a finite timestamp`)
-      const events = read().slice()
+      // The cached array belongs to this store, so it is changed in place and marked dirty.
+      const events = read()
       const ev: RawEvent = tag === undefined ? [timestamp, amount] : [timestamp, amount, tag]
       let i = events.length
       while (i > 0 && (events[i - 1] as RawEvent)[0] > timestamp) i--
-      events.splice(i, 0, ev)
+      if (i === events.length) events.push(ev)
+      else events.splice(i, 0, ev)
       const newest = (events[events.length - 1] as RawEvent)[0]
       let drop = 0
       while (drop < events.length && (events[drop] as RawEvent)[0] <= newest - retention) drop++
-      state.set(name, scope.currentKey(), drop ? events.slice(drop) : events)
+      if (drop) events.splice(0, drop)
+      state.setAt(idx, scope.currentKey(), events)
     },
     sum: (from, to, tag) => {
       let total = 0
@@ -122,7 +134,7 @@ export function createWindowStore(state: TaskState, name: string, spec: StoreSpe
       return undefined
     },
     events: () => read().map((e): WindowEvent => (e.length === 3 ? { ts: e[0], amount: e[1], tag: e[2] } : { ts: e[0], amount: e[1] })),
-    clear: () => state.set(name, scope.currentKey(), undefined),
+    clear: () => state.setAt(idx, scope.currentKey(), undefined),
   }
 }
 

@@ -6,10 +6,11 @@ const SEP = '\u0000'
 /** Key prefixes inside a task's backend. */
 export const PREFIX = { keyed: `k${SEP}`, broadcast: `b${SEP}`, timer: `t${SEP}`, meta: `m${SEP}` } as const
 
-interface CacheEntry {
-  /** Decoded value; `undefined` caches an absent key. */
-  value: unknown
-  dirty: boolean
+/** The cached state of one key: a decoded value per keyed store (`undefined` = absent). */
+interface Row {
+  values: unknown[]
+  /** Bit i set: store i changed since the last flush. */
+  dirty: number
 }
 
 /** Counters the task reports as metrics. */
@@ -28,7 +29,11 @@ export interface StateStats {
  * Values are JSON on disk. They are treated as immutable: to change one, `set` it again.
  */
 export class TaskState {
-  private readonly cache = new Map<string, CacheEntry>()
+  /** Rows by key, in load order (the oldest clean rows are evicted first). */
+  private readonly rows = new Map<string, Row>()
+  private readonly dirtyKeys = new Set<string>()
+  private readonly storeNames: string[]
+  private readonly storeIndex = new Map<string, number>()
   private readonly broadcast = new Map<string, Map<string, unknown>>()
   private readonly broadcastDirty = new Map<string, Set<string>>()
   private readonly meta = new Map<string, unknown>()
@@ -43,6 +48,9 @@ export class TaskState {
     broadcastStores: readonly string[],
     private readonly maxCacheEntries: number,
   ) {
+    this.storeNames = [...keyedStores.keys()]
+    if (this.storeNames.length > 30) throw new HermesError('STATE_ERROR', 'a sub-topology may declare at most 30 keyed stores')
+    this.storeNames.forEach((name, i) => this.storeIndex.set(name, i))
     for (const name of broadcastStores) {
       this.broadcast.set(name, new Map())
       this.broadcastDirty.set(name, new Set())
@@ -61,59 +69,81 @@ export class TaskState {
     }
   }
 
-  /** Whether every keyed store's entry for `key` is in the cache. */
-  isLoaded(key: string): boolean {
-    for (const store of this.keyedStores.keys()) if (!this.cache.has(fullKey(store, key))) return false
-    return true
+  /** Index of a keyed store, for the fast accessors. */
+  indexOf(store: string): number {
+    const i = this.storeIndex.get(store)
+    if (i === undefined) throw new HermesError('STATE_ERROR', `unknown keyed store "${store}" (known: ${this.storeNames.join(', ') || 'none'})`)
+    return i
   }
 
-  /** Loads the entries of all keyed stores for these keys with one multi-get. */
+  /** Whether the state of `key` is in the cache. */
+  isLoaded(key: string): boolean {
+    return this.storeNames.length === 0 || this.rows.has(key)
+  }
+
+  /** Loads the state of these keys (every keyed store) with one multi-get. */
   prefetch(keys: Iterable<string>): void {
-    const wanted: string[] = []
+    const stores = this.storeNames.length
+    if (stores === 0) return
+    const missing: string[] = []
     const seen = new Set<string>()
     for (const key of keys) {
-      if (seen.has(key)) continue
+      if (seen.has(key) || this.rows.has(key)) continue
       seen.add(key)
-      for (const store of this.keyedStores.keys()) {
-        const fk = fullKey(store, key)
-        if (!this.cache.has(fk)) wanted.push(fk)
-      }
+      missing.push(key)
     }
-    if (wanted.length === 0) return
+    if (missing.length) this.load(missing)
+  }
+
+  private load(keys: string[]): void {
+    const stores = this.storeNames.length
+    const wanted: string[] = new Array(keys.length * stores)
+    for (let k = 0; k < keys.length; k++) for (let s = 0; s < stores; s++) wanted[k * stores + s] = fullKey(this.storeNames[s] as string, keys[k] as string)
     this.stats.loads += wanted.length
-    const values = this.backend.getManySync(wanted)
-    for (let i = 0; i < wanted.length; i++) {
-      const buf = values[i]
-      this.cache.set(wanted[i] as string, { value: buf === undefined ? undefined : JSON.parse(buf.toString('utf8')), dirty: false })
+    const bufs = this.backend.getManySync(wanted)
+    for (let k = 0; k < keys.length; k++) {
+      const values: unknown[] = new Array(stores)
+      for (let s = 0; s < stores; s++) {
+        const buf = bufs[k * stores + s]
+        values[s] = buf === undefined ? undefined : JSON.parse(buf.toString('utf8'))
+      }
+      this.rows.set(keys[k] as string, { values, dirty: 0 })
     }
   }
 
-  /** Reads a keyed value (loading it on a cache miss). */
-  get(store: string, key: string): unknown {
-    const fk = fullKey(store, key)
-    const hit = this.cache.get(fk)
-    if (hit) {
+  private row(key: string): Row {
+    let row = this.rows.get(key)
+    if (row) {
       this.stats.hits++
-      return hit.value
+      return row
     }
     this.stats.misses++
-    this.stats.loads++
-    const buf = this.backend.getManySync([fk])[0]
-    const value = buf === undefined ? undefined : JSON.parse(buf.toString('utf8'))
-    this.cache.set(fk, { value, dirty: false })
-    return value
+    this.load([key])
+    row = this.rows.get(key) as Row
+    return row
   }
 
-  /** Writes a keyed value; `undefined` deletes it. */
+  /** Reads a keyed value by store index (loading the key on a cache miss). */
+  getAt(store: number, key: string): unknown {
+    return this.row(key).values[store]
+  }
+
+  /** Writes a keyed value by store index; `undefined` deletes it. */
+  setAt(store: number, key: string, value: unknown): void {
+    const row = this.row(key)
+    row.values[store] = value
+    row.dirty |= 1 << store
+    this.dirtyKeys.add(key)
+  }
+
+  /** Reads a keyed value by store name. */
+  get(store: string, key: string): unknown {
+    return this.getAt(this.indexOf(store), key)
+  }
+
+  /** Writes a keyed value by store name; `undefined` deletes it. */
   set(store: string, key: string, value: unknown): void {
-    const fk = fullKey(store, key)
-    const entry = this.cache.get(fk)
-    if (entry) {
-      entry.value = value
-      entry.dirty = true
-    } else {
-      this.cache.set(fk, { value, dirty: true })
-    }
+    this.setAt(this.indexOf(store), key, value)
   }
 
   /** The in-memory map of a broadcast store. */
@@ -142,43 +172,46 @@ export class TaskState {
     for (const op of ops) this.extraOps.push(op)
   }
 
-  /** Lists keyed entries of a store straight from the backend (tests, sweeps, inspection). */
+  /** Lists the entries of a keyed store: flushed ones from the backend, overlaid by the cache. */
   async *scanStore(store: string): AsyncIterable<[string, unknown]> {
+    const idx = this.indexOf(store)
     const prefix = `${PREFIX.keyed}${store}${SEP}`
-    // Dirty cache entries win over what is on disk.
-    const cached = new Map<string, CacheEntry>()
-    for (const [fk, entry] of this.cache) if (fk.startsWith(prefix) && entry.dirty) cached.set(fk, entry)
+    const seen = new Set<string>()
     for await (const [k, v] of this.backend.scan(prefix)) {
-      const entry = cached.get(k)
-      if (entry) {
-        cached.delete(k)
-        if (entry.value !== undefined) yield [k.slice(prefix.length), entry.value]
-      } else {
-        yield [k.slice(prefix.length), JSON.parse(v.toString('utf8'))]
-      }
+      const key = k.slice(prefix.length)
+      seen.add(key)
+      const row = this.rows.get(key)
+      const value = row ? row.values[idx] : JSON.parse(v.toString('utf8'))
+      if (value !== undefined) yield [key, value]
     }
-    for (const [k, entry] of cached) if (entry.value !== undefined) yield [k.slice(prefix.length), entry.value]
+    for (const [key, row] of this.rows) {
+      if (!seen.has(key) && row.values[idx] !== undefined) yield [key, row.values[idx]]
+    }
   }
 
-  /** Number of dirty entries waiting for the next flush. */
+  /** Number of keys with changes waiting for the next flush. */
   dirtyCount(): number {
-    let n = this.extraOps.length + this.metaDirty.size
-    for (const e of this.cache.values()) if (e.dirty) n++
+    let n = this.dirtyKeys.size + this.extraOps.length + this.metaDirty.size
     for (const s of this.broadcastDirty.values()) n += s.size
     return n
   }
 
   /**
-   * Writes every dirty entry, broadcast change, timer change and metadata change in one atomic
-   * batch, then trims the cache of clean entries to its size limit (oldest loaded first).
+   * Writes every changed keyed value, broadcast change, timer change and metadata change in one
+   * atomic batch, then trims the cache of clean rows to its size limit (oldest loaded first).
    */
   async flush(): Promise<void> {
     const ops: Array<readonly [string, Buffer | null]> = []
-    for (const [fk, entry] of this.cache) {
-      if (!entry.dirty) continue
-      ops.push([fk, entry.value === undefined ? null : Buffer.from(JSON.stringify(entry.value), 'utf8')])
-      entry.dirty = false
+    for (const key of this.dirtyKeys) {
+      const row = this.rows.get(key) as Row
+      for (let s = 0; s < this.storeNames.length; s++) {
+        if ((row.dirty & (1 << s)) === 0) continue
+        const v = row.values[s]
+        ops.push([fullKey(this.storeNames[s] as string, key), v === undefined ? null : Buffer.from(JSON.stringify(v), 'utf8')])
+      }
+      row.dirty = 0
     }
+    this.dirtyKeys.clear()
     for (const [store, ids] of this.broadcastDirty) {
       const map = this.broadcast.get(store) as Map<string, unknown>
       for (const id of ids) {
@@ -193,20 +226,19 @@ export class TaskState {
     this.metaDirty.clear()
     this.stats.flushedEntries += ops.length
     await this.backend.write(ops)
-    if (this.cache.size > this.maxCacheEntries) {
-      let excess = this.cache.size - this.maxCacheEntries
-      for (const [fk, entry] of this.cache) {
+    if (this.rows.size > this.maxCacheEntries) {
+      let excess = this.rows.size - this.maxCacheEntries
+      for (const key of this.rows.keys()) {
         if (excess <= 0) break
-        if (!entry.dirty) {
-          this.cache.delete(fk)
-          excess--
-        }
+        this.rows.delete(key)
+        excess--
       }
     }
   }
 
+  /** Number of keys held in the cache. */
   cacheSize(): number {
-    return this.cache.size
+    return this.rows.size
   }
 
   async close(): Promise<void> {

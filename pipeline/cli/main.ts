@@ -1,0 +1,231 @@
+import { readFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { Command, Option } from 'commander'
+import { SingleBar } from 'cli-progress'
+import { HermesError, describeError } from '../api/errors.ts'
+import type { Topology } from '../api/topology.ts'
+import { ConfigError, loadConfig } from '../config/load.ts'
+import type { HermesConfig } from '../config/schema.ts'
+import { EmbeddedLog } from '../embedded/log.ts'
+import { parseTopicFile, readTopicSince, writeLines } from '../embedded/files.ts'
+import { createLogger } from '../observability/logger.ts'
+import { describeMermaid, describeText } from '../runtime/describe.ts'
+import { compilePlan } from '../runtime/plan.ts'
+import { partitionFor } from '../runtime/partitioner.ts'
+import { PACKAGE_ROOT, loadTopology } from './topologies.ts'
+import { runEmbedded } from './run.ts'
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value]
+
+interface ConfigFlags {
+  config: string[]
+  env?: string
+  stateDir?: string
+  backend?: string
+  metricsPort?: string
+  logLevel?: string
+}
+
+function configFrom(flags: ConfigFlags): HermesConfig {
+  const runtime: { [k: string]: unknown } = {}
+  if (flags.stateDir) runtime.stateDir = flags.stateDir
+  if (flags.backend) runtime.stateBackend = flags.backend
+  const overrides: { [k: string]: unknown } = {}
+  if (Object.keys(runtime).length) overrides.runtime = runtime
+  const observability: { [k: string]: unknown } = {}
+  if (flags.metricsPort !== undefined) observability.http = { port: Number(flags.metricsPort), enabled: Number(flags.metricsPort) >= 0 }
+  if (flags.logLevel) observability.log = { level: flags.logLevel }
+  if (Object.keys(observability).length) overrides.observability = observability
+  const dir = resolve('config')
+  return loadConfig({ dir: existsDir(dir) ? dir : join(PACKAGE_ROOT, 'config'), env: flags.env, files: flags.config, overrides })
+}
+
+function existsDir(dir: string): boolean {
+  try {
+    readFileSync(join(dir, 'default.yaml'))
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function topologiesFrom(names: string[], config: HermesConfig): Promise<Topology[]> {
+  const out: Topology[] = []
+  for (const name of names) out.push(await loadTopology(name, { settings: config.hermes }))
+  const seen = new Set<string>()
+  for (const t of out) {
+    if (seen.has(t.name)) throw new HermesError('USAGE', `topology name "${t.name}" is given twice`)
+    seen.add(t.name)
+  }
+  return out
+}
+
+function withConfigOptions(cmd: Command): Command {
+  return cmd
+    .option('-c, --config <file>', 'extra YAML config file (repeatable)', collect, [])
+    .option('--env <name>', 'environment: merges config/<name>.yaml (default $HERMES_ENV)')
+    .option('--state-dir <dir>', 'embedded log and state directory (default .hermes)')
+    .addOption(new Option('--backend <kind>', 'state backend').choices(['rocksdb', 'memory']))
+    .option('--metrics-port <port>', 'metrics/health port on 127.0.0.1 (0 = any free port, -1 = off)')
+    .option('--log-level <level>', 'log level (trace, debug, info, warn, error, silent)')
+}
+
+export function buildCli(): Command {
+  const program = new Command('hermes')
+    .description('Hermes: real-time push decisions as a dataflow of TypeScript operators over Kafka')
+    .showHelpAfterError()
+    .version((JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version)
+
+  withConfigOptions(
+    program
+      .command('run')
+      .description('run topologies embedded over JSONL inputs; exits when inputs are drained and due timers have fired')
+      .argument('<topologies...>', 'topology names (topologies/<name>.ts) or module paths')
+      .option('-i, --input <topic=file>', 'load a JSONL file into a topic (repeatable)', collect, [])
+      .option('-o, --output <topic=file>', 'write what a topic received during the run as JSONL (repeatable)', collect, [])
+      .option('--no-progress', 'no progress bar'),
+  ).action(async (names: string[], flags: ConfigFlags & { input: string[]; output: string[]; progress: boolean }) => {
+    const config = configFrom(flags)
+    const logger = createLogger({ level: config.observability.log.level })
+    const topologies = await topologiesFrom(names, config)
+    const inputs = flags.input.map((s) => parseTopicFile('--input', s))
+    const outputs = flags.output.map((s) => parseTopicFile('--output', s))
+    const showBar = flags.progress && process.stderr.isTTY && !process.env.CI
+    const bar = showBar ? new SingleBar({ format: 'processing |{bar}| {value}/{total} records | {rate} rec/s | {eta_formatted} left', hideCursor: true }) : null
+    const controller = new AbortController()
+    const stop = (): void => controller.abort()
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+    let started = false
+    const summary = await runEmbedded({
+      topologies,
+      config,
+      inputs,
+      outputs,
+      logger,
+      signal: controller.signal,
+      onProgress: (s, pending) => {
+        if (!bar) return
+        if (!started) {
+          bar.start(Math.max(pending, 1), 0, { rate: '0' })
+          started = true
+        }
+        bar.setTotal(Math.max(pending, s.records))
+        bar.update(s.records, { rate: Math.round(s.records / Math.max(s.elapsedMs / 1000, 1e-3)).toLocaleString('en-US') })
+      },
+    })
+    bar?.stop()
+    process.off('SIGINT', stop)
+    process.off('SIGTERM', stop)
+    const s = summary.stats
+    const out = process.stdout
+    out.write(`hermes run: ${topologies.map((t) => t.name).join(', ')}\n`)
+    out.write(`  loaded     ${Object.entries(summary.loaded).map(([t, n]) => `${t}=${n}`).join(', ') || 'nothing'}\n`)
+    out.write(`  processed  ${s.records} records in ${(s.elapsedMs / 1000).toFixed(2)} s (${Math.round(s.records / Math.max(s.elapsedMs / 1000, 1e-3))} records/s), ${s.timersFired} timers fired\n`)
+    out.write(`  produced   ${Object.entries(summary.produced).map(([t, n]) => `${t}=${n}`).join(', ') || 'nothing'}\n`)
+    out.write(`  dead letters ${s.deadLetters}\n`)
+    for (const o of outputs) out.write(`  wrote      ${o.file} (${summary.written[o.topic] ?? 0} records of ${o.topic})\n`)
+    out.write(`  state      ${summary.stateDir}\n`)
+    if (controller.signal.aborted) process.exitCode = 130
+  })
+
+  program
+    .command('describe')
+    .description('print a topology graph as text and as a Mermaid flowchart')
+    .argument('<topology>', 'topology name or module path')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'mermaid', 'both']).default('both'))
+    .option('-c, --config <file>', 'extra YAML config file (repeatable)', collect, [])
+    .option('--env <name>', 'environment name')
+    .action(async (name: string, flags: ConfigFlags & { format: string }) => {
+      const config = configFrom(flags)
+      const [topology] = await topologiesFrom([name], config)
+      const t = topology as Topology
+      const plan = compilePlan(t)
+      if (flags.format !== 'mermaid') process.stdout.write(describeText(t, plan))
+      if (flags.format === 'both') process.stdout.write('\n')
+      if (flags.format !== 'text') process.stdout.write(`\`\`\`mermaid\n${describeMermaid(t, plan)}\`\`\`\n`)
+    })
+
+  withConfigOptions(
+    program
+      .command('validate')
+      .description('validate configuration and topologies (graph, stores, serdes, co-partitioning) without running')
+      .argument('[topologies...]', 'topology names or module paths'),
+  ).action(async (names: string[], flags: ConfigFlags) => {
+    const config = configFrom(flags)
+    const topologies = await topologiesFrom(names, config)
+    const partitionsFor = (topic: string): number => config.topics.overrides[topic]?.partitions ?? config.topics.defaultPartitions
+    for (const t of topologies) {
+      const plan = compilePlan(t)
+      for (const sub of plan.subtopologies) {
+        const keyed = sub.sources.filter((s) => !s.broadcast && !s.internal)
+        const counts = new Set(keyed.map((s) => partitionsFor(s.topic)))
+        if (counts.size > 1) {
+          throw new HermesError('TOPOLOGY_INVALID', `topology ${t.name}: topics ${keyed.map((s) => `${s.topic} (${partitionsFor(s.topic)})`).join(', ')} must have the same partition count (topics.overrides.<topic>.partitions)`)
+        }
+      }
+      process.stdout.write(`ok: topology ${t.name} (${t.nodes.length} nodes, ${plan.subtopologies.length} sub-topologies)\n`)
+    }
+    process.stdout.write('ok: configuration\n')
+  })
+
+  program
+    .command('produce')
+    .description('append JSONL records to an embedded topic (keys from --key-field)')
+    .argument('<topic>', 'topic name')
+    .requiredOption('-f, --file <file>', 'JSONL file')
+    .option('--key-field <field>', 'value field holding the key', 'userId')
+    .option('--time-field <field>', 'value field holding the event time', 'ts')
+    .option('--state-dir <dir>', 'embedded state directory', '.hermes')
+    .option('--partitions <n>', 'partitions if the topic is new', '4')
+    .action(async (topic: string, flags: { file: string; keyField: string; timeField: string; stateDir: string; partitions: string }) => {
+      const log = EmbeddedLog.open(join(resolve(flags.stateDir), 'log'))
+      if (!log.hasTopic(topic)) log.createTopic(topic, Number(flags.partitions))
+      let n = 0
+      for (const line of readFileSync(flags.file, 'utf8').split('\n')) {
+        if (!line.trim()) continue
+        let key: string | null = null
+        let ts = 0
+        try {
+          const v = JSON.parse(line) as { [k: string]: unknown }
+          if (v && typeof v[flags.keyField] === 'string') key = v[flags.keyField] as string
+          if (v && typeof v[flags.timeField] === 'number') ts = v[flags.timeField] as number
+        } catch {
+          // kept as is: the consumer's deserializer decides
+        }
+        log.append(topic, key === null ? 0 : partitionFor(key, log.partitions(topic)), key, Buffer.from(line, 'utf8'), ts)
+        n++
+      }
+      log.flush({ fsync: true })
+      process.stdout.write(`produced ${n} records to ${topic}\n`)
+    })
+
+  program
+    .command('consume')
+    .description('print an embedded topic as JSONL (dead letters as envelopes)')
+    .argument('<topic>', 'topic name')
+    .option('--state-dir <dir>', 'embedded state directory', '.hermes')
+    .option('-o, --output <file>', 'write to a file instead of stdout')
+    .action(async (topic: string, flags: { stateDir: string; output?: string }) => {
+      const log = EmbeddedLog.open(join(resolve(flags.stateDir), 'log'))
+      if (!log.hasTopic(topic)) throw new HermesError('USAGE', `no topic "${topic}" in ${flags.stateDir} (topics: ${log.topicNames().join(', ') || 'none'})`)
+      const lines = readTopicSince(log, topic, [])
+      if (flags.output) await writeLines(flags.output, lines)
+      else for (const l of lines) process.stdout.write(`${l}\n`)
+    })
+
+  return program
+}
+
+/** Entry point: runs the CLI and turns errors into a clear message and exit code. */
+export async function main(argv = process.argv): Promise<void> {
+  try {
+    await buildCli().parseAsync(argv)
+  } catch (err) {
+    if (err instanceof ConfigError) process.stderr.write(`hermes: ${err.message}\n`)
+    else if (err instanceof HermesError) process.stderr.write(`hermes: ${err.code}: ${err.message}\n`)
+    else process.stderr.write(`hermes: ${describeError(err)}\n${err instanceof Error && err.stack ? err.stack : ''}\n`)
+    process.exitCode = err instanceof HermesError && (err.code === 'USAGE' || err.code === 'CONFIG_INVALID' || err.code === 'TOPOLOGY_INVALID') ? 2 : 1
+  }
+}
+

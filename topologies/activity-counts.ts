@@ -1,0 +1,58 @@
+/**
+ * A sample stateful topology: hourly activity per user (tumbling windows), user sessions
+ * (session windows), and the late records of both on their own topic. It serves `npm start`
+ * and the engine benchmark until the Hermes decision flow is wired.
+ */
+import { TopologyBuilder, defineTopology, jsonObjectSerde, jsonSerde } from '../pipeline/api/index.ts'
+import type { Aggregator } from '../pipeline/api/index.ts'
+
+/** A behavior event (see DESIGN.md, Contracts). */
+export interface BehaviorEvent {
+  eventId: string
+  userId: string
+  type: string
+  ts: number
+  itemId?: string
+  category?: string
+  attrs?: { [k: string]: string | number }
+}
+
+/** Rejects events without the required fields, so they reach the dead-letter topic with a reason. */
+export function checkBehaviorEvent(v: { [k: string]: unknown }): string | null {
+  for (const f of ['eventId', 'userId', 'type'] as const) {
+    if (typeof v[f] !== 'string' || v[f] === '') return `behavior event needs a non-empty string "${f}"`
+  }
+  if (typeof v.ts !== 'number' || !Number.isFinite(v.ts)) return 'behavior event needs "ts" as epoch milliseconds'
+  return null
+}
+
+interface TypeCounts {
+  total: number
+  byType: { [type: string]: number }
+}
+
+const countByType: Aggregator<BehaviorEvent, TypeCounts> = {
+  init: () => ({ total: 0, byType: {} }),
+  add: (acc, e) => ({ total: acc.total + 1, byType: { ...acc.byType, [e.type]: (acc.byType[e.type] ?? 0) + 1 } }),
+  merge: (a, b) => {
+    const byType = { ...a.byType }
+    for (const [t, n] of Object.entries(b.byType)) byType[t] = (byType[t] ?? 0) + n
+    return { total: a.total + b.total, byType }
+  },
+}
+
+export default defineTopology(() => {
+  const b = new TopologyBuilder('activity-counts')
+  const events = b.source<BehaviorEvent>('behavior-events', {
+    topic: 'behavior-events',
+    serde: jsonObjectSerde<BehaviorEvent>(checkBehaviorEvent),
+    keyField: 'userId',
+    timestampField: 'ts',
+  })
+  const hourly = events.window('hourly-activity', { window: { type: 'tumbling', sizeMs: 3_600_000 }, graceMs: 300_000, aggregate: countByType })
+  hourly.to('hourly-out', { topic: 'user-activity-hourly', serde: jsonSerde() })
+  hourly.sideOutput('late').to('hourly-late-out', { topic: 'behavior-events-late', serde: jsonSerde() })
+  const sessions = events.window('sessions', { window: { type: 'session', gapMs: 1_800_000 }, graceMs: 300_000, aggregate: countByType })
+  sessions.to('sessions-out', { topic: 'user-sessions', serde: jsonSerde() })
+  return b.build()
+})
