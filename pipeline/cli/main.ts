@@ -33,7 +33,10 @@ function configFrom(flags: ConfigFlags): HermesConfig {
   const overrides: { [k: string]: unknown } = {}
   if (Object.keys(runtime).length) overrides.runtime = runtime
   const observability: { [k: string]: unknown } = {}
-  if (flags.metricsPort !== undefined) observability.http = { port: Number(flags.metricsPort), enabled: Number(flags.metricsPort) >= 0 }
+  if (flags.metricsPort !== undefined) {
+    const port = Number(flags.metricsPort)
+    observability.http = port < 0 ? { enabled: false } : { port, enabled: true }
+  }
   if (flags.logLevel) observability.log = { level: flags.logLevel }
   if (Object.keys(observability).length) overrides.observability = observability
   const dir = resolve('config')
