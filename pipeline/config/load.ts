@@ -63,12 +63,7 @@ export function loadConfig(options: LoadConfigOptions = {}): HermesConfig {
     if (!name.startsWith('HERMES__') || raw === undefined) continue
     const path = name.slice('HERMES__'.length).split('__').filter(Boolean)
     if (path.length === 0) continue
-    let value: unknown
-    try {
-      value = parseYaml(raw)
-    } catch {
-      value = raw
-    }
+    const value = parseEnvValue(raw)
     const obj: Plain = {}
     let cur = obj
     for (let i = 0; i < path.length - 1; i++) {
@@ -148,8 +143,33 @@ function deepMerge(base: Plain, over: Plain, source: string, prefix: string, ori
       out[k] = deepMerge(b as Plain, v as Plain, source, path, origin)
     } else {
       out[k] = v
-      origin.set(path, source)
+      recordOrigin(v, path, source, origin)
     }
   }
   return out
+}
+
+/** Records the source of a value and of every field nested in it. */
+function recordOrigin(value: unknown, path: string, source: string, origin: Map<string, string>): void {
+  origin.set(path, source)
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) recordOrigin(v, `${path}.${k}`, source, origin)
+  }
+}
+
+/**
+ * An environment variable's value: booleans, null, numbers and flow lists or maps (`[a, b]`,
+ * `{a: 1}`) and quoted strings are parsed as YAML; anything else stays the exact string, so a secret such as
+ * `s3cret #1` or `a: b` is never cut or reshaped.
+ */
+export function parseEnvValue(raw: string): unknown {
+  const t = raw.trim()
+  if (/^(true|false|null|~|-?\d+(\.\d+)?([eE][-+]?\d+)?)$/.test(t) || /^\[.*\]$|^\{.*\}$|^".*"$|^'.*'$/s.test(t)) {
+    try {
+      return parseYaml(t)
+    } catch {
+      return raw
+    }
+  }
+  return raw
 }

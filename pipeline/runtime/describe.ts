@@ -70,7 +70,8 @@ export function describeText(topology: Topology, plan: Plan = compilePlan(topolo
   return `${lines.join('\n')}\n`
 }
 
-const mid = (s: string): string => s.replace(/[^A-Za-z0-9_]/g, '_')
+/** Mermaid ids: one-to-one with names ('_' doubled, other characters as _xx hex), never colliding. */
+const mid = (s: string): string => s.replace(/[^A-Za-z0-9]/g, (ch) => (ch === '_' ? '__' : `_${ch.charCodeAt(0).toString(16).padStart(2, '0')}`))
 const esc = (s: string): string => s.replace(/"/g, '#quot;')
 
 /** The graph as a Mermaid flowchart: topics as cylinders, operators as boxes, sub-topologies as groups. */
