@@ -63,6 +63,20 @@ export interface ProcessorContext<Out = unknown> {
   watermark(): number
   /** Key of the record or timer being processed. */
   currentKey(): string | null
+  /**
+   * Runs `fn` with keyed stores and timers scoped to `key` instead of the current key, then
+   * restores it. Allowed everywhere, including `processBroadcast` (which has no key of its own);
+   * useful for per-partition bookkeeping under a reserved key. Returns what `fn` returns.
+   */
+  withKey<T>(key: string, fn: () => T): T
+  /**
+   * Calls `fn(key)` for every key of this task that has a value in the keyed store `store`, in
+   * key order, with stores and timers scoped to that key (like Flink's `applyToKeyedState`).
+   * Synchronous and proportional to the keys of the partition: meant for rare fan-outs such as
+   * a scheduled campaign, not for every record.
+   * @throws HermesError when the node did not declare `store`.
+   */
+  forEachKey(store: string, fn: (key: string) => void): void
   /** Wall-clock time from the runtime's clock (controllable in tests). */
   wallClock(): number
   /** Adds to the counter `hermes_operator_events_total{node, event, ...labels}`. */

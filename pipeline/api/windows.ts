@@ -81,13 +81,20 @@ export function windowStores(options: WindowOptions<unknown, unknown>): { [name:
   return options.window.type === 'sliding' ? { buffer: valueStore() } : { windows: mapStore() }
 }
 
+/**
+ * Field of the `windows` map store that holds a key's open windows, in the order they were opened
+ * or last grown (the order in which sessions are merged). One field per key instead of one per
+ * window: every session start is a new property name, which makes plain objects slow.
+ */
+const OPEN = 'open'
+
 /** @internal Creates the processor behind `Stream.window`. */
 export function windowProcessor<V, A>(options: WindowOptions<V, A>): Processor<V, WindowResult<A>> {
   const grace = options.graceMs ?? 0
   const agg = options.aggregate
   const w = options.window
   let ctx!: ProcessorContext<WindowResult<A>>
-  let slots!: MapStore<Slot<A>>
+  let slots!: MapStore<unknown>
   let buffer!: ValueStore<Array<[number, V]>>
 
   const emit = (slot: Slot<A>): void => {
@@ -105,6 +112,78 @@ export function windowProcessor<V, A>(options: WindowOptions<V, A>): Processor<V
     return starts.reverse()
   }
 
+  /** The open windows of the current key; the caller saves them back after changing them. */
+  const openSlots = (): Array<Slot<A>> => (slots.get(OPEN) as Array<Slot<A>> | undefined) ?? migrateFieldPerWindow()
+
+  /** Moves state written with one field per window start (earlier versions) into {@link OPEN}. */
+  const migrateFieldPerWindow = (): Array<Slot<A>> => {
+    const list = slots.entries().map(([, slot]) => slot as Slot<A>)
+    if (list.length) {
+      slots.clear()
+      slots.put(OPEN, list)
+    }
+    return list
+  }
+
+  const save = (list: Array<Slot<A>>): void => {
+    if (list.length) slots.put(OPEN, list)
+    else slots.clear()
+  }
+
+  const addToFixed = (record: Record<V>, size: number, wm: number): void => {
+    const starts = fixedStarts(record.timestamp)
+    const lastEnd = (starts[starts.length - 1] as number) + size
+    if (lastEnd - 1 + grace <= wm) return ctx.forwardTo(LATE_OUTPUT, record)
+    const list = openSlots()
+    for (const start of starts) {
+      const end = start + size
+      if (end - 1 + grace <= wm) continue // this one already closed; the later ones take the record
+      let slot = list.find((s) => s.start === start)
+      if (!slot) {
+        slot = { start, end, acc: agg.init(), count: 0 }
+        list.push(slot)
+        ctx.timers.registerEventTime(end - 1 + grace, 'window', start)
+      }
+      slot.acc = agg.add(slot.acc, record.value, record)
+      slot.count++
+    }
+    save(list)
+  }
+
+  /** Merges every session within gap of the record into one, which moves to the end of the list. */
+  const addToSession = (record: Record<V>, gap: number): void => {
+    /** When a session's result is due: its last record + gap - 1, plus grace. */
+    const closeOf = (slot: Slot<A>): number => slot.end - 1 + gap - 1 + grace
+    const ts = record.timestamp
+    const list = openSlots()
+    const absorbed: Array<Slot<A>> = []
+    let kept = 0
+    for (const slot of list) {
+      if (ts > slot.start - gap && ts < slot.end - 1 + gap) absorbed.push(slot)
+      else list[kept++] = slot
+    }
+    list.length = kept
+    let merged: Slot<A> = { start: ts, end: ts + 1, acc: agg.add(agg.init(), record.value, record), count: 1 }
+    for (const slot of absorbed) {
+      merged = {
+        start: Math.min(merged.start, slot.start),
+        end: Math.max(merged.end, slot.end),
+        acc: (agg.merge as (a: A, b: A) => A)(slot.acc, merged.acc),
+        count: slot.count + merged.count,
+      }
+    }
+    list.push(merged)
+    save(list)
+    // Most records fall inside a session without moving its end: its timer then stays as it is.
+    const closeAt = closeOf(merged)
+    let timerIsCurrent = false
+    for (const slot of absorbed) {
+      if (closeOf(slot) !== closeAt) ctx.timers.deleteEventTime(closeOf(slot), 'window')
+      else timerIsCurrent = slot.start === merged.start
+    }
+    if (!timerIsCurrent) ctx.timers.registerEventTime(closeAt, 'window', merged.start)
+  }
+
   return {
     init(c) {
       ctx = c
@@ -114,48 +193,16 @@ export function windowProcessor<V, A>(options: WindowOptions<V, A>): Processor<V
     process(record) {
       const ts = record.timestamp
       const wm = ctx.watermark()
-      if (w.type === 'tumbling' || w.type === 'hopping') {
-        const starts = fixedStarts(ts)
-        const lastEnd = (starts[starts.length - 1] as number) + w.sizeMs
-        if (lastEnd - 1 + grace <= wm) return ctx.forwardTo(LATE_OUTPUT, record)
-        for (const start of starts) {
-          const end = start + w.sizeMs
-          if (end - 1 + grace <= wm) continue // this one already closed; the later ones take the record
-          const field = String(start)
-          const slot = slots.get(field) ?? { start, end, acc: agg.init(), count: 0 }
-          if (slot.count === 0) ctx.timers.registerEventTime(end - 1 + grace, 'window', start)
-          slots.put(field, { ...slot, acc: agg.add(slot.acc, record.value, record), count: slot.count + 1 })
-        }
-        return
-      }
+      if (w.type === 'tumbling' || w.type === 'hopping') return addToFixed(record, w.sizeMs, wm)
       if (ts + grace <= wm) return ctx.forwardTo(LATE_OUTPUT, record)
-      if (w.type === 'sliding') {
-        const list = buffer.get() ?? []
-        // Keep the buffer sorted by time; records mostly arrive in order, so insert from the back.
-        let i = list.length
-        while (i > 0 && (list[i - 1] as [number, V])[0] > ts) i--
-        list.splice(i, 0, [ts, record.value])
-        buffer.put(list)
-        ctx.timers.registerEventTime(ts + grace, 'window', ts)
-        return
-      }
-      // Session: merge every session within gap of ts into one.
-      const gap = (w as { gapMs: number }).gapMs
-      let merged: Slot<A> = { start: ts, end: ts + 1, acc: agg.add(agg.init(), record.value, record), count: 1 }
-      for (const [field, slot] of slots.entries()) {
-        if (ts > slot.start - gap && ts < slot.end - 1 + gap) {
-          ctx.timers.deleteEventTime(slot.end - 1 + gap - 1 + grace, 'window')
-          slots.delete(field)
-          merged = {
-            start: Math.min(merged.start, slot.start),
-            end: Math.max(merged.end, slot.end),
-            acc: (agg.merge as (a: A, b: A) => A)(slot.acc, merged.acc),
-            count: slot.count + merged.count,
-          }
-        }
-      }
-      slots.put(String(merged.start), merged)
-      ctx.timers.registerEventTime(merged.end - 1 + gap - 1 + grace, 'window', merged.start)
+      if (w.type === 'session') return addToSession(record, w.gapMs)
+      const list = buffer.get() ?? []
+      // Keep the buffer sorted by time; records mostly arrive in order, so insert from the back.
+      let i = list.length
+      while (i > 0 && (list[i - 1] as [number, V])[0] > ts) i--
+      list.splice(i, 0, [ts, record.value])
+      buffer.put(list)
+      ctx.timers.registerEventTime(ts + grace, 'window', ts)
     },
     onTimer(timer: Timer) {
       if (w.type === 'sliding') {
@@ -178,10 +225,12 @@ export function windowProcessor<V, A>(options: WindowOptions<V, A>): Processor<V
         else buffer.delete()
         return
       }
-      const field = String(timer.payload)
-      const slot = slots.get(field)
-      if (!slot) return
-      slots.delete(field)
+      const list = openSlots()
+      const i = list.findIndex((s) => s.start === timer.payload)
+      if (i < 0) return
+      const slot = list[i] as Slot<A>
+      list.splice(i, 1)
+      save(list)
       emit(slot)
     },
   }

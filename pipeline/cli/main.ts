@@ -222,6 +222,11 @@ export function buildCli(): Command {
 
 /** Entry point: runs the CLI and turns errors into a clear message and exit code. */
 export async function main(argv = process.argv): Promise<void> {
+  // `hermes consume x | head`: a closed stdout ends the command quietly, as in other CLIs.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0)
+    throw err
+  })
   try {
     await buildCli().parseAsync(argv)
   } catch (err) {

@@ -35,6 +35,15 @@ export interface AppOptions {
   clock: () => number
   /** Overrides of the per-phase decisions from config (e.g. handler functions). */
   errorPolicy?: Partial<ErrorPolicy>
+  /** Called before a task's state is opened (e.g. to wipe state left by an unclean stop). */
+  beforeOpenTask?: (taskId: string) => void
+  /**
+   * Wraps each task's backend, e.g. to also write every committed change to changelog topics.
+   * The wrapper's `write` is where a task's commit lands (one call per commit).
+   */
+  wrapBackend?: (task: { app: string; taskId: string; sub: SubTopology; partition: number; stores: ReadonlyMap<string, StoreSpec> }, backend: KeyValueBackend) => KeyValueBackend
+  /** Fills a task's backend before it is opened (restore from changelog topics). */
+  restore?: (task: { app: string; taskId: string; sub: SubTopology; partition: number; backend: KeyValueBackend; stores: ReadonlyMap<string, StoreSpec> }) => Promise<void>
 }
 
 /**
@@ -60,17 +69,36 @@ export class AppRuntime {
 
   /** Compiles the topology, opens every task's state and timers, and calls the processors' init. */
   static async open(opts: AppOptions): Promise<AppRuntime> {
-    const app = new AppRuntime(opts)
+    const app = AppRuntime.create(opts)
     for (const sub of app.plan.subtopologies) {
       const partitions = app.partitionsOf(sub)
-      for (let p = 0; p < partitions; p++) app.tasks.push(await app.openTask(sub, p))
+      for (let p = 0; p < partitions; p++) await app.addTask(sub, p)
     }
-    for (const t of app.tasks) {
-      const saved = t.state.getMeta<number>('maxTs')
-      if (typeof saved === 'number' && saved > app.maxTs) app.maxTs = saved
-    }
-    for (const t of app.tasks) t.init()
     return app
+  }
+
+  /** Compiles the topology, with no task yet (tasks come and go with partition assignments). */
+  static create(opts: AppOptions): AppRuntime {
+    return new AppRuntime(opts)
+  }
+
+  /** Opens the task of a sub-topology partition (state, timers, processors' init) and adds it. */
+  async addTask(sub: SubTopology, partition: number): Promise<Task> {
+    const task = await this.openTask(sub, partition)
+    const saved = task.state.getMeta<number>('maxTs')
+    if (typeof saved === 'number' && saved > this.maxTs) this.maxTs = saved
+    task.init()
+    this.tasks.push(task)
+    return task
+  }
+
+  /** Closes a task (processors, then state) and removes it; commit it first to keep its work. */
+  async removeTask(task: Task): Promise<void> {
+    const i = this.tasks.indexOf(task)
+    if (i < 0) return
+    this.tasks.splice(i, 1)
+    task.close()
+    await task.state.close()
   }
 
   /** Number of tasks (= partitions) of a sub-topology; its keyed inputs must agree. */
@@ -173,6 +201,7 @@ export class AppRuntime {
 
   private async openTask(sub: SubTopology, partition: number): Promise<Task> {
     const taskId = `${sub.id}_${partition}`
+    this.opts.beforeOpenTask?.(taskId)
     const keyed = new Map<string, StoreSpec>()
     const broadcast: string[] = []
     for (const n of sub.nodes) {
@@ -180,7 +209,9 @@ export class AppRuntime {
       for (const [name, spec] of Object.entries(n.stores)) keyed.set(`${n.id}.${name}`, spec)
       for (const name of Object.keys(n.broadcastStores)) broadcast.push(`${n.id}.${name}`)
     }
-    const backend = await this.openBackend(taskId)
+    const raw = await this.openBackend(taskId)
+    if (this.opts.restore) await this.opts.restore({ app: this.name, taskId, sub, partition, backend: raw, stores: keyed })
+    const backend = this.opts.wrapBackend ? this.opts.wrapBackend({ app: this.name, taskId, sub, partition, stores: keyed }, raw) : raw
     const state = new TaskState(backend, keyed, broadcast, this.opts.config.runtime.cacheMaxEntries)
     await state.open()
     const timers = new TimerQueue()

@@ -158,7 +158,8 @@ export class Task {
         if (raw.value === null) throw new Error('record has no value (null)')
         value = source.serde.deserialize(raw.value)
       } catch (err) {
-        this.fail('deserialize', source.nodeId, err, raw)
+        // Every task reads a broadcast record: the task of partition 0 dead-letters it, once.
+        this.fail('deserialize', source.nodeId, err, raw, source.broadcast && this.partition !== 0)
         return Number.NaN
       }
       let ts = raw.timestamp
@@ -175,7 +176,7 @@ export class Task {
           for (const h of next) h(record)
           stat.out += next.length
         } catch (err) {
-          if (err instanceof NodeFailure) this.fail(err.phase, err.nodeId, err.original, raw)
+          if (err instanceof NodeFailure) this.fail(err.phase, err.nodeId, err.original, raw, source.broadcast && this.partition !== 0)
           else throw err
         }
       }
@@ -254,7 +255,7 @@ export class Task {
   }
 
   /** Applies the error policy: dead-letter and continue, or stop with an error naming everything. */
-  private fail(phase: Phase, nodeId: string, error: unknown, raw: RawRecord): void {
+  private fail(phase: Phase, nodeId: string, error: unknown, raw: RawRecord, quiet = false): void {
     const stat = this.stats.get(nodeId)
     if (stat) stat.errors++
     const policy = this.opts.errorPolicy[phase]
@@ -265,7 +266,7 @@ export class Task {
         cause: error,
       })
     }
-    this.sendToDlq(raw, phase, nodeId, describeError(error))
+    if (!quiet) this.sendToDlq(raw, phase, nodeId, describeError(error))
   }
 
   private sendToDlq(raw: RawRecord, phase: Phase, nodeId: string, reason: string): void {
@@ -537,6 +538,29 @@ export class Task {
       timers,
       watermark: () => task.opts.watermark(),
       currentKey: () => scope.currentKey(),
+      withKey<T>(key: string, fn: () => T): T {
+        const saved = { key: scope.key, broadcast: scope.broadcast }
+        scope.key = key
+        scope.broadcast = false
+        try {
+          return fn()
+        } finally {
+          scope.key = saved.key
+          scope.broadcast = saved.broadcast
+        }
+      },
+      forEachKey(store, fn) {
+        if (!node.stores[store]) {
+          throw new HermesError('STATE_ERROR', `node ${node.id}: forEachKey("${store}") needs a declared keyed store (declared: ${storeNames.join(', ') || 'none'})`)
+        }
+        const keys = task.state.keysWithValue(`${node.id}.${store}`)
+        const CHUNK = 1000
+        for (let i = 0; i < keys.length; i += CHUNK) {
+          const chunk = keys.slice(i, i + CHUNK)
+          task.state.prefetch(chunk)
+          for (const key of chunk) this.withKey(key, () => fn(key))
+        }
+      },
       wallClock: () => task.opts.clock(),
       count: (event, labels, amount = 1) => task.opts.onCount?.(node.id, event, labels, amount),
       log,

@@ -14,6 +14,8 @@ export interface KeyValueBackend {
   write(ops: ReadonlyArray<readonly [string, Buffer | null]>): Promise<void>
   /** All entries whose key starts with `prefix`, in key order. */
   scan(prefix: string): AsyncIterable<[string, Buffer]>
+  /** The keys (not values) that start with `prefix`, in key order, read synchronously. */
+  keysSync(prefix: string): string[]
   /** Approximate number of bytes on disk (0 for memory). */
   approximateSize(): number
   close(): Promise<void>
@@ -47,6 +49,10 @@ export class MemoryBackend implements KeyValueBackend {
     }
   }
 
+  keysSync(prefix: string): string[] {
+    return [...this.data.keys()].filter((k) => k.startsWith(prefix)).sort()
+  }
+
   approximateSize(): number {
     return 0
   }
@@ -66,7 +72,14 @@ interface RocksDbHandle {
   iterator(options: { gte: Buffer; lt: Buffer }): AsyncIterable<[Buffer, Buffer]>
   getProperty(name: string): string
   _getManySync(keys: Buffer[], options: object): Array<Buffer | undefined>
+  querySync(options: { gte?: string; gt?: string; lt: string; keys: boolean; values: boolean; limit: number; keyEncoding: 'utf8' | 'buffer'; valueEncoding: 'utf8' | 'buffer' }): {
+    rows: string[]
+    finished: boolean
+  }
 }
+
+/** Page size of synchronous key scans. */
+const SCAN_PAGE = 4096
 
 /** RocksDB (via @nxtedition/rocksdb), one instance per task directory. */
 export class RocksDbBackend implements KeyValueBackend {
@@ -109,6 +122,20 @@ export class RocksDbBackend implements KeyValueBackend {
     const gte = Buffer.from(prefix, 'utf8')
     const lt = Buffer.concat([gte, Buffer.from([0xff])])
     for await (const [k, v] of this.db.iterator({ gte, lt })) yield [k.toString('utf8'), v]
+  }
+
+  keysSync(prefix: string): string[] {
+    // Keys are UTF-8 text below U+FFFF plus NUL separators, so prefix + U+FFFF bounds the range.
+    const lt = `${prefix}\uffff`
+    const keys: string[] = []
+    let gt: string | undefined
+    for (;;) {
+      const page = this.db.querySync({ ...(gt === undefined ? { gte: prefix } : { gt }), lt, keys: true, values: false, limit: SCAN_PAGE, keyEncoding: 'utf8', valueEncoding: 'utf8' })
+      // Rows come as key, value pairs (the value undefined when not asked for).
+      for (let i = 0; i < page.rows.length; i += 2) keys.push(page.rows[i] as string)
+      if (page.rows.length < 2 * SCAN_PAGE) return keys
+      gt = page.rows[page.rows.length - 2]
+    }
   }
 
   approximateSize(): number {

@@ -20,6 +20,11 @@ interface Stamped {
 
 type FieldMap = { [field: string]: unknown }
 
+function hasFields(fields: FieldMap): boolean {
+  for (const _ in fields) return true
+  return false
+}
+
 function unwrap(raw: unknown, spec: StoreSpec, scope: StoreScope): unknown {
   if (raw === undefined || spec.ttlMs === undefined) return raw
   const s = raw as Stamped
@@ -57,14 +62,9 @@ export function createValueStore<V>(state: TaskState, name: string, spec: StoreS
 export function createMapStore<V>(state: TaskState, name: string, spec: StoreSpec, scope: StoreScope): MapStore<V> {
   const idx = state.indexOf(name)
   const read = (): FieldMap | undefined => unwrap(state.getAt(idx, scope.currentKey()), spec, scope) as FieldMap | undefined
-  const write = (fields: FieldMap): void => {
-    let empty = true
-    for (const _ in fields) {
-      empty = false
-      break
-    }
-    state.setAt(idx, scope.currentKey(), empty ? undefined : wrap(fields, spec, scope))
-  }
+  const write = (fields: FieldMap): void => state.setAt(idx, scope.currentKey(), wrap(fields, spec, scope))
+  /** After a delete: a map left without fields is removed. */
+  const writeOrRemove = (fields: FieldMap): void => state.setAt(idx, scope.currentKey(), hasFields(fields) ? wrap(fields, spec, scope) : undefined)
   return {
     get: (field) => {
       const m = read()
@@ -87,7 +87,7 @@ export function createMapStore<V>(state: TaskState, name: string, spec: StoreSpe
       const m = read()
       if (!m || !Object.hasOwn(m, field)) return
       delete m[field]
-      write(m)
+      writeOrRemove(m)
     },
     entries: () => Object.entries(read() ?? {}) as Array<[string, V]>,
     size: () => Object.keys(read() ?? {}).length,

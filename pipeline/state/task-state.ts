@@ -11,6 +11,8 @@ interface Row {
   values: unknown[]
   /** Bit i set: store i changed since the last flush. */
   dirty: number
+  /** Bit i set: the backend holds a value for store i (so removing it needs a delete). */
+  stored: number
 }
 
 /** Counters the task reports as metrics. */
@@ -39,6 +41,9 @@ export class TaskState {
   private readonly meta = new Map<string, unknown>()
   private readonly metaDirty = new Set<string>()
   private extraOps: Array<readonly [string, Buffer | null]> = []
+  /** The row used last: a record's stores and timers all ask for the same key in a row. */
+  private lastKey: string | undefined
+  private lastRow: Row | undefined
   readonly stats: StateStats = { hits: 0, misses: 0, loads: 0, flushedEntries: 0 }
 
   constructor(
@@ -78,7 +83,7 @@ export class TaskState {
 
   /** Whether the state of `key` is in the cache. */
   isLoaded(key: string): boolean {
-    return this.storeNames.length === 0 || this.rows.has(key)
+    return this.storeNames.length === 0 || key === this.lastKey || this.rows.has(key)
   }
 
   /** Loads the state of these keys (every keyed store) with one multi-get. */
@@ -103,23 +108,30 @@ export class TaskState {
     const bufs = this.backend.getManySync(wanted)
     for (let k = 0; k < keys.length; k++) {
       const values: unknown[] = new Array(stores)
+      let stored = 0
       for (let s = 0; s < stores; s++) {
         const buf = bufs[k * stores + s]
-        values[s] = buf === undefined ? undefined : JSON.parse(buf.toString('utf8'))
+        if (buf === undefined) values[s] = undefined
+        else {
+          values[s] = JSON.parse(buf.toString('utf8'))
+          stored |= 1 << s
+        }
       }
-      this.rows.set(keys[k] as string, { values, dirty: 0 })
+      this.rows.set(keys[k] as string, { values, dirty: 0, stored })
     }
   }
 
   private row(key: string): Row {
-    let row = this.rows.get(key)
+    let row = key === this.lastKey ? this.lastRow : this.rows.get(key)
     if (row) {
       this.stats.hits++
-      return row
+    } else {
+      this.stats.misses++
+      this.load([key])
+      row = this.rows.get(key) as Row
     }
-    this.stats.misses++
-    this.load([key])
-    row = this.rows.get(key) as Row
+    this.lastKey = key
+    this.lastRow = row
     return row
   }
 
@@ -132,8 +144,9 @@ export class TaskState {
   setAt(store: number, key: string, value: unknown): void {
     const row = this.row(key)
     row.values[store] = value
+    // A row with dirty bits is already listed.
+    if (row.dirty === 0) this.dirtyKeys.add(key)
     row.dirty |= 1 << store
-    this.dirtyKeys.add(key)
   }
 
   /** Reads a keyed value by store name. */
@@ -205,9 +218,17 @@ export class TaskState {
     for (const key of this.dirtyKeys) {
       const row = this.rows.get(key) as Row
       for (let s = 0; s < this.storeNames.length; s++) {
-        if ((row.dirty & (1 << s)) === 0) continue
+        const bit = 1 << s
+        if ((row.dirty & bit) === 0) continue
         const v = row.values[s]
-        ops.push([fullKey(this.storeNames[s] as string, key), v === undefined ? null : Buffer.from(JSON.stringify(v), 'utf8')])
+        if (v !== undefined) {
+          ops.push([fullKey(this.storeNames[s] as string, key), Buffer.from(JSON.stringify(v), 'utf8')])
+          row.stored |= bit
+        } else if (row.stored & bit) {
+          ops.push([fullKey(this.storeNames[s] as string, key), null])
+          row.stored &= ~bit
+        }
+        // Else: created and removed between two flushes; the backend never saw it.
       }
       row.dirty = 0
     }
@@ -227,6 +248,8 @@ export class TaskState {
     this.stats.flushedEntries += ops.length
     await this.backend.write(ops)
     if (this.rows.size > this.maxCacheEntries) {
+      this.lastKey = undefined
+      this.lastRow = undefined
       let excess = this.rows.size - this.maxCacheEntries
       for (const key of this.rows.keys()) {
         if (excess <= 0) break
@@ -234,6 +257,22 @@ export class TaskState {
         excess--
       }
     }
+  }
+
+  /**
+   * Every key with a value in a keyed store, in key order: keys on disk, overlaid by the cache
+   * (a cached deletion hides a key on disk; a cached new value adds one). Synchronous.
+   */
+  keysWithValue(store: string): string[] {
+    const idx = this.indexOf(store)
+    const prefix = `${PREFIX.keyed}${store}${SEP}`
+    const keys = new Set<string>()
+    for (const k of this.backend.keysSync(prefix)) keys.add(k.slice(prefix.length))
+    for (const [key, row] of this.rows) {
+      if (row.values[idx] === undefined) keys.delete(key)
+      else keys.add(key)
+    }
+    return [...keys].sort()
   }
 
   /** Number of keys held in the cache. */

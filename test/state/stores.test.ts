@@ -439,3 +439,25 @@ describe('RocksDB backend', () => {
     await db.close()
   })
 })
+
+describe('synchronous key scans', () => {
+  it('list every key under a prefix from RocksDB, across pages, and nothing outside it', async () => {
+    const { RocksDbBackend } = await import('../../pipeline/state/backend.ts')
+    const { mkdtempSync, rmSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const dir = mkdtempSync(join(tmpdir(), 'hermes-keys-'))
+    const db = await RocksDbBackend.open(dir)
+    const ops: Array<[string, Buffer]> = []
+    for (let i = 0; i < 5000; i++) ops.push([`k\u0000s\u0000user-${String(i).padStart(5, '0')}`, Buffer.from('1')])
+    ops.push(['k\u0000t\u0000other', Buffer.from('1')], ['k\u0000s\u0000用户', Buffer.from('1')])
+    await db.write(ops)
+    const keys = db.keysSync('k\u0000s\u0000')
+    expect(keys).toHaveLength(5001)
+    expect(keys[0]).toBe('k\u0000s\u0000user-00000')
+    expect(keys).toContain('k\u0000s\u0000用户')
+    expect(keys.some((k) => k.includes('other'))).toBe(false)
+    await db.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+})

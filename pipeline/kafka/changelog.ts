@@ -1,0 +1,224 @@
+import { randomUUID } from 'node:crypto'
+import type { Kafka } from 'kafkajs'
+import type { Logger } from '../api/processor.ts'
+import type { StoreSpec } from '../api/stores.ts'
+import type { KeyValueBackend } from '../state/backend.ts'
+import { PREFIX, fullKey } from '../state/task-state.ts'
+import type { KafkaAdmin } from './admin.ts'
+import { fixedAssigner } from './assigner.ts'
+import type { TopicPartitions } from './assigner.ts'
+import type { ChangelogOffsets } from './checkpoint.ts'
+import type { ConsumerTimings } from './client.ts'
+import type { KafkaMetrics } from './metrics.ts'
+
+const SEP = '\u0000'
+/** Backend key of the task's saved watermark input; it travels with the timers. */
+export const MAX_TS_KEY = `${PREFIX.meta}maxTs`
+
+/** Changelog topic of a keyed store (`<node>.<store>`) of an application. */
+export function changelogTopic(app: string, store: string): string {
+  return `${app}.${store}.changelog`
+}
+
+/** Changelog topic of an application's timers (and saved watermark). */
+export function timersChangelogTopic(app: string): string {
+  return `${app}.timers.changelog`
+}
+
+/** The changelog topics of one task: one per keyed store that keeps a changelog, plus timers. */
+export interface ChangelogTopics {
+  /** Store full name to topic. */
+  stores: Map<string, string>
+  timers: string
+}
+
+/** Changelog topics for a sub-topology's keyed stores; stores declared `changelog: false` have none. */
+export function changelogTopics(app: string, stores: ReadonlyMap<string, StoreSpec>): ChangelogTopics {
+  const map = new Map<string, string>()
+  for (const [name, spec] of stores) if (spec.changelog !== false) map.set(name, changelogTopic(app, name))
+  return { stores: map, timers: timersChangelogTopic(app) }
+}
+
+/** One changelog write: the partition is the task's partition. */
+export interface ChangelogRecord {
+  topic: string
+  key: string
+  value: Buffer | null
+}
+
+/**
+ * Where a task's commit goes before its local state is written: makes the task's outputs and
+ * changelog records durable (at-least-once) or commits them in a transaction with the input
+ * offsets (exactly-once). Resolves with the next changelog offset per topic written.
+ */
+export type CommitSink = (taskId: string, records: ChangelogRecord[]) => Promise<ChangelogOffsets>
+
+/**
+ * A task backend that sends every committed change of a keyed store, timer or saved watermark to
+ * its compacted changelog topic before writing it locally, then moves the task's checkpoint.
+ * Reads go straight to the local backend.
+ */
+export class ChangelogBackend implements KeyValueBackend {
+  readonly kind: KeyValueBackend['kind']
+
+  constructor(
+    private readonly raw: KeyValueBackend,
+    private readonly taskId: string,
+    private readonly topics: ChangelogTopics,
+    private readonly sink: CommitSink,
+    /** Changelog offsets the local state holds; moved forward at every commit. */
+    private readonly checkpoint: ChangelogOffsets,
+    private readonly saveCheckpoint: (offsets: ChangelogOffsets) => void,
+  ) {
+    this.kind = raw.kind
+  }
+
+  getManySync(keys: readonly string[]): Array<Buffer | undefined> {
+    return this.raw.getManySync(keys)
+  }
+
+  async write(ops: ReadonlyArray<readonly [string, Buffer | null]>): Promise<void> {
+    const records: ChangelogRecord[] = []
+    for (const [k, v] of ops) {
+      if (k.startsWith(PREFIX.keyed)) {
+        const i = k.indexOf(SEP, PREFIX.keyed.length)
+        const topic = this.topics.stores.get(k.slice(PREFIX.keyed.length, i))
+        if (topic) records.push({ topic, key: k.slice(i + 1), value: v })
+      } else if (k.startsWith(PREFIX.timer) || k === MAX_TS_KEY) {
+        records.push({ topic: this.topics.timers, key: k, value: v })
+      }
+    }
+    const written = await this.sink(this.taskId, records)
+    await this.raw.write(ops)
+    Object.assign(this.checkpoint, written)
+    this.saveCheckpoint(this.checkpoint)
+  }
+
+  scan(prefix: string): AsyncIterable<[string, Buffer]> {
+    return this.raw.scan(prefix)
+  }
+
+  keysSync(prefix: string): string[] {
+    return this.raw.keysSync(prefix)
+  }
+
+  approximateSize(): number {
+    return this.raw.approximateSize()
+  }
+
+  close(): Promise<void> {
+    return this.raw.close()
+  }
+}
+
+/** A task whose local state is to be brought up to date from its changelogs. */
+export interface RestoreTarget {
+  app: string
+  taskId: string
+  partition: number
+  backend: KeyValueBackend
+  topics: ChangelogTopics
+  /** Checkpointed offsets; without them every changelog is read from its start. */
+  from: ChangelogOffsets | undefined
+}
+
+interface Progress {
+  target: RestoreTarget
+  topic: string
+  /** Store full name, or undefined for the timers topic (keys are backend keys there). */
+  store: string | undefined
+  position: number
+  end: number
+}
+
+/**
+ * Reads each target's changelog partitions from its checkpoint (or the start) up to the last
+ * stable offset into its local backend, all targets with one throwaway consumer group. Logs
+ * progress every few seconds and reports it as metrics. Resolves with the changelog offsets each
+ * task's state now holds (its new checkpoint), by task id.
+ */
+export async function restoreChangelogs(options: {
+  kafka: Kafka
+  admin: KafkaAdmin
+  targets: readonly RestoreTarget[]
+  logger: Logger
+  metrics?: KafkaMetrics
+  timings: ConsumerTimings
+}): Promise<Map<string, ChangelogOffsets>> {
+  const { kafka, admin, targets, logger, metrics, timings } = options
+  const result = new Map<string, ChangelogOffsets>()
+  const work = new Map<string, Progress>()
+  const ends = new Map<string, Map<number, { low: number; high: number }>>()
+  for (const target of targets) {
+    const offsets: ChangelogOffsets = {}
+    const all: Array<[string, string | undefined]> = [...[...target.topics.stores].map(([store, topic]) => [topic, store] as [string, string]), [target.topics.timers, undefined]]
+    for (const [topic, store] of all) {
+      let perPartition = ends.get(topic)
+      if (!perPartition) {
+        perPartition = await admin.offsets(topic)
+        ends.set(topic, perPartition)
+      }
+      const range = perPartition.get(target.partition) ?? { low: 0, high: 0 }
+      const start = Math.max(target.from?.[topic] ?? range.low, range.low)
+      offsets[topic] = Math.max(start, range.high)
+      if (start < range.high) work.set(`${topic}:${target.partition}`, { target, topic, store, position: start, end: range.high })
+    }
+    result.set(target.taskId, offsets)
+  }
+  if (work.size === 0) return result
+  const app = targets[0]?.app as string
+  const total = [...work.values()].reduce((n, w) => n + w.end - w.position, 0)
+  const started = Date.now()
+  logger.info({ app, tasks: targets.map((t) => t.taskId), partitions: work.size, records: total }, 'restoring state from changelogs')
+  const partitions: TopicPartitions = {}
+  for (const w of work.values()) (partitions[w.topic] ??= []).push(w.target.partition)
+  const groupId = `${app}-restore-${randomUUID()}`
+  const consumer = kafka.consumer({ groupId, partitionAssigners: [fixedAssigner(partitions)], ...timings, maxBytesPerPartition: 4 << 20, retry: { retries: 10 } })
+  let restored = 0
+  let done: () => void = () => {}
+  const finished = new Promise<void>((resolve) => (done = resolve))
+  const remaining = (): number => [...work.values()].reduce((n, w) => n + Math.max(0, w.end - w.position), 0)
+  const advance = (topic: string, partition: number, next: number): void => {
+    const w = work.get(`${topic}:${partition}`)
+    if (w && next > w.position) w.position = next
+    if (remaining() === 0) done()
+  }
+  consumer.on(consumer.events.END_BATCH_PROCESS, (e) => advance(e.payload.topic, e.payload.partition, Number(e.payload.lastOffset) + 1))
+  const ticker = setInterval(() => {
+    const left = remaining()
+    logger.info({ app, restored, remaining: left, elapsedMs: Date.now() - started }, 'restoring state from changelogs')
+  }, 3000)
+  try {
+    await consumer.connect()
+    await consumer.subscribe({ topics: Object.keys(partitions), fromBeginning: true })
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        const w = work.get(`${batch.topic}:${batch.partition}`)
+        if (!w) return
+        const ops: Array<[string, Buffer | null]> = []
+        for (const m of batch.messages) {
+          const offset = Number(m.offset)
+          if (offset < w.position || offset >= w.end || m.key === null) continue
+          const key = m.key.toString('utf8')
+          ops.push([w.store === undefined ? key : fullKey(w.store, key), m.value])
+        }
+        await w.target.backend.write(ops)
+        restored += ops.length
+        metrics?.restoredRecords.inc({ app }, ops.length)
+        metrics?.restoreRemaining.set({ app }, remaining())
+      },
+    })
+    for (const w of work.values()) consumer.seek({ topic: w.topic, partition: w.target.partition, offset: String(w.position) })
+    await finished
+  } finally {
+    clearInterval(ticker)
+    await consumer.disconnect().catch(() => {})
+    metrics?.restoreRemaining.set({ app }, 0)
+  }
+  const ms = Date.now() - started
+  metrics?.restoreSeconds.observe({ app }, ms / 1000)
+  logger.info({ app, tasks: targets.map((t) => t.taskId), records: restored, ms, perSecond: Math.round((restored / Math.max(ms, 1)) * 1000) }, 'state restored')
+  void admin.deleteGroups([groupId])
+  return result
+}

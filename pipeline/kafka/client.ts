@@ -1,0 +1,111 @@
+import type { IHeaders, KafkaConfig, KafkaMessage, LogEntry, RetryOptions, SASLOptions } from 'kafkajs'
+import { Kafka, logLevel } from 'kafkajs'
+import type { Headers } from '../api/record.ts'
+import type { HermesConfig } from '../config/schema.ts'
+import type { HermesLogger } from '../observability/logger.ts'
+
+/**
+ * Retry settings of idempotent and transactional producers. Unlimited retries (a limit makes
+ * kafkajs warn that EoS may break) with a short backoff: after each transaction the broker
+ * answers CONCURRENT_TRANSACTIONS until its markers are written, and kafkajs' default 300 ms
+ * first backoff would make every commit cost ~300 ms (see scripts/kafka/README.md).
+ */
+export const PRODUCER_RETRY: RetryOptions = { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 20, factor: 0.2, multiplier: 1.5, maxRetryTime: 1000 }
+
+/** Consumer timings: short fetch waits keep `disconnect()` and shutdown fast. */
+export interface ConsumerTimings {
+  sessionTimeout: number
+  heartbeatInterval: number
+  rebalanceTimeout: number
+  maxWaitTimeInMs: number
+}
+
+export const DEFAULT_TIMINGS: ConsumerTimings = { sessionTimeout: 10_000, heartbeatInterval: 1000, rebalanceTimeout: 20_000, maxWaitTimeInMs: 100 }
+
+/** kafkajs messages that are part of normal operation, logged at debug instead of their level. */
+const ROUTINE = [/CONCURRENT_TRANSACTIONS/i, /coordinator is loading/i, /group coordinator is not available/i, /is not the correct coordinator/i, /rebalancing/i, /not aware of this member/i]
+
+/** Keys of kafkajs log extras that may carry credentials. */
+const SECRET_KEYS = new Set(['sasl', 'password', 'username', 'authorization', 'token', 'ssl'])
+
+function scrub(extra: { [k: string]: unknown }): { [k: string]: unknown } {
+  const out: { [k: string]: unknown } = {}
+  for (const [k, v] of Object.entries(extra)) {
+    if (SECRET_KEYS.has(k)) continue
+    out[k] = v instanceof Error ? v.message : v
+  }
+  return out
+}
+
+/**
+ * A kafkajs client for the `kafka` config section. kafkajs log lines go to `logger` (child
+ * `component: kafkajs`), credentials never reach a log line, and routine retry noise is logged at
+ * debug.
+ */
+export function createKafkaClient(config: HermesConfig['kafka'], logger: HermesLogger, clientId = config.clientId): Kafka {
+  const log = logger.child({ component: 'kafkajs' })
+  const verbose = log.isLevelEnabled('debug')
+  const options: KafkaConfig = {
+    clientId,
+    brokers: config.brokers,
+    ssl: config.ssl,
+    connectionTimeout: 3000,
+    requestTimeout: 30_000,
+    logLevel: verbose ? logLevel.INFO : logLevel.WARN,
+    logCreator:
+      () =>
+      ({ namespace, level, log: entry }: LogEntry) => {
+        const { message, timestamp: _ts, logger: _l, ...extra } = entry
+        const fields = { ns: namespace, ...scrub(extra) }
+        if (ROUTINE.some((re) => re.test(`${message} ${String(extra.error ?? '')}`))) log.debug(fields, message)
+        else if (level === logLevel.ERROR) log.error(fields, message)
+        else if (level === logLevel.WARN) log.warn(fields, message)
+        else if (level === logLevel.INFO) log.debug(fields, message)
+        else log.trace(fields, message)
+      },
+  }
+  if (config.sasl) options.sasl = { mechanism: config.sasl.mechanism, username: config.sasl.username, password: config.sasl.password } as SASLOptions
+  return new Kafka(options)
+}
+
+/** Engine headers (strings) as kafkajs headers. */
+export function toKafkaHeaders(headers: Headers | undefined): IHeaders | undefined {
+  if (!headers) return undefined
+  const keys = Object.keys(headers)
+  if (keys.length === 0) return undefined
+  const out: IHeaders = {}
+  for (const k of keys) out[k] = headers[k] as string
+  return out
+}
+
+/** kafkajs headers (Buffers) as engine headers (UTF-8 strings); undefined when there are none. */
+export function fromKafkaHeaders(headers: KafkaMessage['headers']): Headers | undefined {
+  if (!headers) return undefined
+  let out: { [k: string]: string } | undefined
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined) continue
+    out ??= {}
+    out[k] = Array.isArray(v) ? v.map((x) => x.toString()).join(',') : v.toString()
+  }
+  return out
+}
+
+/** Whether a kafkajs error means another producer with our transactional id took over. */
+export function isFenced(err: unknown): boolean {
+  const seen = new Set<unknown>()
+  let e = err as { type?: string; name?: string; message?: string; cause?: unknown; originalError?: unknown } | undefined
+  while (e && !seen.has(e)) {
+    seen.add(e)
+    if (e.type === 'INVALID_PRODUCER_EPOCH' || e.type === 'PRODUCER_FENCED' || e.type === 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED') return true
+    if (/fenced|INVALID_PRODUCER_EPOCH/i.test(e.message ?? '')) return true
+    e = (e.originalError ?? e.cause) as typeof e
+  }
+  return false
+}
+
+/** A short description of a kafkajs error (type and message), for logs and error messages. */
+export function describeKafkaError(err: unknown): string {
+  const e = err as { type?: string; message?: string } | undefined
+  if (!e) return String(err)
+  return e.type ? `${e.type}: ${e.message}` : (e.message ?? String(err))
+}
