@@ -1,0 +1,25 @@
+import { createHash } from 'node:crypto'
+
+/**
+ * Deterministic decision id: a hash of (userId, taskId, trigger), where the trigger is the
+ * triggering event id or the schedule fire time. Replays produce the same ids, so gateways can
+ * deduplicate.
+ */
+export function decisionId(userId: string, taskId: string, trigger: string): string {
+  return createHash('sha256').update(`${userId}\u0000${taskId}\u0000${trigger}`).digest('hex').slice(0, 32)
+}
+
+/** A stable 32-bit hash of a string (FNV-1a), for experiment buckets and spreading. */
+export function hash32(text: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return h >>> 0
+}
+
+/** A stable number in [0, 1) from a string. */
+export function unitHash(text: string): number {
+  return hash32(text) / 4294967296
+}

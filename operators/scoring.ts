@@ -1,0 +1,100 @@
+/**
+ * The Matching Center's arithmetic: Beta posteriors of material click rates, the policies that
+ * score them (greedy mean, Thompson sampling seeded from the decision, UCB), and stable
+ * experiment arm assignment.
+ */
+import { hash32, unitHash } from './ids.ts'
+
+export type Policy = 'greedy' | 'thompson' | 'ucb'
+export const POLICIES: readonly Policy[] = ['greedy', 'thompson', 'ucb']
+
+export interface BetaPrior {
+  alpha: number
+  beta: number
+}
+
+/** Posterior Beta(prior.alpha + clicks, prior.beta + impressions - clicks). */
+export function posterior(prior: BetaPrior, impressions: number, clicks: number): BetaPrior {
+  const c = Math.max(0, Math.min(clicks, impressions))
+  return { alpha: prior.alpha + c, beta: prior.beta + Math.max(0, impressions - c) }
+}
+
+export function betaMean(p: BetaPrior): number {
+  return p.alpha / (p.alpha + p.beta)
+}
+
+/** Mulberry32 seeded from a string: deterministic randomness for replays. */
+export function seededRandom(seed: string): () => number {
+  let a = hash32(seed)
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+function gaussian(rand: () => number): number {
+  // Box-Muller; 1 - u keeps the log finite.
+  const u = 1 - rand()
+  const v = rand()
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v)
+}
+
+/** Gamma(shape, 1) by Marsaglia and Tsang (with the boost for shape < 1). */
+function gammaSample(shape: number, rand: () => number): number {
+  if (shape < 1) return gammaSample(shape + 1, rand) * rand() ** (1 / shape)
+  const d = shape - 1 / 3
+  const c = 1 / Math.sqrt(9 * d)
+  for (;;) {
+    let x: number
+    let v: number
+    do {
+      x = gaussian(rand)
+      v = 1 + c * x
+    } while (v <= 0)
+    v = v * v * v
+    const u = rand()
+    if (u < 1 - 0.0331 * x ** 4 || Math.log(u) < 0.5 * x * x + d * (1 - v + Math.log(v))) return d * v
+  }
+}
+
+/** A draw from Beta(alpha, beta). */
+export function betaSample(p: BetaPrior, rand: () => number): number {
+  const x = gammaSample(p.alpha, rand)
+  const y = gammaSample(p.beta, rand)
+  return x / (x + y)
+}
+
+/**
+ * Scores one material under a policy. `seed` makes Thompson sampling reproducible (decision id
+ * and material id); `totalImpressions` is the impressions of all candidates, for UCB.
+ */
+export function score(policy: Policy, p: BetaPrior, seed: string, totalImpressions: number, ucbC: number): number {
+  if (policy === 'thompson') return betaSample(p, seededRandom(seed))
+  const mean = betaMean(p)
+  if (policy === 'ucb') {
+    const n = p.alpha + p.beta
+    return mean + ucbC * Math.sqrt(Math.log(Math.max(totalImpressions, 1) + 1) / n)
+  }
+  return mean
+}
+
+export interface Arm {
+  name: string
+  weight: number
+  policy: Policy
+}
+
+/** The arm of a user: a stable hash of (experiment id, user id) against the cumulative weights. */
+export function assignArm(experimentId: string, userId: string, arms: readonly Arm[]): Arm {
+  const total = arms.reduce((s, a) => s + a.weight, 0)
+  const point = unitHash(`${experimentId}\u0000${userId}`) * total
+  let acc = 0
+  for (const arm of arms) {
+    acc += arm.weight
+    if (point < acc) return arm
+  }
+  return arms[arms.length - 1] as Arm
+}

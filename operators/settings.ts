@@ -1,0 +1,69 @@
+/**
+ * Settings of the decision flow: the `hermes` section of the configuration. Validated when the
+ * topology is built, so a wrong value stops start-up with the field named.
+ */
+import { z } from 'zod'
+import { TopologyError } from '../pipeline/api/index.ts'
+
+const H = 3_600_000
+const positive = z.number().int().positive()
+
+export const settingsSchema = z
+  .object({
+    fatigue: z
+      .object({
+        /** Pushes per user per rolling window. */
+        userMax: positive.default(3),
+        userWindowMs: positive.default(24 * H),
+        /** Pushes of one material to one user per rolling window. */
+        materialMax: positive.default(1),
+        materialWindowMs: positive.default(7 * 24 * H),
+        /** Minimum time between two pushes to a user. */
+        minGapMs: z.number().int().nonnegative().default(30 * 60_000),
+        /** Quiet hours in the user's local time: from `quietStartHour` up to (not including) `quietEndHour`. */
+        quietStartHour: z.number().int().min(0).max(23).default(22),
+        quietEndHour: z.number().int().min(0).max(23).default(8),
+        /** Candidates for one user within this window compete; the best wins. */
+        arbitrationWindowMs: z.number().int().nonnegative().default(1000),
+        /** Threshold multiplier per push in the last 24 h for the whether-to-send check. */
+        fatigueCost: z.number().nonnegative().default(0.5),
+      })
+      .strict()
+      .prefault({}),
+    scoring: z
+      .object({
+        /** Exploration weight of UCB. */
+        ucbC: z.number().nonnegative().default(0.1),
+      })
+      .strict()
+      .prefault({}),
+    stats: z
+      .object({
+        /** Half-life of the decayed impression and click counts. */
+        halfLifeMs: positive.default(7 * 24 * H),
+        /** A material's stats are published at most once per this interval (event time). */
+        publishIntervalMs: positive.default(60_000),
+      })
+      .strict()
+      .prefault({}),
+    /** Activity histogram decay per week (0..1): the weight old weeks keep. */
+    histogramDecay: z.number().min(0).max(1).default(0.8),
+    /**
+     * A schedule fire or personalized send that the watermark passed by more than this (a gap in
+     * the input) is skipped as missed; a later one still goes out.
+     */
+    missedFireToleranceMs: positive.default(24 * H),
+  })
+  .strict()
+
+export type Settings = z.infer<typeof settingsSchema>
+
+/**
+ * Validates the `hermes` section.
+ * @throws TopologyError naming each bad field (`hermes.<path>`) and what is allowed.
+ */
+export function parseSettings(raw: unknown): Settings {
+  const r = settingsSchema.safeParse(raw ?? {})
+  if (r.success) return r.data
+  throw new TopologyError(`invalid settings: ${r.error.issues.map((i) => `hermes.${i.path.join('.')}: ${i.message}`).join('; ')}`)
+}

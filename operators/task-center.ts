@@ -1,0 +1,380 @@
+/**
+ * Task Center: decides *when* a task fires for a user.
+ *
+ * Input: one keyed stream (by user) merging behavior events, audience memberships and user
+ * profiles; broadcast: tasks and materials. It keeps each user's profile, segments, rolling event
+ * counts and hour-of-week activity histogram, and turns tasks into candidates:
+ * - event triggers (IFTTT): the task's event types, its JsonLogic `when` over
+ *   `{event, user, counts}`, then `delayMs` and `unless` (held on a timer, cancelled by an
+ *   `unless` event within `withinMs`);
+ * - schedules: a cron timer per task and partition fans out to every audience member held by the
+ *   partition, each spread over `spreadMs` by a stable hash;
+ * - personalized timing: per user and day, the best hour of the task's local window by the
+ *   activity histogram (or the window start without history), waiting on a timer;
+ * - quiet hours: a candidate of a `quietHours: "defer"` task whose send time falls in the user's
+ *   quiet hours is held here until they end, then re-checked with the user's profile and the
+ *   task as they are then (an opt-out or a pause in the night stops it).
+ */
+import type { Processor, ProcessorContext, Record, Timer, WindowEvent } from '../pipeline/api/index.ts'
+import { Record as RecordCtor } from '../pipeline/api/index.ts'
+import { hourOfWeek, inQuietHours, localDayStart, nextCronFire, nextLocalHour } from './clock.ts'
+import type { MaterialConfig, TaskConfig } from './config.ts'
+import { audienceSchema, parseWith, userSchema } from './config.ts'
+import type { ConfigTopics } from './config-ingest.ts'
+import { inAudience, ingestConfig, taskLive } from './config-ingest.ts'
+import { unitHash } from './ids.ts'
+import { evaluateRule } from './rules.ts'
+import type { Settings } from './settings.ts'
+import type { BehaviorEvent, Candidate, Suppression, UserContext } from './types.ts'
+import { SUPPRESSIONS, isBookkeepingKey, taskKey } from './types.ts'
+
+const HOUR = 3_600_000
+const DAY = 24 * HOUR
+const WEEK = 7 * DAY
+const COUNT_WINDOWS: Array<[string, number]> = [['1h', HOUR], ['24h', DAY], ['7d', WEEK]]
+
+/** Per-user state of the Task Center. */
+export interface UserState {
+  timezone: string
+  pushEnabled: boolean
+  segments: string[]
+  /** 168 hour-of-week buckets (Monday 00:00 local = 0), decayed weekly. */
+  hist: number[] | null
+  /** Week index (of the event time) the histogram was last decayed to. */
+  histWeek: number
+}
+
+/** A candidate held on a timer: by `delayMs`/`unless`, or until the user's quiet hours end. */
+interface Pending {
+  taskId: string
+  origin: Candidate['origin']
+  trigger: string
+  triggerEventId: string | null
+  decidedAt: number
+  due: number
+  unless: string[]
+  until: number
+  event: BehaviorEvent | null
+}
+
+export interface TaskCenterOptions {
+  topics: ConfigTopics & { events: string; audiences: string; users: string }
+  settings: Settings
+}
+
+/** The default user: UTC, enabled, no segments. */
+export function newUserState(): UserState {
+  return { timezone: 'UTC', pushEnabled: true, segments: [], hist: null, histWeek: 0 }
+}
+
+/** Adds an event to the activity histogram, decaying it first to the event's week. */
+export function recordActivity(state: UserState, ts: number, decay: number): UserState {
+  const week = Math.floor(ts / WEEK)
+  const hist = state.hist ? state.hist.slice() : new Array<number>(168).fill(0)
+  if (state.hist && week > state.histWeek) {
+    const f = decay ** (week - state.histWeek)
+    for (let i = 0; i < 168; i++) hist[i] = (hist[i] as number) * f
+  }
+  const h = hourOfWeek(ts, state.timezone)
+  hist[h] = (hist[h] as number) + 1
+  return { ...state, hist, histWeek: Math.max(week, state.histWeek) }
+}
+
+/** Rolling counts per event type over 1 h, 24 h and 7 d ending at `now` (inclusive). */
+export function rollingCounts(events: ReadonlyArray<WindowEvent>, now: number): { [type: string]: { [window: string]: number } } {
+  const counts: { [type: string]: { [window: string]: number } } = Object.create(null)
+  for (const e of events) {
+    if (e.ts > now || e.tag === undefined) continue
+    const c = (counts[e.tag] ??= { '1h': 0, '24h': 0, '7d': 0 })
+    for (const [name, span] of COUNT_WINDOWS) if (e.ts > now - span) c[name] = (c[name] as number) + e.amount
+  }
+  return counts
+}
+
+/**
+ * The send time for a personalized task on the local day after `after`'s day, or that day
+ * itself when its chosen hour is still ahead: the window hour with the most (decayed) activity,
+ * the earliest on ties, the window start without history.
+ */
+export function personalizedSendTime(state: UserState, windowStart: number, windowEnd: number, after: number): number {
+  for (let d = 0; d < 2; d++) {
+    const dayStart = localDayStart(after + d * DAY, state.timezone)
+    const weekday = Math.floor((hourOfWeek(dayStart + HOUR / 2, state.timezone)) / 24)
+    let best = windowStart
+    let bestWeight = -1
+    for (let h = windowStart; h < windowEnd; h++) {
+      const w = state.hist ? (state.hist[weekday * 24 + h] as number) : 0
+      if (w > bestWeight) {
+        best = h
+        bestWeight = w
+      }
+    }
+    // The local hour, not dayStart + best hours: a day with a daylight-saving change is 23 or 25 hours long.
+    const at = nextLocalHour(dayStart - 1, state.timezone, best)
+    if (at > after) return at
+  }
+  return nextLocalHour(localDayStart(after + 2 * DAY, state.timezone) - 1, state.timezone, windowStart)
+}
+
+export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candidate> {
+  const { topics, settings } = options
+  let ctx!: ProcessorContext<Candidate>
+
+  const stores = () => ({
+    user: ctx.valueStore<UserState>('user'),
+    events: ctx.windowStore('events'),
+    pending: ctx.mapStore<Pending>('pending'),
+    plans: ctx.mapStore<number>('plans'),
+    schedule: ctx.valueStore<{ next: number }>('schedule'),
+    tasks: ctx.broadcastStore<TaskConfig>('tasks'),
+    materials: ctx.broadcastStore<MaterialConfig>('materials'),
+  })
+
+  const userContext = (userId: string, s: UserState): UserContext => ({ userId, timezone: s.timezone, pushEnabled: s.pushEnabled, segments: s.segments })
+
+  /** Holds a candidate until `due`; an event of a type in `unless` up to `until` cancels it. */
+  const hold = (c: Candidate, due: number, unless: string[], until: number): void => {
+    const field = `${c.taskId}\u0000${c.trigger}`
+    const p: Pending = { taskId: c.taskId, origin: c.origin, trigger: c.trigger, triggerEventId: c.triggerEventId, decidedAt: c.decidedAt, due, unless, until, event: c.event }
+    stores().pending.put(field, p)
+    ctx.timers.registerEventTime(due, `p:${field}`)
+  }
+
+  const emit = (c: Candidate): void => {
+    // Deferred here rather than downstream: only this operator sees profile and task updates,
+    // so only here can the held candidate be re-checked when quiet hours end.
+    const q = settings.fatigue
+    if (stores().tasks.get(c.taskId)?.quietHours === 'defer' && inQuietHours(c.sendAt, c.user.timezone, q.quietStartHour, q.quietEndHour)) {
+      ctx.count('deferred', { reason: 'quiet_hours' })
+      hold(c, nextLocalHour(c.sendAt, c.user.timezone, q.quietEndHour), [], c.decidedAt)
+      return
+    }
+    ctx.count('candidate', { outcome: c.origin })
+    ctx.forward(new RecordCtor<Candidate>({ key: c.userId, value: c, timestamp: c.sendAt }))
+  }
+
+  const suppress = (s: Suppression): void => {
+    ctx.count('suppression', { reason: s.reason })
+    ctx.forwardTo(SUPPRESSIONS, new RecordCtor<Suppression>({ key: s.userId, value: s, timestamp: s.ts }))
+  }
+
+  /** Plans the next personalized send of every live personalized task this user is in. */
+  const ensurePlans = (userId: string, state: UserState, now: number): void => {
+    const st = stores()
+    for (const [taskId, task] of st.tasks.entries()) {
+      if (task.trigger.type !== 'personalized' || !taskLive(task, now) || !inAudience(task, state.segments)) continue
+      const planned = st.plans.get(taskId)
+      if (planned !== undefined && planned > now) continue
+      const at = personalizedSendTime(state, task.trigger.windowStartHour, task.trigger.windowEndHour, now)
+      st.plans.put(taskId, at)
+      ctx.timers.registerEventTime(at, `z:${taskId}`, { taskId })
+      void userId
+    }
+  }
+
+  /** (Re)arms the schedule timer of a task in this partition. */
+  const armSchedule = (taskId: string, task: TaskConfig | null, after: number): void => {
+    const st = stores()
+    ctx.withKey(taskKey('sched', taskId), () => {
+      const current = st.schedule.get()
+      if (current) ctx.timers.deleteEventTime(current.next, 'schedule')
+      if (!task || task.status !== 'active' || task.trigger.type !== 'schedule') {
+        st.schedule.delete()
+        return
+      }
+      const next = nextCronFire(task.trigger.cron, task.trigger.timezone, Math.max(after, task.validFrom - 1))
+      if (next === null || (task.validUntil !== null && next >= task.validUntil)) {
+        st.schedule.delete()
+        return
+      }
+      st.schedule.put({ next })
+      ctx.timers.registerEventTime(next, 'schedule', { taskId })
+    })
+  }
+
+  const onEvent = (record: Record<BehaviorEvent>): void => {
+    const st = stores()
+    const ev = record.value
+    const userId = record.key ?? ev.userId
+    const ts = record.timestamp
+    let state = st.user.get() ?? newUserState()
+    state = recordActivity(state, ts, settings.histogramDecay)
+    st.user.put(state)
+    st.events.add(ts, 1, ev.type)
+    // `unless`: an event of a listed type within the hold cancels the pending candidates.
+    for (const [field, p] of st.pending.entries()) {
+      if (p.unless.includes(ev.type) && ts > p.decidedAt && ts <= p.until) {
+        st.pending.delete(field)
+        ctx.timers.deleteEventTime(p.due, `p:${field}`)
+        suppress({ userId, taskId: p.taskId, materialId: null, reason: 'cancelled.unless', ts, triggerEventId: p.triggerEventId })
+      }
+    }
+    const user = userContext(userId, state)
+    let counts: ReturnType<typeof rollingCounts> | null = null
+    for (const [taskId, task] of st.tasks.entries()) {
+      const trig = task.trigger
+      if (trig.type !== 'event' || !trig.events.includes(ev.type) || !taskLive(task, ts) || !inAudience(task, state.segments)) continue
+      if (trig.when !== undefined) {
+        counts ??= rollingCounts(st.events.events(), ts)
+        const r = evaluateRule(trig.when, { event: ev, user, counts })
+        if (r.error) ctx.count('rule_error', { reason: taskId })
+        if (!r.result) continue
+      }
+      const c: Candidate = { userId, taskId, origin: 'event', trigger: ev.eventId, triggerEventId: ev.eventId, decidedAt: ts, sendAt: ts, user, event: ev }
+      const holdMs = Math.max(trig.delayMs, trig.unless?.withinMs ?? 0)
+      if (holdMs === 0) emit(c)
+      else hold(c, ts + holdMs, trig.unless?.events ?? [], ts + (trig.unless?.withinMs ?? 0))
+    }
+    ensurePlans(userId, state, ts)
+  }
+
+  const onFanOut = (taskId: string, fireTime: number): void => {
+    const st = stores()
+    const task = st.tasks.get(taskId)
+    if (!task || task.trigger.type !== 'schedule' || !taskLive(task, fireTime)) return
+    const spread = task.trigger.spreadMs
+    if (fireTime < ctx.watermark() - settings.missedFireToleranceMs) {
+      ctx.count('schedule_missed', { reason: taskId })
+    } else {
+      ctx.forEachKey('user', (userId) => {
+        if (isBookkeepingKey(userId)) return
+        const state = st.user.get()
+        if (!state || !inAudience(task, state.segments)) return
+        const at = fireTime + Math.floor(unitHash(`${taskId}\u0000${userId}\u0000${fireTime}`) * spread)
+        ctx.timers.registerEventTime(at, `s:${taskId}`, { taskId, fire: fireTime })
+      })
+    }
+    armSchedule(taskId, task, Math.max(fireTime, ctx.watermark()))
+  }
+
+  /**
+   * Once event time is known (first keyed record after a start or after config arrived before
+   * any event): arm every live schedule that has no timer yet and plan personalized tasks for
+   * every user of the partition.
+   */
+  const catchUp = (recordTime: number): void => {
+    const wm = ctx.watermark()
+    const now = Number.isFinite(wm) ? Math.max(wm, recordTime) : recordTime
+    if (now <= 0) return // configuration without time: wait for a record with event time
+    needsCatchUp = false
+    const st = stores()
+    let personalized = false
+    for (const [taskId, task] of st.tasks.entries()) {
+      if (task.trigger.type === 'personalized') personalized = true
+      if (task.trigger.type !== 'schedule') continue
+      const armed = ctx.withKey(taskKey('sched', taskId), () => st.schedule.get() !== undefined)
+      if (!armed) armSchedule(taskId, task, now)
+    }
+    if (!personalized) return
+    ctx.forEachKey('user', (userId) => {
+      if (isBookkeepingKey(userId)) return
+      const state = st.user.get()
+      if (state) ensurePlans(userId, state, now)
+    })
+  }
+  /** Plans for a user from a configuration record, when there is an event time to plan from. */
+  const planFrom = (userId: string, state: UserState, recordTime: number): void => {
+    const wm = ctx.watermark()
+    const now = Number.isFinite(wm) ? Math.max(wm, recordTime) : recordTime
+    if (now > 0) ensurePlans(userId, state, now)
+  }
+  // Checked once after every start: schedules or plans may still wait for event time.
+  let needsCatchUp = true
+
+  return {
+    init(c) {
+      ctx = c
+    },
+    process(record) {
+      if (needsCatchUp) catchUp(record.timestamp)
+      if (record.topic === topics.audiences) {
+        const parsed = parseWith(audienceSchema, 'audience membership', record.value)
+        if (!parsed.ok) return ctx.deadLetter(record, parsed.reason)
+        const st = stores()
+        const state = st.user.get() ?? newUserState()
+        const { segmentId, member } = parsed.value
+        const segments = state.segments.filter((s) => s !== segmentId)
+        if (member) segments.push(segmentId)
+        segments.sort()
+        const next = { ...state, segments }
+        st.user.put(next)
+        planFrom(parsed.value.userId, next, record.timestamp)
+        return
+      }
+      if (record.topic === topics.users) {
+        const parsed = parseWith(userSchema, 'user profile', record.value)
+        if (!parsed.ok) return ctx.deadLetter(record, parsed.reason)
+        const st = stores()
+        const state = st.user.get() ?? newUserState()
+        const next = { ...state, timezone: parsed.value.timezone, pushEnabled: parsed.value.pushEnabled }
+        st.user.put(next)
+        // A user known only from a profile is an audience member too (as for schedules).
+        planFrom(parsed.value.userId, next, record.timestamp)
+        return
+      }
+      onEvent(record as Record<BehaviorEvent>)
+    },
+    processBroadcast(record) {
+      const st = stores()
+      const result = ingestConfig(ctx as ProcessorContext<unknown>, topics, { tasks: st.tasks, materials: st.materials }, record)
+      if (result.kind !== 'task') return
+      // Before any event there is no event time to plan from: the first keyed record arms the
+      // schedules and plans (see catchUp); arming from time 0 would start in 1970.
+      if (!Number.isFinite(ctx.watermark())) {
+        needsCatchUp = true
+        return
+      }
+      armSchedule(result.id, result.task, ctx.watermark())
+      if (result.task?.trigger.type === 'personalized' && Number.isFinite(ctx.watermark())) {
+        ctx.forEachKey('user', (userId) => {
+          if (isBookkeepingKey(userId)) return
+          const state = st.user.get()
+          if (state) ensurePlans(userId, state, ctx.watermark())
+        })
+      }
+    },
+    onTimer(timer: Timer) {
+      const st = stores()
+      const userId = timer.key ?? ''
+      if (timer.name === 'schedule') return onFanOut((timer.payload as { taskId: string }).taskId, timer.time)
+      const state = st.user.get() ?? newUserState()
+      const user = userContext(userId, state)
+      if (timer.name.startsWith('s:')) {
+        const { taskId, fire } = timer.payload as { taskId: string; fire: number }
+        if (!taskLive(st.tasks.get(taskId), timer.time)) return
+        emit({ userId, taskId, origin: 'schedule', trigger: `schedule:${fire}`, triggerEventId: null, decidedAt: timer.time, sendAt: timer.time, user, event: null })
+        return
+      }
+      if (timer.name.startsWith('p:')) {
+        const field = timer.name.slice(2)
+        const p = st.pending.get(field)
+        if (!p) return
+        st.pending.delete(field)
+        if (!taskLive(st.tasks.get(p.taskId), timer.time)) {
+          suppress({ userId, taskId: p.taskId, materialId: null, reason: 'expired', ts: timer.time, triggerEventId: p.triggerEventId })
+          return
+        }
+        emit({ userId, taskId: p.taskId, origin: p.origin, trigger: p.trigger, triggerEventId: p.triggerEventId, decidedAt: p.decidedAt, sendAt: timer.time, user, event: p.event })
+        return
+      }
+      if (timer.name.startsWith('z:')) {
+        const { taskId } = timer.payload as { taskId: string }
+        if (st.plans.get(taskId) === timer.time) st.plans.delete(taskId)
+        const task = st.tasks.get(taskId)
+        if (!task || task.trigger.type !== 'personalized' || !taskLive(task, timer.time)) return
+        // A plan made before the events started (e.g. from a membership loaded at time 0) is
+        // missed, as a schedule fire is: planning on from it would replay every day since.
+        if (timer.time < ctx.watermark() - settings.missedFireToleranceMs) {
+          ctx.count('personalized_missed', { reason: taskId })
+          ensurePlans(userId, state, ctx.watermark())
+          return
+        }
+        if (inAudience(task, state.segments)) {
+          const day = new Date(localDayStart(timer.time, state.timezone)).toISOString().slice(0, 10)
+          emit({ userId, taskId, origin: 'personalized', trigger: `personalized:${day}`, triggerEventId: null, decidedAt: timer.time, sendAt: timer.time, user, event: null })
+        }
+        ensurePlans(userId, state, timer.time)
+      }
+    },
+  }
+}

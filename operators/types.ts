@@ -1,0 +1,107 @@
+/** Records passed between the decision operators, and the topic value shapes they emit. */
+
+/** A behavior event (DESIGN.md, Contracts). */
+export interface BehaviorEvent {
+  eventId: string
+  userId: string
+  type: string
+  ts: number
+  itemId?: string | null
+  category?: string | null
+  attrs?: { [k: string]: string | number } | null
+}
+
+/** What the decision operators know of a user. */
+export interface UserContext {
+  userId: string
+  timezone: string
+  pushEnabled: boolean
+  segments: string[]
+}
+
+/** A task fired for a user: the Task Center's output. */
+export interface Candidate {
+  userId: string
+  taskId: string
+  origin: 'event' | 'schedule' | 'personalized'
+  /** Triggering event id, schedule fire time or personalized day: feeds the decision id. */
+  trigger: string
+  triggerEventId: string | null
+  /** Event time at which the task fired. */
+  decidedAt: number
+  /** When the push should go out (later than decidedAt after a delay or personalized timing). */
+  sendAt: number
+  user: UserContext
+  event: BehaviorEvent | null
+}
+
+/** One rendered, scored material for a candidate. */
+export interface MaterialChoice {
+  materialId: string
+  title: string
+  body: string
+  deeplink: string | null
+  score: number
+  expectedCtr: number
+}
+
+/** A candidate with its chosen material: the Matching Center's output. */
+export interface ScoredCandidate extends Candidate {
+  /** The next-best materials, best first: used when the chosen one is capped for this user. */
+  alternatives: MaterialChoice[]
+  decisionId: string
+  priority: number
+  channel: string
+  materialId: string
+  title: string
+  body: string
+  deeplink: string | null
+  /** The policy's score of the chosen material. */
+  score: number
+  /** Posterior mean click rate of the chosen material (the expected value). */
+  expectedCtr: number
+  policy: string
+  experimentId: string | null
+  arm: string | null
+  minExpectedCtr: number
+  fatigueCost: number | null
+  quietHours: 'defer' | 'drop'
+  taskFatigue: { max: number; windowMs: number } | null
+  rateLimit: { max: number; windowMs: number } | null
+}
+
+/** A push to send (push-decisions). */
+export interface Decision {
+  decisionId: string
+  userId: string
+  taskId: string
+  materialId: string
+  channel: string
+  title: string
+  body: string
+  deeplink: string | null
+  sendAt: number
+  score: number
+  policy: string
+  experimentId: string | null
+  arm: string | null
+  triggerEventId: string | null
+  decidedAt: number
+}
+
+/** A candidate that was not sent (push-suppressions). */
+export interface Suppression {
+  userId: string
+  taskId: string
+  materialId: string | null
+  reason: string
+  ts: number
+  triggerEventId: string | null
+}
+
+/** Side output carrying suppressions out of every decision operator. */
+export const SUPPRESSIONS = 'suppressions'
+
+/** Keys used for per-task bookkeeping inside a partition (never a user id: they start with NUL). */
+export const taskKey = (kind: string, taskId: string): string => `\u0000${kind}:${taskId}`
+export const isBookkeepingKey = (key: string): boolean => key.startsWith('\u0000')

@@ -1,0 +1,75 @@
+/**
+ * The Hermes decision flow: behavior events, audience memberships and user profiles (keyed by
+ * user, co-partitioned) and tasks, materials and material stats (broadcast) in; push decisions
+ * and the suppression audit trail out.
+ *
+ *   Task Center (when) → Matching Center (what) → fatigue and arbitration (whether) → push-decisions
+ */
+import { TopologyBuilder, broadcastStore, defineTopology, jsonObjectSerde, jsonSerde, mapStore, valueStore, windowStore } from '../pipeline/api/index.ts'
+import type { Stream } from '../pipeline/api/index.ts'
+import { DEFAULT_CONFIG_TOPICS } from '../operators/config-ingest.ts'
+import { PUSH_HISTORY_MS, fatigue } from '../operators/fatigue.ts'
+import { matchingCenter } from '../operators/matching-center.ts'
+import { parseSettings } from '../operators/settings.ts'
+import { taskCenter } from '../operators/task-center.ts'
+import type { BehaviorEvent, Candidate, Decision, ScoredCandidate, Suppression } from '../operators/types.ts'
+import { SUPPRESSIONS } from '../operators/types.ts'
+import { checkBehaviorEvent } from './activity-counts.ts'
+
+const WEEK = 7 * 86_400_000
+
+/** Topic names of the flow (DESIGN.md, Contracts). */
+export const TOPICS = {
+  events: 'behavior-events',
+  audiences: 'config.audiences',
+  users: 'config.users',
+  ...DEFAULT_CONFIG_TOPICS,
+  decisions: 'push-decisions',
+  suppressions: 'push-suppressions',
+} as const
+
+export default defineTopology(({ settings }) => {
+  const s = parseSettings(settings)
+  const b = new TopologyBuilder('push-decisions')
+  const events = b.source<BehaviorEvent>('behavior-events', { topic: TOPICS.events, serde: jsonObjectSerde<BehaviorEvent>(checkBehaviorEvent), keyField: 'userId', timestampField: 'ts' })
+  const audiences = b.source<unknown>('audiences', { topic: TOPICS.audiences, serde: jsonObjectSerde(), keyField: 'userId', timestampField: 'ts' })
+  const users = b.source<unknown>('users', { topic: TOPICS.users, serde: jsonObjectSerde(), keyField: 'userId', timestampField: 'ts' })
+  const tasks = b.broadcast<unknown>('tasks', { topic: TOPICS.tasks, serde: jsonSerde(), keyField: 'taskId', timestampField: 'ts' })
+  const materials = b.broadcast<unknown>('materials', { topic: TOPICS.materials, serde: jsonSerde(), keyField: 'materialId', timestampField: 'ts' })
+  const stats = b.broadcast<unknown>('stats', { topic: TOPICS.stats, serde: jsonSerde(), keyField: 'materialId', timestampField: 'ts' })
+
+  const candidates = (events as Stream<unknown>)
+    .merge('user-inputs', audiences, users)
+    .connect(tasks, materials)
+    .process<Candidate>('task-center', () => taskCenter({ topics: TOPICS, settings: s }), {
+      stores: {
+        user: valueStore(),
+        events: windowStore({ retentionMs: WEEK }),
+        pending: mapStore(),
+        plans: mapStore(),
+        schedule: valueStore(),
+      },
+      broadcastStores: { tasks: broadcastStore(), materials: broadcastStore() },
+      sideOutputs: [SUPPRESSIONS],
+    })
+  const scored = candidates.connect(tasks, materials, stats).process<ScoredCandidate>('matching-center', () => matchingCenter({ topics: TOPICS, settings: s }), {
+    broadcastStores: { tasks: broadcastStore(), materials: broadcastStore(), stats: broadcastStore() },
+    sideOutputs: [SUPPRESSIONS],
+  })
+  const decided = scored.process<Decision>('fatigue', () => fatigue({ settings: s }), {
+    stores: {
+      pushes: windowStore({ retentionMs: PUSH_HISTORY_MS }),
+      materialPushes: windowStore({ retentionMs: PUSH_HISTORY_MS }),
+      rate: windowStore({ retentionMs: PUSH_HISTORY_MS }),
+      arbitration: valueStore(),
+      deferred: mapStore(),
+    },
+    sideOutputs: [SUPPRESSIONS],
+  })
+  decided.to('decisions-out', { topic: TOPICS.decisions, serde: jsonSerde() })
+  candidates
+    .sideOutput<Suppression>(SUPPRESSIONS)
+    .merge('all-suppressions', scored.sideOutput<Suppression>(SUPPRESSIONS), decided.sideOutput<Suppression>(SUPPRESSIONS))
+    .to('suppressions-out', { topic: TOPICS.suppressions, serde: jsonSerde() })
+  return b.build()
+})
