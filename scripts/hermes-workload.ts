@@ -1,0 +1,128 @@
+/**
+ * A seeded synthetic world for the decision flow: users in several time zones with daily rhythms
+ * and segments, materials with different true click rates, tasks of all three trigger types, and
+ * behavior events hour by hour. Clicks are simulated from the decisions (see scripts/start.ts).
+ */
+import { rng } from './workload.ts'
+
+const HOUR = 3_600_000
+
+export const ZONES = ['Asia/Shanghai', 'Europe/Berlin', 'America/New_York', 'America/Los_Angeles', 'Asia/Kolkata', 'UTC']
+const SEGMENTS = ['vip', 'bargain-hunters', 'new', 'churned']
+const TYPES: Array<[string, number]> = [['app_open', 3], ['view', 6], ['search', 2], ['add_to_cart', 1.2], ['purchase', 0.4], ['chat', 0.6], ['price_drop', 0.8]]
+
+export interface SimUser {
+  userId: string
+  timezone: string
+  offsetH: number
+  pushEnabled: boolean
+  segments: string[]
+  activity: number
+}
+
+export interface World {
+  users: SimUser[]
+  materials: Array<{ materialId: string; title: string; body: string; deeplink: string; segments: string[]; prior: { alpha: number; beta: number }; status: string }>
+  /** True click rate of each material (the simulation's ground truth, unknown to Hermes). */
+  trueCtr: { [materialId: string]: number }
+  tasks: object[]
+}
+
+const OFFSETS: { [tz: string]: number } = { 'Asia/Shanghai': 8, 'Europe/Berlin': 1, 'America/New_York': -5, 'America/Los_Angeles': -8, 'Asia/Kolkata': 5.5, UTC: 0 }
+
+export function buildWorld(options: { users: number; seed: number }): World {
+  const rand = rng(options.seed)
+  const users: SimUser[] = []
+  for (let i = 0; i < options.users; i++) {
+    const tz = ZONES[Math.floor(rand() * ZONES.length)] as string
+    const segments = SEGMENTS.filter((s) => rand() < (s === 'churned' ? 0.05 : s === 'vip' ? 0.15 : 0.3))
+    users.push({ userId: `u${i}`, timezone: tz, offsetH: OFFSETS[tz] ?? 0, pushEnabled: rand() > 0.05, segments, activity: 0.3 + rand() * 1.7 })
+  }
+  const trueCtr: { [id: string]: number } = { m1: 0.03, m2: 0.09, m3: 0.05, m4: 0.12, m5: 0.04, m6: 0.02, m7: 0.07, m8: 0.1 }
+  const materials = Object.keys(trueCtr).map((id, i) => ({
+    materialId: id,
+    title: `Offer ${id.toUpperCase()}`,
+    body: i < 3 ? 'The price of {{event.itemId}} just dropped' : i < 5 ? 'Still thinking about {{event.itemId}}?' : 'Picked for you this evening',
+    deeplink: i < 5 ? 'app://item/{{event.itemId}}' : 'app://home',
+    segments: id === 'm8' ? ['vip'] : [],
+    prior: { alpha: 1, beta: 20 },
+    status: 'active',
+  }))
+  const tasks = [
+    {
+      taskId: 'price-drop',
+      priority: 10,
+      trigger: { type: 'event', events: ['price_drop'], when: { '>=': [{ var: 'event.attrs.dropPct' }, 10] } },
+      audience: { include: [], exclude: ['churned'] },
+      materials: ['m1', 'm2', 'm3'],
+      fatigue: { max: 2, windowMs: 24 * HOUR },
+      experiment: { id: 'exp-price', arms: [{ name: 'greedy', weight: 50, policy: 'greedy' }, { name: 'thompson', weight: 50, policy: 'thompson' }] },
+      quietHours: 'defer',
+    },
+    {
+      taskId: 'cart-abandon',
+      priority: 20,
+      trigger: { type: 'event', events: ['add_to_cart'], delayMs: HOUR, unless: { events: ['purchase'], withinMs: HOUR } },
+      materials: ['m4', 'm5'],
+      experiment: { id: 'exp-cart', arms: [{ name: 'ucb', weight: 50, policy: 'ucb' }, { name: 'greedy', weight: 50, policy: 'greedy' }] },
+      quietHours: 'drop',
+    },
+    {
+      taskId: 'morning-vip',
+      priority: 5,
+      trigger: { type: 'schedule', cron: '0 9 * * *', timezone: 'Asia/Shanghai', spreadMs: 20 * 60_000 },
+      audience: { include: ['vip'], exclude: [] },
+      materials: ['m6', 'm8'],
+      policy: 'thompson',
+      quietHours: 'defer',
+    },
+    {
+      taskId: 'evening-picks',
+      priority: 3,
+      trigger: { type: 'personalized', windowStartHour: 18, windowEndHour: 22 },
+      audience: { include: ['bargain-hunters'], exclude: ['churned'] },
+      materials: ['m6', 'm7'],
+      policy: 'thompson',
+      minExpectedCtr: 0.02,
+    },
+    {
+      taskId: 'win-back',
+      priority: 1,
+      trigger: { type: 'event', events: ['app_open'], when: { '<=': [{ var: 'counts.app_open.7d' }, 1] } },
+      materials: ['m3', 'm7'],
+      policy: 'ucb',
+    },
+  ]
+  return { users, materials, trueCtr, tasks }
+}
+
+/** Behavior events of one hour, in time order (without clicks). */
+export function eventsForHour(world: World, hourStart: number, seed: number): Array<{ [k: string]: unknown }> {
+  const rand = rng(seed)
+  const out: Array<{ [k: string]: unknown }> = []
+  const totalWeight = TYPES.reduce((s, [, w]) => s + w, 0)
+  for (const u of world.users) {
+    const localHour = (((hourStart / HOUR + u.offsetH) % 24) + 24) % 24
+    const rhythm = 0.05 + Math.exp(-((localHour - 20) ** 2) / 8) + 0.6 * Math.exp(-((localHour - 12.5) ** 2) / 4) + 0.4 * Math.exp(-((localHour - 8) ** 2) / 2)
+    const expected = 0.35 * u.activity * rhythm
+    let n = Math.floor(expected) + (rand() < expected % 1 ? 1 : 0)
+    while (n-- > 0) {
+      let pick = rand() * totalWeight
+      let type = 'view'
+      for (const [t, w] of TYPES) {
+        pick -= w
+        if (pick <= 0) {
+          type = t
+          break
+        }
+      }
+      const ts = hourStart + Math.floor(rand() * HOUR)
+      const e: { [k: string]: unknown } = { eventId: `${u.userId}-${ts}-${out.length}`, userId: u.userId, type, ts }
+      if (type !== 'app_open' && type !== 'chat') e.itemId = `item-${Math.floor(rand() * 300)}`
+      if (type === 'price_drop') e.attrs = { dropPct: Math.floor(rand() * 40) }
+      out.push(e)
+    }
+  }
+  out.sort((a, b) => (a.ts as number) - (b.ts as number))
+  return out
+}
