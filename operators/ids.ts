@@ -23,3 +23,15 @@ export function hash32(text: string): number {
 export function unitHash(text: string): number {
   return hash32(text) / 4294967296
 }
+
+/** Mulberry32: a small, fast, seedable PRNG, the same on every machine and run. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}

@@ -3,7 +3,7 @@
  * score them (greedy mean, Thompson sampling seeded from the decision, UCB), and stable
  * experiment arm assignment.
  */
-import { hash32, unitHash } from './ids.ts'
+import { hash32, mulberry32, unitHash } from './ids.ts'
 
 export type Policy = 'greedy' | 'thompson' | 'ucb'
 export const POLICIES: readonly Policy[] = ['greedy', 'thompson', 'ucb']
@@ -23,16 +23,9 @@ export function betaMean(p: BetaPrior): number {
   return p.alpha / (p.alpha + p.beta)
 }
 
-/** Mulberry32 seeded from a string: deterministic randomness for replays. */
+/** Randomness seeded from a string (e.g. a decision id): replays draw the same numbers. */
 export function seededRandom(seed: string): () => number {
-  let a = hash32(seed)
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  return mulberry32(hash32(seed))
 }
 
 function gaussian(rand: () => number): number {

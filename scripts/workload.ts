@@ -3,18 +3,10 @@
  * malformed lines and late arrivals, so every path of the engine is exercised. The same seed
  * always gives the same file.
  */
+import { mulberry32 } from '../operators/ids.ts'
 
-/** Mulberry32: a small, fast, seedable PRNG (deterministic across runs and machines). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The seedable PRNG of the project (mulberry32). */
+export const rng = mulberry32
 
 export interface WorkloadOptions {
   seed?: number

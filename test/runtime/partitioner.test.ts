@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module'
+import { mulberry32 } from '../../operators/ids.ts'
 import { describe, expect, it } from 'vitest'
 import { murmur2, partitionFor } from '../../pipeline/runtime/partitioner.ts'
 
@@ -7,17 +8,8 @@ import { murmur2, partitionFor } from '../../pipeline/runtime/partitioner.ts'
 const kafkajsMurmur2 = createRequire(import.meta.url)('kafkajs/src/producer/partitioners/default/murmur2.js') as (key: Buffer | string) => number
 const kafkajsPartition = (key: string, partitions: number): number => (kafkajsMurmur2(key) & 0x7fffffff) % partitions
 
-/** A small deterministic PRNG (mulberry32), so a failure can be reproduced from the seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** A small deterministic PRNG, so a failure can be reproduced from the seed. */
+const prng = mulberry32
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_:./ éüß中文日本🙂'
 

@@ -232,3 +232,17 @@ describe('processing-time timers', () => {
     await d.close()
   })
 })
+
+describe('idle inputs', () => {
+  it('do not hold back the watermark: timers of keys on other partitions fire while one partition stays idle', async () => {
+    const d = await TopologyTestDriver.create(topology())
+    // Only keys of one partition ever receive records; the other three partitions stay idle.
+    const p = partitionFor('a', 4)
+    const same = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].filter((k) => partitionFor(k, 4) === p)
+    expect(same.length).toBeGreaterThan(1)
+    await feed(d, [{ k: same[0] as string, ts: 1, reg: [{ time: 50 }] }, { k: same[1] as string, ts: 100 }])
+    expect(fired(d).map((t) => [t.k, t.fired])).toEqual([[same[0], 50]])
+    expect(d.watermark('timers')).toBe(100)
+    await d.close()
+  })
+})
