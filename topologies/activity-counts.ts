@@ -33,7 +33,14 @@ interface TypeCounts {
 
 const countByType: Aggregator<BehaviorEvent, TypeCounts> = {
   init: () => ({ total: 0, byType: {} }),
-  add: (acc, e) => ({ total: acc.total + 1, byType: { ...acc.byType, [e.type]: (acc.byType[e.type] ?? 0) + 1 } }),
+  // The accumulator belongs to its window: updated in place, not copied per record.
+  add: (acc, e) => {
+    acc.total += 1
+    const n = Object.hasOwn(acc.byType, e.type) ? (acc.byType[e.type] as number) : 0
+    // defineProperty: an event type named "__proto__" stays a plain count.
+    Object.defineProperty(acc.byType, e.type, { value: n + 1, enumerable: true, writable: true, configurable: true })
+    return acc
+  },
   merge: (a, b) => {
     const byType = { ...a.byType }
     for (const [t, n] of Object.entries(b.byType)) byType[t] = (byType[t] ?? 0) + n
