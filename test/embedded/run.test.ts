@@ -78,6 +78,23 @@ describe('hermes run (embedded)', () => {
     expect(readFileSync(outFile, 'utf8')).toBe(reference['user-activity-hourly'])
   })
 
+  it('continues in a new process: two command-line runs over the halves equal one run over all', async () => {
+    const half = Math.floor(lines.length / 2)
+    const first = join(root, 'p-first.jsonl')
+    const second = join(root, 'p-second.jsonl')
+    writeFileSync(first, `${lines.slice(0, half).join('\n')}\n`)
+    writeFileSync(second, `${lines.slice(half).join('\n')}\n`)
+    const state = join(root, 'state-processes')
+    const outs = [join(root, 'p-out-1.jsonl'), join(root, 'p-out-2.jsonl')]
+    for (const [i, input] of [first, second].entries()) {
+      await run('node', ['bin/hermes.js', 'run', 'activity-counts', '-i', `behavior-events=${input}`, '-o', `user-sessions=${outs[i]}`, '--state-dir', state, '--metrics-port', '-1', '--log-level', 'silent'], {
+        env: { ...process.env, CI: 'true' },
+      })
+    }
+    const reference = await runActivity('ref-sessions', all, join(root, 'state-ref-sessions'))
+    expect(readFileSync(outs[0] as string, 'utf8') + readFileSync(outs[1] as string, 'utf8')).toBe(reference['user-sessions'])
+  })
+
   it('rejects an input for a topic that no topology reads, naming the topic', async () => {
     const result = run('node', ['bin/hermes.js', 'run', 'activity-counts', '--input', `nobody-reads-this=${all}`, '--state-dir', join(root, 'state-bad'), '--metrics-port', '-1'], {
       env: { ...process.env, CI: 'true' },
