@@ -6,19 +6,17 @@
  *
  *   npx tsx bench/decisions.bench.ts [--users N] [--days N] [--backend rocksdb|memory]
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { build } from 'hdr-histogram-js'
 import { validateConfig } from '../pipeline/config/load.ts'
 import { EmbeddedLog } from '../pipeline/embedded/log.ts'
-import { EmbeddedRunner } from '../pipeline/embedded/runner.ts'
-import { createLogger } from '../pipeline/observability/logger.ts'
 import { partitionFor } from '../pipeline/runtime/partitioner.ts'
 import materialStats from '../topologies/material-stats.ts'
 import pushDecisions, { TOPICS } from '../topologies/push-decisions.ts'
 import { buildWorld, eventsForHour } from '../scripts/hermes-workload.ts'
+import { drain, latencyUs, openRunner, trackPeakRss } from './harness.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -38,17 +36,8 @@ const config = validateConfig({ runtime: { stateDir: dir, stateBackend: args.bac
 const log = EmbeddedLog.inMemory()
 const env = { settings: {} }
 const topologies = [pushDecisions(env), materialStats(env)]
-let peakRss = process.memoryUsage().rss
-const rssTimer = setInterval(() => {
-  peakRss = Math.max(peakRss, process.memoryUsage().rss)
-}, 50)
-const runner = await EmbeddedRunner.open({
-  topologies,
-  config,
-  log,
-  state: args.backend === 'memory' ? { kind: 'memory', maps: new Map() } : { kind: 'rocksdb', dir: join(dir, 'state') },
-  logger: createLogger({ level: 'error' }),
-})
+const peakRss = trackPeakRss()
+const runner = await openRunner({ topologies, config, log, backend: args.backend as string, dir })
 const append = (topic: string, key: string, value: object, ts: number): void => {
   log.append(topic, partitionFor(key, log.partitions(topic)), key, Buffer.from(JSON.stringify(value)), ts)
 }
@@ -68,16 +57,11 @@ for (let h = 0; h < DAYS * 24; h++) {
   }
 }
 const genMs = performance.now() - genStart
-const stats = await runner.run()
-const decisions = [0, 1, 2, 3].reduce((n, p) => n + log.endOffset(TOPICS.decisions, p), 0)
-const suppressions = [0, 1, 2, 3].reduce((n, p) => n + log.endOffset(TOPICS.suppressions, p), 0)
-await runner.close()
-clearInterval(rssTimer)
-peakRss = Math.max(peakRss, process.memoryUsage().rss)
-rmSync(dir, { recursive: true, force: true })
-
-const hist = build({ lowestDiscernibleValue: 1, highestTrackableValue: 100_000_000, numberOfSignificantValueDigits: 3 })
-for (const us of stats.latencySamplesUs) hist.recordValue(Math.max(1, Math.round(us * 1000)))
+const stats = await drain(runner, dir)
+const peakRssMiB = peakRss()
+const count = (topic: string): number => [...Array(log.partitions(topic)).keys()].reduce((n, p) => n + log.endOffset(topic, p), 0)
+const decisions = count(TOPICS.decisions)
+const suppressions = count(TOPICS.suppressions)
 const seconds = stats.elapsedMs / 1000
 process.stdout.write(
   `${JSON.stringify(
@@ -95,8 +79,8 @@ process.stdout.write(
       runSeconds: +seconds.toFixed(2),
       eventsPerSecond: Math.round(events / seconds),
       recordsPerSecond: Math.round(stats.records / seconds),
-      latencyUs: { p50: hist.getValueAtPercentile(50) / 1000, p99: hist.getValueAtPercentile(99) / 1000, p999: hist.getValueAtPercentile(99.9) / 1000 },
-      peakRssMiB: Math.round(peakRss / 1048576),
+      latencyUs: latencyUs(stats.latencySamplesUs),
+      peakRssMiB,
       node: process.version,
     },
     null,

@@ -5,18 +5,16 @@
  *
  *   npm run bench -- [--events N] [--users N] [--backend rocksdb|memory]
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { build } from 'hdr-histogram-js'
 import { TopologyBuilder, jsonSerde, valueStore, windowStore } from '../pipeline/api/index.ts'
 import type { Processor, ProcessorContext } from '../pipeline/api/index.ts'
 import { validateConfig } from '../pipeline/config/load.ts'
 import { EmbeddedLog } from '../pipeline/embedded/log.ts'
-import { EmbeddedRunner } from '../pipeline/embedded/runner.ts'
-import { createLogger } from '../pipeline/observability/logger.ts'
 import { partitionFor } from '../pipeline/runtime/partitioner.ts'
+import { drain, latencyUs, openRunner, trackPeakRss } from './harness.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -84,25 +82,10 @@ for (let i = 0; i < EVENTS; i++) {
 }
 const loadMs = performance.now() - loadStart
 
-let peakRss = process.memoryUsage().rss
-const rssTimer = setInterval(() => {
-  peakRss = Math.max(peakRss, process.memoryUsage().rss)
-}, 50)
-const runner = await EmbeddedRunner.open({
-  topologies: [topology],
-  config,
-  log,
-  state: args.backend === 'memory' ? { kind: 'memory', maps: new Map() } : { kind: 'rocksdb', dir: join(dir, 'state') },
-  logger: createLogger({ level: 'warn' }),
-})
-const stats = await runner.run()
-await runner.close()
-clearInterval(rssTimer)
-peakRss = Math.max(peakRss, process.memoryUsage().rss)
-rmSync(dir, { recursive: true, force: true })
+const peakRss = trackPeakRss()
+const stats = await drain(await openRunner({ topologies: [topology], config, log, backend: args.backend as string, dir }), dir)
+const peakRssMiB = peakRss()
 
-const hist = build({ lowestDiscernibleValue: 1, highestTrackableValue: 10_000_000, numberOfSignificantValueDigits: 3 })
-for (const us of stats.latencySamplesUs) hist.recordValue(Math.max(1, Math.round(us * 1000))) // ns
 const rate = stats.records / (stats.elapsedMs / 1000)
 const out = {
   benchmark: `engine: keyed stateful topology (value store${WINDOW ? ' + sliding window store' : ''}), embedded`,
@@ -113,10 +96,9 @@ const out = {
   loadSeconds: +(loadMs / 1000).toFixed(2),
   runSeconds: +(stats.elapsedMs / 1000).toFixed(2),
   eventsPerSecond: Math.round(rate),
-  latencyUs: { p50: hist.getValueAtPercentile(50) / 1000, p99: hist.getValueAtPercentile(99), p999: hist.getValueAtPercentile(99.9) / 1000 },
+  latencyUs: latencyUs(stats.latencySamplesUs),
   commits: stats.commits,
-  peakRssMiB: Math.round(peakRss / 1048576),
+  peakRssMiB,
   node: process.version,
 }
-out.latencyUs.p99 = out.latencyUs.p99 / 1000
 process.stdout.write(`${JSON.stringify(out, null, 2)}\n`)
