@@ -5,7 +5,7 @@ import type { Topology } from '../api/topology.ts'
 import type { HermesConfig } from '../config/schema.ts'
 import type { HermesMetrics } from '../observability/metrics.ts'
 import type { ErrorPolicy, RawRecord } from '../runtime/task.ts'
-import { Task } from '../runtime/task.ts'
+import type { Task } from '../runtime/task.ts'
 import type { StateLocation } from '../runtime/app.ts'
 import { AppRuntime } from '../runtime/app.ts'
 import type { PlanSource } from '../runtime/plan.ts'
@@ -287,7 +287,9 @@ export class EmbeddedRunner {
       let lookups = 0
       let entries = 0
       let timers = 0
+      let bytes = 0
       for (const t of app.tasks) {
+        bytes += t.state.backend.approximateSize()
         hits += t.state.stats.hits
         lookups += t.state.stats.hits + t.state.stats.misses
         entries += t.state.cacheSize()
@@ -304,6 +306,7 @@ export class EmbeddedRunner {
       }
       m.cacheHitRatio.set({ app: app.name }, lookups ? hits / lookups : 1)
       m.stateEntries.set({ app: app.name }, entries)
+      m.stateBytes.set({ app: app.name }, bytes)
       m.timersPending.set({ app: app.name }, timers)
       const wm = app.watermark()
       if (Number.isFinite(wm)) m.watermark.set({ app: app.name }, wm)
@@ -419,4 +422,3 @@ export class EmbeddedRunner {
   }
 }
 
-export { Task }

@@ -1,7 +1,7 @@
 import { TopologyError } from '../api/errors.ts'
 import type { Serde } from '../api/serde.ts'
 import { jsonSerde } from '../api/serde.ts'
-import type { KeyByNode, SourceNode, Topology, TopologyNode } from '../api/topology.ts'
+import type { SourceNode, Topology, TopologyNode } from '../api/topology.ts'
 
 /** An input of a sub-topology: a user topic or an internal repartition topic. */
 export interface PlanSource {
@@ -122,10 +122,4 @@ function sourceOf(n: SourceNode): PlanSource {
   if (n.keyField !== undefined) s.keyField = n.keyField
   if (n.timestampField !== undefined) s.timestampField = n.timestampField
   return s
-}
-
-/** The keyBy node feeding a repartition source, if any. */
-export function keyByNode(plan: Plan, nodeId: string): KeyByNode | undefined {
-  const n = plan.topology.nodes.find((x) => x.id === nodeId)
-  return n && n.kind === 'keyBy' ? n : undefined
 }

@@ -195,11 +195,6 @@ export class Task {
     return true
   }
 
-  /** Key to prefetch for a raw record. */
-  static keyOf(raw: RawRecord): string {
-    return raw.key ?? ''
-  }
-
   /**
    * Saves positions and timers into the state and flushes it in one batch.
    * @throws HermesError OFFSET_REGRESSION if a position moved backwards since the last commit.

@@ -202,13 +202,6 @@ export class TaskState {
     }
   }
 
-  /** Number of keys with changes waiting for the next flush. */
-  dirtyCount(): number {
-    let n = this.dirtyKeys.size + this.extraOps.length + this.metaDirty.size
-    for (const s of this.broadcastDirty.values()) n += s.size
-    return n
-  }
-
   /**
    * Writes every changed keyed value, broadcast change, timer change and metadata change in one
    * atomic batch, then trims the cache of clean rows to its size limit (oldest loaded first).

@@ -9,7 +9,6 @@ import type { RunStats } from '../embedded/runner.ts'
 import { createLogger } from '../observability/logger.ts'
 import type { ErrorPolicy } from '../runtime/task.ts'
 import { partitionFor } from '../runtime/partitioner.ts'
-import { fullKey } from '../state/task-state.ts'
 
 /** An output record as tests see it. */
 export interface OutputRecord<V = unknown> {
@@ -146,11 +145,6 @@ export class TopologyTestDriver {
       }
     }
     throw new Error(`no task holds store ${node}.${store}`)
-  }
-
-  /** Raw backend key of a keyed entry (for tests that look at persisted bytes). */
-  static backendKey(node: string, store: string, key: string): string {
-    return fullKey(`${node}.${store}`, key)
   }
 
   /** Current watermark of a topology. */
