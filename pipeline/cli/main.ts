@@ -91,6 +91,18 @@ export function buildCli(): Command {
     const config = configFrom(flags)
     const logger = createLogger({ level: config.observability.log.level })
     const topologies = await topologiesFrom(names, config)
+    if (config.runtime.mode === 'kafka') {
+      if (flags.input.length || flags.output.length) {
+        throw new HermesError('USAGE', '--input/--output are for embedded runs; on Kafka, produce to and consume from the topics themselves')
+      }
+      const { runKafka } = await import('../kafka/run.ts')
+      const controller = new AbortController()
+      process.once('SIGINT', () => controller.abort())
+      process.once('SIGTERM', () => controller.abort())
+      const stats = await runKafka({ topologies, config, logger, signal: controller.signal })
+      process.stdout.write(`hermes run (kafka): ${JSON.stringify(stats)}\n`)
+      return
+    }
     const inputs = flags.input.map((s) => parseTopicFile('--input', s))
     const outputs = flags.output.map((s) => parseTopicFile('--output', s))
     const showBar = flags.progress && process.stderr.isTTY && !process.env.CI

@@ -9,11 +9,41 @@ export interface TopicSpec {
   partitions: number
   /** Compacted (changelogs): `cleanup.policy=compact`. */
   compacted?: boolean
+  /**
+   * Kept regardless of record timestamps (`retention.ms=-1`): repartition topics carry event
+   * times, which may be older than any retention when a backlog is replayed; the runner deletes
+   * what its consumers committed instead.
+   */
+  keepForever?: boolean
+  /**
+   * Broker time instead of the record's (`message.timestamp.type=LogAppendTime`): for the
+   * dead-letter topic, whose records keep the timestamp of the input they came from (0 for an
+   * input without time), so time-based retention would delete them at once.
+   */
+  appendTime?: boolean
   /** Whether an existing topic must have exactly `partitions` (internal and changelog topics). */
   strict?: boolean
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/**
+ * Retries an admin call on retriable errors (leaders moving, metadata not yet propagated after a
+ * topic was created or a broker restarted) for up to `timeoutMs`.
+ */
+async function retrying<T>(what: string, fn: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+    try {
+      return await fn()
+    } catch (err) {
+      const e = err as { retriable?: boolean; name?: string }
+      const retriable = e.retriable === true || /Connection|NumberOfRetriesExceeded|BrokerNotFound|Metadata/.test(e.name ?? '')
+      if (!retriable || Date.now() + delay > deadline) throw new HermesError('IO_ERROR', `${what}: ${describeKafkaError(err)}`, { cause: err, retriable })
+      await sleep(delay)
+    }
+  }
+}
 
 /**
  * Topic administration: creating what is missing, partition counts, end offsets and committed
@@ -56,7 +86,7 @@ export class KafkaAdmin {
   async ensureTopics(specs: readonly TopicSpec[], timeoutMs = 30_000): Promise<void> {
     const wanted = new Map<string, TopicSpec>()
     for (const s of specs) if (!wanted.has(s.topic)) wanted.set(s.topic, s)
-    const existing = new Set(await this.admin.listTopics())
+    const existing = new Set(await retrying('list topics', () => this.admin.listTopics()))
     const missing = [...wanted.values()].filter((s) => !existing.has(s.topic))
     if (missing.length) {
       try {
@@ -66,7 +96,11 @@ export class KafkaAdmin {
             topic: s.topic,
             numPartitions: s.partitions,
             replicationFactor: this.replicationFactor,
-            configEntries: s.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
+            configEntries: [
+              ...(s.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : []),
+              ...(s.keepForever ? [{ name: 'retention.ms', value: '-1' }] : []),
+              ...(s.appendTime ? [{ name: 'message.timestamp.type', value: 'LogAppendTime' }] : []),
+            ],
           })),
         })
       } catch (err) {
@@ -123,7 +157,7 @@ export class KafkaAdmin {
 
   /** End offsets per partition, read_committed (the last stable offset) and the log start. */
   async offsets(topic: string): Promise<Map<number, { low: number; high: number }>> {
-    const rows = await this.admin.fetchTopicOffsets(topic)
+    const rows = await retrying(`end offsets of ${topic}`, () => this.admin.fetchTopicOffsets(topic))
     return new Map(rows.map((r) => [r.partition, { low: Number(r.low), high: Number(r.high) }]))
   }
 
@@ -131,9 +165,26 @@ export class KafkaAdmin {
   async committed(groupId: string, topics: readonly string[]): Promise<Map<string, number>> {
     const out = new Map<string, number>()
     if (topics.length === 0) return out
-    const rows = await this.admin.fetchOffsets({ groupId, topics: [...topics] })
+    const rows = await retrying(`committed offsets of group ${groupId}`, () => this.admin.fetchOffsets({ groupId, topics: [...topics] }))
     for (const t of rows) for (const p of t.partitions) if (Number(p.offset) >= 0) out.set(`${t.topic}:${p.partition}`, Number(p.offset))
     return out
+  }
+
+  /** Deletes records below the given offsets (consumed repartition records); best effort. */
+  async deleteRecordsBelow(offsets: ReadonlyArray<{ topic: string; partition: number; offset: number }>): Promise<void> {
+    const byTopic = new Map<string, Array<{ partition: number; offset: string }>>()
+    for (const o of offsets) {
+      let list = byTopic.get(o.topic)
+      if (!list) byTopic.set(o.topic, (list = []))
+      list.push({ partition: o.partition, offset: String(o.offset) })
+    }
+    for (const [topic, partitions] of byTopic) {
+      try {
+        await this.admin.deleteTopicRecords({ topic, partitions })
+      } catch (err) {
+        this.logger.debug({ topic, err: describeKafkaError(err) }, 'could not delete consumed repartition records')
+      }
+    }
   }
 
   /** Deletes consumer groups (best effort: used for the throwaway restore and broadcast groups). */

@@ -10,6 +10,7 @@ import type { TopicPartitions } from './assigner.ts'
 import type { ChangelogOffsets } from './checkpoint.ts'
 import type { ConsumerTimings } from './client.ts'
 import type { KafkaMetrics } from './metrics.ts'
+import { CommittedFilter, rawMessages } from './transactions.ts'
 
 const SEP = '\u0000'
 /** Backend key of the task's saved watermark input; it travels with the timers. */
@@ -20,9 +21,9 @@ export function changelogTopic(app: string, store: string): string {
   return `${app}.${store}.changelog`
 }
 
-/** Changelog topic of an application's timers (and saved watermark). */
-export function timersChangelogTopic(app: string): string {
-  return `${app}.timers.changelog`
+/** Changelog topic of the timers (and saved watermark) of one sub-topology of an application. */
+export function timersChangelogTopic(app: string, subId: number): string {
+  return `${app}.timers-${subId}.changelog`
 }
 
 /** The changelog topics of one task: one per keyed store that keeps a changelog, plus timers. */
@@ -33,10 +34,10 @@ export interface ChangelogTopics {
 }
 
 /** Changelog topics for a sub-topology's keyed stores; stores declared `changelog: false` have none. */
-export function changelogTopics(app: string, stores: ReadonlyMap<string, StoreSpec>): ChangelogTopics {
+export function changelogTopics(app: string, subId: number, stores: ReadonlyMap<string, StoreSpec>): ChangelogTopics {
   const map = new Map<string, string>()
   for (const [name, spec] of stores) if (spec.changelog !== false) map.set(name, changelogTopic(app, name))
-  return { stores: map, timers: timersChangelogTopic(app) }
+  return { stores: map, timers: timersChangelogTopic(app, subId) }
 }
 
 /** One changelog write: the partition is the task's partition. */
@@ -90,7 +91,7 @@ export class ChangelogBackend implements KeyValueBackend {
     }
     const written = await this.sink(this.taskId, records)
     await this.raw.write(ops)
-    Object.assign(this.checkpoint, written)
+    for (const [topic, offset] of Object.entries(written)) if (topic === this.topics.timers || [...this.topics.stores.values()].includes(topic)) this.checkpoint[topic] = offset
     this.saveCheckpoint(this.checkpoint)
   }
 
@@ -129,6 +130,7 @@ interface Progress {
   store: string | undefined
   position: number
   end: number
+  filter: CommittedFilter
 }
 
 /**
@@ -161,7 +163,7 @@ export async function restoreChangelogs(options: {
       const range = perPartition.get(target.partition) ?? { low: 0, high: 0 }
       const start = Math.max(target.from?.[topic] ?? range.low, range.low)
       offsets[topic] = Math.max(start, range.high)
-      if (start < range.high) work.set(`${topic}:${target.partition}`, { target, topic, store, position: start, end: range.high })
+      if (start < range.high) work.set(`${topic}:${target.partition}`, { target, topic, store, position: start, end: range.high, filter: new CommittedFilter() })
     }
     result.set(target.taskId, offsets)
   }
@@ -197,9 +199,9 @@ export async function restoreChangelogs(options: {
         const w = work.get(`${batch.topic}:${batch.partition}`)
         if (!w) return
         const ops: Array<[string, Buffer | null]> = []
-        for (const m of batch.messages) {
+        for (const m of w.filter.push(rawMessages(batch).filter((x) => Number(x.offset) >= w.position))) {
           const offset = Number(m.offset)
-          if (offset < w.position || offset >= w.end || m.key === null) continue
+          if (offset >= w.end || m.key === null) continue
           const key = m.key.toString('utf8')
           ops.push([w.store === undefined ? key : fullKey(w.store, key), m.value])
         }

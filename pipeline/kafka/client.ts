@@ -1,6 +1,7 @@
 import type { IHeaders, KafkaConfig, KafkaMessage, LogEntry, RetryOptions, SASLOptions } from 'kafkajs'
 import { Kafka, logLevel } from 'kafkajs'
 import type { Headers } from '../api/record.ts'
+import { HermesError } from '../api/errors.ts'
 import type { HermesConfig } from '../config/schema.ts'
 import type { HermesLogger } from '../observability/logger.ts'
 
@@ -20,10 +21,11 @@ export interface ConsumerTimings {
   maxWaitTimeInMs: number
 }
 
+/** Production consumer timings (10 s sessions, 100 ms fetch waits). */
 export const DEFAULT_TIMINGS: ConsumerTimings = { sessionTimeout: 10_000, heartbeatInterval: 1000, rebalanceTimeout: 20_000, maxWaitTimeInMs: 100 }
 
 /** kafkajs messages that are part of normal operation, logged at debug instead of their level. */
-const ROUTINE = [/CONCURRENT_TRANSACTIONS/i, /coordinator is loading/i, /group coordinator is not available/i, /is not the correct coordinator/i, /rebalancing/i, /not aware of this member/i]
+const ROUTINE = [/another concurrent operation on the same transaction/i, /CONCURRENT_TRANSACTIONS/i, /coordinator is loading/i, /group coordinator is not available/i, /is not the correct coordinator/i, /rebalancing/i, /not aware of this member/i]
 
 /** Keys of kafkajs log extras that may carry credentials. */
 const SECRET_KEYS = new Set(['sasl', 'password', 'username', 'authorization', 'token', 'ssl'])
@@ -109,3 +111,13 @@ export function describeKafkaError(err: unknown): string {
   if (!e) return String(err)
   return e.type ? `${e.type}: ${e.message}` : (e.message ?? String(err))
 }
+
+/** Whether a failure is Kafka's (a broker, a coordinator, a commit) rather than a bug or bad data. */
+export function isRecoverable(err: unknown): boolean {
+  const e = err as { name?: string; code?: string; retriable?: boolean; cause?: unknown } | undefined
+  if (!e) return false
+  if (typeof e.name === 'string' && e.name.startsWith('KafkaJS')) return true
+  if (e instanceof HermesError) return e.code === 'IO_ERROR' || (e.code === 'PRODUCE_ERROR' && isRecoverable(e.cause))
+  return false
+}
+

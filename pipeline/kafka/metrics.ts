@@ -1,5 +1,8 @@
 import type { Registry } from 'prom-client'
 import { Counter, Gauge, Histogram } from 'prom-client'
+import type { HermesMetrics } from '../observability/metrics.ts'
+import type { KafkaApp } from './kafka-app.ts'
+import { buffered } from './source.ts'
 
 /** Metrics of the Kafka runner, registered in the process registry next to the engine's. */
 export class KafkaMetrics {
@@ -25,5 +28,51 @@ export class KafkaMetrics {
     this.bufferedRecords = get('hermes_kafka_buffered_records', () => new Gauge({ name: 'hermes_kafka_buffered_records', help: 'Fetched records waiting to be processed', labelNames: ['app'], registers }))
     this.assignedTasks = get('hermes_kafka_assigned_tasks', () => new Gauge({ name: 'hermes_kafka_assigned_tasks', help: 'Tasks (sub-topology partitions) assigned to this instance', labelNames: ['app'], registers }))
     this.rebalances = get('hermes_kafka_rebalances_total', () => new Counter({ name: 'hermes_kafka_rebalances_total', help: 'Group assignments received', labelNames: ['app'], registers }))
+  }
+}
+
+/** Node counters already added to the metrics, per task (tasks come and go with assignments). */
+const reported = new WeakMap<object, Map<string, { in: number; out: number; errors: number; dlq: number }>>()
+
+/** Copies the runner's state (records per node, watermarks, timers, lag, buffers) into the metrics. */
+export function updateRunnerMetrics(apps: readonly KafkaApp[], m: HermesMetrics, km: KafkaMetrics | undefined, commitSeconds?: number): void {
+  for (const a of apps) {
+    for (const t of a.app.tasks) {
+      let seen = reported.get(t)
+      if (!seen) reported.set(t, (seen = new Map()))
+      for (const [node, s] of t.stats) {
+        const r = seen.get(node) ?? { in: 0, out: 0, errors: 0, dlq: 0 }
+        if (s.in > r.in) m.records.inc({ app: a.name, node, direction: 'in' }, s.in - r.in)
+        if (s.out > r.out) m.records.inc({ app: a.name, node, direction: 'out' }, s.out - r.out)
+        if (s.errors > r.errors) m.nodeErrors.inc({ app: a.name, node }, s.errors - r.errors)
+        seen.set(node, { in: s.in, out: s.out, errors: s.errors, dlq: r.dlq })
+      }
+      const dlq = t.deadLettered()
+      const before = seen.get('\u0000dlq')?.dlq ?? 0
+      if (dlq > before) m.deadLetters.inc({ app: a.name }, dlq - before)
+      seen.set('\u0000dlq', { in: 0, out: 0, errors: 0, dlq })
+    }
+    if (commitSeconds !== undefined) {
+      m.commitLatency.observe({ app: a.name }, commitSeconds)
+      km?.commits.inc({ app: a.name, outcome: 'ok' })
+    }
+    const wm = a.app.watermark()
+    if (Number.isFinite(wm)) m.watermark.set({ app: a.name }, wm)
+    let timers = 0
+    for (const t of a.app.tasks) timers += t.timers.size()
+    m.timersPending.set({ app: a.name }, timers)
+    let paused = 0
+    let waiting = 0
+    for (const [tp, owners] of a.owners) {
+      const b = a.source.buffers.get(tp)
+      if (!b) continue
+      if (b.paused) paused++
+      waiting += buffered(b)
+      const pos = owners[0]?.task.positions.get(tp) ?? b.fetched - buffered(b)
+      m.lag.set({ app: a.name, topic: b.topic, partition: String(b.partition) }, Math.max(0, b.end - pos))
+    }
+    km?.pausedPartitions.set({ app: a.name }, paused)
+    km?.bufferedRecords.set({ app: a.name }, waiting)
+    km?.assignedTasks.set({ app: a.name }, a.app.tasks.length)
   }
 }

@@ -13,10 +13,13 @@
 #                        or ${TMPDIR:-/tmp}/hermes-kafka.
 #   --timeout S          how long to wait for readiness, default 90.
 #   --prop k=v           extra server.properties line (repeatable).
+#   --keep-data          restart stopped nodes on their existing data (topics,
+#                        offsets, transactions survive) instead of re-formatting;
+#                        falls back to a fresh format when there is none.
 #
 # Idempotent: if the cluster already answers, exits 0 without touching it.
 # Otherwise the node directories are wiped and re-formatted with a fresh
-# cluster id. On success prints KAFKA_BROKERS=<bootstrap list> on stdout.
+# cluster id (unless --keep-data). On success prints KAFKA_BROKERS=<bootstrap list> on stdout.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -26,6 +29,7 @@ CONTROLLER_PORT=""
 DATA_DIR="$KAFKA_DEFAULT_DATA_DIR"
 TIMEOUT="${HERMES_KAFKA_START_TIMEOUT:-90}"
 EXTRA_PROPS=()
+KEEP_DATA=0
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -41,7 +45,8 @@ while [[ $# -gt 0 ]]; do
     --timeout=*) TIMEOUT="${1#*=}"; shift ;;
     --prop) EXTRA_PROPS+=("${2:?--prop needs key=value}"); shift 2 ;;
     --prop=*) EXTRA_PROPS+=("${1#*=}"); shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --keep-data) KEEP_DATA=1; shift ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
 done
@@ -197,6 +202,18 @@ if ((running == 0)); then
     if port_open "$c"; then die "controller port $c (127.0.0.1) is already in use by another process"; fi
   done
 
+  # --keep-data: formatted nodes with the requested layout restart on their data.
+  reusable=0
+  if ((KEEP_DATA)) && [[ -f "$DATA_DIR/cluster.env" ]] && config_matches; then
+    reusable=1
+    for ((i = 1; i <= BROKERS; i++)); do
+      [[ -f "$(node_dir "$i")/data/meta.properties" ]] || reusable=0
+    done
+  fi
+  if ((reusable)); then
+    CLUSTER_ID="$(sed -n 's/^KAFKA_CLUSTER_ID=//p' "$DATA_DIR/cluster.env")"
+    log "restarting $BROKERS KRaft node(s) on their existing data in $DATA_DIR (cluster id $CLUSTER_ID)"
+  else
   # Kafka Uuid: 16 random bytes, base64url without padding (22 chars). Like
   # Uuid.randomUuid(), reject ids starting with '-' (parsed as a CLI option).
   CLUSTER_ID="-"
@@ -271,6 +288,7 @@ LOG4J
       die "kafka.tools.StorageTool format failed for node $((idx + 1))"
     fi
   done
+  fi
 
   # -------------------------------------------------------------------------
   # 3. Launch.

@@ -1,0 +1,369 @@
+import type { Kafka } from 'kafkajs'
+import type { Logger } from '../api/processor.ts'
+import type { Topology } from '../api/topology.ts'
+import type { HermesConfig } from '../config/schema.ts'
+import type { HermesMetrics } from '../observability/metrics.ts'
+import type { AppOptions, StateLocation } from '../runtime/app.ts'
+import { AppRuntime } from '../runtime/app.ts'
+import type { PlanSource, SubTopology } from '../runtime/plan.ts'
+import type { Collector, ErrorPolicy, Task } from '../runtime/task.ts'
+import type { KafkaAdmin, TopicSpec } from './admin.ts'
+import { coPartitionAssigner, mergeGroups } from './assigner.ts'
+import type { TopicPartitions } from './assigner.ts'
+import { BroadcastReader } from './broadcast.ts'
+import type { ChangelogRecord } from './changelog.ts'
+import { ChangelogBackend, changelogTopic, changelogTopics, restoreChangelogs, timersChangelogTopic } from './changelog.ts'
+import type { ChangelogOffsets, TaskStateDir } from './checkpoint.ts'
+import type { ConsumerTimings } from './client.ts'
+import { InFlightTimes } from './in-flight.ts'
+import type { KafkaMetrics } from './metrics.ts'
+import { RestoreBatch } from './restore-batch.ts'
+import type { KafkaSink } from './sink.ts'
+import type { PartitionBuffer } from './source.ts'
+import { KafkaSource } from './source.ts'
+
+/** What a {@link KafkaApp} shares with the runner and the other applications. */
+export interface KafkaAppDeps {
+  kafka: Kafka
+  admin: KafkaAdmin
+  sink: KafkaSink
+  config: HermesConfig
+  state: StateLocation
+  stateDir: TaskStateDir
+  logger: Logger
+  metrics?: HermesMetrics
+  kafkaMetrics?: KafkaMetrics
+  clock: () => number
+  errorPolicy?: Partial<ErrorPolicy>
+  timings: ConsumerTimings
+  maxBuffered: number
+  maxBytesPerPartition: number
+  onData: () => void
+}
+
+/** A task reading a keyed input partition (two sub-topologies may read the same partition). */
+export interface Owner {
+  task: Task
+  source: PlanSource
+  /** Transaction owner of the task's outputs (see {@link KafkaApp.ownerOf}). */
+  id: string
+}
+
+interface GroupCommit {
+  partition: number
+  records: ChangelogRecord[]
+  arrived: number
+  waiters: Array<{ resolve: (o: ChangelogOffsets) => void; reject: (err: unknown) => void }>
+}
+
+/**
+ * One topology on Kafka: its runtime, its consumer group (`groupId` = topology name), the tasks of
+ * the partitions assigned to this instance, and the hooks that give each task changelogged state
+ * (wipe without a checkpoint, restore, write-through to changelogs).
+ */
+export class KafkaApp {
+  /** The runtime; replaced by {@link KafkaApp.reset}. */
+  app: AppRuntime
+  readonly groupId: string
+  source!: KafkaSource
+  broadcast: BroadcastReader | null = null
+  /** Keyed input partition to the tasks reading it. */
+  readonly owners = new Map<string, Owner[]>()
+  readonly taskBuffers = new Map<Task, PartitionBuffer[]>()
+  readonly broadcastCursors = new Map<Task, Map<string, number>>()
+  readonly inFlight = new InFlightTimes()
+  /** Highest event time processed (the watermark input before capping by in-flight records). */
+  maxSeen = -Infinity
+  pendingAssignment: TopicPartitions | null = null
+  joined = false
+  private lastAssignment: TopicPartitions | null = null
+  private readonly options: AppOptions
+  private readonly deps: KafkaAppDeps
+  private readonly committedOffsets = new Map<string, number>()
+  private readonly restored = new Map<string, ChangelogOffsets>()
+  private readonly restores: RestoreBatch
+  /** Lowest sub-topology id of the group of sub-topologies that share input topics, by sub id. */
+  private readonly groupLeader = new Map<number, number>()
+  private readonly groupCommits = new Map<string, GroupCommit>()
+
+  constructor(topology: Topology, deps: KafkaAppDeps, collector: Collector) {
+    this.deps = deps
+    this.groupId = topology.name
+    // The tasks opened together share one restore consumer.
+    this.restores = new RestoreBatch(async (targets) => {
+      const result = await restoreChangelogs({ kafka: deps.kafka, admin: deps.admin, targets, logger: deps.logger, metrics: deps.kafkaMetrics, timings: deps.timings })
+      for (const [taskId, offsets] of result) this.restored.set(taskId, offsets)
+      return result
+    })
+    const options: AppOptions = {
+      topology,
+      config: deps.config,
+      topics: { partitions: (topic) => deps.admin.partitions(topic) },
+      state: deps.state,
+      collector,
+      logger: deps.logger,
+      clock: deps.clock,
+      beforeOpenTask: (taskId) => this.beforeOpen(taskId),
+      restore: (t) => this.restores.request({ app: t.app, taskId: t.taskId, partition: t.partition, backend: t.backend, topics: changelogTopics(t.app, t.sub.id, t.stores), from: deps.stateDir.read(t.app, t.taskId) }),
+      wrapBackend: (t, raw) =>
+        new ChangelogBackend(
+          raw,
+          t.taskId,
+          changelogTopics(t.app, t.sub.id, t.stores),
+          (taskId, records) => this.commitTask(taskId, t.partition, records),
+          { ...(this.restored.get(t.taskId) ?? {}) },
+          (offsets) => deps.stateDir.write(t.app, t.taskId, offsets),
+        ),
+    }
+    if (deps.metrics) options.metrics = deps.metrics
+    if (deps.errorPolicy) options.errorPolicy = deps.errorPolicy
+    this.options = options
+    this.app = AppRuntime.create(options)
+    const keyed = (sub: SubTopology): string[] => sub.sources.filter((x) => !x.broadcast).map((x) => x.topic)
+    for (const group of mergeGroups(this.app.plan.subtopologies.map(keyed))) {
+      const subs = this.app.plan.subtopologies.filter((sub) => keyed(sub).some((t) => group.includes(t)))
+      const leader = Math.min(...subs.map((sub) => sub.id))
+      for (const sub of subs) this.groupLeader.set(sub.id, leader)
+    }
+  }
+
+  get name(): string {
+    return this.app.name
+  }
+
+  /** Topics to create before anything else (inputs, outputs, dead letters, repartition topics). */
+  topicSpecs(): TopicSpec[] {
+    const { config } = this.deps
+    const count = (topic: string, fallback = config.topics.defaultPartitions): number => config.topics.overrides[topic]?.partitions ?? fallback
+    const specs: TopicSpec[] = []
+    for (const n of this.app.plan.topology.nodes) if (n.kind === 'source' || n.kind === 'sink') specs.push({ topic: n.topic, partitions: count(n.topic) })
+    for (const topic of this.app.plan.repartitionTopics.values()) specs.push({ topic, partitions: count(topic), strict: true, keepForever: true })
+    specs.push({ topic: this.app.dlqTopic, partitions: count(this.app.dlqTopic, 1), appendTime: true })
+    return specs
+  }
+
+  /** Changelog topics (compacted, one partition per task); call once the inputs exist. */
+  changelogSpecs(): TopicSpec[] {
+    const specs: TopicSpec[] = []
+    for (const sub of this.app.plan.subtopologies) {
+      const partitions = this.app.partitionsOf(sub)
+      specs.push({ topic: timersChangelogTopic(this.name, sub.id), partitions, compacted: true, strict: true })
+      for (const n of sub.nodes) {
+        if (n.kind !== 'process') continue
+        for (const [name, spec] of Object.entries(n.stores)) {
+          if (spec.changelog !== false) specs.push({ topic: changelogTopic(this.name, `${n.id}.${name}`), partitions, compacted: true, strict: true })
+        }
+      }
+    }
+    return specs
+  }
+
+  /** Reads the broadcast topics (if any) and joins the consumer group. */
+  async start(): Promise<void> {
+    const plan = this.app.plan
+    const keyedTopics = (sub: SubTopology): string[] => sub.sources.filter((s) => !s.broadcast).map((s) => s.topic)
+    const broadcastTopics = [...new Set(plan.subtopologies.flatMap((s) => s.sources.filter((x) => x.broadcast).map((x) => x.topic)))]
+    if (broadcastTopics.length) {
+      this.broadcast = new BroadcastReader(this.deps.kafka, broadcastTopics, this.deps.admin, this.deps.logger, this.deps.timings, this.name, this.deps.onData)
+      await this.broadcast.start()
+    }
+    this.source = new KafkaSource(this.deps.kafka, {
+      groupId: this.groupId,
+      topics: [...new Set(plan.subtopologies.flatMap(keyedTopics))],
+      assigner: coPartitionAssigner(plan.subtopologies.map(keyedTopics)),
+      timings: this.deps.timings,
+      logger: this.deps.logger,
+      maxBuffered: this.deps.maxBuffered,
+      maxBytesPerPartition: this.deps.maxBytesPerPartition,
+      clock: this.deps.clock,
+      onAssignment: (assignment) => {
+        this.pendingAssignment = assignment
+        this.lastAssignment = assignment
+        this.joined = true
+        this.deps.kafkaMetrics?.rebalances.inc({ app: this.name })
+        this.deps.onData()
+      },
+      onData: this.deps.onData,
+    })
+    await this.source.start()
+  }
+
+  /**
+   * Who owns a task's outputs and transaction: `<app>/<taskId>`, where sub-topologies that read
+   * the same topic share the task id of the first of them. They see the same records and commit
+   * the same input offsets, so with exactly-once they must commit in one transaction.
+   */
+  ownerOf(task: { sub: SubTopology; partition: number }): string {
+    return `${this.name}/${this.groupLeader.get(task.sub.id) ?? task.sub.id}_${task.partition}`
+  }
+
+  /**
+   * Applies the latest assignment: drops the tasks of partitions that went away (their
+   * uncommitted work is redone by the next owner), keeps the others where they are, and opens
+   * the new ones: fence (exactly-once), restore, then start at the committed offsets.
+   */
+  async applyAssignment(): Promise<void> {
+    const assignment = this.pendingAssignment
+    if (!assignment) return
+    this.pendingAssignment = null
+    const desired = new Map<string, { sub: SubTopology; partition: number }>()
+    for (const sub of this.app.plan.subtopologies) {
+      for (const s of sub.sources) if (!s.broadcast) for (const p of assignment[s.topic] ?? []) desired.set(`${sub.id}_${p}`, { sub, partition: p })
+    }
+    const revoked = this.app.tasks.filter((t) => !desired.has(t.id))
+    for (const t of revoked) await this.dropTask(t, 'revoked')
+    for (const bufs of this.taskBuffers.values()) for (const b of bufs) this.source.accept(b.topic, b.partition, b.fetched, b.end, b.internal)
+    const current = new Set(this.app.tasks.map((t) => t.id))
+    const added = [...desired].filter(([id]) => !current.has(id)).map(([, v]) => v)
+    if (added.length) await this.addTasks(added)
+    this.deps.kafkaMetrics?.assignedTasks.set({ app: this.name }, this.app.tasks.length)
+    this.deps.logger.info({ app: this.name, tasks: this.app.tasks.map((t) => t.id).sort(), added: added.map((a) => `${a.sub.id}_${a.partition}`), revoked: revoked.map((t) => t.id) }, 'partitions assigned')
+  }
+
+  private async addTasks(added: Array<{ sub: SubTopology; partition: number }>): Promise<void> {
+    const { admin, sink } = this.deps
+    const owners = [...new Set(added.map((a) => this.ownerOf(a)))]
+    await Promise.all(owners.map((o) => sink.openTask(o, o.replace('/', '-'))))
+    this.restores.expect(added.length)
+    let tasks: Task[]
+    try {
+      tasks = await Promise.all(added.map((a) => this.app.addTask(a.sub, a.partition)))
+    } catch (err) {
+      this.restores.fail(err)
+      throw err
+    }
+    const topics = [...new Set(added.flatMap((a) => a.sub.sources.filter((s) => !s.broadcast).map((s) => s.topic)))]
+    // Read after the fencing above: a previous owner's transaction is finished by now.
+    const committed = await admin.committed(this.groupId, topics)
+    const ends = new Map(await Promise.all(topics.map(async (t) => [t, await admin.offsets(t)] as const)))
+    for (const task of tasks) {
+      const bufs: PartitionBuffer[] = []
+      for (const s of task.sub.sources) {
+        if (s.broadcast) continue
+        const tp = `${s.topic}:${task.partition}`
+        const range = ends.get(s.topic)?.get(task.partition) ?? { low: 0, high: 0 }
+        const start = Math.max(committed.get(tp) ?? range.low, task.positions.get(tp) ?? 0, range.low)
+        this.committedOffsets.set(tp, start)
+        const list = this.owners.get(tp) ?? []
+        list.push({ task, source: s, id: this.ownerOf(task) })
+        list.sort((x, y) => x.task.sub.id - y.task.sub.id)
+        this.owners.set(tp, list)
+        bufs.push(this.source.accept(s.topic, task.partition, start, range.high, s.internal))
+      }
+      this.taskBuffers.set(task, bufs)
+      this.broadcastCursors.set(task, new Map())
+    }
+  }
+
+  /** Closes a task without committing; its partitions are forgotten. */
+  async dropTask(task: Task, reason: 'revoked' | 'fenced' | 'reset'): Promise<void> {
+    await this.app.removeTask(task)
+    for (const b of this.taskBuffers.get(task) ?? []) {
+      const left = (this.owners.get(b.tp) ?? []).filter((o) => o.task !== task)
+      if (left.length) {
+        this.owners.set(b.tp, left)
+        continue
+      }
+      this.source.drop(b.tp)
+      this.owners.delete(b.tp)
+      this.inFlight.clear(b.tp)
+    }
+    this.taskBuffers.delete(task)
+    this.broadcastCursors.delete(task)
+    const owner = this.ownerOf(task)
+    if (!this.app.tasks.some((t) => this.ownerOf(t) === owner)) await this.deps.sink.closeTask(owner)
+    this.deps.logger.info({ app: this.name, task: task.id, reason }, 'task closed')
+  }
+
+  /**
+   * Throws away everything since the last commit (after a Kafka failure in the middle of one):
+   * closes every task without committing and starts a new runtime (so the watermark, too, comes
+   * back from the committed state); the tasks are opened again from their committed state and
+   * offsets at the next {@link KafkaApp.applyAssignment}, as after a restart.
+   */
+  async reset(): Promise<void> {
+    for (const t of [...this.app.tasks]) await this.dropTask(t, 'reset')
+    this.app = AppRuntime.create(this.options)
+    this.maxSeen = -Infinity
+    this.inFlight.reset()
+    this.committedOffsets.clear()
+    this.groupCommits.clear()
+    if (this.lastAssignment) this.pendingAssignment = this.lastAssignment
+  }
+
+  /** Input positions of a task's keyed partitions that moved since the last commit. */
+  changedOffsets(task: Task): Array<{ topic: string; partition: number; offset: number }> {
+    const out: Array<{ topic: string; partition: number; offset: number }> = []
+    for (const b of this.taskBuffers.get(task) ?? []) {
+      const pos = task.positions.get(b.tp)
+      if (pos !== undefined && pos !== this.committedOffsets.get(b.tp)) out.push({ topic: b.topic, partition: b.partition, offset: pos })
+    }
+    return out
+  }
+
+  /** Committed offsets of the repartition partitions of this instance's tasks: what may be deleted. */
+  consumedRepartition(): Array<{ topic: string; partition: number; offset: number }> {
+    const out: Array<{ topic: string; partition: number; offset: number }> = []
+    for (const [tp, owners] of this.owners) {
+      const b = this.source.buffers.get(tp)
+      const offset = this.committedOffsets.get(tp)
+      if (b?.internal && offset !== undefined && owners.length) out.push({ topic: b.topic, partition: b.partition, offset })
+    }
+    return out
+  }
+
+  /** At-least-once: commits the input offsets of every task to the group (after the state). */
+  async commitOffsets(): Promise<void> {
+    if (this.deps.config.runtime.guarantee === 'exactly_once' || !this.source) return
+    const offsets = this.app.tasks.flatMap((t) => this.changedOffsets(t))
+    if (await this.source.commit(offsets)) for (const o of offsets) this.committedOffsets.set(`${o.topic}:${o.partition}`, o.offset)
+  }
+
+  /**
+   * Commit step of a task before its local state is written. With exactly-once, the tasks of one
+   * owner (see {@link KafkaApp.ownerOf}) all commit at once: their records are gathered and go out
+   * in one transaction when the last of them arrives.
+   */
+  private commitTask(taskId: string, partition: number, records: ChangelogRecord[]): Promise<ChangelogOffsets> {
+    const task = this.app.tasks.find((t) => t.id === taskId)
+    const owner = task ? this.ownerOf(task) : `${this.name}/${taskId}`
+    if (this.deps.config.runtime.guarantee !== 'exactly_once' || !task) {
+      return this.deps.sink.commitTask(this.name, owner, partition, records, { groupId: this.groupId, offsets: [] })
+    }
+    let g = this.groupCommits.get(owner)
+    if (!g) this.groupCommits.set(owner, (g = { partition, records: [], arrived: 0, waiters: [] }))
+    g.records.push(...records)
+    g.arrived++
+    const done = new Promise<ChangelogOffsets>((resolve, reject) => (g as GroupCommit).waiters.push({ resolve, reject }))
+    const members = this.app.tasks.filter((t) => this.ownerOf(t) === owner)
+    if (g.arrived >= members.length) {
+      this.groupCommits.delete(owner)
+      const seen = new Set<string>()
+      const offsets = members.flatMap((t) => this.changedOffsets(t)).filter((o) => !seen.has(`${o.topic}:${o.partition}`) && seen.add(`${o.topic}:${o.partition}`))
+      const group = g
+      this.deps.sink.commitTask(this.name, owner, partition, group.records, { groupId: this.groupId, offsets }).then(
+        (written) => {
+          for (const o of offsets) this.committedOffsets.set(`${o.topic}:${o.partition}`, o.offset)
+          for (const w of group.waiters) w.resolve(written)
+        },
+        (err: unknown) => {
+          for (const w of group.waiters) w.reject(err)
+        },
+      )
+    }
+    return done
+  }
+
+  /** Fails commits still gathering their group's tasks (another task of the commit failed first). */
+  failPendingCommits(err: unknown): void {
+    for (const g of this.groupCommits.values()) for (const w of g.waiters) w.reject(err)
+    this.groupCommits.clear()
+  }
+
+  private beforeOpen(taskId: string): void {
+    const { stateDir, logger } = this.deps
+    if (stateDir.read(this.name, taskId)) return
+    if (stateDir.hasState(this.name, taskId)) logger.warn({ app: this.name, task: taskId }, 'local state has no clean checkpoint: wiping it and restoring from the changelogs')
+    stateDir.wipe(this.name, taskId)
+  }
+}

@@ -1,0 +1,411 @@
+import { performance } from 'node:perf_hooks'
+import { setImmediate as yieldToIo } from 'node:timers/promises'
+import type { Kafka } from 'kafkajs'
+import { HermesError } from '../api/errors.ts'
+import type { Headers } from '../api/record.ts'
+import { partitionFor } from '../runtime/partitioner.ts'
+import type { Task } from '../runtime/task.ts'
+import { timerBefore } from '../runtime/timers.ts'
+import type { Timer } from '../api/processor.ts'
+import { KafkaAdmin } from './admin.ts'
+import { taskStateDir } from './checkpoint.ts'
+import { DEFAULT_TIMINGS, createKafkaClient, describeKafkaError, isFenced, isRecoverable } from './client.ts'
+import { KafkaApp } from './kafka-app.ts'
+import { KafkaMetrics, updateRunnerMetrics } from './metrics.ts'
+import { nextRecord } from './next-record.ts'
+import type { KafkaRunStats, KafkaRunnerOptions } from './options.ts'
+import { KafkaSink } from './sink.ts'
+import { buffered } from './source.ts'
+
+/** Records processed in one go before the loop lets kafkajs do its I/O. */
+const CHUNK = 2000
+/** ...or milliseconds. */
+const CHUNK_MS = 20
+/** How often consumed records of repartition topics are deleted. */
+const PURGE_EVERY_MS = 30_000
+
+/**
+ * Runs topologies on Kafka, mirroring the embedded runner: one thread, records taken from the
+ * buffered heads of all assigned partitions in timestamp order, event-time timers fired as the
+ * watermark passes them, and commits written as ordered steps (see {@link KafkaRunner.commit}).
+ * Each topology is a consumer group; tasks come and go with the group's assignments.
+ */
+export class KafkaRunner {
+  readonly apps: KafkaApp[] = []
+  readonly kafkaMetrics: KafkaMetrics | undefined
+  private readonly opts: KafkaRunnerOptions
+  private readonly clock: () => number
+  private readonly kafka: Kafka
+  private readonly admin: KafkaAdmin
+  private readonly sink: KafkaSink
+  private readonly exactlyOnce: boolean
+  private readonly maxTaskIdleMs: number
+  private readonly maxAheadMs: number
+  private readonly maxOutageMs: number
+  /** The last chunk stopped because a record written to our own input has to arrive first. */
+  private waitingForInFlight = false
+  private current = ''
+  private stopRequested = false
+  private wakeUp: (() => void) | null = null
+  private sinceCommit = 0
+  private lastCommit = 0
+  private lastSweep = 0
+  private lastPurge = 0
+  private readonly roundRobin = new Map<string, number>()
+
+  private constructor(opts: KafkaRunnerOptions) {
+    this.opts = opts
+    this.clock = opts.clock ?? Date.now
+    this.exactlyOnce = opts.config.runtime.guarantee === 'exactly_once'
+    this.maxTaskIdleMs = opts.maxTaskIdleMs ?? 500
+    this.maxAheadMs = opts.maxAheadMs ?? opts.config.time.maxOutOfOrdernessMs
+    this.maxOutageMs = opts.maxOutageMs ?? 300_000
+    this.kafka = createKafkaClient(opts.config.kafka, opts.logger)
+    this.admin = new KafkaAdmin(this.kafka, opts.logger, opts.config.kafka.replicationFactor)
+    this.kafkaMetrics = opts.metrics ? new KafkaMetrics(opts.metrics.registry) : undefined
+    this.sink = new KafkaSink(this.kafka, { exactlyOnce: this.exactlyOnce, logger: opts.logger, metrics: this.kafkaMetrics, maxInFlight: opts.maxInFlightBatches ?? 8 })
+  }
+
+  /** Connects, creates the topics (changelogs included), reads broadcast topics and joins the groups. */
+  static async open(opts: KafkaRunnerOptions): Promise<KafkaRunner> {
+    const runner = new KafkaRunner(opts)
+    try {
+      await runner.start()
+    } catch (err) {
+      await runner.close().catch(() => {})
+      throw err
+    }
+    return runner
+  }
+
+  private async start(): Promise<void> {
+    const { opts } = this
+    await this.admin.connect()
+    const deps = {
+      kafka: this.kafka,
+      admin: this.admin,
+      sink: this.sink,
+      config: opts.config,
+      state: opts.state,
+      stateDir: taskStateDir(opts.state),
+      logger: opts.logger,
+      clock: this.clock,
+      timings: { ...DEFAULT_TIMINGS, ...opts.timings },
+      maxBuffered: opts.maxBufferedPerPartition ?? 5000,
+      maxBytesPerPartition: opts.maxBytesPerPartition ?? 1 << 20,
+      onData: () => this.wake(),
+      ...(opts.metrics ? { metrics: opts.metrics } : {}),
+      ...(this.kafkaMetrics ? { kafkaMetrics: this.kafkaMetrics } : {}),
+      ...(opts.errorPolicy ? { errorPolicy: opts.errorPolicy } : {}),
+    }
+    for (const topology of opts.topologies) {
+      const app: KafkaApp = new KafkaApp(topology, deps, { send: (topic, key, value, ts, headers) => this.collect(app, topic, key, value, ts, headers) })
+      this.apps.push(app)
+    }
+    await this.admin.ensureTopics(this.apps.flatMap((a) => a.topicSpecs()))
+    await this.admin.ensureTopics(this.apps.flatMap((a) => a.changelogSpecs()))
+    await this.sink.start()
+    for (const app of this.apps) await app.start()
+    this.lastCommit = this.lastSweep = this.clock()
+  }
+
+  /** Asks {@link KafkaRunner.run} to stop after the current chunk (it still commits). */
+  stop(): void {
+    this.stopRequested = true
+    this.wake()
+  }
+
+  /** Whether every app has its tasks set up and nothing is left to process or deliver. */
+  idle(): boolean {
+    if (this.sink.pending() > 0) return false
+    for (const a of this.apps) {
+      if (!a.joined || a.pendingAssignment || a.inFlight.size() > 0) return false
+      for (const b of a.source.buffers.values()) if (buffered(b) > 0 || b.filter.held() > 0 || b.fetched < b.end) return false
+    }
+    return true
+  }
+
+  /**
+   * Processes until stopped (signal or {@link KafkaRunner.stop}), or until idle for
+   * `stopWhenIdleMs` with everything committed. Commits at the end.
+   */
+  async run(options: { stopWhenIdleMs?: number; onProgress?: (s: KafkaRunStats) => void } = {}): Promise<KafkaRunStats> {
+    const stats: KafkaRunStats = { records: 0, timersFired: 0, commits: 0, elapsedMs: 0 }
+    const started = performance.now()
+    const loop = { idleSince: -1, lastProgress: this.clock(), started }
+    let failingSince = -1
+    while (!this.stopRequested) {
+      try {
+        if (await this.step(options, stats, loop)) break
+        failingSince = -1
+      } catch (err) {
+        if (this.stopRequested || !isRecoverable(err)) throw err
+        if (failingSince < 0) failingSince = this.clock()
+        if (this.clock() - failingSince > this.maxOutageMs) throw err
+        await this.recover(err)
+      }
+    }
+    await this.commit()
+    stats.commits++
+    stats.elapsedMs = performance.now() - started
+    return stats
+  }
+
+  /** One turn of the loop; resolves true when the run should end (idle long enough). */
+  private async step(options: { stopWhenIdleMs?: number; onProgress?: (s: KafkaRunStats) => void }, stats: KafkaRunStats, loop: { idleSince: number; lastProgress: number; started: number }): Promise<boolean> {
+    const rt = this.opts.config.runtime
+    for (const a of this.apps) if (a.pendingAssignment) await a.applyAssignment()
+    let now = this.clock()
+    let n = 0
+    for (const a of this.apps) n += this.feedBroadcast(a)
+    n += this.processChunk(now, stats)
+    for (const a of this.apps) n += this.fireTimers(a, 'processing', now)
+    stats.records += n
+    this.sinceCommit += n
+    this.sink.dispatch('all')
+    while (this.sink.saturated()) await this.sink.waitOne()
+    for (const a of this.apps) a.source.resumeDrained()
+    now = this.clock()
+    const idle = n === 0 && this.idle()
+    const due =
+      this.sinceCommit >= rt.commitEveryRecords ||
+      now - this.lastCommit >= rt.commitIntervalMs ||
+      // Exactly-once: records written to our own inputs become readable only when committed.
+      (this.exactlyOnce && (this.waitingForInFlight || this.sink.pending() >= (this.opts.maxPendingOutputs ?? 50_000)))
+    if (this.sinceCommit > 0 && (due || (n === 0 && now - this.lastCommit >= 50))) {
+      await this.commit()
+      stats.commits++
+    }
+    if (now - this.lastSweep >= rt.sweepIntervalMs) {
+      this.lastSweep = now
+      for (const a of this.apps) await a.app.sweep()
+    }
+    if (now - this.lastPurge >= PURGE_EVERY_MS) {
+      this.lastPurge = now
+      for (const a of this.apps) await this.admin.deleteRecordsBelow(a.consumedRepartition())
+    }
+    if (options.onProgress && now - loop.lastProgress >= 1000) {
+      loop.lastProgress = now
+      options.onProgress({ ...stats, elapsedMs: performance.now() - loop.started })
+    }
+    if (n > 0) {
+      loop.idleSince = -1
+      await yieldToIo()
+      return false
+    }
+    if (idle && this.sinceCommit === 0 && options.stopWhenIdleMs !== undefined) {
+      if (loop.idleSince < 0) loop.idleSince = now
+      else if (now - loop.idleSince >= options.stopWhenIdleMs) return true
+    } else loop.idleSince = -1
+    await this.sleep(20)
+    return false
+  }
+
+  /**
+   * After a Kafka failure (broker gone, coordinator moving, a commit that could not finish):
+   * every task goes back to its last commit, as after a restart, and the loop carries on; the
+   * steps that need the cluster retry until it answers again.
+   */
+  private async recover(err: unknown): Promise<void> {
+    this.opts.logger.warn({ err: describeKafkaError(err) }, 'Kafka failure; tasks go back to their last commit and processing resumes when the cluster answers')
+    try {
+      for (const a of this.apps) {
+        a.failPendingCommits(err)
+        await a.reset()
+      }
+      this.sinceCommit = 0
+      await this.sink.reset()
+    } catch (again) {
+      this.opts.logger.warn({ err: describeKafkaError(again) }, 'recovery step failed; retrying')
+    }
+    await new Promise((r) => setTimeout(r, 1000))
+  }
+
+  /**
+   * The commit, in order:
+   * 1. outputs: at-least-once, every output sent so far is acknowledged (idempotent producer);
+   * 2. per task, all tasks at once: its changelog records are produced and acknowledged
+   *    (at-least-once), or its outputs, changelog records and input offsets are committed in one
+   *    transaction (exactly-once); then its local state (with positions and watermark) is written
+   *    in one batch, then its checkpoint of changelog offsets;
+   * 3. at-least-once: the input offsets are committed to the group.
+   * Nothing is acknowledged as consumed before what it produced is durable, so a crash repeats
+   * work (at-least-once) or aborts it (exactly-once), and never loses output.
+   */
+  async commit(): Promise<void> {
+    const t0 = performance.now()
+    const bound = this.opts.config.time.maxOutOfOrdernessMs
+    const jobs: Array<Promise<void>> = []
+    for (const a of this.apps) {
+      const maxTs = a.app.watermark() + bound
+      for (const t of [...a.app.tasks]) {
+        if (Number.isFinite(maxTs)) t.state.setMeta('maxTs', maxTs)
+        jobs.push(t.commit().catch((err: unknown) => this.commitFailed(a, t, err)))
+      }
+    }
+    // Every task's commit settles before a failure is handled, so none is still writing then.
+    const failed = (await Promise.allSettled(jobs)).find((r) => r.status === 'rejected')
+    if (failed) throw failed.reason
+    for (const a of this.apps) await a.commitOffsets()
+    this.sinceCommit = 0
+    this.lastCommit = this.clock()
+    this.updateMetrics((performance.now() - t0) / 1000)
+  }
+
+  private async commitFailed(a: KafkaApp, t: Task, err: unknown): Promise<void> {
+    this.kafkaMetrics?.commits.inc({ app: a.name, outcome: 'failed' })
+    if (!(this.exactlyOnce && isFenced(err))) {
+      // Tasks waiting to commit together with this one would wait forever.
+      for (const x of this.apps) x.failPendingCommits(err)
+      throw new HermesError('PRODUCE_ERROR', `commit of task ${a.name}/${t.id} failed: ${describeKafkaError(err)}`, { cause: err })
+    }
+    // Another instance owns the task now; what this one did since its last commit is aborted.
+    this.opts.logger.warn({ app: a.name, task: t.id }, 'task fenced by a newer owner; dropping it')
+    a.inFlight.reset()
+    await a.dropTask(t, 'fenced')
+  }
+
+  /** Collector: queues an output of the task being processed and tracks records bound for our own inputs. */
+  private collect(app: KafkaApp, topic: string, key: string | null, value: Buffer | null, ts: number, headers?: Headers): void {
+    const partitions = this.admin.partitions(topic)
+    let partition: number
+    if (key !== null) partition = partitionFor(key, partitions)
+    else {
+      const n = this.roundRobin.get(topic) ?? 0
+      this.roundRobin.set(topic, n + 1)
+      partition = n % partitions
+    }
+    const record = { owner: this.current, topic, partition, key, value, timestamp: ts, ...(headers && Object.keys(headers).length ? { headers } : {}) }
+    this.sink.push(record)
+    const tp = `${topic}:${partition}`
+    if (app.owners.has(tp)) app.inFlight.add(tp, ts)
+  }
+
+  /** Processes up to a chunk of records, always the buffered head with the lowest timestamp. */
+  private processChunk(now: number, stats: KafkaRunStats): number {
+    const deadline = performance.now() + CHUNK_MS
+    let n = 0
+    this.waitingForInFlight = false
+    const pick = { now, maxTaskIdleMs: this.maxTaskIdleMs, maxAheadMs: this.maxAheadMs }
+    while (n < CHUNK) {
+      const next = nextRecord(this.apps, pick)
+      if (next.kind !== 'record') {
+        this.waitingForInFlight = next.kind === 'in-flight'
+        break
+      }
+      const { app, buffer: best } = next
+      const raw = app.source.take(best, now)
+      // Sub-topologies reading the same partition each get the record, in sub-topology order.
+      for (const owner of app.owners.get(best.tp) ?? []) {
+        const task = owner.task
+        if (!task.state.isLoaded(raw.key ?? '')) this.prefetch(app, task)
+        this.current = owner.id
+        const eventTime = task.processRecord(owner.source, raw, best.tp)
+        if (eventTime > app.maxSeen) app.maxSeen = eventTime
+        stats.timersFired += this.advanceWatermark(app)
+      }
+      if (best.internal) app.inFlight.arrived(best.tp, raw.timestamp)
+      stats.timersFired += this.advanceWatermark(app)
+      n++
+      if ((n & 63) === 0 && performance.now() > deadline) break
+    }
+    return n
+  }
+
+  /** Moves the watermark, held back by records still on their way to our own partitions. */
+  private advanceWatermark(a: KafkaApp): number {
+    const input = Math.min(a.maxSeen, a.inFlight.min())
+    if (input > -Infinity) a.app.observe(input)
+    return a.app.hasDueEventTimers() ? this.fireTimers(a, 'event', a.app.watermark()) : 0
+  }
+
+  /** Fires due timers across an app's tasks in (time, key, name) order, remembering which task fired. */
+  private fireTimers(a: KafkaApp, domain: 'event' | 'processing', upTo: number): number {
+    let fired = 0
+    for (;;) {
+      let best: Task | undefined
+      let head: (Timer & { node: string }) | undefined
+      for (const t of a.app.tasks) {
+        const h = t.timers.peek(domain)
+        if (h && h.time <= upTo && (!head || timerBefore(h, head))) {
+          head = h
+          best = t
+        }
+      }
+      if (!best) return fired
+      this.current = a.ownerOf(best)
+      best.fireNextTimer(domain, upTo)
+      fired++
+    }
+  }
+
+  /** Hands new broadcast records to every task that reads them. */
+  private feedBroadcast(a: KafkaApp): number {
+    if (!a.broadcast) return 0
+    let n = 0
+    for (const [task, cursors] of a.broadcastCursors) {
+      for (const source of task.sub.sources) {
+        if (!source.broadcast) continue
+        for (const [tp, log] of a.broadcast.logs) {
+          if (!tp.startsWith(`${source.topic}:`) || tp.lastIndexOf(':') !== source.topic.length) continue
+          let i = cursors.get(tp) ?? 0
+          if (i >= log.length) continue
+          this.current = a.ownerOf(task)
+          for (; i < log.length; i++) task.processRecord(source, log[i] as Parameters<Task['processRecord']>[1], tp)
+          n += i - (cursors.get(tp) ?? 0)
+          cursors.set(tp, i)
+        }
+      }
+    }
+    return n
+  }
+
+  /** Loads the state of the keys of a task's next buffered records with one multi-get. */
+  private prefetch(a: KafkaApp, task: Task): void {
+    const bufs = a.taskBuffers.get(task) ?? []
+    const per = Math.max(1, Math.floor(this.opts.config.runtime.prefetchRecords / Math.max(1, bufs.length)))
+    const keys: string[] = []
+    for (const b of bufs) {
+      const end = Math.min(b.records.length, b.head + per)
+      for (let i = b.head; i < end; i++) keys.push((b.records[i] as { key: string | null }).key ?? '')
+    }
+    task.state.prefetch(keys)
+  }
+
+  private wake(): void {
+    const w = this.wakeUp
+    this.wakeUp = null
+    w?.()
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeUp = null
+        resolve()
+      }, ms)
+      this.wakeUp = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  }
+
+  /** Brings metrics up to date (called at commit and before a scrape). */
+  updateMetrics(commitSeconds?: number): void {
+    if (this.opts.metrics) updateRunnerMetrics(this.apps, this.opts.metrics, this.kafkaMetrics, commitSeconds)
+  }
+
+  /** Stops consuming, closes producers and tasks (without committing: call run's final commit first). */
+  async close(): Promise<void> {
+    for (const a of this.apps) {
+      await a.source?.stop().catch(() => {})
+      await a.broadcast?.stop()
+    }
+    await this.sink.close()
+    for (const a of this.apps) await a.app.close()
+    await this.admin.disconnect().catch(() => {})
+  }
+}
+
+export type { KafkaRunStats, KafkaRunnerOptions } from './options.ts'

@@ -1,0 +1,247 @@
+import type { Kafka, Message, Producer, RecordMetadata, TopicMessages } from 'kafkajs'
+import { CompressionTypes, Partitioners } from 'kafkajs'
+import type { Logger } from '../api/processor.ts'
+import type { Headers } from '../api/record.ts'
+import type { ChangelogRecord } from './changelog.ts'
+import type { ChangelogOffsets } from './checkpoint.ts'
+import { PRODUCER_RETRY, describeKafkaError, toKafkaHeaders } from './client.ts'
+import type { KafkaMetrics } from './metrics.ts'
+
+/** A record a task produced, with its partition already chosen. */
+export interface OutRecord {
+  /** `<app>/<taskId>` of the producing task. */
+  owner: string
+  topic: string
+  partition: number
+  key: string | null
+  value: Buffer | null
+  timestamp: number
+  headers?: Headers
+}
+
+/** Input offsets to commit with a task (exactly-once: inside its transaction). */
+export interface InputOffsets {
+  groupId: string
+  offsets: Array<{ topic: string; partition: number; offset: number }>
+}
+
+/** Options of {@link KafkaSink}. */
+export interface KafkaSinkOptions {
+  exactlyOnce: boolean
+  logger: Logger
+  metrics?: KafkaMetrics
+  /** Output batches in flight (at-least-once) before the runner waits for the oldest. */
+  maxInFlight: number
+}
+
+/**
+ * Where tasks' outputs go. At-least-once: one idempotent producer; outputs are sent as soon as a
+ * processing chunk ends (in the order tasks produced them, so a partition receives them in
+ * processing order) and are awaited before a commit writes changelogs, state and offsets.
+ * Exactly-once: one transactional producer per task (transactional id `<app>-<taskId>`, which
+ * fences a previous owner of the task); a task's outputs wait in its outbox and go out in its
+ * commit transaction together with its changelog records and input offsets.
+ */
+export class KafkaSink {
+  private readonly opts: KafkaSinkOptions
+  private readonly kafka: Kafka
+  private shared: Producer | null = null
+  private readonly transactional = new Map<string, Producer>()
+  private outbox: OutRecord[] = []
+  private readonly outboxes = new Map<string, OutRecord[]>()
+  private readonly inFlight: Array<Promise<unknown>> = []
+  private failure: unknown = null
+  private buffered = 0
+
+  constructor(kafka: Kafka, opts: KafkaSinkOptions) {
+    this.kafka = kafka
+    this.opts = opts
+  }
+
+  async start(): Promise<void> {
+    if (this.opts.exactlyOnce) return
+    this.shared = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner, retry: PRODUCER_RETRY })
+    await this.shared.connect()
+  }
+
+  /** Exactly-once: creates the task's transactional producer; initializing it fences any previous owner. */
+  async openTask(owner: string, transactionalId: string): Promise<void> {
+    if (!this.opts.exactlyOnce || this.transactional.has(owner)) return
+    const p = this.kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 15_000, createPartitioner: Partitioners.DefaultPartitioner, retry: PRODUCER_RETRY })
+    await p.connect()
+    // The first transaction initializes the producer id: the broker aborts (or completes) the
+    // previous owner's open transaction before answering, so committed offsets read next are final.
+    const txn = await p.transaction()
+    await txn.abort()
+    this.transactional.set(owner, p)
+  }
+
+  /** Drops a task: its unsent outputs are discarded (the next owner produces them again). */
+  async closeTask(owner: string): Promise<void> {
+    this.outboxes.delete(owner)
+    this.outbox = this.outbox.filter((r) => r.owner !== owner)
+    const p = this.transactional.get(owner)
+    this.transactional.delete(owner)
+    await p?.disconnect().catch(() => {})
+  }
+
+  /** Queues an output record of a task. */
+  push(record: OutRecord): void {
+    this.buffered++
+    if (!this.opts.exactlyOnce) {
+      this.outbox.push(record)
+      return
+    }
+    let box = this.outboxes.get(record.owner)
+    if (!box) this.outboxes.set(record.owner, (box = []))
+    box.push(record)
+  }
+
+  /** Records queued and not yet acknowledged or committed. */
+  pending(): number {
+    return this.buffered
+  }
+
+  /**
+   * At-least-once: sends the queued outputs without waiting for them. Batches go out one after
+   * the other: kafkajs does not keep the order of concurrent sends to one partition.
+   */
+  dispatch(app: string): void {
+    if (this.opts.exactlyOnce || this.outbox.length === 0 || !this.shared) return
+    const batch = this.outbox
+    const producer = this.shared
+    this.outbox = []
+    const previous = this.inFlight[this.inFlight.length - 1] ?? Promise.resolve()
+    const sent: Promise<unknown> = previous
+      .then(() => (this.failure === null ? producer.sendBatch({ topicMessages: toTopicMessages(batch), compression: CompressionTypes.None }) : undefined))
+      .then(() => {
+        this.buffered -= batch.length
+        this.opts.metrics?.produced.inc({ app, kind: 'output' }, batch.length)
+      })
+      .catch((err: unknown) => {
+        this.failure ??= err
+      })
+      .finally(() => this.inFlight.splice(this.inFlight.indexOf(sent), 1))
+    this.inFlight.push(sent)
+  }
+
+  /** Whether so many output batches are in flight that processing should wait. */
+  saturated(): boolean {
+    return this.inFlight.length >= this.opts.maxInFlight
+  }
+
+  /** Waits for the oldest batch in flight (backpressure). */
+  async waitOne(): Promise<void> {
+    const first = this.inFlight[0]
+    if (first) await first
+    this.throwIfFailed()
+  }
+
+  /** At-least-once: sends what is queued and waits until every output is acknowledged. */
+  async flush(app: string): Promise<void> {
+    this.dispatch(app)
+    // Every caller waits for everything in flight, also batches another caller dispatched.
+    while (this.inFlight.length) await Promise.all([...this.inFlight])
+    this.throwIfFailed()
+  }
+
+  /**
+   * Commit step of one task, before its local state is written. At-least-once: all outputs are
+   * acknowledged, then the changelog records are sent and acknowledged. Exactly-once: the task's
+   * outputs, changelog records and input offsets are committed in one transaction. Resolves with
+   * the changelog offsets written (one past the last record per topic).
+   */
+  async commitTask(app: string, owner: string, partition: number, records: ChangelogRecord[], input: InputOffsets): Promise<ChangelogOffsets> {
+    const changelog: OutRecord[] = records.map((r) => ({ owner, topic: r.topic, partition, key: r.key, value: r.value, timestamp: 0 }))
+    if (!this.opts.exactlyOnce) {
+      await this.flush(app)
+      if (changelog.length === 0 || !this.shared) return {}
+      const meta = await this.shared.sendBatch({ topicMessages: toTopicMessages(changelog), compression: CompressionTypes.None })
+      this.opts.metrics?.produced.inc({ app, kind: 'changelog' }, changelog.length)
+      return written(changelog, meta)
+    }
+    const producer = this.transactional.get(owner)
+    if (!producer) throw new Error(`no transactional producer for task ${owner}`)
+    const outputs = this.outboxes.get(owner) ?? []
+    this.outboxes.delete(owner)
+    this.buffered -= outputs.length
+    const all = [...outputs, ...changelog]
+    if (all.length === 0 && input.offsets.length === 0) return {}
+    const txn = await producer.transaction()
+    try {
+      const meta = all.length ? await txn.sendBatch({ topicMessages: toTopicMessages(all), compression: CompressionTypes.None }) : []
+      if (input.offsets.length) {
+        const byTopic = new Map<string, Array<{ partition: number; offset: string }>>()
+        for (const o of input.offsets) {
+          let list = byTopic.get(o.topic)
+          if (!list) byTopic.set(o.topic, (list = []))
+          list.push({ partition: o.partition, offset: String(o.offset) })
+        }
+        await txn.sendOffsets({ consumerGroupId: input.groupId, topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) })
+      }
+      await txn.commit()
+      this.opts.metrics?.produced.inc({ app, kind: 'output' }, outputs.length)
+      this.opts.metrics?.produced.inc({ app, kind: 'changelog' }, changelog.length)
+      return written(changelog, meta)
+    } catch (err) {
+      await txn.abort().catch((e: unknown) => this.opts.logger.debug({ task: owner, err: describeKafkaError(e) }, 'abort after a failed commit failed too'))
+      throw err
+    }
+  }
+
+  /**
+   * Forgets everything not yet committed (after a failure): queued outputs, a recorded send
+   * failure, and the shared producer, which is replaced by a new one.
+   */
+  async reset(): Promise<void> {
+    this.outbox = []
+    this.outboxes.clear()
+    this.inFlight.length = 0
+    this.failure = null
+    this.buffered = 0
+    const old = this.shared
+    this.shared = null
+    await old?.disconnect().catch(() => {})
+    await this.start()
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.inFlight)
+    await this.shared?.disconnect().catch(() => {})
+    await Promise.all([...this.transactional.values()].map((p) => p.disconnect().catch(() => {})))
+    this.transactional.clear()
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== null) {
+      const err = this.failure
+      throw err instanceof Error ? err : new Error(describeKafkaError(err))
+    }
+  }
+}
+
+function toTopicMessages(records: readonly OutRecord[]): TopicMessages[] {
+  const byTopic = new Map<string, Message[]>()
+  for (const r of records) {
+    let list = byTopic.get(r.topic)
+    if (!list) byTopic.set(r.topic, (list = []))
+    const m: Message = { key: r.key, value: r.value, partition: r.partition, timestamp: String(r.timestamp) }
+    const headers = toKafkaHeaders(r.headers)
+    if (headers) m.headers = headers
+    list.push(m)
+  }
+  return [...byTopic].map(([topic, messages]) => ({ topic, messages }))
+}
+
+/** One past the last changelog offset written per topic, from the produce responses. */
+function written(changelog: readonly OutRecord[], meta: readonly RecordMetadata[]): ChangelogOffsets {
+  const counts = new Map<string, number>()
+  for (const r of changelog) counts.set(`${r.topic}:${r.partition}`, (counts.get(`${r.topic}:${r.partition}`) ?? 0) + 1)
+  const out: ChangelogOffsets = {}
+  for (const m of meta) {
+    const n = counts.get(`${m.topicName}:${m.partition}`)
+    const base = Number(m.baseOffset ?? -1)
+    if (n !== undefined && base >= 0) out[m.topicName] = base + n
+  }
+  return out
+}

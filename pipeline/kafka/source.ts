@@ -1,0 +1,187 @@
+import type { Consumer, Kafka, KafkaMessage, PartitionAssigner } from 'kafkajs'
+import type { Logger } from '../api/processor.ts'
+import type { RawRecord } from '../runtime/task.ts'
+import type { TopicPartitions } from './assigner.ts'
+import type { ConsumerTimings } from './client.ts'
+import { describeKafkaError, fromKafkaHeaders } from './client.ts'
+import { CommittedFilter, rawMessages } from './transactions.ts'
+
+/** Fetched records of one assigned input partition, waiting to be processed. */
+export interface PartitionBuffer {
+  readonly topic: string
+  readonly partition: number
+  /** `topic:partition` */
+  readonly tp: string
+  records: RawRecord[]
+  head: number
+  /** Next offset the broker will return (after the last record or control record fetched). */
+  fetched: number
+  /** Last known end of the partition (high watermark of the latest fetch, or at assignment). */
+  end: number
+  /** Last stable offset when the partition was assigned: records below it exist for sure. */
+  readonly initialEnd: number
+  /** An internal (repartition) topic: records this process writes there are tracked as in flight. */
+  readonly internal: boolean
+  /** Wall time since when the buffer is empty (for the idle wait on lagging partitions). */
+  emptySince: number
+  /** Paused for backpressure. */
+  paused: boolean
+  /** Transactional records read but waiting for their commit marker. */
+  readonly filter: CommittedFilter
+}
+
+/** Records in a buffer not yet taken. */
+export function buffered(b: PartitionBuffer): number {
+  return b.records.length - b.head
+}
+
+/** Options of {@link KafkaSource}. */
+export interface KafkaSourceOptions {
+  groupId: string
+  topics: readonly string[]
+  assigner: PartitionAssigner
+  timings: ConsumerTimings
+  logger: Logger
+  /** Pause a partition once this many records wait in its buffer; resume at half. */
+  maxBuffered: number
+  /** Bytes per partition and fetch. */
+  maxBytesPerPartition: number
+  /** Called (synchronously, inside the join) with every new assignment of this member. */
+  onAssignment: (assignment: TopicPartitions) => void
+  /** Called when records arrive. */
+  onData: () => void
+  clock: () => number
+}
+
+/**
+ * The consumer-group side of one application: a kafkajs consumer whose batches land in
+ * per-partition buffers (no processing happens inside kafkajs' callbacks, so heartbeats keep
+ * flowing while the runner works). Offsets are never committed automatically. Every new
+ * assignment pauses all assigned partitions until the runner has set up their tasks and seeked
+ * them to where processing continues.
+ */
+export class KafkaSource {
+  readonly buffers = new Map<string, PartitionBuffer>()
+  private readonly consumer: Consumer
+  private readonly opts: KafkaSourceOptions
+
+  constructor(kafka: Kafka, opts: KafkaSourceOptions) {
+    this.opts = opts
+    this.consumer = kafka.consumer({ groupId: opts.groupId, partitionAssigners: [opts.assigner], ...opts.timings, maxBytesPerPartition: opts.maxBytesPerPartition, retry: { retries: 8 } })
+    const { GROUP_JOIN, END_BATCH_PROCESS, CRASH } = this.consumer.events
+    this.consumer.on(GROUP_JOIN, (e) => {
+      const assignment = e.payload.memberAssignment as TopicPartitions
+      const all = Object.entries(assignment).map(([topic, partitions]) => ({ topic, partitions }))
+      if (all.length) this.consumer.pause(all)
+      opts.onAssignment(assignment)
+    })
+    // Batches of only control records or aborted records never reach eachBatch; they still move the position.
+    this.consumer.on(END_BATCH_PROCESS, (e) => {
+      const b = this.buffers.get(`${e.payload.topic}:${e.payload.partition}`)
+      if (b) b.fetched = Math.max(b.fetched, Number(e.payload.lastOffset) + 1)
+    })
+    this.consumer.on(CRASH, (e) => opts.logger.warn({ group: opts.groupId, err: describeKafkaError(e.payload.error), restart: e.payload.restart }, 'consumer crashed'))
+  }
+
+  /** Joins the group and starts fetching. */
+  async start(): Promise<void> {
+    await this.consumer.connect()
+    await this.consumer.subscribe({ topics: [...this.opts.topics], fromBeginning: true })
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        const b = this.buffers.get(`${batch.topic}:${batch.partition}`)
+        if (!b) return // Not (or no longer) processed here.
+        // Records below `fetched` were fetched again after a rejoin.
+        const fresh = rawMessages(batch).filter((m) => Number(m.offset) >= b.fetched)
+        for (const m of b.filter.push(fresh)) b.records.push(toRaw(batch.topic, batch.partition, Number(m.offset), m))
+        b.fetched = Math.max(b.fetched, Number(batch.lastOffset()) + 1)
+        b.end = Math.max(b.end, Number(batch.highWatermark))
+        if (!b.paused && buffered(b) >= this.opts.maxBuffered) this.pause(b)
+        this.opts.onData()
+      },
+    })
+  }
+
+  /**
+   * Starts processing a partition at `offset` (known end `end`): seeks the consumer there and
+   * resumes fetching. An existing buffer (a partition kept through a rebalance) continues where
+   * it is.
+   */
+  accept(topic: string, partition: number, offset: number, end: number, internal: boolean): PartitionBuffer {
+    const tp = `${topic}:${partition}`
+    let b = this.buffers.get(tp)
+    if (!b) {
+      b = { topic, partition, tp, records: [], head: 0, fetched: offset, end, initialEnd: end, internal, emptySince: this.opts.clock(), paused: false, filter: new CommittedFilter() }
+      this.buffers.set(tp, b)
+    }
+    this.consumer.seek({ topic, partition, offset: String(b.fetched) })
+    if (!b.paused) this.consumer.resume([{ topic, partitions: [partition] }])
+    return b
+  }
+
+  /** Forgets a partition (revoked, or its task was dropped). */
+  drop(tp: string): void {
+    const b = this.buffers.get(tp)
+    if (!b) return
+    this.buffers.delete(tp)
+    this.consumer.pause([{ topic: b.topic, partitions: [b.partition] }])
+  }
+
+  /** The next record of a buffer, removed from it. */
+  take(b: PartitionBuffer, now: number): RawRecord {
+    const r = b.records[b.head++] as RawRecord
+    if (b.head === b.records.length) {
+      b.records = []
+      b.head = 0
+      b.emptySince = now
+    } else if (b.head > 4096 && b.head * 2 > b.records.length) {
+      b.records = b.records.slice(b.head)
+      b.head = 0
+    }
+    return r
+  }
+
+  pause(b: PartitionBuffer): void {
+    b.paused = true
+    this.consumer.pause([{ topic: b.topic, partitions: [b.partition] }])
+  }
+
+  /** Resumes partitions paused for backpressure whose buffers have drained to half. */
+  resumeDrained(): void {
+    for (const b of this.buffers.values()) {
+      if (b.paused && buffered(b) <= this.opts.maxBuffered / 2) {
+        b.paused = false
+        this.consumer.resume([{ topic: b.topic, partitions: [b.partition] }])
+      }
+    }
+  }
+
+  /**
+   * Commits offsets (at-least-once). A commit refused because the group is rebalancing is logged
+   * and skipped: the partitions' next owner starts from the previous commit, repeating some
+   * outputs, never losing one.
+   */
+  async commit(offsets: ReadonlyArray<{ topic: string; partition: number; offset: number }>): Promise<boolean> {
+    if (offsets.length === 0) return true
+    try {
+      await this.consumer.commitOffsets(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: String(o.offset) })))
+      return true
+    } catch (err) {
+      this.opts.logger.warn({ group: this.opts.groupId, err: describeKafkaError(err) }, 'offset commit refused (group rebalancing?); the next owner repeats from the previous commit')
+      return false
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer.disconnect()
+  }
+}
+
+/** A kafkajs message as an engine raw record. */
+export function toRaw(topic: string, partition: number, offset: number, m: KafkaMessage): RawRecord {
+  const raw: RawRecord = { topic, partition, offset, key: m.key === null || m.key === undefined ? null : m.key.toString('utf8'), value: m.value ?? null, timestamp: Number(m.timestamp) }
+  const headers = fromKafkaHeaders(m.headers)
+  if (headers) raw.headers = headers
+  return raw
+}

@@ -1,0 +1,166 @@
+/**
+ * Kafka runner benchmark against a running broker (scripts/kafka/start.sh):
+ *   npx tsx scripts/kafka/bench.ts [--events 200000] [--rate 2000] [--seconds 20] [--guarantee at_least_once|exactly_once]
+ * 1. throughput: a backlog of events is produced first, then one process works through it
+ *    (hourly windows per user, a repartition by type and a running count per type);
+ * 2. latency: events are produced at a steady rate with ts = wall clock, and the time from
+ *    producing an event to reading its running-count output (read_committed) is measured;
+ * 3. restore: a new instance rebuilds the state of step 1 from the changelogs.
+ * Prints the numbers; nothing is asserted. `--max-ahead-ms` sets the runner's `maxAheadMs`.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import { Kafka, Partitioners, logLevel } from 'kafkajs'
+import { TopologyBuilder, jsonObjectSerde, jsonSerde, valueStore } from '../../pipeline/api/index.ts'
+import type { Aggregator, Processor, ProcessorContext, Topology } from '../../pipeline/api/index.ts'
+import { loadConfig } from '../../pipeline/config/load.ts'
+import { runKafka } from '../../pipeline/kafka/run.ts'
+import { createLogger } from '../../pipeline/observability/logger.ts'
+import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
+
+const arg = (name: string, dflt: string): string => {
+  const i = process.argv.indexOf(`--${name}`)
+  return i >= 0 ? (process.argv[i + 1] ?? dflt) : dflt
+}
+const EVENTS = Number(arg('events', '200000'))
+const RATE = Number(arg('rate', '2000'))
+const SECONDS = Number(arg('seconds', '20'))
+const GUARANTEE = arg('guarantee', 'at_least_once')
+const BROKERS = arg('brokers', '127.0.0.1:9092').split(',')
+const PARTITIONS = 4
+const AHEAD = arg('max-ahead-ms', '')
+const ahead = AHEAD === '' ? {} : { maxAheadMs: Number(AHEAD) }
+
+interface Ev {
+  eventId: string
+  userId: string
+  type: string
+  ts: number
+}
+const TYPES = ['view', 'click', 'search', 'cart', 'chat', 'buy']
+const count: Aggregator<Ev, number> = { init: () => 0, add: (n) => n + 1 }
+
+function topology(app: string, input: string, out: string): Topology {
+  const b = new TopologyBuilder(app)
+  const events = b.source<Ev>('events', { topic: input, serde: jsonObjectSerde<Ev>(), keyField: 'userId', timestampField: 'ts' })
+  events.window('hourly', { window: { type: 'tumbling', sizeMs: 3_600_000 }, graceMs: 60_000, aggregate: count }).to('hourly-out', { topic: `${out}-hourly`, serde: jsonSerde() })
+  const running = (): Processor<Ev, { eventId: string; n: number }> => {
+    let ctx!: ProcessorContext<{ eventId: string; n: number }>
+    return {
+      init: (c) => void (ctx = c),
+      process(r) {
+        const s = ctx.valueStore<number>('n')
+        const n = (s.get() ?? 0) + 1
+        s.put(n)
+        ctx.forward(r.withValue({ eventId: r.value.eventId, n }))
+      },
+    }
+  }
+  events.keyBy('by-type', (e) => e.type).process('running', running, { stores: { n: valueStore() } }).to('running-out', { topic: `${out}-running`, serde: jsonSerde() })
+  return b.build()
+}
+
+const kafka = new Kafka({ clientId: 'hermes-bench', brokers: BROKERS, logLevel: logLevel.NOTHING })
+const config = loadConfig({
+  dir: 'config',
+  environment: {},
+  overrides: { observability: { http: { enabled: false } }, kafka: { brokers: BROKERS }, runtime: { guarantee: GUARANTEE, commitIntervalMs: GUARANTEE === 'exactly_once' ? 100 : 1000 } },
+})
+const timings = { sessionTimeout: 6000, heartbeatInterval: 500, rebalanceTimeout: 10_000, maxWaitTimeInMs: 20 }
+
+async function produce(topic: string, events: Ev[]): Promise<void> {
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner })
+  await producer.connect()
+  for (let i = 0; i < events.length; i += 5000) {
+    await producer.send({ topic, messages: events.slice(i, i + 5000).map((e) => ({ key: e.userId, value: JSON.stringify(e), timestamp: String(e.ts), partition: partitionFor(e.userId, PARTITIONS) })) })
+  }
+  await producer.disconnect()
+}
+
+async function createTopic(topic: string): Promise<void> {
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: PARTITIONS }] })
+  await admin.disconnect()
+}
+
+function capture(): { logger: ReturnType<typeof createLogger>; lines: Array<{ [k: string]: unknown }> } {
+  const lines: Array<{ [k: string]: unknown }> = []
+  const destination = new Writable({
+    write(chunk: Buffer, _e, done) {
+      for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l) as { [k: string]: unknown })
+      done()
+    },
+  })
+  return { logger: createLogger({ level: 'info', destination }), lines }
+}
+
+const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN
+const id = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`
+const root = mkdtempSync(join(tmpdir(), 'hermes-bench-'))
+try {
+  // 1. Throughput over a backlog.
+  const app = `bench-${id}`
+  const input = `bench-in-${id}`
+  await createTopic(input)
+  // Recent event times: the broker's time-based retention deletes records with old timestamps.
+  const start = Math.floor((Date.now() - EVENTS * 10) / 3_600_000 - 1) * 3_600_000
+  const backlog: Ev[] = Array.from({ length: EVENTS }, (_, i) => ({ eventId: `e${i}`, userId: `u${(i * 7919) % 5000}`, type: TYPES[i % 6] as string, ts: start + i * 10 }))
+  await produce(input, backlog)
+  const t0 = Date.now()
+  const stats = await runKafka({ topologies: [topology(app, input, `bench-out-${id}`)], config, logger: createLogger({ level: 'warn' }), state: { kind: 'rocksdb', dir: join(root, 'a') }, stopWhenIdleMs: 200, timings, ...ahead })
+  const secs = (Date.now() - t0) / 1000
+  console.log(`throughput (${GUARANTEE}): ${EVENTS} events (${stats.records} record steps over 2 sub-topologies) in ${secs.toFixed(1)} s = ${Math.round(EVENTS / secs)} events/s, ${stats.commits} commits`)
+
+  // 3. Restore of that state on a new instance.
+  const { logger, lines } = capture()
+  await runKafka({ topologies: [topology(app, input, `bench-out-${id}`)], config, logger, state: { kind: 'rocksdb', dir: join(root, 'b') }, stopWhenIdleMs: 200, timings })
+  for (const l of lines.filter((x) => x.msg === 'state restored')) console.log(`restore: ${l.records} changelog records in ${l.ms} ms (${l.perSecond} records/s)`)
+
+  // 2. Latency at a steady rate.
+  const app2 = `bench-live-${id}`
+  const input2 = `bench-live-in-${id}`
+  const out2 = `bench-live-out-${id}`
+  await createTopic(input2)
+  await createTopic(`${out2}-running`)
+  const controller = new AbortController()
+  const running = runKafka({ topologies: [topology(app2, input2, out2)], config, logger: createLogger({ level: 'warn' }), state: { kind: 'rocksdb', dir: join(root, 'c') }, signal: controller.signal, timings })
+  const sentAt = new Map<string, number>()
+  const latencies: number[] = []
+  const consumer = kafka.consumer({ groupId: `bench-reader-${id}`, maxWaitTimeInMs: 10 })
+  await consumer.connect()
+  await consumer.subscribe({ topic: `${out2}-running`, fromBeginning: true })
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      const { eventId } = JSON.parse(message.value?.toString() ?? '{}') as { eventId: string }
+      const t = sentAt.get(eventId)
+      if (t !== undefined) latencies.push(Date.now() - t)
+    },
+  })
+  await new Promise((r) => setTimeout(r, 3000)) // let the runner join and settle
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner })
+  await producer.connect()
+  const tick = 20
+  let n = 0
+  const until = Date.now() + SECONDS * 1000
+  while (Date.now() < until) {
+    const batch: Ev[] = []
+    for (let i = 0; i < (RATE * tick) / 1000; i++, n++) batch.push({ eventId: `l${n}`, userId: `u${(n * 7919) % 5000}`, type: TYPES[n % 6] as string, ts: Date.now() })
+    const now = Date.now()
+    for (const e of batch) sentAt.set(e.eventId, now)
+    await producer.send({ topic: input2, messages: batch.map((e) => ({ key: e.userId, value: JSON.stringify(e), timestamp: String(e.ts), partition: partitionFor(e.userId, PARTITIONS) })) })
+    await new Promise((r) => setTimeout(r, Math.max(0, tick - (Date.now() - now))))
+  }
+  await new Promise((r) => setTimeout(r, 2000))
+  await producer.disconnect()
+  await consumer.disconnect()
+  controller.abort()
+  await running
+  latencies.sort((a, b) => a - b)
+  console.log(`latency (${GUARANTEE}) at ${RATE} events/s for ${SECONDS} s: ${latencies.length}/${n} outputs, p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms, max ${latencies[latencies.length - 1]} ms`)
+} finally {
+  rmSync(root, { recursive: true, force: true })
+}

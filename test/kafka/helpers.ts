@@ -1,0 +1,185 @@
+/** Shared pieces of the Kafka integration tests: config, producing input, reading topics back. */
+import { randomBytes } from 'node:crypto'
+import type { IHeaders } from 'kafkajs'
+import { Kafka, Partitioners, logLevel } from 'kafkajs'
+import type { Topology } from '../../pipeline/api/index.ts'
+import { loadConfig } from '../../pipeline/config/load.ts'
+import type { HermesConfig } from '../../pipeline/config/schema.ts'
+import { EmbeddedLog } from '../../pipeline/embedded/log.ts'
+import { EmbeddedRunner } from '../../pipeline/embedded/runner.ts'
+import { CommittedFilter, rawMessages } from '../../pipeline/kafka/transactions.ts'
+import { createLogger } from '../../pipeline/observability/logger.ts'
+import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
+
+export const BROKERS = ['127.0.0.1:9092']
+
+/** A suffix that keeps topic, group and application names of one test apart from all others. */
+export function runId(): string {
+  return `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`
+}
+
+/** Test configuration: no metrics server, quiet logs, the local broker, fast commits. */
+export function testConfig(overrides: { [section: string]: object } = {}): HermesConfig {
+  const base = { observability: { http: { enabled: false }, log: { level: 'silent' } }, kafka: { brokers: BROKERS }, runtime: { commitIntervalMs: 200 } }
+  const merged: { [k: string]: object } = { ...base }
+  for (const [k, v] of Object.entries(overrides)) merged[k] = { ...((base as { [k: string]: object })[k] ?? {}), ...v }
+  return loadConfig({ dir: 'config', environment: {}, overrides: merged })
+}
+
+export const silent = createLogger({ level: process.env.HERMES_TEST_LOG ?? 'silent' })
+
+/** Consumer timings for tests: short fetch waits and sessions so shutdown and rebalances are quick. */
+export const FAST = { sessionTimeout: 6000, heartbeatInterval: 500, rebalanceTimeout: 10_000, maxWaitTimeInMs: 50 }
+
+export function kafkaClient(clientId = 'hermes-test', brokers = BROKERS): Kafka {
+  return new Kafka({ clientId, brokers, logLevel: logLevel.NOTHING })
+}
+
+/** A JSONL line's key and event time, as `hermes run --input` reads them. */
+export function keyAndTime(line: string, keyField: string): { key: string | null; ts: number } {
+  try {
+    const v = JSON.parse(line) as { [k: string]: unknown } | null
+    if (v && typeof v === 'object') return { key: typeof v[keyField] === 'string' ? (v[keyField] as string) : null, ts: typeof v.ts === 'number' ? v.ts : 0 }
+  } catch {
+    // Malformed: key null, time 0, as embedded loading does.
+  }
+  return { key: null, ts: 0 }
+}
+
+/** Creates a topic and produces the lines to it, partitioned and timestamped as embedded mode loads them. */
+export async function produceLines(topic: string, lines: readonly string[], options: { partitions: number; keyField: string; brokers?: string[]; perRequest?: number }): Promise<void> {
+  const kafka = kafkaClient('hermes-test', options.brokers)
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: options.partitions }] })
+  await admin.disconnect()
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner })
+  await producer.connect()
+  const step = options.perRequest ?? 2000
+  for (let i = 0; i < lines.length; i += step) {
+    const messages = lines.slice(i, i + step).map((line) => {
+      const { key, ts } = keyAndTime(line, options.keyField)
+      return { key, value: line, timestamp: String(ts), partition: key === null ? 0 : partitionFor(key, options.partitions) }
+    })
+    await producer.send({ topic, messages })
+  }
+  await producer.disconnect()
+}
+
+/** One record read back from a topic. */
+export interface OutRecord {
+  partition: number
+  offset: number
+  key: string | null
+  value: string
+  headers: { [k: string]: string }
+}
+
+/**
+ * Reads every committed record of the topics (read_committed, up to the last stable offset) with a
+ * throwaway consumer group, filtering aborted transactions as the runner does (see
+ * pipeline/kafka/transactions.ts).
+ */
+export async function readTopics(topics: readonly string[], options: { timeoutMs?: number; brokers?: string[] } = {}): Promise<Map<string, OutRecord[]>> {
+  const kafka = kafkaClient('hermes-test-reader', options.brokers)
+  const admin = kafka.admin()
+  await admin.connect()
+  const ends = new Map<string, number>()
+  for (const t of topics) for (const o of await admin.fetchTopicOffsets(t)) if (Number(o.high) > Number(o.low)) ends.set(`${t}:${o.partition}`, Number(o.high))
+  const out = new Map<string, OutRecord[]>(topics.map((t) => [t, []]))
+  if (ends.size === 0) {
+    await admin.disconnect()
+    return out
+  }
+  const groupId = `reader-${runId()}`
+  const consumer = kafka.consumer({ groupId, ...FAST })
+  let done!: () => void
+  const finished = new Promise<void>((r) => (done = r))
+  const advance = (tp: string, next: number): void => {
+    const end = ends.get(tp)
+    if (end !== undefined && next >= end) ends.delete(tp)
+    if (ends.size === 0) done()
+  }
+  consumer.on(consumer.events.END_BATCH_PROCESS, (e) => advance(`${e.payload.topic}:${e.payload.partition}`, Number(e.payload.lastOffset) + 1))
+  await consumer.connect()
+  await consumer.subscribe({ topics: [...topics], fromBeginning: true })
+  const filters = new Map<string, CommittedFilter>()
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      const list = out.get(batch.topic) as OutRecord[]
+      const tp = `${batch.topic}:${batch.partition}`
+      let filter = filters.get(tp)
+      if (!filter) filters.set(tp, (filter = new CommittedFilter()))
+      for (const m of filter.push(rawMessages(batch))) {
+        list.push({ partition: batch.partition, offset: Number(m.offset), key: m.key?.toString() ?? null, value: m.value?.toString() ?? 'null', headers: headersOf(m.headers) })
+      }
+    },
+  })
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`reading ${topics.join(', ')} timed out; missing ${[...ends.keys()].join(', ')}`)), options.timeoutMs ?? 30_000).unref())
+  try {
+    await Promise.race([finished, timeout])
+  } finally {
+    await consumer.disconnect()
+    await admin.deleteGroups([groupId]).catch(() => {})
+    await admin.disconnect()
+  }
+  for (const list of out.values()) list.sort((a, b) => a.partition - b.partition || a.offset - b.offset)
+  return out
+}
+
+function headersOf(h: IHeaders | undefined): { [k: string]: string } {
+  const out: { [k: string]: string } = {}
+  for (const [k, v] of Object.entries(h ?? {})) if (v !== undefined) out[k] = v.toString()
+  return out
+}
+
+/** Records of a topic as `key → values in order`, which is what a keyed topic promises. */
+export function perKey(records: readonly { key: string | null; value: string }[]): Map<string, string[]> {
+  const out = new Map<string, string[]>()
+  for (const r of records) {
+    const k = r.key ?? '(null)'
+    let list = out.get(k)
+    if (!list) out.set(k, (list = []))
+    list.push(r.value)
+  }
+  return new Map([...out].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+}
+
+/** An input topic's lines for {@link runEmbeddedReference}. */
+export interface EmbeddedInput {
+  topic: string
+  lines: readonly string[]
+  keyField: string
+  partitions?: number
+}
+
+/**
+ * Runs topologies embedded over the lines (inputs appended one after the other) and returns what
+ * each topic received, in append order.
+ */
+export async function runEmbeddedReference(topologies: Topology[], config: HermesConfig, inputs: EmbeddedInput | EmbeddedInput[]): Promise<Map<string, OutRecord[]>> {
+  const log = EmbeddedLog.inMemory()
+  for (const input of Array.isArray(inputs) ? inputs : [inputs]) {
+    const partitions = input.partitions ?? config.topics.overrides[input.topic]?.partitions ?? config.topics.defaultPartitions
+    log.createTopic(input.topic, partitions)
+    for (const line of input.lines) {
+      const { key, ts } = keyAndTime(line, input.keyField)
+      log.append(input.topic, key === null ? 0 : partitionFor(key, partitions), key, Buffer.from(line), ts)
+    }
+  }
+  const runner = await EmbeddedRunner.open({ topologies, config, log, state: { kind: 'memory', maps: new Map() }, logger: silent })
+  await runner.run()
+  await runner.close()
+  const out = new Map<string, OutRecord[]>()
+  for (const topic of log.topicNames()) {
+    const list: OutRecord[] = []
+    for (let p = 0; p < log.partitions(topic); p++) {
+      for (let o = 0; o < log.endOffset(topic, p); o++) {
+        const e = log.read(topic, p, o)
+        if (e) list.push({ partition: p, offset: o, key: e.key, value: e.value?.toString() ?? 'null', headers: { ...(e.headers ?? {}) } })
+      }
+    }
+    out.set(topic, list)
+  }
+  return out
+}
