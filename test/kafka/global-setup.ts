@@ -5,7 +5,6 @@
  * `test/kafka/*.kafka.test.ts`) and `HERMES_SKIP_KAFKA=1` leave the broker alone.
  */
 import { execFile } from 'node:child_process'
-import { readdirSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
@@ -30,21 +29,9 @@ function answers(port: number): Promise<boolean> {
   })
 }
 
-/**
- * Whether this vitest invocation may run a Kafka test. Only command-line arguments that are
- * clearly paths (`test/runtime`, `x.test.ts`) count as file filters; anything else (a bare word
- * could be a filter or an option's value) keeps the broker.
- */
+/** The Kafka config (vitest.kafka.config.ts) holds only Kafka tests; HERMES_SKIP_KAFKA=1 opts out. */
 function wantsKafka(): boolean {
-  if (process.env.HERMES_SKIP_KAFKA === '1') return false
-  const files = readdirSync(join(ROOT, 'test', 'kafka'))
-    .filter((f) => f.endsWith('.kafka.test.ts'))
-    .map((f) => `test/kafka/${f}`)
-  const args = process.argv.slice(2)
-  const start = args.findIndex((a) => a === 'run' || a === 'watch' || a === 'related')
-  const words = (start >= 0 ? args.slice(start + 1) : args).filter((a) => !a.startsWith('-'))
-  if (words.length === 0 || !words.every((w) => w.includes('/') || w.endsWith('.ts'))) return true
-  return files.some((f) => words.some((w) => f.includes(w.replace(/^\.\//, '')) || w.replace(/^\.\//, '').startsWith(f)))
+  return process.env.HERMES_SKIP_KAFKA !== '1'
 }
 
 let startedHere = false
