@@ -9,8 +9,7 @@ import type { RunStats } from '../embedded/runner.ts'
 import { EmbeddedRunner } from '../embedded/runner.ts'
 import type { HermesLogger } from '../observability/logger.ts'
 import { HermesMetrics } from '../observability/metrics.ts'
-import type { ObservabilityServer } from '../observability/server.ts'
-import { startObservabilityServer } from '../observability/server.ts'
+import { maybeStartObservabilityServer } from '../observability/server.ts'
 
 export interface EmbeddedRunOptions {
   topologies: Topology[]
@@ -48,22 +47,14 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<RunSumma
   const metrics = new HermesMetrics()
   const state = config.runtime.stateBackend === 'rocksdb' ? ({ kind: 'rocksdb', dir: join(stateDir, 'state') } as const) : ({ kind: 'memory', maps: new Map() } as const)
   const runner = await EmbeddedRunner.open({ topologies, config, log, state, logger, metrics })
-  let server: ObservabilityServer | null = null
   let ready = false
-  if (config.observability.http.enabled) {
-    try {
-      server = await startObservabilityServer({
-        registry: metrics.registry,
-        host: config.observability.http.host,
-        port: config.observability.http.port,
-        health: { live: () => true, ready: () => (ready ? { ready: true } : { ready: false, reason: 'restoring state' }) },
-        beforeScrape: () => runner.updateMetrics(),
-      })
-      logger.info({ host: config.observability.http.host, port: server.port }, 'metrics on /metrics, health on /healthz and /readyz')
-    } catch (err) {
-      logger.warn({ err: (err as Error).message, port: config.observability.http.port }, 'metrics server not started; the run goes on without it')
-    }
-  }
+  const server = await maybeStartObservabilityServer({
+    http: config.observability.http,
+    registry: metrics.registry,
+    health: { live: () => true, ready: () => (ready ? { ready: true } : { ready: false, reason: 'restoring state' }) },
+    beforeScrape: () => runner.updateMetrics(),
+    logger,
+  })
   try {
     const watched = new Set<string>([...options.outputs.map((o) => o.topic), ...log.topicNames()])
     for (const t of topologies) for (const n of t.nodes) if (n.kind === 'sink') watched.add(n.topic)

@@ -3,8 +3,7 @@ import type { Topology } from '../api/topology.ts'
 import type { HermesConfig } from '../config/schema.ts'
 import type { HermesLogger } from '../observability/logger.ts'
 import { HermesMetrics } from '../observability/metrics.ts'
-import type { ObservabilityServer } from '../observability/server.ts'
-import { startObservabilityServer } from '../observability/server.ts'
+import { maybeStartObservabilityServer } from '../observability/server.ts'
 import type { StateLocation } from '../runtime/app.ts'
 import type { ErrorPolicy } from '../runtime/task.ts'
 import type { ConsumerTimings } from './client.ts'
@@ -57,23 +56,16 @@ export async function runKafka(options: KafkaRunOptions): Promise<KafkaRunStats>
     ...(options.maxBufferedPerPartition !== undefined ? { maxBufferedPerPartition: options.maxBufferedPerPartition } : {}),
     ...(options.maxAheadMs !== undefined ? { maxAheadMs: options.maxAheadMs } : {}),
   })
-  let server: ObservabilityServer | null = null
-  if (config.observability.http.enabled) {
-    try {
-      server = await startObservabilityServer({
-        registry: metrics.registry,
-        host: config.observability.http.host,
-        port: config.observability.http.port,
-        health: {
-          live: () => true,
-          ready: () => (runner.apps.every((a) => a.joined && !a.pendingAssignment) ? { ready: true } : { ready: false, reason: 'joining the group or restoring state' }),
-        },
-        beforeScrape: () => runner.updateMetrics(),
-      })
-    } catch (err) {
-      logger.warn({ err: (err as Error).message }, 'metrics server not started; the run goes on without it')
-    }
-  }
+  const server = await maybeStartObservabilityServer({
+    http: config.observability.http,
+    registry: metrics.registry,
+    health: {
+      live: () => true,
+      ready: () => (runner.apps.every((a) => a.joined && !a.pendingAssignment) ? { ready: true } : { ready: false, reason: 'joining the group or restoring state' }),
+    },
+    beforeScrape: () => runner.updateMetrics(),
+    logger,
+  })
   const onAbort = (): void => runner.stop()
   if (options.signal?.aborted) runner.stop()
   options.signal?.addEventListener('abort', onAbort)

@@ -67,3 +67,26 @@ export async function startObservabilityServer(options: {
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   }
 }
+
+/**
+ * Starts the server when `observability.http.enabled`; a failure to listen (port taken) is
+ * logged and the run goes on without it. Returns null when there is no server.
+ */
+export async function maybeStartObservabilityServer(options: {
+  http: { enabled: boolean; host: string; port: number }
+  registry: Registry
+  health: HealthSource
+  beforeScrape?: () => void
+  logger: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void }
+}): Promise<ObservabilityServer | null> {
+  const { http, logger } = options
+  if (!http.enabled) return null
+  try {
+    const server = await startObservabilityServer({ registry: options.registry, host: http.host, port: http.port, health: options.health, ...(options.beforeScrape ? { beforeScrape: options.beforeScrape } : {}) })
+    logger.info({ host: http.host, port: server.port }, 'metrics on /metrics, health on /healthz and /readyz')
+    return server
+  } catch (err) {
+    logger.warn({ err: (err as Error).message, port: http.port }, 'metrics server not started; the run goes on without it')
+    return null
+  }
+}
