@@ -9,7 +9,7 @@ import type { Task } from '../runtime/task.ts'
 import type { StateLocation } from '../runtime/app.ts'
 import { AppRuntime } from '../runtime/app.ts'
 import type { PlanSource } from '../runtime/plan.ts'
-import { partitionFor } from '../runtime/partitioner.ts'
+import { outputPartition } from '../runtime/partitioner.ts'
 import type { EmbeddedLog, LogEntry } from './log.ts'
 
 /** A reader of one topic partition on behalf of one task. */
@@ -342,13 +342,7 @@ export class EmbeddedRunner {
       log.createTopic(topic, this.opts.config.topics.overrides[topic]?.partitions ?? this.opts.config.topics.defaultPartitions)
     }
     const partitions = log.partitions(topic)
-    let partition: number
-    if (key !== null) partition = partitionFor(key, partitions)
-    else {
-      const n = this.roundRobin.get(topic) ?? 0
-      this.roundRobin.set(topic, n + 1)
-      partition = n % partitions
-    }
+    const partition = outputPartition(topic, key, partitions, this.roundRobin)
     log.append(topic, partition, key, value, ts, headers)
   }
 

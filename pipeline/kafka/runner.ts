@@ -3,7 +3,7 @@ import { setImmediate as yieldToIo } from 'node:timers/promises'
 import type { Kafka } from 'kafkajs'
 import { HermesError } from '../api/errors.ts'
 import type { Headers } from '../api/record.ts'
-import { partitionFor } from '../runtime/partitioner.ts'
+import { outputPartition } from '../runtime/partitioner.ts'
 import type { Task } from '../runtime/task.ts'
 import { timerBefore } from '../runtime/timers.ts'
 import type { Timer } from '../api/processor.ts'
@@ -268,13 +268,7 @@ export class KafkaRunner {
   /** Collector: queues an output of the task being processed and tracks records bound for our own inputs. */
   private collect(app: KafkaApp, topic: string, key: string | null, value: Buffer | null, ts: number, headers?: Headers): void {
     const partitions = this.admin.partitions(topic)
-    let partition: number
-    if (key !== null) partition = partitionFor(key, partitions)
-    else {
-      const n = this.roundRobin.get(topic) ?? 0
-      this.roundRobin.set(topic, n + 1)
-      partition = n % partitions
-    }
+    const partition = outputPartition(topic, key, partitions, this.roundRobin)
     const record = { owner: this.current, topic, partition, key, value, timestamp: ts, ...(headers && Object.keys(headers).length ? { headers } : {}) }
     this.sink.push(record)
     const tp = `${topic}:${partition}`

@@ -37,3 +37,14 @@ export function murmur2(data: Buffer): number {
 export function partitionFor(key: string, partitions: number): number {
   return (murmur2(Buffer.from(key, 'utf8')) & 0x7fffffff) % partitions
 }
+
+/**
+ * The partition of an output record: by key as Kafka's default partitioner, or round robin per
+ * topic for records without a key (`counters` keeps the position per topic).
+ */
+export function outputPartition(topic: string, key: string | null, partitions: number, counters: Map<string, number>): number {
+  if (key !== null) return partitionFor(key, partitions)
+  const n = counters.get(topic) ?? 0
+  counters.set(topic, n + 1)
+  return n % partitions
+}
