@@ -92,6 +92,51 @@ export const kafkaSchema = z
       .strict()
       .optional(),
     replicationFactor: positiveInt.default(1),
+    /**
+     * How long processing waits for an empty input partition that is known to hold more records,
+     * so that records are taken in timestamp order across partitions (Kafka Streams'
+     * `max.task.idle.ms`). Partitions that are behind since their assignment are always waited for.
+     */
+    maxTaskIdleMs: nonNegativeInt.default(500),
+    /**
+     * How far (event time) processing may run ahead of a record this process wrote to a
+     * repartition topic it also reads and has not read back yet; timers and lateness match
+     * embedded mode to within this bound (0: exactly, slower backlog replays). Unset:
+     * `time.maxOutOfOrdernessMs`.
+     */
+    maxAheadMs: nonNegativeInt.optional(),
+    /** How long Kafka may keep failing (broker down, no coordinator) before the run gives up. */
+    maxOutageMs: positiveInt.default(300_000),
+    /**
+     * Records buffered per input partition before it is paused (resumed at half); with
+     * `consumer.maxBytesPerPartition` this bounds the memory of the input side.
+     */
+    maxBufferedPerPartition: positiveInt.default(5000),
+    /** Exactly-once: output records waiting for their transaction before a commit is forced. */
+    maxPendingOutputs: positiveInt.default(50_000),
+    /** At-least-once: output batches sent and not yet acknowledged before processing waits. */
+    maxInFlightBatches: positiveInt.default(8),
+    /** Settings of every consumer (the group's, broadcast readers, changelog restores). */
+    consumer: z
+      .object({
+        /** The group drops a member that sent no heartbeat for this long (broker limits apply). */
+        sessionTimeoutMs: positiveInt.default(10_000),
+        /** Heartbeat period; lower than `sessionTimeoutMs` (a third of it or less is usual). */
+        heartbeatIntervalMs: positiveInt.default(1000),
+        /** How long a rebalance waits for members to rejoin. */
+        rebalanceTimeoutMs: positiveInt.default(20_000),
+        /** How long the broker holds a fetch that has no data; also bounds how long shutdown waits. */
+        maxWaitTimeMs: nonNegativeInt.default(100),
+        /** Bytes fetched per partition and request. */
+        maxBytesPerPartition: positiveInt.default(1 << 20),
+      })
+      .strict()
+      .superRefine((c, ctx) => {
+        if (c.heartbeatIntervalMs >= c.sessionTimeoutMs) {
+          ctx.addIssue({ code: 'custom', path: ['heartbeatIntervalMs'], message: `must be lower than kafka.consumer.sessionTimeoutMs (${c.sessionTimeoutMs})` })
+        }
+      })
+      .prefault({}),
   })
   .strict()
 

@@ -21,8 +21,10 @@ export interface ConsumerTimings {
   maxWaitTimeInMs: number
 }
 
-/** Production consumer timings (10 s sessions, 100 ms fetch waits). */
-export const DEFAULT_TIMINGS: ConsumerTimings = { sessionTimeout: 10_000, heartbeatInterval: 1000, rebalanceTimeout: 20_000, maxWaitTimeInMs: 100 }
+/** The consumer timings of the `kafka.consumer` config section, named as kafkajs names them. */
+export function consumerTimings(consumer: HermesConfig['kafka']['consumer']): ConsumerTimings {
+  return { sessionTimeout: consumer.sessionTimeoutMs, heartbeatInterval: consumer.heartbeatIntervalMs, rebalanceTimeout: consumer.rebalanceTimeoutMs, maxWaitTimeInMs: consumer.maxWaitTimeMs }
+}
 
 /** kafkajs messages that are part of normal operation, logged at debug instead of their level. */
 const ROUTINE = [/another concurrent operation on the same transaction/i, /CONCURRENT_TRANSACTIONS/i, /coordinator is loading/i, /group coordinator is not available/i, /is not the correct coordinator/i, /rebalancing/i, /not aware of this member/i]

@@ -5,8 +5,13 @@ import type { HermesMetrics } from '../observability/metrics.ts'
 import type { StateLocation } from '../runtime/app.ts'
 import type { ErrorPolicy } from '../runtime/task.ts'
 import type { ConsumerTimings } from './client.ts'
+import { consumerTimings } from './client.ts'
 
-/** Options of {@link KafkaRunner.open}; everything but the first five has a default. */
+/**
+ * Options of {@link KafkaRunner.open}; everything but the first five has a default. The tuning
+ * options override the `kafka` config section (tests use shorter timings); left out, the
+ * config's value applies.
+ */
 export interface KafkaRunnerOptions {
   topologies: Topology[]
   config: HermesConfig
@@ -15,38 +20,52 @@ export interface KafkaRunnerOptions {
   metrics?: HermesMetrics
   clock?: () => number
   errorPolicy?: Partial<ErrorPolicy>
-  /** Consumer timings (tests use shorter ones). */
+  /** Overrides `kafka.consumer` timings. */
   timings?: Partial<ConsumerTimings>
-  /**
-   * How long processing waits for an empty input partition that is known to hold more records,
-   * so that records are taken in timestamp order across partitions (Kafka Streams'
-   * `max.task.idle.ms`). Partitions that are behind since their assignment are always waited for.
-   */
+  /** Overrides `kafka.maxTaskIdleMs`. */
   maxTaskIdleMs?: number
-  /**
-   * Records buffered per input partition before it is paused (resumed at half). With at most
-   * `maxBytesPerPartition` more arriving from a fetch already under way, this bounds the memory
-   * of the input side; `maxInFlightBatches` (at-least-once) and `maxPendingOutputs`
-   * (exactly-once) bound the output side. Default 5000.
-   */
+  /** Overrides `kafka.maxBufferedPerPartition`. */
   maxBufferedPerPartition?: number
-  /** Bytes fetched per partition and request. Default 1 MiB. */
+  /** Overrides `kafka.consumer.maxBytesPerPartition`. */
   maxBytesPerPartition?: number
-  /** Output records waiting for a commit (exactly-once) before a commit is forced. */
+  /** Overrides `kafka.maxPendingOutputs`. */
   maxPendingOutputs?: number
-  /** Output batches in flight (at-least-once) before processing waits. */
+  /** Overrides `kafka.maxInFlightBatches`. */
   maxInFlightBatches?: number
-  /**
-   * How far (event time) processing may run ahead of the earliest record this process wrote to a
-   * repartition topic it also reads and has not read back yet. The embedded log hands such a
-   * record over at once; on Kafka it takes a round trip (with transactions, a commit). While it
-   * is on its way the watermark is held at its time, so timers and lateness match embedded mode
-   * to within this bound (0: exactly, at the cost of a round trip per repartitioned record
-   * when replaying a backlog). Default `time.maxOutOfOrdernessMs`.
-   */
+  /** Overrides `kafka.maxAheadMs` (whose default is `time.maxOutOfOrdernessMs`). */
   maxAheadMs?: number
-  /** How long Kafka may keep failing (broker down) before the run gives up. Default 5 minutes. */
+  /** Overrides `kafka.maxOutageMs`. */
   maxOutageMs?: number
+}
+
+/** The runner's tuning, each value from {@link KafkaRunnerOptions} or else the config. */
+export interface KafkaRunnerSettings {
+  timings: ConsumerTimings
+  maxTaskIdleMs: number
+  maxBufferedPerPartition: number
+  maxBytesPerPartition: number
+  maxPendingOutputs: number
+  maxInFlightBatches: number
+  maxAheadMs: number
+  maxOutageMs: number
+}
+
+/**
+ * Resolves the runner's tuning: an option given to the runner wins over the `kafka` config
+ * section, which has the defaults (`pipeline/config/schema.ts`).
+ */
+export function resolveRunnerSettings(opts: KafkaRunnerOptions): KafkaRunnerSettings {
+  const { kafka, time } = opts.config
+  return {
+    timings: { ...consumerTimings(kafka.consumer), ...opts.timings },
+    maxTaskIdleMs: opts.maxTaskIdleMs ?? kafka.maxTaskIdleMs,
+    maxBufferedPerPartition: opts.maxBufferedPerPartition ?? kafka.maxBufferedPerPartition,
+    maxBytesPerPartition: opts.maxBytesPerPartition ?? kafka.consumer.maxBytesPerPartition,
+    maxPendingOutputs: opts.maxPendingOutputs ?? kafka.maxPendingOutputs,
+    maxInFlightBatches: opts.maxInFlightBatches ?? kafka.maxInFlightBatches,
+    maxAheadMs: opts.maxAheadMs ?? kafka.maxAheadMs ?? time.maxOutOfOrdernessMs,
+    maxOutageMs: opts.maxOutageMs ?? kafka.maxOutageMs,
+  }
 }
 
 /** Progress of a Kafka run. */

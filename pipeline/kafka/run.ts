@@ -5,13 +5,17 @@ import type { HermesLogger } from '../observability/logger.ts'
 import { HermesMetrics } from '../observability/metrics.ts'
 import { maybeStartObservabilityServer } from '../observability/server.ts'
 import type { StateLocation } from '../runtime/app.ts'
-import type { ErrorPolicy } from '../runtime/task.ts'
-import type { ConsumerTimings } from './client.ts'
 import type { KafkaRunStats, KafkaRunnerOptions } from './runner.ts'
 import { KafkaRunner } from './runner.ts'
 
-/** Options of {@link runKafka}; the tuning ones are those of {@link KafkaRunnerOptions}. */
-export interface KafkaRunOptions {
+/** Overrides of the `kafka` config section's tuning (tests use shorter timings). */
+export type KafkaTuning = Pick<KafkaRunnerOptions, 'errorPolicy' | 'timings' | 'maxTaskIdleMs' | 'maxBufferedPerPartition' | 'maxBytesPerPartition' | 'maxPendingOutputs' | 'maxInFlightBatches' | 'maxAheadMs' | 'maxOutageMs'>
+
+/**
+ * Options of {@link runKafka}. The runner's tuning comes from the `kafka` config section; the
+ * {@link KafkaTuning} options override it.
+ */
+export interface KafkaRunOptions extends KafkaTuning {
   topologies: Topology[]
   config: HermesConfig
   logger: HermesLogger
@@ -23,12 +27,6 @@ export interface KafkaRunOptions {
   /** Return once idle this long with everything committed (tests, one-off replays); default: run until stopped. */
   stopWhenIdleMs?: number
   onProgress?: (stats: KafkaRunStats) => void
-  errorPolicy?: Partial<ErrorPolicy>
-  timings?: Partial<ConsumerTimings>
-  maxTaskIdleMs?: number
-  maxBufferedPerPartition?: number
-  /** See {@link KafkaRunnerOptions.maxAheadMs}. */
-  maxAheadMs?: number
 }
 
 /**
@@ -39,23 +37,13 @@ export interface KafkaRunOptions {
  * assignment's state is restored).
  */
 export async function runKafka(options: KafkaRunOptions): Promise<KafkaRunStats> {
-  const { config, logger } = options
-  const metrics = options.metrics ?? new HermesMetrics()
+  const { topologies, config, logger, signal, stopWhenIdleMs, onProgress, ...rest } = options
+  const { metrics: givenMetrics, state: givenState, ...tuning } = rest
+  const metrics = givenMetrics ?? new HermesMetrics()
   const state: StateLocation =
-    options.state ?? (config.runtime.stateBackend === 'rocksdb' ? { kind: 'rocksdb', dir: join(resolve(config.runtime.stateDir), 'state') } : { kind: 'memory', maps: new Map() })
-  logger.info({ brokers: config.kafka.brokers, guarantee: config.runtime.guarantee, topologies: options.topologies.map((t) => t.name) }, 'starting on Kafka')
-  const runner = await KafkaRunner.open({
-    topologies: options.topologies,
-    config,
-    state,
-    logger,
-    metrics,
-    ...(options.errorPolicy ? { errorPolicy: options.errorPolicy } : {}),
-    ...(options.timings ? { timings: options.timings } : {}),
-    ...(options.maxTaskIdleMs !== undefined ? { maxTaskIdleMs: options.maxTaskIdleMs } : {}),
-    ...(options.maxBufferedPerPartition !== undefined ? { maxBufferedPerPartition: options.maxBufferedPerPartition } : {}),
-    ...(options.maxAheadMs !== undefined ? { maxAheadMs: options.maxAheadMs } : {}),
-  })
+    givenState ?? (config.runtime.stateBackend === 'rocksdb' ? { kind: 'rocksdb', dir: join(resolve(config.runtime.stateDir), 'state') } : { kind: 'memory', maps: new Map() })
+  logger.info({ brokers: config.kafka.brokers, guarantee: config.runtime.guarantee, topologies: topologies.map((t) => t.name) }, 'starting on Kafka')
+  const runner = await KafkaRunner.open({ ...tuning, topologies, config, state, logger, metrics })
   const server = await maybeStartObservabilityServer({
     http: config.observability.http,
     registry: metrics.registry,
@@ -67,17 +55,17 @@ export async function runKafka(options: KafkaRunOptions): Promise<KafkaRunStats>
     logger,
   })
   const onAbort = (): void => runner.stop()
-  if (options.signal?.aborted) runner.stop()
-  options.signal?.addEventListener('abort', onAbort)
+  if (signal?.aborted) runner.stop()
+  signal?.addEventListener('abort', onAbort)
   try {
     const runOptions: Parameters<KafkaRunner['run']>[0] = {}
-    if (options.stopWhenIdleMs !== undefined) runOptions.stopWhenIdleMs = options.stopWhenIdleMs
-    if (options.onProgress) runOptions.onProgress = options.onProgress
+    if (stopWhenIdleMs !== undefined) runOptions.stopWhenIdleMs = stopWhenIdleMs
+    if (onProgress) runOptions.onProgress = onProgress
     const stats = await runner.run(runOptions)
     logger.info({ ...stats }, 'Kafka run stopped')
     return stats
   } finally {
-    options.signal?.removeEventListener('abort', onAbort)
+    signal?.removeEventListener('abort', onAbort)
     await runner.close()
     await server?.close()
   }

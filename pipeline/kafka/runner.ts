@@ -9,11 +9,12 @@ import { timerBefore } from '../runtime/timers.ts'
 import type { Timer } from '../api/processor.ts'
 import { KafkaAdmin } from './admin.ts'
 import { taskStateDir } from './checkpoint.ts'
-import { DEFAULT_TIMINGS, createKafkaClient, describeKafkaError, isFenced, isRecoverable } from './client.ts'
+import { createKafkaClient, describeKafkaError, isFenced, isRecoverable } from './client.ts'
 import { KafkaApp } from './kafka-app.ts'
 import { KafkaMetrics, updateRunnerMetrics } from './metrics.ts'
 import { nextRecord } from './next-record.ts'
-import type { KafkaRunStats, KafkaRunnerOptions } from './options.ts'
+import type { KafkaRunStats, KafkaRunnerOptions, KafkaRunnerSettings } from './options.ts'
+import { resolveRunnerSettings } from './options.ts'
 import { KafkaSink } from './sink.ts'
 import { buffered } from './source.ts'
 
@@ -39,9 +40,7 @@ export class KafkaRunner {
   private readonly admin: KafkaAdmin
   private readonly sink: KafkaSink
   private readonly exactlyOnce: boolean
-  private readonly maxTaskIdleMs: number
-  private readonly maxAheadMs: number
-  private readonly maxOutageMs: number
+  private readonly settings: KafkaRunnerSettings
   /** The last chunk stopped because a record written to our own input has to arrive first. */
   private waitingForInFlight = false
   private current = ''
@@ -57,13 +56,11 @@ export class KafkaRunner {
     this.opts = opts
     this.clock = opts.clock ?? Date.now
     this.exactlyOnce = opts.config.runtime.guarantee === 'exactly_once'
-    this.maxTaskIdleMs = opts.maxTaskIdleMs ?? 500
-    this.maxAheadMs = opts.maxAheadMs ?? opts.config.time.maxOutOfOrdernessMs
-    this.maxOutageMs = opts.maxOutageMs ?? 300_000
+    this.settings = resolveRunnerSettings(opts)
     this.kafka = createKafkaClient(opts.config.kafka, opts.logger)
     this.admin = new KafkaAdmin(this.kafka, opts.logger, opts.config.kafka.replicationFactor)
     this.kafkaMetrics = opts.metrics ? new KafkaMetrics(opts.metrics.registry) : undefined
-    this.sink = new KafkaSink(this.kafka, { exactlyOnce: this.exactlyOnce, logger: opts.logger, metrics: this.kafkaMetrics, maxInFlight: opts.maxInFlightBatches ?? 8 })
+    this.sink = new KafkaSink(this.kafka, { exactlyOnce: this.exactlyOnce, logger: opts.logger, metrics: this.kafkaMetrics, maxInFlight: this.settings.maxInFlightBatches })
   }
 
   /** Connects, creates the topics (changelogs included), reads broadcast topics and joins the groups. */
@@ -90,9 +87,9 @@ export class KafkaRunner {
       stateDir: taskStateDir(opts.state),
       logger: opts.logger,
       clock: this.clock,
-      timings: { ...DEFAULT_TIMINGS, ...opts.timings },
-      maxBuffered: opts.maxBufferedPerPartition ?? 5000,
-      maxBytesPerPartition: opts.maxBytesPerPartition ?? 1 << 20,
+      timings: this.settings.timings,
+      maxBuffered: this.settings.maxBufferedPerPartition,
+      maxBytesPerPartition: this.settings.maxBytesPerPartition,
       onData: () => this.wake(),
       ...(opts.metrics ? { metrics: opts.metrics } : {}),
       ...(this.kafkaMetrics ? { kafkaMetrics: this.kafkaMetrics } : {}),
@@ -141,7 +138,7 @@ export class KafkaRunner {
       } catch (err) {
         if (this.stopRequested || !isRecoverable(err)) throw err
         if (failingSince < 0) failingSince = this.clock()
-        if (this.clock() - failingSince > this.maxOutageMs) throw err
+        if (this.clock() - failingSince > this.settings.maxOutageMs) throw err
         await this.recover(err)
       }
     }
@@ -171,7 +168,7 @@ export class KafkaRunner {
       this.sinceCommit >= rt.commitEveryRecords ||
       now - this.lastCommit >= rt.commitIntervalMs ||
       // Exactly-once: records written to our own inputs become readable only when committed.
-      (this.exactlyOnce && (this.waitingForInFlight || this.sink.pending() >= (this.opts.maxPendingOutputs ?? 50_000)))
+      (this.exactlyOnce && (this.waitingForInFlight || this.sink.pending() >= this.settings.maxPendingOutputs))
     if (this.sinceCommit > 0 && (due || (n === 0 && now - this.lastCommit >= 50))) {
       await this.commit()
       stats.commits++
@@ -280,7 +277,7 @@ export class KafkaRunner {
     const deadline = performance.now() + CHUNK_MS
     let n = 0
     this.waitingForInFlight = false
-    const pick = { now, maxTaskIdleMs: this.maxTaskIdleMs, maxAheadMs: this.maxAheadMs }
+    const pick = { now, maxTaskIdleMs: this.settings.maxTaskIdleMs, maxAheadMs: this.settings.maxAheadMs }
     while (n < CHUNK) {
       const next = nextRecord(this.apps, pick)
       if (next.kind !== 'record') {

@@ -6,6 +6,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { HermesError } from '../../pipeline/api/index.ts'
 import { ConfigError, loadConfig, validateConfig } from '../../pipeline/config/load.ts'
 import { configSchema } from '../../pipeline/config/schema.ts'
+import { resolveRunnerSettings } from '../../pipeline/kafka/options.ts'
+import { createLogger } from '../../pipeline/observability/logger.ts'
 
 const SHIPPED = fileURLToPath(new URL('../../config', import.meta.url))
 
@@ -307,6 +309,67 @@ describe('config errors', () => {
   it('reads an empty file as no settings', () => {
     write('default.yaml', '# nothing here yet\n')
     expect(loadConfig({ dir, environment: {} })).toEqual(configSchema.parse({}))
+  })
+})
+
+describe('kafka runner settings', () => {
+  it('has defaults for every setting, the consumer section included, and leaves maxAheadMs unset', () => {
+    const { kafka } = configSchema.parse({})
+    expect(kafka).toMatchObject({ maxTaskIdleMs: 500, maxOutageMs: 300_000, maxBufferedPerPartition: 5000, maxPendingOutputs: 50_000, maxInFlightBatches: 8 })
+    expect(kafka.maxAheadMs).toBeUndefined()
+    expect(kafka.consumer).toEqual({ sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000, rebalanceTimeoutMs: 20_000, maxWaitTimeMs: 100, maxBytesPerPartition: 1 << 20 })
+  })
+
+  it('keeps the defaults of consumer fields a layer does not name', () => {
+    const config = loadConfig({ dir, environment: { HERMES__kafka__consumer__maxWaitTimeMs: '20', HERMES__kafka__maxAheadMs: '0' } })
+    expect(config.kafka.consumer).toEqual({ sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000, rebalanceTimeoutMs: 20_000, maxWaitTimeMs: 20, maxBytesPerPartition: 1 << 20 })
+    expect(config.kafka.maxAheadMs).toBe(0)
+  })
+
+  it('names the field of a bad value, nested consumer fields included', () => {
+    const err = configError(() => validateConfig({ kafka: { maxTaskIdleMs: -1, maxBufferedPerPartition: 0, consumer: { sessionTimeoutMs: 2.5 } } }))
+    expect(err.problems).toHaveLength(3)
+    const joined = err.problems.join('\n')
+    expect(joined).toMatch(/"kafka\.maxTaskIdleMs".*>=0.*got -1/)
+    expect(joined).toMatch(/"kafka\.maxBufferedPerPartition".*>0.*got 0/)
+    expect(joined).toMatch(/"kafka\.consumer\.sessionTimeoutMs".*expected int.*got 2\.5/)
+  })
+
+  it('rejects a heartbeat interval that is not lower than the session timeout, naming both fields', () => {
+    const file = write('extra.yaml', 'kafka:\n  consumer:\n    sessionTimeoutMs: 3000\n    heartbeatIntervalMs: 3000\n')
+    const err = configError(() => loadConfig({ dir, files: [file], environment: {} }))
+    expect(err.problems).toHaveLength(1)
+    expect(err.problems[0]).toMatch(/"kafka\.consumer\.heartbeatIntervalMs": must be lower than kafka\.consumer\.sessionTimeoutMs \(3000\), got 3000/)
+    expect(err.problems[0]).toContain(`(from ${file})`)
+  })
+
+  it('lists the allowed consumer fields for a misspelled one', () => {
+    const err = configError(() => validateConfig({ kafka: { consumer: { sessionTimeout: 6000 } } }))
+    expect(err.problems[0]).toContain('unknown field "kafka.consumer.sessionTimeout"')
+    expect(err.problems[0]).toContain('allowed here: sessionTimeoutMs, heartbeatIntervalMs, rebalanceTimeoutMs, maxWaitTimeMs, maxBytesPerPartition')
+  })
+
+  it('are what the Kafka runner uses, unless an option of the runner overrides them', () => {
+    const config = validateConfig({
+      time: { maxOutOfOrdernessMs: 7000 },
+      kafka: { maxTaskIdleMs: 0, maxOutageMs: 1000, maxBufferedPerPartition: 10, maxPendingOutputs: 20, maxInFlightBatches: 2, consumer: { sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, rebalanceTimeoutMs: 9000, maxWaitTimeMs: 10, maxBytesPerPartition: 4096 } },
+    })
+    const base = { topologies: [], config, state: { kind: 'memory', maps: new Map() } as const, logger: createLogger({ level: 'silent' }) }
+    expect(resolveRunnerSettings(base)).toEqual({
+      timings: { sessionTimeout: 6000, heartbeatInterval: 500, rebalanceTimeout: 9000, maxWaitTimeInMs: 10 },
+      maxTaskIdleMs: 0,
+      maxBufferedPerPartition: 10,
+      maxBytesPerPartition: 4096,
+      maxPendingOutputs: 20,
+      maxInFlightBatches: 2,
+      maxAheadMs: 7000,
+      maxOutageMs: 1000,
+    })
+    const withAhead = validateConfig({ time: { maxOutOfOrdernessMs: 7000 }, kafka: { maxAheadMs: 50 } })
+    expect(resolveRunnerSettings({ ...base, config: withAhead }).maxAheadMs).toBe(50)
+    const overridden = resolveRunnerSettings({ ...base, timings: { maxWaitTimeInMs: 1 }, maxTaskIdleMs: 5, maxAheadMs: 3, maxBytesPerPartition: 100 })
+    expect(overridden).toMatchObject({ maxTaskIdleMs: 5, maxAheadMs: 3, maxBytesPerPartition: 100, maxBufferedPerPartition: 10 })
+    expect(overridden.timings).toEqual({ sessionTimeout: 6000, heartbeatInterval: 500, rebalanceTimeout: 9000, maxWaitTimeInMs: 1 })
   })
 })
 

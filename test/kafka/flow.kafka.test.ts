@@ -118,7 +118,9 @@ describe('inputs on Kafka (real broker)', () => {
     const lines = testEvents({ events: 8000, users: 50 })
     await produceLines(input, lines, { partitions: 4, keyField: 'userId', perRequest: 100 })
     const limit = 200
-    const runner = await KafkaRunner.open({ topologies: [topology()], config: testConfig(), logger: silent, state: { kind: 'memory', maps: new Map() }, timings: FAST, maxBufferedPerPartition: limit, maxBytesPerPartition: 8192 })
+    // The bounds come from the config, as in a deployment.
+    const config = testConfig({ kafka: { maxBufferedPerPartition: limit, consumer: { maxBytesPerPartition: 8192 } } })
+    const runner = await KafkaRunner.open({ topologies: [topology()], config, logger: silent, state: { kind: 'memory', maps: new Map() }, timings: FAST })
     let most = 0
     let pausedSeen = 0
     const sampler = setInterval(() => {
