@@ -14,8 +14,11 @@ export const runtimeSchema = z
     stateDir: z.string().min(1).default('.hermes'),
     stateBackend: z.enum(['rocksdb', 'memory']).default('rocksdb'),
     guarantee: z.enum(['at_least_once', 'exactly_once']).default('at_least_once'),
-    /** Commit at least this often (wall clock)... */
-    commitIntervalMs: positiveInt.default(5000),
+    /**
+     * Commit at least this often (wall clock)... Unset: 5000, or 100 on Kafka with exactly_once,
+     * where outputs become readable only when committed (see `pipeline/config/commit-interval.ts`).
+     */
+    commitIntervalMs: positiveInt.optional(),
     /** ...and after at most this many records. */
     commitEveryRecords: positiveInt.default(500_000),
     /** How many upcoming records' keys are loaded per state multi-get. */

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks'
 import type { Logger } from '../api/processor.ts'
 import type { Headers } from '../api/record.ts'
 import type { Topology } from '../api/topology.ts'
+import { commitIntervalMs } from '../config/commit-interval.ts'
 import type { HermesConfig } from '../config/schema.ts'
 import type { HermesMetrics } from '../observability/metrics.ts'
 import type { ErrorPolicy, RawRecord } from '../runtime/task.ts'
@@ -165,6 +166,7 @@ export class EmbeddedRunner {
    */
   async run(options: { onProgress?: (stats: RunStats) => void; progressEvery?: number } = {}): Promise<RunStats> {
     const rt = this.opts.config.runtime
+    const commitInterval = commitIntervalMs(rt, 'embedded')
     const stats: RunStats = { records: 0, timersFired: 0, commits: 0, deadLetters: 0, elapsedMs: 0, latencySamplesUs: [] }
     const started = performance.now()
     const progressEvery = options.progressEvery ?? 10_000
@@ -227,7 +229,7 @@ export class EmbeddedRunner {
       if (stats.records % CLOCK_EVERY === 0) {
         const now = this.clock()
         for (const a of this.apps) stats.timersFired += a.fireProcessingTimers(now)
-        if (this.sinceCommit >= rt.commitEveryRecords || now - this.lastCommit >= rt.commitIntervalMs) {
+        if (this.sinceCommit >= rt.commitEveryRecords || now - this.lastCommit >= commitInterval) {
           await this.commit()
           stats.commits++
         }

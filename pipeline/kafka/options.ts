@@ -1,4 +1,5 @@
 import type { Topology } from '../api/topology.ts'
+import { commitIntervalMs } from '../config/commit-interval.ts'
 import type { HermesConfig } from '../config/schema.ts'
 import type { HermesLogger } from '../observability/logger.ts'
 import type { HermesMetrics } from '../observability/metrics.ts'
@@ -48,6 +49,8 @@ export interface KafkaRunnerSettings {
   maxInFlightBatches: number
   maxAheadMs: number
   maxOutageMs: number
+  /** `runtime.commitIntervalMs`, or its default for the Kafka runner and the guarantee. */
+  commitIntervalMs: number
 }
 
 /**
@@ -65,6 +68,7 @@ export function resolveRunnerSettings(opts: KafkaRunnerOptions): KafkaRunnerSett
     maxInFlightBatches: opts.maxInFlightBatches ?? kafka.maxInFlightBatches,
     maxAheadMs: opts.maxAheadMs ?? kafka.maxAheadMs ?? time.maxOutOfOrdernessMs,
     maxOutageMs: opts.maxOutageMs ?? kafka.maxOutageMs,
+    commitIntervalMs: commitIntervalMs(opts.config.runtime, 'kafka'),
   }
 }
 

@@ -166,7 +166,7 @@ export class KafkaRunner {
     const idle = n === 0 && this.idle()
     const due =
       this.sinceCommit >= rt.commitEveryRecords ||
-      now - this.lastCommit >= rt.commitIntervalMs ||
+      now - this.lastCommit >= this.settings.commitIntervalMs ||
       // Exactly-once: records written to our own inputs become readable only when committed.
       (this.exactlyOnce && (this.waitingForInFlight || this.sink.pending() >= this.settings.maxPendingOutputs))
     if (this.sinceCommit > 0 && (due || (n === 0 && now - this.lastCommit >= 50))) {

@@ -1,6 +1,7 @@
 /**
  * Kafka runner benchmark against a running broker (scripts/kafka/start.sh):
  *   npx tsx scripts/kafka/bench.ts [--events 200000] [--rate 2000] [--seconds 20] [--guarantee at_least_once|exactly_once]
+ *     [--commit-interval-ms N] (default: the runtime's, 100 ms exactly-once, 5000 ms at-least-once)
  * 1. throughput: a backlog of events is produced first, then one process works through it
  *    (hourly windows per user, a repartition by type and a running count per type);
  * 2. latency: events are produced at a steady rate with ts = wall clock, and the time from
@@ -33,6 +34,7 @@ const BROKERS = arg('brokers', '127.0.0.1:9092').split(',')
 const PARTITIONS = 4
 const AHEAD = arg('max-ahead-ms', '')
 const ahead = AHEAD === '' ? {} : { maxAheadMs: Number(AHEAD) }
+const INTERVAL = arg('commit-interval-ms', '')
 
 interface Ev {
   eventId: string
@@ -67,7 +69,7 @@ const kafka = new Kafka({ clientId: 'hermes-bench', brokers: BROKERS, logLevel: 
 const config = loadConfig({
   dir: 'config',
   environment: {},
-  overrides: { observability: { http: { enabled: false } }, kafka: { brokers: BROKERS }, runtime: { guarantee: GUARANTEE, commitIntervalMs: GUARANTEE === 'exactly_once' ? 100 : 1000 } },
+  overrides: { observability: { http: { enabled: false } }, kafka: { brokers: BROKERS }, runtime: { guarantee: GUARANTEE, ...(INTERVAL === '' ? {} : { commitIntervalMs: Number(INTERVAL) }) } },
 })
 const timings = { sessionTimeout: 6000, heartbeatInterval: 500, rebalanceTimeout: 10_000, maxWaitTimeInMs: 20 }
 

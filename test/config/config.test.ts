@@ -70,7 +70,8 @@ describe('loadConfig layering', () => {
   it('returns the schema defaults when the folder has no files', () => {
     const config = loadConfig({ dir, environment: {} })
     expect(config).toEqual(configSchema.parse({}))
-    expect(config.runtime.commitIntervalMs).toBe(5000)
+    // Unset: the runner picks it from the guarantee (commit-interval.test.ts).
+    expect(config.runtime.commitIntervalMs).toBeUndefined()
     expect(config.runtime.stateBackend).toBe('rocksdb')
     expect(config.observability.http.host).toBe('127.0.0.1')
     expect(config.errors).toEqual({ deserialize: 'continue', process: 'fail', produce: 'fail' })
@@ -364,6 +365,7 @@ describe('kafka runner settings', () => {
       maxInFlightBatches: 2,
       maxAheadMs: 7000,
       maxOutageMs: 1000,
+      commitIntervalMs: 5000,
     })
     const withAhead = validateConfig({ time: { maxOutOfOrdernessMs: 7000 }, kafka: { maxAheadMs: 50 } })
     expect(resolveRunnerSettings({ ...base, config: withAhead }).maxAheadMs).toBe(50)
@@ -384,7 +386,7 @@ describe('shipped configuration', () => {
     expect(config.observability.http.port).toBe(0)
     expect(config.observability.http.host).toBe('127.0.0.1')
     expect(config.observability.log.level).toBe('silent')
-    expect(config.runtime.commitIntervalMs).toBe(5000)
+    expect(config.runtime.commitIntervalMs).toBeUndefined()
   })
 
   it('config/production.yaml validates: Kafka, exactly-once, replicated topics', () => {
