@@ -34,8 +34,6 @@ export const timeSchema = z
   .object({
     /** Bounded out-of-orderness: the watermark trails the highest event time by this much. */
     maxOutOfOrdernessMs: nonNegativeInt.default(2000),
-    /** An input partition without records for this long stops holding the watermark back. */
-    idleTimeoutMs: positiveInt.default(60_000),
   })
   .strict()
 

@@ -24,7 +24,7 @@ runtime:
   cacheMaxEntries: 100
   sweepIntervalMs: 100
 time:
-  idleTimeoutMs: 1000
+  maxOutOfOrdernessMs: 1000
 errors:
   process: fail
 topics:
@@ -98,10 +98,10 @@ describe('loadConfig layering', () => {
     })
     // Layers merge field by field: what a later layer does not name is kept.
     expect(config.runtime.stateDir).toBe('base-state')
-    expect(config.time.idleTimeoutMs).toBe(1000)
+    expect(config.time.maxOutOfOrdernessMs).toBe(1000)
     // ...and what no layer names takes the schema default.
     expect(config.runtime.guarantee).toBe('at_least_once')
-    expect(config.time.maxOutOfOrdernessMs).toBe(2000)
+    expect(config.errors.deserialize).toBe('continue')
   })
 
   it('merges extra files in the order they are given', () => {
@@ -217,6 +217,11 @@ describe('config errors', () => {
     expect(p).toContain('unknown field "runtime.commitIntervalMS"')
     expect(p).toContain(`(from ${extra})`)
     expect(p).toContain('allowed here: mode, stateDir, stateBackend, guarantee, commitIntervalMs, commitEveryRecords')
+  })
+
+  it('rejects time.idleTimeoutMs, which was never read, and names what the time section allows', () => {
+    const err = configError(() => validateConfig({ time: { idleTimeoutMs: 60_000 } }))
+    expect(err.problems).toEqual(['unknown field "time.idleTimeoutMs": remove it or fix its spelling; allowed here: maxOutOfOrdernessMs'])
   })
 
   it('reports an unknown section with the sections allowed at the top level', () => {
