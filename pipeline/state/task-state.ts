@@ -205,50 +205,73 @@ export class TaskState {
   /**
    * Writes every changed keyed value, broadcast change, timer change and metadata change in one
    * atomic batch, then trims the cache of clean rows to its size limit (oldest loaded first).
+   * Changes are marked clean only once the batch is written: when the write fails, they all
+   * stay pending and the next flush writes them again. A value changed again while the batch
+   * was being written stays pending too.
    */
   async flush(): Promise<void> {
     const ops: Array<readonly [string, Buffer | null]> = []
+    /** Per flushed row: the bits written, and the value each put or delete wrote. */
+    const rows: Array<{ key: string; row: Row; bits: number; values: unknown[] }> = []
     for (const key of this.dirtyKeys) {
       const row = this.rows.get(key) as Row
       for (let s = 0; s < this.storeNames.length; s++) {
         const bit = 1 << s
         if ((row.dirty & bit) === 0) continue
         const v = row.values[s]
-        if (v !== undefined) {
-          ops.push([fullKey(this.storeNames[s] as string, key), Buffer.from(JSON.stringify(v), 'utf8')])
-          row.stored |= bit
-        } else if (row.stored & bit) {
-          ops.push([fullKey(this.storeNames[s] as string, key), null])
-          row.stored &= ~bit
-        }
+        if (v !== undefined) ops.push([fullKey(this.storeNames[s] as string, key), Buffer.from(JSON.stringify(v), 'utf8')])
+        else if (row.stored & bit) ops.push([fullKey(this.storeNames[s] as string, key), null])
         // Else: created and removed between two flushes; the backend never saw it.
       }
-      row.dirty = 0
+      rows.push({ key, row, bits: row.dirty, values: [...row.values] })
     }
-    this.dirtyKeys.clear()
+    const broadcast: Array<{ store: string; id: string; value: unknown }> = []
     for (const [store, ids] of this.broadcastDirty) {
       const map = this.broadcast.get(store) as Map<string, unknown>
       for (const id of ids) {
         const v = map.get(id)
         ops.push([`${PREFIX.broadcast}${store}${SEP}${id}`, v === undefined ? null : Buffer.from(JSON.stringify(v), 'utf8')])
+        broadcast.push({ store, id, value: v })
       }
-      ids.clear()
     }
+    const extra = this.extraOps.length
     for (const op of this.extraOps) ops.push(op)
-    this.extraOps = []
-    for (const name of this.metaDirty) ops.push([`${PREFIX.meta}${name}`, Buffer.from(JSON.stringify(this.meta.get(name)), 'utf8')])
-    this.metaDirty.clear()
-    this.stats.flushedEntries += ops.length
+    const meta: Array<{ name: string; value: unknown }> = []
+    for (const name of this.metaDirty) {
+      const v = this.meta.get(name)
+      ops.push([`${PREFIX.meta}${name}`, Buffer.from(JSON.stringify(v), 'utf8')])
+      meta.push({ name, value: v })
+    }
     await this.backend.write(ops)
-    if (this.rows.size > this.maxCacheEntries) {
-      this.lastKey = undefined
-      this.lastRow = undefined
-      let excess = this.rows.size - this.maxCacheEntries
-      for (const key of this.rows.keys()) {
-        if (excess <= 0) break
-        this.rows.delete(key)
-        excess--
+    // Written: what the batch held is clean now, unless it changed again in the meantime.
+    this.stats.flushedEntries += ops.length
+    for (const { key, row, bits, values } of rows) {
+      for (let s = 0; s < this.storeNames.length; s++) {
+        const bit = 1 << s
+        if ((bits & bit) === 0) continue
+        if (values[s] !== undefined) row.stored |= bit
+        else row.stored &= ~bit
+        if (row.values[s] === values[s]) row.dirty &= ~bit
       }
+      if (row.dirty === 0) this.dirtyKeys.delete(key)
+    }
+    for (const { store, id, value } of broadcast) if ((this.broadcast.get(store) as Map<string, unknown>).get(id) === value) this.broadcastDirty.get(store)?.delete(id)
+    this.extraOps.splice(0, extra)
+    for (const { name, value } of meta) if (this.meta.get(name) === value) this.metaDirty.delete(name)
+    this.evict()
+  }
+
+  /** Trims the cache to its size limit, dropping the oldest loaded rows that hold no pending change. */
+  private evict(): void {
+    let excess = this.rows.size - this.maxCacheEntries
+    if (excess <= 0) return
+    this.lastKey = undefined
+    this.lastRow = undefined
+    for (const [key, row] of this.rows) {
+      if (excess <= 0) break
+      if (row.dirty !== 0) continue
+      this.rows.delete(key)
+      excess--
     }
   }
 
