@@ -4,7 +4,8 @@ import type { Kafka } from 'kafkajs'
 import { HermesError } from '../api/errors.ts'
 import type { Headers } from '../api/record.ts'
 import { outputPartition } from '../runtime/partitioner.ts'
-import type { Task } from '../runtime/task.ts'
+import type { PlanSource } from '../runtime/plan.ts'
+import type { RawRecord, Task } from '../runtime/task.ts'
 import { timerBefore } from '../runtime/timers.ts'
 import type { Timer } from '../api/processor.ts'
 import { KafkaAdmin } from './admin.ts'
@@ -335,18 +336,28 @@ export class KafkaRunner {
     if (!a.broadcast) return 0
     let n = 0
     for (const [task, cursors] of a.broadcastCursors) {
+      // The task's unseen broadcast records, merged by timestamp as the embedded log orders them
+      // (ties: source order, then partition), so that e.g. materials at t0 come before tasks at t1.
+      const heads: Array<{ source: PlanSource; tp: string; log: readonly RawRecord[]; i: number }> = []
       for (const source of task.sub.sources) {
         if (!source.broadcast) continue
         for (const [tp, log] of a.broadcast.logs) {
           if (!tp.startsWith(`${source.topic}:`) || tp.lastIndexOf(':') !== source.topic.length) continue
-          let i = cursors.get(tp) ?? 0
-          if (i >= log.length) continue
-          this.current = a.ownerOf(task)
-          for (; i < log.length; i++) task.processRecord(source, log[i] as Parameters<Task['processRecord']>[1], tp)
-          n += i - (cursors.get(tp) ?? 0)
-          cursors.set(tp, i)
+          const i = cursors.get(tp) ?? 0
+          if (i < log.length) heads.push({ source, tp, log, i })
         }
       }
+      if (heads.length === 0) continue
+      this.current = a.ownerOf(task)
+      for (;;) {
+        let best: (typeof heads)[number] | undefined
+        for (const h of heads) if (h.i < h.log.length && (!best || (h.log[h.i] as RawRecord).timestamp < (best.log[best.i] as RawRecord).timestamp)) best = h
+        if (!best) break
+        task.processRecord(best.source, best.log[best.i] as RawRecord, best.tp)
+        best.i++
+        n++
+      }
+      for (const h of heads) cursors.set(h.tp, h.i)
     }
     return n
   }
