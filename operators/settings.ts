@@ -8,8 +8,33 @@ import { TopologyError } from '../pipeline/api/index.ts'
 const H = 3_600_000
 const positive = z.number().int().positive()
 
+/** A legal Kafka topic name. */
+const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name: 1-249 of A-Z a-z 0-9 . _ -')
+
 export const settingsSchema = z
   .object({
+    /** Topic names of the flow (e.g. with an environment prefix); the operators route records by them. */
+    topics: z
+      .object({
+        events: topicName.default('behavior-events'),
+        audiences: topicName.default('config.audiences'),
+        users: topicName.default('config.users'),
+        tasks: topicName.default('config.tasks'),
+        materials: topicName.default('config.materials'),
+        stats: topicName.default('material-stats'),
+        decisions: topicName.default('push-decisions'),
+        suppressions: topicName.default('push-suppressions'),
+      })
+      .strict()
+      .prefault({}),
+    /** Application ids: consumer groups, and prefixes of internal topics, changelogs and state. */
+    applications: z
+      .object({
+        decisions: topicName.default('push-decisions'),
+        stats: topicName.default('material-stats'),
+      })
+      .strict()
+      .prefault({}),
     fatigue: z
       .object({
         /** Pushes per user per rolling window. */

@@ -15,9 +15,9 @@ const WEEK = 7 * 86_400_000
 
 export default defineTopology(({ settings }) => {
   const s = parseSettings(settings)
-  const b = new TopologyBuilder('material-stats')
-  const decisions = b.source<Decision>('decisions', { topic: 'push-decisions', serde: jsonObjectSerde<Decision>(), keyField: 'userId', timestampField: 'sendAt' })
-  const events = b.source<BehaviorEvent>('events', { topic: 'behavior-events', serde: jsonObjectSerde<BehaviorEvent>(checkBehaviorEvent), keyField: 'userId', timestampField: 'ts' })
+  const b = new TopologyBuilder(s.applications.stats)
+  const decisions = b.source<Decision>('decisions', { topic: s.topics.decisions, serde: jsonObjectSerde<Decision>(), keyField: 'userId', timestampField: 'sendAt' })
+  const events = b.source<BehaviorEvent>('events', { topic: s.topics.events, serde: jsonObjectSerde<BehaviorEvent>(checkBehaviorEvent), keyField: 'userId', timestampField: 'ts' })
   const impressions = decisions.map<Feedback>('impressions', impressionOf)
   const clicks = events.flatMap<Feedback>('clicks', clickOf)
   impressions
@@ -25,6 +25,6 @@ export default defineTopology(({ settings }) => {
     .process('first-click-only', () => firstClickOnly({ retentionMs: WEEK }), { stores: { clicked: windowStore({ retentionMs: WEEK }) } })
     .keyBy('by-material', (f) => f.materialId)
     .process<MaterialStats>('ctr-stats', () => ctrStats(s.stats), { stores: { stats: valueStore(), publishAt: valueStore() } })
-    .to('stats-out', { topic: 'material-stats', serde: jsonSerde() })
+    .to('stats-out', { topic: s.topics.stats, serde: jsonSerde() })
   return b.build()
 })

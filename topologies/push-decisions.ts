@@ -18,7 +18,7 @@ import { checkBehaviorEvent } from './activity-counts.ts'
 
 const WEEK = 7 * 86_400_000
 
-/** Topic names of the flow (DESIGN.md, Contracts). */
+/** Default topic names of the flow (DESIGN.md, Contracts); `hermes.topics` renames them. */
 export const TOPICS = {
   events: 'behavior-events',
   audiences: 'config.audiences',
@@ -30,18 +30,19 @@ export const TOPICS = {
 
 export default defineTopology(({ settings }) => {
   const s = parseSettings(settings)
-  const b = new TopologyBuilder('push-decisions')
-  const events = b.source<BehaviorEvent>('behavior-events', { topic: TOPICS.events, serde: jsonObjectSerde<BehaviorEvent>(checkBehaviorEvent), keyField: 'userId', timestampField: 'ts' })
-  const audiences = b.source<unknown>('audiences', { topic: TOPICS.audiences, serde: jsonObjectSerde(), keyField: 'userId', timestampField: 'ts' })
-  const users = b.source<unknown>('users', { topic: TOPICS.users, serde: jsonObjectSerde(), keyField: 'userId', timestampField: 'ts' })
-  const tasks = b.broadcast<unknown>('tasks', { topic: TOPICS.tasks, serde: jsonSerde(), keyField: 'taskId', timestampField: 'ts' })
-  const materials = b.broadcast<unknown>('materials', { topic: TOPICS.materials, serde: jsonSerde(), keyField: 'materialId', timestampField: 'ts' })
-  const stats = b.broadcast<unknown>('stats', { topic: TOPICS.stats, serde: jsonSerde(), keyField: 'materialId', timestampField: 'ts' })
+  const b = new TopologyBuilder(s.applications.decisions)
+  const topics = s.topics
+  const events = b.source<BehaviorEvent>('behavior-events', { topic: topics.events, serde: jsonObjectSerde<BehaviorEvent>(checkBehaviorEvent), keyField: 'userId', timestampField: 'ts' })
+  const audiences = b.source<unknown>('audiences', { topic: topics.audiences, serde: jsonObjectSerde(), keyField: 'userId', timestampField: 'ts' })
+  const users = b.source<unknown>('users', { topic: topics.users, serde: jsonObjectSerde(), keyField: 'userId', timestampField: 'ts' })
+  const tasks = b.broadcast<unknown>('tasks', { topic: topics.tasks, serde: jsonSerde(), keyField: 'taskId', timestampField: 'ts' })
+  const materials = b.broadcast<unknown>('materials', { topic: topics.materials, serde: jsonSerde(), keyField: 'materialId', timestampField: 'ts' })
+  const stats = b.broadcast<unknown>('stats', { topic: topics.stats, serde: jsonSerde(), keyField: 'materialId', timestampField: 'ts' })
 
   const candidates = (events as Stream<unknown>)
     .merge('user-inputs', audiences, users)
     .connect(tasks, materials)
-    .process<Candidate>('task-center', () => taskCenter({ topics: TOPICS, settings: s }), {
+    .process<Candidate>('task-center', () => taskCenter({ topics, settings: s }), {
       stores: {
         user: valueStore(),
         events: windowStore({ retentionMs: WEEK }),
@@ -52,7 +53,7 @@ export default defineTopology(({ settings }) => {
       broadcastStores: { tasks: broadcastStore(), materials: broadcastStore() },
       sideOutputs: [SUPPRESSIONS],
     })
-  const scored = candidates.connect(tasks, materials, stats).process<ScoredCandidate>('matching-center', () => matchingCenter({ topics: TOPICS, settings: s }), {
+  const scored = candidates.connect(tasks, materials, stats).process<ScoredCandidate>('matching-center', () => matchingCenter({ topics, settings: s }), {
     broadcastStores: { tasks: broadcastStore(), materials: broadcastStore(), stats: broadcastStore() },
     sideOutputs: [SUPPRESSIONS],
   })
@@ -66,10 +67,10 @@ export default defineTopology(({ settings }) => {
     },
     sideOutputs: [SUPPRESSIONS],
   })
-  decided.to('decisions-out', { topic: TOPICS.decisions, serde: jsonSerde() })
+  decided.to('decisions-out', { topic: topics.decisions, serde: jsonSerde() })
   candidates
     .sideOutput<Suppression>(SUPPRESSIONS)
     .merge('all-suppressions', scored.sideOutput<Suppression>(SUPPRESSIONS), decided.sideOutput<Suppression>(SUPPRESSIONS))
-    .to('suppressions-out', { topic: TOPICS.suppressions, serde: jsonSerde() })
+    .to('suppressions-out', { topic: topics.suppressions, serde: jsonSerde() })
   return b.build()
 })
