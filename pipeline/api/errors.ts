@@ -10,6 +10,9 @@ export type HermesErrorCode =
   | 'OFFSET_REGRESSION'
   | 'IO_ERROR'
   | 'USAGE'
+  | 'REGISTRY_UNAVAILABLE'
+  | 'SCHEMA_INCOMPATIBLE'
+  | 'SCHEMA_INVALID'
 
 /**
  * The one error base class of Hermes: a machine-readable `code`, the underlying `cause`, and

@@ -9,6 +9,18 @@ export interface Serde<V> {
   readonly name: string
   serialize(value: V): Buffer
   deserialize(bytes: Buffer): V
+  /**
+   * Work to finish before `deserialize` can run synchronously on these bytes (a schema-registry
+   * serde fetches unknown writer schemas here). Runners that read from Kafka await it for every
+   * fetched batch; it returns undefined when nothing has to be fetched. Bytes it cannot help with
+   * are left for `deserialize` to reject.
+   */
+  prepare?(values: readonly Buffer[]): Promise<void> | undefined
+  /**
+   * Checks an already-decoded value (when another wire format, such as Avro, did the decoding)
+   * the way `deserialize` checks a parsed one; throws {@link SerdeError} when it does not fit.
+   */
+  fromValue?(value: unknown): V
 }
 
 /** UTF-8 JSON. Rejects bytes that are not JSON, and `undefined` values. */
@@ -36,18 +48,19 @@ export function jsonSerde<V = unknown>(): Serde<V> {
  */
 export function jsonObjectSerde<V extends object>(validate?: (value: { [k: string]: unknown }) => string | null): Serde<V> {
   const base = jsonSerde<unknown>()
+  const fromValue = (value: unknown): V => {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      throw new SerdeError(`expected an object, got ${Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value}`)
+    }
+    const problem = validate?.(value as { [k: string]: unknown })
+    if (problem) throw new SerdeError(problem)
+    return value as V
+  }
   return {
     name: 'json',
     serialize: (value: V) => base.serialize(value),
-    deserialize(bytes: Buffer): V {
-      const value = base.deserialize(bytes)
-      if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-        throw new SerdeError(`expected a JSON object, got ${Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value}`)
-      }
-      const problem = validate?.(value as { [k: string]: unknown })
-      if (problem) throw new SerdeError(problem)
-      return value as V
-    },
+    deserialize: (bytes: Buffer): V => fromValue(base.deserialize(bytes)),
+    fromValue,
   }
 }
 

@@ -14,6 +14,7 @@ import { compilePlan } from '../runtime/plan.ts'
 import { partitionFor } from '../runtime/partitioner.ts'
 import { PACKAGE_ROOT, loadTopology } from './topologies.ts'
 import { runEmbedded } from './run.ts'
+import { addSchemaCommands } from './schemas.ts'
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value]
 
@@ -229,6 +230,11 @@ export function buildCli(): Command {
       else for (const l of lines) process.stdout.write(`${l}\n`)
     })
 
+  addSchemaCommands(program, withConfigOptions, (flags) => {
+    const config = configFrom(flags as ConfigFlags)
+    return { config, logger: createLogger({ level: config.observability.log.level }) }
+  })
+
   return program
 }
 
@@ -245,7 +251,7 @@ export async function main(argv = process.argv): Promise<void> {
     if (err instanceof ConfigError) process.stderr.write(`hermes: ${err.message}\n`)
     else if (err instanceof HermesError) process.stderr.write(`hermes: ${err.code}: ${err.message}\n`)
     else process.stderr.write(`hermes: ${describeError(err)}\n${err instanceof Error && err.stack ? err.stack : ''}\n`)
-    process.exitCode = err instanceof HermesError && (err.code === 'USAGE' || err.code === 'CONFIG_INVALID' || err.code === 'TOPOLOGY_INVALID') ? 2 : 1
+    process.exitCode = err instanceof HermesError && (err.code === 'USAGE' || err.code === 'CONFIG_INVALID' || err.code === 'TOPOLOGY_INVALID' || err.code === 'SCHEMA_INVALID') ? 2 : 1
   }
 }
 

@@ -50,11 +50,56 @@ export const errorsSchema = z
   })
   .strict()
 
+/** Value encoding of a topic: UTF-8 JSON, or Avro in the Confluent wire format (schema registry). */
+export const topicFormat = z.enum(['json', 'avro'])
+
+export const topicSchema = z
+  .object({
+    /** Partitions when Hermes creates the topic (default `topics.defaultPartitions`). */
+    partitions: positiveInt.optional(),
+    /** Value format; default `topics.defaultFormat` when the topic has a `schema`, else json. */
+    format: topicFormat.optional(),
+    /** Avro schema of the values: a file name in `schemaRegistry.schemasDir` without `.avsc`. */
+    schema: z.string().min(1).optional(),
+  })
+  .strict()
+
 export const topicsSchema = z
   .object({
     defaultPartitions: positiveInt.default(4),
-    /** Per-topic settings, e.g. `behavior-events: { partitions: 8 }`. */
-    overrides: z.record(z.string(), z.object({ partitions: positiveInt }).strict()).default({}),
+    /** Format of the topics that have a `schema` and no `format` of their own. */
+    defaultFormat: topicFormat.default('json'),
+    /** Per-topic settings, e.g. `behavior-events: { partitions: 8, format: avro, schema: behavior-event }`. */
+    overrides: z.record(z.string(), topicSchema).default({}),
+  })
+  .strict()
+  .superRefine((topics, ctx) => {
+    for (const [topic, o] of Object.entries(topics.overrides)) {
+      if (o.format === 'avro' && !o.schema) ctx.addIssue({ code: 'custom', path: ['overrides', topic, 'schema'], message: `topic ${topic} has format avro but no schema: name a file of schemaRegistry.schemasDir (without .avsc), e.g. schema: behavior-event` })
+    }
+  })
+
+export const schemaRegistrySchema = z
+  .object({
+    /** Confluent-compatible API (Apicurio: `<base>/apis/ccompat/v7`). */
+    url: z.string().url().default('http://127.0.0.1:18081/apis/ccompat/v7'),
+    /** Basic auth; the password is redacted from logs. */
+    username: z.string().min(1).optional(),
+    password: z.string().min(1).optional(),
+    /** Where `hermes schemas register` and the Avro serdes find the `.avsc` files. */
+    schemasDir: z.string().min(1).default('schemas'),
+    /** Compatibility level set on the subjects Hermes registers. */
+    compatibility: z.enum(['BACKWARD', 'BACKWARD_TRANSITIVE', 'FORWARD', 'FORWARD_TRANSITIVE', 'FULL', 'FULL_TRANSITIVE', 'NONE']).default('BACKWARD'),
+    /** Register the current schemas at start-up (otherwise they must already be registered). */
+    autoRegister: z.boolean().default(true),
+    /** Per-request timeout. */
+    requestTimeoutMs: positiveInt.default(5000),
+    /** Retries of an unreachable registry back off from this delay... */
+    retryInitialMs: positiveInt.default(500),
+    /** ...doubling up to this one... */
+    retryMaxMs: positiveInt.default(30_000),
+    /** ...and give up (start-up fails with a clear error) after this long. */
+    startupTimeoutMs: positiveInt.default(300_000),
   })
   .strict()
 
@@ -149,6 +194,7 @@ export const configSchema = z
     topics: topicsSchema.default(topicsSchema.parse({})),
     observability: observabilitySchema.default(observabilitySchema.parse({})),
     kafka: kafkaSchema.default(kafkaSchema.parse({})),
+    schemaRegistry: schemaRegistrySchema.default(schemaRegistrySchema.parse({})),
     /** Settings of the Hermes decision flow; validated by the topologies that read them. */
     hermes: z.record(z.string(), z.unknown()).default({}),
   })

@@ -5,7 +5,8 @@ import type { RawRecord } from '../runtime/task.ts'
 import type { KafkaAdmin } from './admin.ts'
 import type { ConsumerTimings } from './client.ts'
 import { describeKafkaError } from './client.ts'
-import { toRaw } from './source.ts'
+import type { Preparer } from './source.ts'
+import { prepareValues, toRaw, valuesOf } from './source.ts'
 import { CommittedFilter, rawMessages } from './transactions.ts'
 
 /**
@@ -31,6 +32,7 @@ export class BroadcastReader {
     timings: ConsumerTimings,
     app: string,
     private readonly onData: () => void,
+    private readonly prepare?: Preparer,
   ) {
     this.groupId = `${app}-broadcast-${randomUUID()}`
     this.consumer = kafka.consumer({ groupId: this.groupId, ...timings, retry: { retries: 8 } })
@@ -53,14 +55,16 @@ export class BroadcastReader {
     await this.consumer.subscribe({ topics: [...this.topics], fromBeginning: true })
     await this.consumer.run({
       autoCommit: false,
-      eachBatch: async ({ batch }) => {
+      eachBatch: async ({ batch, heartbeat }) => {
         const tp = `${batch.topic}:${batch.partition}`
         let log = this.logs.get(tp)
         if (!log) this.logs.set(tp, (log = []))
         const from = this.fetched.get(tp) ?? 0
         let filter = this.filters.get(tp)
         if (!filter) this.filters.set(tp, (filter = new CommittedFilter()))
-        for (const m of filter.push(rawMessages(batch).filter((x) => Number(x.offset) >= from))) log.push(toRaw(batch.topic, batch.partition, Number(m.offset), m))
+        const fresh = rawMessages(batch).filter((x) => Number(x.offset) >= from)
+        if (this.prepare) await prepareValues(this.prepare, this.logger, batch.topic, valuesOf(fresh), () => true, heartbeat)
+        for (const m of filter.push(fresh)) log.push(toRaw(batch.topic, batch.partition, Number(m.offset), m))
         this.advance(tp, Number(batch.lastOffset()) + 1)
         this.onData()
       },

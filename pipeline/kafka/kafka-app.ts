@@ -20,7 +20,7 @@ import type { KafkaMetrics } from './metrics.ts'
 import { RestoreBatch } from './restore-batch.ts'
 import type { KafkaSink } from './sink.ts'
 import type { PartitionBuffer } from './source.ts'
-import { KafkaSource } from './source.ts'
+import { KafkaSource, valuePreparer } from './source.ts'
 
 /** What a {@link KafkaApp} shares with the runner and the other applications. */
 export interface KafkaAppDeps {
@@ -162,9 +162,10 @@ export class KafkaApp {
   async start(): Promise<void> {
     const plan = this.app.plan
     const keyedTopics = (sub: SubTopology): string[] => sub.sources.filter((s) => !s.broadcast).map((s) => s.topic)
+    const prepare = valuePreparer(plan.subtopologies.flatMap((sub) => sub.sources))
     const broadcastTopics = [...new Set(plan.subtopologies.flatMap((s) => s.sources.filter((x) => x.broadcast).map((x) => x.topic)))]
     if (broadcastTopics.length) {
-      this.broadcast = new BroadcastReader(this.deps.kafka, broadcastTopics, this.deps.admin, this.deps.logger, this.deps.timings, this.name, this.deps.onData)
+      this.broadcast = new BroadcastReader(this.deps.kafka, broadcastTopics, this.deps.admin, this.deps.logger, this.deps.timings, this.name, this.deps.onData, prepare)
       await this.broadcast.start()
     }
     this.source = new KafkaSource(this.deps.kafka, {
@@ -184,6 +185,7 @@ export class KafkaApp {
         this.deps.onData()
       },
       onData: this.deps.onData,
+      ...(prepare ? { prepare } : {}),
     })
     await this.source.start()
   }

@@ -4,6 +4,7 @@ import type { HermesConfig } from '../config/schema.ts'
 import type { HermesLogger } from '../observability/logger.ts'
 import { HermesMetrics } from '../observability/metrics.ts'
 import { maybeStartObservabilityServer } from '../observability/server.ts'
+import { withTopicFormats } from '../registry/formats.ts'
 import type { StateLocation } from '../runtime/app.ts'
 import type { KafkaRunStats, KafkaRunnerOptions } from './runner.ts'
 import { KafkaRunner } from './runner.ts'
@@ -43,7 +44,9 @@ export async function runKafka(options: KafkaRunOptions): Promise<KafkaRunStats>
   const state: StateLocation =
     givenState ?? (config.runtime.stateBackend === 'rocksdb' ? { kind: 'rocksdb', dir: join(resolve(config.runtime.stateDir), 'state') } : { kind: 'memory', maps: new Map() })
   logger.info({ brokers: config.kafka.brokers, guarantee: config.runtime.guarantee, topologies: topologies.map((t) => t.name) }, 'starting on Kafka')
-  const runner = await KafkaRunner.open({ ...tuning, topologies, config, state, logger, metrics })
+  // Avro topics: wait for the schema registry (with backoff) and swap in the wire-format serdes.
+  const formatted = await withTopicFormats(topologies, config, logger, signal)
+  const runner = await KafkaRunner.open({ ...tuning, topologies: formatted, config, state, logger, metrics })
   const server = await maybeStartObservabilityServer({
     http: config.observability.http,
     registry: metrics.registry,

@@ -1,4 +1,5 @@
 import type { Consumer, Kafka, KafkaMessage, PartitionAssigner } from 'kafkajs'
+import { HermesError } from '../api/errors.ts'
 import type { Logger } from '../api/processor.ts'
 import type { RawRecord } from '../runtime/task.ts'
 import type { TopicPartitions } from './assigner.ts'
@@ -51,6 +52,33 @@ export interface KafkaSourceOptions {
   /** Called when records arrive. */
   onData: () => void
   clock: () => number
+  /** Awaited before fetched records are buffered (see {@link valuePreparer}). */
+  prepare?: Preparer
+}
+
+/** Fetches what the serdes need to decode these values synchronously (writer schemas); undefined when nothing. */
+export type Preparer = (topic: string, values: readonly Buffer[]) => Promise<void> | undefined
+
+/**
+ * The `prepare` step of the serdes reading each topic (Avro serdes fetch unknown writer schemas
+ * there), or undefined when no serde of these topologies needs one.
+ */
+export function valuePreparer(sources: ReadonlyArray<{ topic: string; serde: { prepare?: (values: readonly Buffer[]) => Promise<void> | undefined } }>): Preparer | undefined {
+  const byTopic = new Map<string, Array<(values: readonly Buffer[]) => Promise<void> | undefined>>()
+  for (const s of sources) {
+    const prepare = s.serde.prepare
+    if (!prepare) continue
+    const list = byTopic.get(s.topic) ?? []
+    list.push((values) => prepare.call(s.serde, values))
+    byTopic.set(s.topic, list)
+  }
+  if (byTopic.size === 0) return undefined
+  return (topic, values) => {
+    const steps = byTopic.get(topic)
+    if (!steps) return undefined
+    const pending = steps.map((p) => p(values)).filter((p): p is Promise<void> => p !== undefined)
+    return pending.length ? Promise.all(pending).then(() => undefined) : undefined
+  }
 }
 
 /**
@@ -89,11 +117,16 @@ export class KafkaSource {
     await this.consumer.subscribe({ topics: [...this.opts.topics], fromBeginning: true })
     await this.consumer.run({
       autoCommit: false,
-      eachBatch: async ({ batch }) => {
+      eachBatch: async ({ batch, heartbeat }) => {
         const b = this.buffers.get(`${batch.topic}:${batch.partition}`)
         if (!b) return // Not (or no longer) processed here.
         // Records below `fetched` were fetched again after a rejoin.
         const fresh = rawMessages(batch).filter((m) => Number(m.offset) >= b.fetched)
+        if (this.opts.prepare) {
+          const ours = await prepareValues(this.opts.prepare, this.opts.logger, batch.topic, valuesOf(fresh), () => this.buffers.get(`${batch.topic}:${batch.partition}`) === b, heartbeat)
+          // Revoked while waiting: the records are no longer ours to buffer.
+          if (!ours) return
+        }
         for (const m of b.filter.push(fresh)) b.records.push(toRaw(batch.topic, batch.partition, Number(m.offset), m))
         b.fetched = Math.max(b.fetched, Number(batch.lastOffset()) + 1)
         b.end = Math.max(b.end, Number(batch.highWatermark))
@@ -184,4 +217,40 @@ export function toRaw(topic: string, partition: number, offset: number, m: Kafka
   const headers = fromKafkaHeaders(m.headers)
   if (headers) raw.headers = headers
   return raw
+}
+
+/** The non-null values of fetched messages. */
+export function valuesOf(messages: ReadonlyArray<{ value: Buffer | null }>): Buffer[] {
+  const out: Buffer[] = []
+  for (const m of messages) if (m.value) out.push(m.value)
+  return out
+}
+
+/**
+ * Awaits the serdes' preparation of fetched values (writer schemas from the registry). While the
+ * registry is unreachable it retries with backoff (0.5 s doubling to 30 s), heartbeating so the
+ * group keeps the assignment; records stay unprocessed rather than dead-lettered, since nothing
+ * is wrong with them. Returns false when the partition was revoked meanwhile.
+ */
+export async function prepareValues(prepare: Preparer, logger: Logger, topic: string, values: readonly Buffer[], stillOurs: () => boolean, heartbeat: () => Promise<void>): Promise<boolean> {
+  let pending = prepare(topic, values)
+  if (!pending) return true
+  const beat = setInterval(() => void heartbeat().catch(() => {}), 1000)
+  try {
+    for (let delay = 500; ; delay = Math.min(delay * 2, 30_000)) {
+      try {
+        await pending
+        return stillOurs()
+      } catch (err) {
+        if (!(err instanceof HermesError && err.retriable)) throw err
+        logger.warn({ topic, retryInMs: delay, err: err.message }, 'cannot decode fetched records yet; retrying')
+        await new Promise((r) => setTimeout(r, delay))
+        if (!stillOurs()) return false
+        pending = prepare(topic, values)
+        if (!pending) return true
+      }
+    }
+  } finally {
+    clearInterval(beat)
+  }
 }

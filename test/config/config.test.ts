@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -228,7 +228,7 @@ describe('config errors', () => {
     const err = configError(() => validateConfig({ runtme: { stateDir: 'x' } }))
     const p = err.problems[0] as string
     expect(p).toContain('unknown field "runtme"')
-    expect(p).toContain('allowed here: runtime, time, errors, topics, observability, kafka, hermes')
+    expect(p).toContain('allowed here: runtime, time, errors, topics, observability, kafka, schemaRegistry, hermes')
   })
 
   it('reports a value of the wrong type with the expected type and the layer it came from', () => {
@@ -381,8 +381,17 @@ describe('kafka runner settings', () => {
 })
 
 describe('shipped configuration', () => {
-  it('config/default.yaml validates and matches the schema defaults', () => {
-    expect(loadConfig({ dir: SHIPPED, environment: {} })).toEqual(configSchema.parse({}))
+  it('config/default.yaml validates and matches the schema defaults, plus the schemas of the Hermes topics', () => {
+    const shipped = loadConfig({ dir: SHIPPED, environment: {} })
+    const { overrides, ...topics } = shipped.topics
+    const { overrides: none, ...defaultTopics } = configSchema.parse({}).topics
+    expect(none).toEqual({})
+    expect({ ...shipped, topics }).toEqual({ ...configSchema.parse({}), topics: defaultTopics })
+    expect(Object.keys(overrides).sort()).toEqual(['behavior-events', 'config.audiences', 'config.materials', 'config.tasks', 'config.users', 'material-stats', 'push-decisions', 'push-suppressions'])
+    for (const [topic, o] of Object.entries(overrides)) {
+      expect(o.format, topic).toBeUndefined()
+      expect(existsSync(join(SHIPPED, '..', 'schemas', `${o.schema}.avsc`)), `${topic}: schemas/${o.schema}.avsc`).toBe(true)
+    }
   })
 
   it('config/test.yaml validates: in-memory state, any free port, silent logs', () => {

@@ -1,0 +1,145 @@
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { isAbsolute, join, resolve } from 'node:path'
+import avro from 'avsc'
+import { HermesError, describeError } from '../api/errors.ts'
+import type { Logger } from '../api/processor.ts'
+import type { Serde } from '../api/serde.ts'
+import type { SinkNode, SourceNode, Topology, TopologyNode } from '../api/topology.ts'
+import type { HermesConfig } from '../config/schema.ts'
+import { confluentAvroSerde } from './avro-serde.ts'
+import { RegistryError, SchemaRegistryClient } from './client.ts'
+
+const PACKAGE_ROOT = resolve(import.meta.dirname, '..', '..')
+
+/** The value format of a topic: its own `format`, else `topics.defaultFormat` if it has a schema, else json. */
+export function topicFormat(config: HermesConfig, topic: string): 'json' | 'avro' {
+  const o = config.topics.overrides[topic]
+  return o?.format ?? (o?.schema ? config.topics.defaultFormat : 'json')
+}
+
+/** Subject of a topic's values (Confluent's TopicNameStrategy). */
+export function valueSubject(topic: string): string {
+  return `${topic}-value`
+}
+
+/** The schemas directory: as configured, relative to the working directory, else to the package. */
+export function schemasDir(config: HermesConfig): string {
+  const dir = config.schemaRegistry.schemasDir
+  if (isAbsolute(dir)) return dir
+  const here = resolve(dir)
+  return existsSync(here) ? here : join(PACKAGE_ROOT, dir)
+}
+
+/** A schema file of the schemas directory: its text (normalized JSON) and avsc type. */
+export interface SchemaFile {
+  name: string
+  file: string
+  text: string
+  type: avro.Type
+}
+
+/** Reads and checks `schemas/<name>.avsc`; a missing or invalid file is a config error naming it. */
+export function loadSchema(config: HermesConfig, name: string, field = 'schema'): SchemaFile {
+  const dir = schemasDir(config)
+  const file = join(dir, `${name}.avsc`)
+  if (!existsSync(file)) {
+    const known = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.avsc')).map((f) => f.slice(0, -5)) : []
+    throw new HermesError('CONFIG_INVALID', `${field}: no schema file ${file}; known schemas: ${known.join(', ') || 'none'} (schemaRegistry.schemasDir is ${config.schemaRegistry.schemasDir})`)
+  }
+  let parsed: unknown
+  let type: avro.Type
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'))
+    type = avro.Type.forSchema(parsed as avro.Schema)
+  } catch (err) {
+    throw new HermesError('SCHEMA_INVALID', `${file} is not a valid Avro schema: ${describeError(err)}`, { cause: err })
+  }
+  return { name, file, text: JSON.stringify(parsed), type }
+}
+
+/** The topics with a schema, with their schema name and format. */
+export function schemaTopics(config: HermesConfig): Array<{ topic: string; schema: string; format: 'json' | 'avro' }> {
+  const out: Array<{ topic: string; schema: string; format: 'json' | 'avro' }> = []
+  for (const [topic, o] of Object.entries(config.topics.overrides)) if (o.schema) out.push({ topic, schema: o.schema, format: topicFormat(config, topic) })
+  return out
+}
+
+/** Topics the topologies read or write whose format is avro. */
+export function avroTopics(topologies: readonly Topology[], config: HermesConfig): string[] {
+  const topics = new Set<string>()
+  for (const t of topologies) for (const n of t.nodes) if ((n.kind === 'source' || n.kind === 'sink') && topicFormat(config, n.topic) === 'avro') topics.add(n.topic)
+  return [...topics].sort()
+}
+
+/**
+ * Gives every source and sink of an avro topic the Confluent-wire Avro serde of its schema
+ * (the topology's own serde still checks decoded values through `fromValue`). Waits for the
+ * registry with backoff; registers the current schemas first when `schemaRegistry.autoRegister`
+ * is on, else requires them to be registered. Topologies without avro topics come back as they are.
+ */
+export async function applyTopicFormats(topologies: readonly Topology[], config: HermesConfig, registry: SchemaRegistryClient, logger: Logger, signal?: AbortSignal): Promise<Topology[]> {
+  const topics = avroTopics(topologies, config)
+  if (topics.length === 0) return [...topologies]
+  const serdes = new Map<string, { id: number; schema: SchemaFile }>()
+  for (const topic of topics) {
+    const schema = loadSchema(config, config.topics.overrides[topic]?.schema as string, `topics.overrides.${topic}.schema`)
+    const subject = valueSubject(topic)
+    const id = await registry.untilAvailable(
+      `schema of ${topic}`,
+      async () => {
+        if (!config.schemaRegistry.autoRegister) {
+          const found = await registry.idOf(subject, schema.text)
+          if (found === null) throw new RegistryError('not-found', `the current ${schema.name} schema is not registered under ${subject}: run \`hermes schemas register\` or set schemaRegistry.autoRegister: true`, 404)
+          return found
+        }
+        const known = await registry.latest(subject)
+        const registered = await registry.register(subject, schema.text)
+        if (!known) await registry.setCompatibility(subject, config.schemaRegistry.compatibility)
+        return registered
+      },
+      signal ? { signal } : {},
+    )
+    serdes.set(topic, { id, schema })
+  }
+  logger.info({ registry: registry.url, topics: Object.fromEntries([...serdes].map(([t, s]) => [t, { subject: valueSubject(t), id: s.id, schema: s.schema.name }])) }, 'Avro topics use the schema registry')
+  return topologies.map((t) => withSerdes(t, (node) => {
+    const s = serdes.get(node.topic)
+    if (!s) return null
+    const own = node.serde
+    return confluentAvroSerde({
+      subject: valueSubject(node.topic),
+      readerType: s.schema.type,
+      writerId: s.id,
+      schemas: registry,
+      ...(own.fromValue ? { fromValue: (v: unknown) => (own.fromValue as (v: unknown) => unknown)(v) } : {}),
+    })
+  }))
+}
+
+/** A copy of a topology with the serdes of some sources and sinks replaced. */
+export function withSerdes(topology: Topology, replace: (node: SourceNode | SinkNode) => Serde<unknown> | null): Topology {
+  let changed = false
+  const nodes: TopologyNode[] = topology.nodes.map((n) => {
+    if (n.kind !== 'source' && n.kind !== 'sink') return n
+    const serde = replace(n)
+    if (!serde) return n
+    changed = true
+    return Object.freeze({ ...n, serde })
+  })
+  if (!changed) return topology
+  const frozen = Object.freeze(nodes)
+  return Object.freeze({
+    name: topology.name,
+    nodes: frozen,
+    node(id: string): TopologyNode {
+      const found = frozen.find((x) => x.id === id)
+      return found ?? topology.node(id)
+    },
+  })
+}
+
+/** {@link applyTopicFormats} with a registry client from the config, when the topologies have avro topics. */
+export async function withTopicFormats(topologies: readonly Topology[], config: HermesConfig, logger: Logger, signal?: AbortSignal): Promise<Topology[]> {
+  if (avroTopics(topologies, config).length === 0) return [...topologies]
+  return applyTopicFormats(topologies, config, new SchemaRegistryClient(config.schemaRegistry, logger), logger, signal)
+}
