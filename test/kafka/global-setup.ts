@@ -5,31 +5,15 @@
  * `test/kafka/*.kafka.test.ts`) and `HERMES_SKIP_KAFKA=1` leave the broker alone.
  */
 import { execFile } from 'node:child_process'
-import { connect } from 'node:net'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
+import { listening } from '../listening.ts'
 
 const run = promisify(execFile)
 const ROOT = resolve(import.meta.dirname, '..', '..')
 const PORT = 9092
 
-function answers(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const socket = connect({ host: '127.0.0.1', port })
-    socket.setTimeout(1000)
-    socket.once('connect', () => {
-      socket.destroy()
-      done(true)
-    })
-    socket.once('error', () => done(false))
-    socket.once('timeout', () => {
-      socket.destroy()
-      done(false)
-    })
-  })
-}
-
-/** The Kafka config (vitest.kafka.config.ts) holds only Kafka tests; HERMES_SKIP_KAFKA=1 opts out. */
+/** HERMES_SKIP_KAFKA=1 leaves the broker alone (one that is already running elsewhere). */
 function wantsKafka(): boolean {
   return process.env.HERMES_SKIP_KAFKA !== '1'
 }
@@ -37,7 +21,7 @@ function wantsKafka(): boolean {
 let startedHere = false
 
 export async function setup(): Promise<void> {
-  if (!wantsKafka() || (await answers(PORT))) return
+  if (!wantsKafka() || (await listening(PORT))) return
   const { stdout } = await run(join(ROOT, 'scripts', 'kafka', 'start.sh'), [], { cwd: ROOT, timeout: 120_000 })
   if (!/KAFKA_BROKERS=/.test(stdout)) throw new Error(`scripts/kafka/start.sh did not report a broker: ${stdout}`)
   startedHere = true

@@ -72,6 +72,8 @@ export interface OutRecord {
   offset: number
   key: string | null
   value: string
+  /** The value's bytes (binary formats such as Avro). */
+  bytes?: Buffer | null
   headers: { [k: string]: string }
 }
 
@@ -111,7 +113,7 @@ export async function readTopics(topics: readonly string[], options: { timeoutMs
       let filter = filters.get(tp)
       if (!filter) filters.set(tp, (filter = new CommittedFilter()))
       for (const m of filter.push(rawMessages(batch))) {
-        list.push({ partition: batch.partition, offset: Number(m.offset), key: m.key?.toString() ?? null, value: m.value?.toString() ?? 'null', headers: headersOf(m.headers) })
+        list.push({ partition: batch.partition, offset: Number(m.offset), key: m.key?.toString() ?? null, value: m.value?.toString() ?? 'null', bytes: m.value ?? null, headers: headersOf(m.headers) })
       }
     },
   })
