@@ -185,50 +185,71 @@ export function buildCli(): Command {
     process.stdout.write('ok: configuration\n')
   })
 
-  program
-    .command('produce')
-    .description('append JSONL records to an embedded topic (keys from --key-field)')
-    .argument('<topic>', 'topic name')
-    .requiredOption('-f, --file <file>', 'JSONL file')
-    .option('--key-field <field>', 'value field holding the key', 'userId')
-    .option('--time-field <field>', 'value field holding the event time', 'ts')
-    .option('--state-dir <dir>', 'embedded state directory', '.hermes')
-    .option('--partitions <n>', 'partitions if the topic is new', '4')
-    .action(async (topic: string, flags: { file: string; keyField: string; timeField: string; stateDir: string; partitions: string }) => {
-      const log = EmbeddedLog.open(join(resolve(flags.stateDir), 'log'))
-      if (!log.hasTopic(topic)) log.createTopic(topic, Number(flags.partitions))
-      let n = 0
-      for (const line of readFileSync(flags.file, 'utf8').split('\n')) {
-        if (!line.trim()) continue
-        let key: string | null = null
-        let ts = 0
-        try {
-          const v = JSON.parse(line) as { [k: string]: unknown }
-          if (v && typeof v[flags.keyField] === 'string') key = v[flags.keyField] as string
-          if (v && typeof v[flags.timeField] === 'number') ts = v[flags.timeField] as number
-        } catch {
-          // kept as is: the consumer's deserializer decides
-        }
-        log.append(topic, key === null ? 0 : partitionFor(key, log.partitions(topic)), key, Buffer.from(line, 'utf8'), ts)
-        n++
+  withConfigOptions(
+    program
+      .command('produce')
+      .description('append JSONL records to a topic: the embedded log, or Kafka with runtime.mode kafka (Avro for avro topics)')
+      .argument('<topic>', 'topic name')
+      .requiredOption('-f, --file <file>', 'JSONL file')
+      .option('--key-field <field>', 'value field holding the key', 'userId')
+      .option('--time-field <field>', 'value field holding the event time', 'ts')
+      .option('--partitions <n>', 'partitions if the topic is new (default: topics config)'),
+  ).action(async (topic: string, flags: ConfigFlags & { file: string; keyField: string; timeField: string; partitions?: string }) => {
+    const config = configFrom(flags)
+    const lines = readFileSync(flags.file, 'utf8').split('\n')
+    const partitions = flags.partitions === undefined ? config.topics.overrides[topic]?.partitions ?? config.topics.defaultPartitions : Number(flags.partitions)
+    if (!Number.isInteger(partitions) || partitions < 1) throw new HermesError('USAGE', `--partitions must be a positive integer, got ${flags.partitions}`)
+    if (config.runtime.mode === 'kafka') {
+      const { produceToKafka } = await import('../kafka/topic-io.ts')
+      const logger = createLogger({ level: config.observability.log.level })
+      const r = await produceToKafka({ config, logger, topic, lines, keyField: flags.keyField, timeField: flags.timeField, partitions })
+      for (const x of r.rejected) process.stderr.write(`${flags.file}:${x.line}: ${x.reason}\n`)
+      process.stdout.write(`produced ${r.produced} records to ${topic} on ${config.kafka.brokers.join(',')}${r.rejected.length ? `; ${r.rejected.length} lines rejected` : ''}\n`)
+      if (r.rejected.length) process.exitCode = 1
+      return
+    }
+    const log = EmbeddedLog.open(join(resolve(config.runtime.stateDir), 'log'))
+    if (!log.hasTopic(topic)) log.createTopic(topic, partitions)
+    let n = 0
+    for (const line of lines) {
+      if (!line.trim()) continue
+      let key: string | null = null
+      let ts = 0
+      try {
+        const v = JSON.parse(line) as { [k: string]: unknown }
+        if (v && typeof v[flags.keyField] === 'string') key = v[flags.keyField] as string
+        if (v && typeof v[flags.timeField] === 'number') ts = v[flags.timeField] as number
+      } catch {
+        // kept as is: the consumer's deserializer decides
       }
-      log.flush({ fsync: true })
-      process.stdout.write(`produced ${n} records to ${topic}\n`)
-    })
+      log.append(topic, key === null ? 0 : partitionFor(key, log.partitions(topic)), key, Buffer.from(line, 'utf8'), ts)
+      n++
+    }
+    log.flush({ fsync: true })
+    process.stdout.write(`produced ${n} records to ${topic}\n`)
+  })
 
-  program
-    .command('consume')
-    .description('print an embedded topic as JSONL (dead letters as envelopes)')
-    .argument('<topic>', 'topic name')
-    .option('--state-dir <dir>', 'embedded state directory', '.hermes')
-    .option('-o, --output <file>', 'write to a file instead of stdout')
-    .action(async (topic: string, flags: { stateDir: string; output?: string }) => {
-      const log = EmbeddedLog.open(join(resolve(flags.stateDir), 'log'))
-      if (!log.hasTopic(topic)) throw new HermesError('USAGE', `no topic "${topic}" in ${flags.stateDir} (topics: ${log.topicNames().join(', ') || 'none'})`)
-      const lines = readTopicSince(log, topic, [])
-      if (flags.output) await writeLines(flags.output, lines)
-      else for (const l of lines) process.stdout.write(`${l}\n`)
-    })
+  withConfigOptions(
+    program
+      .command('consume')
+      .description('print a topic as JSONL (dead letters as envelopes): the embedded log, or Kafka with runtime.mode kafka (Avro decoded)')
+      .argument('<topic>', 'topic name')
+      .option('-o, --output <file>', 'write to a file instead of stdout'),
+  ).action(async (topic: string, flags: ConfigFlags & { output?: string }) => {
+    const config = configFrom(flags)
+    let lines: string[] = []
+    if (config.runtime.mode === 'kafka') {
+      const { consumeFromKafka } = await import('../kafka/topic-io.ts')
+      const logger = createLogger({ level: config.observability.log.level })
+      await consumeFromKafka({ config, logger, topic, onLine: (l) => lines.push(l) })
+    } else {
+      const log = EmbeddedLog.open(join(resolve(config.runtime.stateDir), 'log'))
+      if (!log.hasTopic(topic)) throw new HermesError('USAGE', `no topic "${topic}" in ${config.runtime.stateDir} (topics: ${log.topicNames().join(', ') || 'none'})`)
+      lines = readTopicSince(log, topic, [])
+    }
+    if (flags.output) await writeLines(flags.output, lines)
+    else for (const l of lines) process.stdout.write(`${l}\n`)
+  })
 
   addSchemaCommands(program, withConfigOptions, (flags) => {
     const config = configFrom(flags as ConfigFlags)

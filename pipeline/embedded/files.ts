@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer'
 import { createWriteStream, existsSync, readFileSync } from 'node:fs'
 import { once } from 'node:events'
 import { HermesError } from '../api/errors.ts'
@@ -127,7 +128,7 @@ export function readTopicSince(log: EmbeddedLog, topic: string, from: readonly n
 }
 
 /** One output line for a log entry. */
-export function formatEntry(e: LogEntry): string {
+export function formatEntry(e: Pick<LogEntry, 'key' | 'value' | 'headers'>): string {
   const value = e.value === null ? 'null' : e.value.toString('utf8')
   const h = e.headers
   if (h && h[DLQ_HEADERS.reason] !== undefined) {
@@ -140,7 +141,8 @@ export function formatEntry(e: LogEntry): string {
       offset: Number(h[DLQ_HEADERS.offset]),
       timestamp: Number(h[DLQ_HEADERS.timestamp]),
       key: e.key,
-      value,
+      // Binary values (Avro) as base64: UTF-8 would mangle them.
+      ...(e.value !== null && !isUtf8(e.value) ? { value: e.value.toString('base64'), valueEncoding: 'base64' } : { value }),
     })
   }
   return value

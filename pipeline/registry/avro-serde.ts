@@ -129,3 +129,24 @@ function toPlain(v: unknown): unknown {
   }
   return out
 }
+
+/**
+ * Decodes a Confluent-wire value with its own writer schema (no reader schema: for tools that
+ * print a topic as it is). Throws {@link SerdeError} when it is not that format or the id is unknown.
+ */
+export async function decodeAsWritten(bytes: Buffer, schemas: WriterSchemas): Promise<unknown> {
+  const id = wireSchemaId(bytes)
+  if (typeof id === 'string') throw new SerdeError(id)
+  let type: avro.Type
+  try {
+    type = await schemas.writerType(id)
+  } catch (err) {
+    if (err instanceof RegistryError && err.failure !== 'unavailable') throw new SerdeError(`schema id ${id} is unknown to the schema registry (${err.message})`, err)
+    throw err
+  }
+  try {
+    return toPlain(type.fromBuffer(bytes.subarray(HEADER)))
+  } catch (err) {
+    throw new SerdeError(`corrupt Avro body (schema id ${id}): ${describeError(err)}`, err)
+  }
+}

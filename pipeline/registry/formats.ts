@@ -80,40 +80,55 @@ export function avroTopics(topologies: readonly Topology[], config: HermesConfig
 export async function applyTopicFormats(topologies: readonly Topology[], config: HermesConfig, registry: SchemaRegistryClient, logger: Logger, signal?: AbortSignal): Promise<Topology[]> {
   const topics = avroTopics(topologies, config)
   if (topics.length === 0) return [...topologies]
-  const serdes = new Map<string, { id: number; schema: SchemaFile }>()
-  for (const topic of topics) {
-    const schema = loadSchema(config, config.topics.overrides[topic]?.schema as string, `topics.overrides.${topic}.schema`)
-    const subject = valueSubject(topic)
-    const id = await registry.untilAvailable(
-      `schema of ${topic}`,
-      async () => {
-        if (!config.schemaRegistry.autoRegister) {
-          const found = await registry.idOf(subject, schema.text)
-          if (found === null) throw new RegistryError('not-found', `the current ${schema.name} schema is not registered under ${subject}: run \`hermes schemas register\` or set schemaRegistry.autoRegister: true`, 404)
-          return found
-        }
-        const known = await registry.latest(subject)
-        const registered = await registry.register(subject, schema.text)
-        if (!known) await registry.setCompatibility(subject, config.schemaRegistry.compatibility)
-        return registered
-      },
-      signal ? { signal } : {},
-    )
-    serdes.set(topic, { id, schema })
-  }
-  logger.info({ registry: registry.url, topics: Object.fromEntries([...serdes].map(([t, s]) => [t, { subject: valueSubject(t), id: s.id, schema: s.schema.name }])) }, 'Avro topics use the schema registry')
-  return topologies.map((t) => withSerdes(t, (node) => {
-    const s = serdes.get(node.topic)
-    if (!s) return null
-    const own = node.serde
-    return confluentAvroSerde({
-      subject: valueSubject(node.topic),
-      readerType: s.schema.type,
-      writerId: s.id,
-      schemas: registry,
-      ...(own.fromValue ? { fromValue: (v: unknown) => (own.fromValue as (v: unknown) => unknown)(v) } : {}),
-    })
-  }))
+  const ids = new Map<string, { id: number; schema: SchemaFile }>()
+  for (const topic of topics) ids.set(topic, await registeredSchema(topic, config, registry, signal))
+  logger.info({ registry: registry.url, topics: Object.fromEntries([...ids].map(([t, s]) => [t, { subject: valueSubject(t), id: s.id, schema: s.schema.name }])) }, 'Avro topics use the schema registry')
+  return topologies.map((t) =>
+    withSerdes(t, (node) => {
+      const s = ids.get(node.topic)
+      return s ? avroSerde(node.topic, s, registry, node.serde) : null
+    }),
+  )
+}
+
+/**
+ * The current schema of an avro topic and its registry id: registered first when
+ * `schemaRegistry.autoRegister` is on (an equal schema keeps its id), else looked up. Waits for
+ * an unreachable registry with backoff (see {@link SchemaRegistryClient.untilAvailable}).
+ */
+export async function registeredSchema(topic: string, config: HermesConfig, registry: SchemaRegistryClient, signal?: AbortSignal): Promise<{ id: number; schema: SchemaFile }> {
+  const name = config.topics.overrides[topic]?.schema
+  if (!name) throw new HermesError('CONFIG_INVALID', `topics.overrides.${topic}.schema: topic ${topic} has no schema; name a file of schemaRegistry.schemasDir (without .avsc)`)
+  const schema = loadSchema(config, name, `topics.overrides.${topic}.schema`)
+  const subject = valueSubject(topic)
+  const id = await registry.untilAvailable(
+    `schema of ${topic}`,
+    async () => {
+      if (!config.schemaRegistry.autoRegister) {
+        const found = await registry.idOf(subject, schema.text)
+        if (found === null) throw new RegistryError('not-found', `the current ${schema.name} schema is not registered under ${subject}: run \`hermes schemas register\` or set schemaRegistry.autoRegister: true`, 404)
+        return found
+      }
+      const known = await registry.latest(subject)
+      const registered = await registry.register(subject, schema.text)
+      if (!known) await registry.setCompatibility(subject, config.schemaRegistry.compatibility)
+      return registered
+    },
+    signal ? { signal } : {},
+  )
+  return { id, schema }
+}
+
+/** The Confluent-wire Avro serde of a topic; `own` (the topology's serde) still checks decoded values. */
+export function avroSerde(topic: string, s: { id: number; schema: SchemaFile }, registry: SchemaRegistryClient, own?: Serde<unknown>): Serde<unknown> {
+  const check = own?.fromValue
+  return confluentAvroSerde({
+    subject: valueSubject(topic),
+    readerType: s.schema.type,
+    writerId: s.id,
+    schemas: registry,
+    ...(check ? { fromValue: (v: unknown) => check.call(own, v) } : {}),
+  })
 }
 
 /** A copy of a topology with the serdes of some sources and sinks replaced. */

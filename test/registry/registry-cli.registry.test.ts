@@ -1,32 +1,21 @@
-import { execFile } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { createServer, connect } from 'node:net'
 import type { AddressInfo, Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
-import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { validateConfig } from '../../pipeline/config/load.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
 import { RegistryError, SchemaRegistryClient } from '../../pipeline/registry/client.ts'
 import { withTopicFormats } from '../../pipeline/registry/formats.ts'
 import { TopologyBuilder, jsonObjectSerde, jsonSerde } from '../../pipeline/api/index.ts'
+import { runHermes } from '../hermes-cli.ts'
 import { runId, silent } from '../kafka/helpers.ts'
 import { REGISTRY_URL, schemasWith } from './helpers.ts'
 
-const exec = promisify(execFile)
-
-/** `hermes …` as a user runs it; resolves with the exit code and output instead of throwing. */
-async function hermes(args: string[], env: { [k: string]: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, ['bin/hermes.js', ...args], { env: { ...process.env, HERMES_ENV: 'test', ...env }, timeout: 60_000 })
-    return { code: 0, stdout, stderr }
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string }
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
-  }
-}
+/** `hermes …` as a user runs it, with the test environment's config. */
+const hermes = (args: string[], env: { [k: string]: string } = {}) => runHermes(args, { HERMES_ENV: 'test', ...env })
 
 /** A TCP relay on `port` to the real registry: a registry that comes up while Hermes waits for it. */
 function relay(port: number, upstreamPort: number): { close: () => Promise<void> } {
