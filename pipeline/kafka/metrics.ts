@@ -15,6 +15,7 @@ export class KafkaMetrics {
   readonly bufferedRecords: Gauge<'app'>
   readonly assignedTasks: Gauge<'app'>
   readonly rebalances: Counter<'app'>
+  readonly transactionAborts: Counter<'app'>
 
   constructor(registry: Registry) {
     const registers = [registry]
@@ -27,6 +28,7 @@ export class KafkaMetrics {
     this.pausedPartitions = get('hermes_kafka_paused_partitions', () => new Gauge({ name: 'hermes_kafka_paused_partitions', help: 'Input partitions paused for backpressure', labelNames: ['app'], registers }))
     this.bufferedRecords = get('hermes_kafka_buffered_records', () => new Gauge({ name: 'hermes_kafka_buffered_records', help: 'Fetched records waiting to be processed', labelNames: ['app'], registers }))
     this.assignedTasks = get('hermes_kafka_assigned_tasks', () => new Gauge({ name: 'hermes_kafka_assigned_tasks', help: 'Tasks (sub-topology partitions) assigned to this instance', labelNames: ['app'], registers }))
+    this.transactionAborts = get('hermes_kafka_transaction_aborts_total', () => new Counter({ name: 'hermes_kafka_transaction_aborts_total', help: 'Commit transactions aborted (exactly-once): their outputs are produced again', labelNames: ['app'], registers }))
     this.rebalances = get('hermes_kafka_rebalances_total', () => new Counter({ name: 'hermes_kafka_rebalances_total', help: 'Group assignments received', labelNames: ['app'], registers }))
   }
 }

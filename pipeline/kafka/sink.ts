@@ -184,6 +184,7 @@ export class KafkaSink {
       this.opts.metrics?.produced.inc({ app, kind: 'changelog' }, changelog.length)
       return written(changelog, meta)
     } catch (err) {
+      this.opts.metrics?.transactionAborts.inc({ app })
       await txn.abort().catch((e: unknown) => this.opts.logger.debug({ task: owner, err: describeKafkaError(e) }, 'abort after a failed commit failed too'))
       throw err
     }
