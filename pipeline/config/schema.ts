@@ -145,10 +145,10 @@ export const kafkaSchema = z
      */
     maxTaskIdleMs: nonNegativeInt.default(500),
     /**
-     * How far (event time) processing may run ahead of a record this process wrote to a
-     * repartition topic it also reads and has not read back yet; timers and lateness match
-     * embedded mode to within this bound (0: exactly, slower backlog replays). Unset:
-     * `time.maxOutOfOrdernessMs`.
+     * How far (event time) processing may run ahead of a record this process wrote to a topic
+     * it also reads (a repartition topic, or one topology's output that another reads) and has
+     * not read back yet; timers and lateness match embedded mode to within this bound (0:
+     * exactly, slower backlog replays). Unset: `time.maxOutOfOrdernessMs`.
      */
     maxAheadMs: nonNegativeInt.optional(),
     /** How long Kafka may keep failing (broker down, no coordinator) before the run gives up. */

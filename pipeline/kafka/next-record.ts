@@ -6,7 +6,7 @@ export type NextRecord =
   | { kind: 'record'; app: KafkaApp; buffer: PartitionBuffer }
   /** An input partition that may hold an earlier record is still being fetched. */
   | { kind: 'wait' }
-  /** A record this process wrote to its own input must arrive first (exactly-once: be committed). */
+  /** A record this process wrote to one of its inputs must arrive first (exactly-once: be committed). */
   | { kind: 'in-flight' }
   | { kind: 'none' }
 
@@ -22,8 +22,9 @@ export interface NextRecordOptions {
  * across all assigned partitions of all apps. It waits instead when a partition with nothing
  * buffered may still hold an earlier record: one that was behind when assigned (always), or a
  * non-internal one whose last fetch saw more data (up to `maxTaskIdleMs` after it ran empty), one
- * holding records of a transaction whose marker has not been read yet, or
- * an internal one with a record of ours on its way more than `maxAheadMs` earlier.
+ * holding records of a transaction whose marker has not been read yet, or one with a record of
+ * ours on its way (repartitioned, or written by another app of this process) more than
+ * `maxAheadMs` earlier.
  */
 export function nextRecord(apps: readonly KafkaApp[], o: NextRecordOptions): NextRecord {
   let best: PartitionBuffer | undefined
@@ -43,7 +44,7 @@ export function nextRecord(apps: readonly KafkaApp[], o: NextRecordOptions): Nex
         continue
       }
       if (b.fetched < b.initialEnd || b.filter.held() > 0 || (!b.internal && b.fetched < b.end && o.now - b.emptySince < o.maxTaskIdleMs)) wait = true
-      if (b.internal) arriving = Math.min(arriving, a.inFlight.minFor(b.tp))
+      arriving = Math.min(arriving, a.inFlight.minFor(b.tp))
     }
   }
   if (arriving + o.maxAheadMs < bestTs) return { kind: 'in-flight' }

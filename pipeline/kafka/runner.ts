@@ -97,7 +97,7 @@ export class KafkaRunner {
       ...(opts.errorPolicy ? { errorPolicy: opts.errorPolicy } : {}),
     }
     for (const topology of opts.topologies) {
-      const app: KafkaApp = new KafkaApp(topology, deps, { send: (topic, key, value, ts, headers) => this.collect(app, topic, key, value, ts, headers) })
+      const app = new KafkaApp(topology, deps, { send: (topic, key, value, ts, headers) => this.collect(topic, key, value, ts, headers) })
       this.apps.push(app)
     }
     await this.admin.ensureTopics(this.apps.flatMap((a) => a.topicSpecs()))
@@ -257,20 +257,25 @@ export class KafkaRunner {
       for (const x of this.apps) x.failPendingCommits(err)
       throw new HermesError('PRODUCE_ERROR', `commit of task ${a.name}/${t.id} failed: ${describeKafkaError(err)}`, { cause: err })
     }
-    // Another instance owns the task now; what this one did since its last commit is aborted.
+    // Another instance owns the task now; what this one did since its last commit is aborted,
+    // and its outputs bound for our inputs (of any app) will never arrive.
     this.opts.logger.warn({ app: a.name, task: t.id }, 'task fenced by a newer owner; dropping it')
-    a.inFlight.reset()
+    for (const x of this.apps) x.inFlight.reset()
     await a.dropTask(t, 'fenced')
   }
 
-  /** Collector: queues an output of the task being processed and tracks records bound for our own inputs. */
-  private collect(app: KafkaApp, topic: string, key: string | null, value: Buffer | null, ts: number, headers?: Headers): void {
+  /**
+   * Collector: queues an output of the task being processed and tracks records bound for our own
+   * inputs: a repartition topic of the app, or an output of one app that another app of this
+   * process reads (push-decisions → material-stats). The embedded log hands those over at once.
+   */
+  private collect(topic: string, key: string | null, value: Buffer | null, ts: number, headers?: Headers): void {
     const partitions = this.admin.partitions(topic)
     const partition = outputPartition(topic, key, partitions, this.roundRobin)
     const record = { owner: this.current, topic, partition, key, value, timestamp: ts, ...(headers && Object.keys(headers).length ? { headers } : {}) }
     this.sink.push(record)
     const tp = `${topic}:${partition}`
-    if (app.owners.has(tp)) app.inFlight.add(tp, ts)
+    for (const a of this.apps) if (a.owners.has(tp)) a.inFlight.add(tp, ts)
   }
 
   /** Processes up to a chunk of records, always the buffered head with the lowest timestamp. */
@@ -296,7 +301,7 @@ export class KafkaRunner {
         if (eventTime > app.maxSeen) app.maxSeen = eventTime
         stats.timersFired += this.advanceWatermark(app)
       }
-      if (best.internal) app.inFlight.arrived(best.tp, raw.timestamp)
+      app.inFlight.arrived(best.tp, raw.timestamp)
       stats.timersFired += this.advanceWatermark(app)
       n++
       if ((n & 63) === 0 && performance.now() > deadline) break
