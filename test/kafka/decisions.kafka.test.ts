@@ -34,7 +34,7 @@ import { buildWorld, eventsForHour } from '../../scripts/hermes-workload.ts'
 import materialStats from '../../topologies/material-stats.ts'
 import pushDecisions, { TOPICS } from '../../topologies/push-decisions.ts'
 import type { EmbeddedInput, OutRecord } from './helpers.ts'
-import { FAST, keyAndTime, perKey, produceLines, readTopics, runEmbeddedReference, runId, silent, testConfig } from './helpers.ts'
+import { FAST, keyAndTime, logContents, perKey, produceLines, readTopics, runEmbeddedReference, runId, silent, testConfig } from './helpers.ts'
 
 const PARTITIONS = 4
 const HOUR = 3_600_000
@@ -58,17 +58,7 @@ async function embeddedPhases(topologies: () => Topology[], config: HermesConfig
     const runner = await EmbeddedRunner.open({ topologies: topologies(), config, log, state: { kind: 'memory', maps }, logger: silent })
     await runner.run()
     await runner.close()
-    const out = new Map<string, OutRecord[]>()
-    for (const topic of log.topicNames()) {
-      const list: OutRecord[] = []
-      for (let p = 0; p < log.partitions(topic); p++) {
-        for (let o = 0; o < log.endOffset(topic, p); o++) {
-          const e = log.read(topic, p, o)
-          if (e) list.push({ partition: p, offset: o, key: e.key, value: e.value?.toString() ?? 'null', headers: {} })
-        }
-      }
-      out.set(topic, list)
-    }
+    const out = logContents(log)
     after.push(out)
   }
   return after

@@ -172,6 +172,11 @@ export async function runEmbeddedReference(topologies: Topology[], config: Herme
   const runner = await EmbeddedRunner.open({ topologies, config, log, state: { kind: 'memory', maps: new Map() }, logger: silent })
   await runner.run()
   await runner.close()
+  return logContents(log)
+}
+
+/** Every record of an embedded log, per topic, in partition and offset order. */
+export function logContents(log: EmbeddedLog): Map<string, OutRecord[]> {
   const out = new Map<string, OutRecord[]>()
   for (const topic of log.topicNames()) {
     const list: OutRecord[] = []
