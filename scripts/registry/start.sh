@@ -46,10 +46,13 @@ if [ ! -f "$HOME_DIR/.complete" ]; then
   echo "fetching Apicurio Registry $VERSION from Maven Central..." >&2
   # Plugin 2.8 with transitive=false does not read the artifact's parent POM, which Maven
   # Central lacks for some Apicurio versions.
-  mvn -B -q org.apache.maven.plugins:maven-dependency-plugin:2.8:get \
+  # The local repository is named explicitly: Maven takes its default from the Java user.home
+  # (the passwd entry), which is not always $HOME.
+  REPO="${MAVEN_REPO:-$HOME/.m2/repository}"
+  mvn -B -q -Dmaven.repo.local="$REPO" org.apache.maven.plugins:maven-dependency-plugin:2.8:get \
     -Dartifact="io.apicurio:apicurio-registry-app:$VERSION:tar.gz:all" -Dtransitive=false >"$HOME_DIR/mvn.log" 2>&1 \
     || { echo "start.sh: mvn could not fetch Apicurio $VERSION; see $HOME_DIR/mvn.log" >&2; tail -20 "$HOME_DIR/mvn.log" >&2; exit 1; }
-  tar xzf "${MAVEN_REPO:-$HOME/.m2/repository}/io/apicurio/apicurio-registry-app/$VERSION/apicurio-registry-app-$VERSION-all.tar.gz" -C "$HOME_DIR"
+  tar xzf "$REPO/io/apicurio/apicurio-registry-app/$VERSION/apicurio-registry-app-$VERSION-all.tar.gz" -C "$HOME_DIR"
   touch "$HOME_DIR/.complete"
 fi
 JAR="$(find "$HOME_DIR" -maxdepth 1 \( -name quarkus-run.jar -o -name '*-runner.jar' \) | head -1)"
