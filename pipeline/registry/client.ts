@@ -196,7 +196,16 @@ export class SchemaRegistryClient {
 
   /** Sets a subject's compatibility level. */
   async setCompatibility(subject: string, level: string): Promise<void> {
-    await this.call(`setting the compatibility of ${subject}`, async () => this.api.Subject.updateConfig({ subject, body: { compatibility: level } }))
+    const put = (): Promise<unknown> => this.call(`setting the compatibility of ${subject}`, async () => this.api.Subject.updateConfig({ subject, body: { compatibility: level } }))
+    try {
+      await put()
+    } catch (err) {
+      // Apicurio answers 409 ("rule already exists") when another client created the subject's
+      // rule at the same moment (two instances starting together); the second PUT updates it.
+      if (!(err instanceof RegistryError && err.status === 409)) throw err
+      await sleep(100)
+      await put()
+    }
   }
 
   /** The id of `schema` under `subject`, or null when that exact schema is not registered there. */

@@ -2,6 +2,8 @@
  * Kafka runner benchmark against a running broker (scripts/kafka/start.sh):
  *   npx tsx scripts/kafka/bench.ts [--events 200000] [--rate 2000] [--seconds 20] [--guarantee at_least_once|exactly_once]
  *     [--commit-interval-ms N] (default: the runtime's, 100 ms exactly-once, 5000 ms at-least-once)
+ *     [--format json|avro] (avro: events as Confluent-wire Avro, schemas/behavior-event.avsc, through
+ *     the schema registry of scripts/registry/start.sh)
  * 1. throughput: a backlog of events is produced first, then one process works through it
  *    (hourly windows per user, a repartition by type and a running count per type);
  * 2. latency: events are produced at a steady rate with ts = wall clock, and the time from
@@ -20,6 +22,8 @@ import type { Aggregator, Processor, ProcessorContext, Topology } from '../../pi
 import { loadConfig } from '../../pipeline/config/load.ts'
 import { runKafka } from '../../pipeline/kafka/run.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
+import { SchemaRegistryClient } from '../../pipeline/registry/client.ts'
+import { avroSerde, registeredSchema } from '../../pipeline/registry/formats.ts'
 import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
 
 const arg = (name: string, dflt: string): string => {
@@ -35,6 +39,7 @@ const PARTITIONS = 4
 const AHEAD = arg('max-ahead-ms', '')
 const ahead = AHEAD === '' ? {} : { maxAheadMs: Number(AHEAD) }
 const INTERVAL = arg('commit-interval-ms', '')
+const FORMAT = arg('format', 'json')
 
 interface Ev {
   eventId: string
@@ -66,18 +71,36 @@ function topology(app: string, input: string, out: string): Topology {
 }
 
 const kafka = new Kafka({ clientId: 'hermes-bench', brokers: BROKERS, logLevel: logLevel.NOTHING })
+const id = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`
+const [input, input2] = [`bench-in-${id}`, `bench-live-in-${id}`]
+const avroTopics = FORMAT === 'avro' ? { overrides: { [input]: { format: 'avro', schema: 'behavior-event' }, [input2]: { format: 'avro', schema: 'behavior-event' } } } : {}
 const config = loadConfig({
   dir: 'config',
   environment: {},
-  overrides: { observability: { http: { enabled: false } }, kafka: { brokers: BROKERS }, runtime: { guarantee: GUARANTEE, ...(INTERVAL === '' ? {} : { commitIntervalMs: Number(INTERVAL) }) } },
+  overrides: { observability: { http: { enabled: false } }, kafka: { brokers: BROKERS }, topics: avroTopics, runtime: { guarantee: GUARANTEE, ...(INTERVAL === '' ? {} : { commitIntervalMs: Number(INTERVAL) }) } },
 })
+/** Event values as the producers write them: JSON, or Avro with the registered schema's id. */
+const encoders = new Map<string, Promise<(e: Ev) => Buffer>>()
+async function encoderFor(topic: string): Promise<(e: Ev) => Buffer> {
+  if (FORMAT !== 'avro') return (e) => Buffer.from(JSON.stringify(e))
+  const registry = new SchemaRegistryClient(config.schemaRegistry, createLogger({ level: 'warn' }))
+  const serde = avroSerde(topic, await registeredSchema(topic, config, registry), registry)
+  return (e) => serde.serialize(e)
+}
+async function encode(topic: string, e: Ev): Promise<Buffer> {
+  let f = encoders.get(topic)
+  if (!f) encoders.set(topic, (f = encoderFor(topic)))
+  return (await f)(e)
+}
 const timings = { sessionTimeout: 6000, heartbeatInterval: 500, rebalanceTimeout: 10_000, maxWaitTimeInMs: 20 }
 
 async function produce(topic: string, events: Ev[]): Promise<void> {
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner })
   await producer.connect()
   for (let i = 0; i < events.length; i += 5000) {
-    await producer.send({ topic, messages: events.slice(i, i + 5000).map((e) => ({ key: e.userId, value: JSON.stringify(e), timestamp: String(e.ts), partition: partitionFor(e.userId, PARTITIONS) })) })
+    const slice = events.slice(i, i + 5000)
+    const values = await Promise.all(slice.map((e) => encode(topic, e)))
+    await producer.send({ topic, messages: slice.map((e, j) => ({ key: e.userId, value: values[j] as Buffer, timestamp: String(e.ts), partition: partitionFor(e.userId, PARTITIONS) })) })
   }
   await producer.disconnect()
 }
@@ -101,12 +124,10 @@ function capture(): { logger: ReturnType<typeof createLogger>; lines: Array<{ [k
 }
 
 const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN
-const id = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`
 const root = mkdtempSync(join(tmpdir(), 'hermes-bench-'))
 try {
   // 1. Throughput over a backlog.
   const app = `bench-${id}`
-  const input = `bench-in-${id}`
   await createTopic(input)
   // Recent event times: the broker's time-based retention deletes records with old timestamps.
   const start = Math.floor((Date.now() - EVENTS * 10) / 3_600_000 - 1) * 3_600_000
@@ -115,7 +136,7 @@ try {
   const t0 = Date.now()
   const stats = await runKafka({ topologies: [topology(app, input, `bench-out-${id}`)], config, logger: createLogger({ level: 'warn' }), state: { kind: 'rocksdb', dir: join(root, 'a') }, stopWhenIdleMs: 200, timings, ...ahead })
   const secs = (Date.now() - t0) / 1000
-  console.log(`throughput (${GUARANTEE}): ${EVENTS} events (${stats.records} record steps over 2 sub-topologies) in ${secs.toFixed(1)} s = ${Math.round(EVENTS / secs)} events/s, ${stats.commits} commits`)
+  console.log(`throughput (${GUARANTEE}, ${FORMAT}): ${EVENTS} events (${stats.records} record steps over 2 sub-topologies) in ${secs.toFixed(1)} s = ${Math.round(EVENTS / secs)} events/s, ${stats.commits} commits`)
 
   // 3. Restore of that state on a new instance.
   const { logger, lines } = capture()
@@ -124,7 +145,6 @@ try {
 
   // 2. Latency at a steady rate.
   const app2 = `bench-live-${id}`
-  const input2 = `bench-live-in-${id}`
   const out2 = `bench-live-out-${id}`
   await createTopic(input2)
   await createTopic(`${out2}-running`)
@@ -153,7 +173,8 @@ try {
     for (let i = 0; i < (RATE * tick) / 1000; i++, n++) batch.push({ eventId: `l${n}`, userId: `u${(n * 7919) % 5000}`, type: TYPES[n % 6] as string, ts: Date.now() })
     const now = Date.now()
     for (const e of batch) sentAt.set(e.eventId, now)
-    await producer.send({ topic: input2, messages: batch.map((e) => ({ key: e.userId, value: JSON.stringify(e), timestamp: String(e.ts), partition: partitionFor(e.userId, PARTITIONS) })) })
+    const values = await Promise.all(batch.map((e) => encode(input2, e)))
+    await producer.send({ topic: input2, messages: batch.map((e, j) => ({ key: e.userId, value: values[j] as Buffer, timestamp: String(e.ts), partition: partitionFor(e.userId, PARTITIONS) })) })
     await new Promise((r) => setTimeout(r, Math.max(0, tick - (Date.now() - now))))
   }
   await new Promise((r) => setTimeout(r, 2000))
@@ -162,7 +183,7 @@ try {
   controller.abort()
   await running
   latencies.sort((a, b) => a - b)
-  console.log(`latency (${GUARANTEE}) at ${RATE} events/s for ${SECONDS} s: ${latencies.length}/${n} outputs, p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms, max ${latencies[latencies.length - 1]} ms`)
+  console.log(`latency (${GUARANTEE}, ${FORMAT}) at ${RATE} events/s for ${SECONDS} s: ${latencies.length}/${n} outputs, p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms, max ${latencies[latencies.length - 1]} ms`)
 } finally {
   rmSync(root, { recursive: true, force: true })
 }

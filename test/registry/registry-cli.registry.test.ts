@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { validateConfig } from '../../pipeline/config/load.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
 import { RegistryError, SchemaRegistryClient } from '../../pipeline/registry/client.ts'
-import { withTopicFormats } from '../../pipeline/registry/formats.ts'
+import { registeredSchema, withTopicFormats } from '../../pipeline/registry/formats.ts'
 import { TopologyBuilder, jsonObjectSerde, jsonSerde } from '../../pipeline/api/index.ts'
 import { runHermes } from '../hermes-cli.ts'
 import { runId, silent } from '../kafka/helpers.ts'
@@ -86,6 +86,18 @@ describe('hermes schemas register (real registry)', () => {
     expect(refused.stdout).toContain('+ region: "string" (no default)')
     expect(refused.stderr).toMatch(/SCHEMA_INCOMPATIBLE: 1 schema change\(s\) refused/)
     expect((await registry.latest(`${ev}-value`))?.version).toBe(2)
+  })
+})
+
+describe('instances starting together', () => {
+  it('register the same schema under a new subject at once and all get its one id', async () => {
+    const topic = `together-${runId()}`
+    const config = validateConfig({ topics: { overrides: { [topic]: { schema: 'behavior-event', format: 'avro' } } }, schemaRegistry: { url: REGISTRY_URL } })
+    const starts = Array.from({ length: 8 }, () => registeredSchema(topic, config, new SchemaRegistryClient(config.schemaRegistry, silent)))
+    const ids = new Set((await Promise.all(starts)).map((s) => s.id))
+    expect(ids.size).toBe(1)
+    const registry = new SchemaRegistryClient(config.schemaRegistry, silent)
+    expect((await registry.latest(`${topic}-value`))?.id).toBe([...ids][0])
   })
 })
 
