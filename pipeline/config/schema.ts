@@ -128,7 +128,28 @@ export const kafkaSchema = z
   .object({
     brokers: z.array(z.string().min(1)).min(1).default(['127.0.0.1:9092']),
     clientId: z.string().min(1).default('hermes'),
-    ssl: z.boolean().default(false),
+    /**
+     * TLS to the brokers: `true` (the system's CAs), or files for a private CA and client
+     * certificates (mutual TLS). The key's passphrase is redacted from logs.
+     */
+    ssl: z
+      .union([
+        z.boolean(),
+        z
+          .object({
+            caFile: z.string().min(1).optional(),
+            certFile: z.string().min(1).optional(),
+            keyFile: z.string().min(1).optional(),
+            keyPassword: z.string().min(1).optional(),
+            /** Checking the brokers' certificates is on unless turned off here (never in production). */
+            rejectUnauthorized: z.boolean().default(true),
+            /** Host name to check the certificates against, when it differs from the broker address. */
+            servername: z.string().min(1).optional(),
+          })
+          .strict()
+          .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), { message: 'certFile and keyFile go together (client certificate and its key)', path: ['keyFile'] }),
+      ])
+      .default(false),
     sasl: z
       .object({
         mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),

@@ -1,4 +1,6 @@
 import type { IHeaders, KafkaConfig, KafkaMessage, LogEntry, RetryOptions, SASLOptions } from 'kafkajs'
+import { readFileSync } from 'node:fs'
+import type * as tls from 'node:tls'
 import { Kafka, logLevel } from 'kafkajs'
 import type { Headers } from '../api/record.ts'
 import { HermesError } from '../api/errors.ts'
@@ -47,12 +49,40 @@ function scrub(extra: { [k: string]: unknown }): { [k: string]: unknown } {
  * debug.
  */
 export function createKafkaClient(config: HermesConfig['kafka'], logger: HermesLogger, clientId = config.clientId): Kafka {
+  return new Kafka(kafkaClientOptions(config, logger, clientId))
+}
+
+/** TLS options of the `kafka.ssl` setting; certificate files are read here, a missing one named by its field. */
+export function tlsOptions(ssl: HermesConfig['kafka']['ssl']): boolean | tls.ConnectionOptions {
+  if (typeof ssl === 'boolean') return ssl
+  const read = (field: string, file: string | undefined): Buffer | undefined => {
+    if (file === undefined) return undefined
+    try {
+      return readFileSync(file)
+    } catch (err) {
+      throw new HermesError('CONFIG_INVALID', `kafka.ssl.${field}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? describeKafkaError(err)}); give the path of a PEM file`)
+    }
+  }
+  const out: tls.ConnectionOptions = { rejectUnauthorized: ssl.rejectUnauthorized }
+  const ca = read('caFile', ssl.caFile)
+  const cert = read('certFile', ssl.certFile)
+  const key = read('keyFile', ssl.keyFile)
+  if (ca) out.ca = [ca]
+  if (cert) out.cert = cert
+  if (key) out.key = key
+  if (ssl.keyPassword) out.passphrase = ssl.keyPassword
+  if (ssl.servername) out.servername = ssl.servername
+  return out
+}
+
+/** The kafkajs client options of the `kafka` config section (see {@link createKafkaClient}). */
+export function kafkaClientOptions(config: HermesConfig['kafka'], logger: HermesLogger, clientId = config.clientId): KafkaConfig {
   const log = logger.child({ component: 'kafkajs' })
   const verbose = log.isLevelEnabled('debug')
   const options: KafkaConfig = {
     clientId,
     brokers: config.brokers,
-    ssl: config.ssl,
+    ssl: tlsOptions(config.ssl),
     connectionTimeout: 3000,
     requestTimeout: 30_000,
     logLevel: verbose ? logLevel.INFO : logLevel.WARN,
@@ -69,7 +99,7 @@ export function createKafkaClient(config: HermesConfig['kafka'], logger: HermesL
       },
   }
   if (config.sasl) options.sasl = { mechanism: config.sasl.mechanism, username: config.sasl.username, password: config.sasl.password } as SASLOptions
-  return new Kafka(options)
+  return options
 }
 
 /** Engine headers (strings) as kafkajs headers. */

@@ -9,7 +9,7 @@ export const REDACT_PATHS = [
   '*.sasl',
   '*.*.sasl',
   '*.*.*.sasl',
-  ...['password', 'secret', 'token', 'apiKey', 'authorization'].flatMap((k) => [k, `*.${k}`, `*.*.${k}`, `*.*.*.${k}`]),
+  ...['password', 'keyPassword', 'secret', 'token', 'apiKey', 'authorization'].flatMap((k) => [k, `*.${k}`, `*.*.${k}`, `*.*.*.${k}`]),
 ]
 
 export type HermesLogger = PinoLogger
