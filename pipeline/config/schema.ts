@@ -148,7 +148,7 @@ export const kafkaSchema = z
           })
           .strict()
           .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), { message: 'certFile and keyFile go together (client certificate and its key)', path: ['keyFile'] }),
-      ])
+      ], { error: 'expected boolean (true: TLS with the system CAs) or an object { caFile, certFile, keyFile, keyPassword, rejectUnauthorized, servername }' })
       .default(false),
     sasl: z
       .object({
