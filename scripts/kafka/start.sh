@@ -252,7 +252,10 @@ auto.create.topics.enable=true
 delete.topic.enable=true
 num.network.threads=3
 num.io.threads=4
-log.retention.hours=24
+# Nothing is deleted by age: tests and replays write records with event-time timestamps weeks
+# or decades old (1970 for config records), which a time-based retention check (every 5 min)
+# would delete under a running test, active segment included.
+log.retention.ms=-1
 log.segment.bytes=104857600
 log.cleaner.dedupe.buffer.size=16777216
 PROPS

@@ -17,10 +17,9 @@
  * - clicks (`push_click` events naming every third decision of a first embedded run) make
  *   material-stats count clicks as well as impressions;
  * - `kafka.maxAheadMs: 0`: material-stats takes the decisions push-decisions writes to it in the
- *   embedded order (its decayed counts depend on the order);
- * - every topic's timestamps span less than 7 days: the broker rolls a segment once its record
- *   times span `log.roll.ms` (7 days), and the test broker's 24 h retention would then delete
- *   the older segment of these months-old times.
+ *   embedded order (its decayed counts depend on the order).
+ * The records carry weeks-old event times; the test broker deletes nothing by age
+ * (scripts/kafka/start.sh), else its retention check would delete them mid-test.
  */
 import { describe, expect, it } from 'vitest'
 import type { Topology } from '../../pipeline/api/index.ts'
