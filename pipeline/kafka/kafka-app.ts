@@ -76,6 +76,8 @@ export class KafkaApp {
   maxSeen = -Infinity
   pendingAssignment: TopicPartitions | null = null
   joined = false
+  /** An assignment is being applied: tasks opening, state restoring. */
+  restoring = false
   private lastAssignment: TopicPartitions | null = null
   private readonly options: AppOptions
   private readonly deps: KafkaAppDeps
@@ -208,6 +210,15 @@ export class KafkaApp {
     const assignment = this.pendingAssignment
     if (!assignment) return
     this.pendingAssignment = null
+    this.restoring = true
+    try {
+      await this.assign(assignment)
+    } finally {
+      this.restoring = false
+    }
+  }
+
+  private async assign(assignment: TopicPartitions): Promise<void> {
     const desired = new Map<string, { sub: SubTopology; partition: number }>()
     for (const sub of this.app.plan.subtopologies) {
       for (const s of sub.sources) if (!s.broadcast) for (const p of assignment[s.topic] ?? []) desired.set(`${sub.id}_${p}`, { sub, partition: p })

@@ -52,7 +52,7 @@ export async function runKafka(options: KafkaRunOptions): Promise<KafkaRunStats>
     registry: metrics.registry,
     health: {
       live: () => true,
-      ready: () => (runner.apps.every((a) => a.joined && !a.pendingAssignment) ? { ready: true } : { ready: false, reason: 'joining the group or restoring state' }),
+      ready: () => runner.readiness(),
     },
     beforeScrape: () => runner.updateMetrics(),
     logger,

@@ -107,6 +107,21 @@ export class KafkaRunner {
     this.lastCommit = this.lastSweep = this.clock()
   }
 
+  /**
+   * For `/readyz`: not ready while joining a group, opening tasks and restoring their state, or
+   * when the cluster has not answered (fetch, heartbeat) for a session timeout.
+   */
+  readiness(): { ready: true } | { ready: false; reason: string } {
+    const now = this.clock()
+    for (const a of this.apps) {
+      if (!a.joined) return { ready: false, reason: `${a.name}: joining the consumer group` }
+      if (a.restoring || a.pendingAssignment) return { ready: false, reason: `${a.name}: restoring state of assigned partitions` }
+      const silent = now - a.source.lastContact
+      if (silent > this.settings.timings.sessionTimeout) return { ready: false, reason: `${a.name}: no answer from Kafka for ${Math.round(silent / 1000)} s` }
+    }
+    return { ready: true }
+  }
+
   /** Asks {@link KafkaRunner.run} to stop after the current chunk (it still commits). */
   stop(): void {
     this.stopRequested = true

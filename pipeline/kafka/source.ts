@@ -90,14 +90,21 @@ export function valuePreparer(sources: ReadonlyArray<{ topic: string; serde: { p
  */
 export class KafkaSource {
   readonly buffers = new Map<string, PartitionBuffer>()
+  /** Wall time of the last answer from the cluster (a fetch, a heartbeat, a join). */
+  lastContact: number
   private readonly consumer: Consumer
   private readonly opts: KafkaSourceOptions
 
   constructor(kafka: Kafka, opts: KafkaSourceOptions) {
     this.opts = opts
     this.consumer = kafka.consumer({ groupId: opts.groupId, partitionAssigners: [opts.assigner], ...opts.timings, maxBytesPerPartition: opts.maxBytesPerPartition, retry: { retries: 8 } })
-    const { GROUP_JOIN, END_BATCH_PROCESS, CRASH } = this.consumer.events
+    this.lastContact = opts.clock()
+    const { GROUP_JOIN, END_BATCH_PROCESS, CRASH, FETCH, HEARTBEAT } = this.consumer.events
+    const contact = (): void => void (this.lastContact = opts.clock())
+    this.consumer.on(FETCH, contact)
+    this.consumer.on(HEARTBEAT, contact)
     this.consumer.on(GROUP_JOIN, (e) => {
+      contact()
       const assignment = e.payload.memberAssignment as TopicPartitions
       const all = Object.entries(assignment).map(([topic, partitions]) => ({ topic, partitions }))
       if (all.length) this.consumer.pause(all)

@@ -6,7 +6,7 @@ import { runKafka } from '../../pipeline/kafka/run.ts'
 import { KafkaRunner } from '../../pipeline/kafka/runner.ts'
 import { buffered } from '../../pipeline/kafka/source.ts'
 import { Partitioners } from 'kafkajs'
-import { FAST, kafkaClient, perKey, produceLines, readTopics, runEmbeddedReference, runId, silent, testConfig } from './helpers.ts'
+import { FAST, createTopics, kafkaClient, perKey, produceLines, readTopics, runEmbeddedReference, runId, silent, testConfig } from './helpers.ts'
 import type { Event } from './topology.ts'
 import { testEvents } from './topology.ts'
 
@@ -64,9 +64,7 @@ describe('inputs on Kafka (real broker)', () => {
     const app = `tx-${id}`
     const [input, out] = [`tx-events-${id}`, `tx-out-${id}`]
     const kafka = kafkaClient()
-    const admin = kafka.admin()
-    await admin.connect()
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic: input, numPartitions: 1 }, { topic: out, numPartitions: 1 }] })
+    await createTopics([{ topic: input, partitions: 1 }, { topic: out, partitions: 1 }])
     const event = (name: string): { key: string; value: string; partition: number } => ({ key: 'u1', value: JSON.stringify({ eventId: name, userId: 'u1', type: 'view', ts: Date.now() }), partition: 0 })
     const producer = (txId: string) => kafka.producer({ transactionalId: `${txId}-${id}`, idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner, retry: PRODUCER_RETRY })
     const [a, b, plain] = [producer('a'), producer('b'), kafka.producer({ idempotent: true, createPartitioner: Partitioners.DefaultPartitioner })]
@@ -86,6 +84,8 @@ describe('inputs on Kafka (real broker)', () => {
     await tc.commit()
     await Promise.all([a.disconnect(), b.disconnect(), plain.disconnect()])
     // Start inside both transactions: kafkajs alone would hand over aborted-b1.
+    const admin = kafka.admin()
+    await admin.connect()
     await admin.setOffsets({ groupId: app, topic: input, partitions: [{ partition: 0, offset: '1' }] })
     await admin.disconnect()
     const topology = () => {

@@ -1,5 +1,6 @@
 /** Shared pieces of the Kafka integration tests: config, producing input, reading topics back. */
 import { randomBytes } from 'node:crypto'
+import { Writable } from 'node:stream'
 import type { IHeaders } from 'kafkajs'
 import { Kafka, Partitioners, logLevel } from 'kafkajs'
 import type { Topology } from '../../pipeline/api/index.ts'
@@ -7,6 +8,7 @@ import { loadConfig } from '../../pipeline/config/load.ts'
 import type { HermesConfig } from '../../pipeline/config/schema.ts'
 import { EmbeddedLog } from '../../pipeline/embedded/log.ts'
 import { EmbeddedRunner } from '../../pipeline/embedded/runner.ts'
+import { KafkaAdmin } from '../../pipeline/kafka/admin.ts'
 import { CommittedFilter, rawMessages } from '../../pipeline/kafka/transactions.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
 import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
@@ -28,6 +30,18 @@ export function testConfig(overrides: { [section: string]: object } = {}): Herme
 
 export const silent = createLogger({ level: process.env.HERMES_TEST_LOG ?? 'silent' })
 
+/** A logger whose JSON lines the test can read back. */
+export function capturingLogger(level = 'info'): { logger: ReturnType<typeof createLogger>; lines: Array<{ [k: string]: unknown }> } {
+  const lines: Array<{ [k: string]: unknown }> = []
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l) as { [k: string]: unknown })
+      done()
+    },
+  })
+  return { logger: createLogger({ level, destination }), lines }
+}
+
 /** Consumer timings for tests: short fetch waits and sessions so shutdown and rebalances are quick. */
 export const FAST = { sessionTimeout: 6000, heartbeatInterval: 500, rebalanceTimeout: 10_000, maxWaitTimeInMs: 50 }
 
@@ -46,13 +60,24 @@ export function keyAndTime(line: string, keyField: string): { key: string | null
   return { key: null, ts: 0 }
 }
 
+/**
+ * Creates topics that do not exist yet and waits for their leaders, as the runner does (kafkajs'
+ * own `waitForLeaders` can fail with "does not host this topic-partition" on KRaft, kafkajs#1563).
+ */
+export async function createTopics(topics: ReadonlyArray<{ topic: string; partitions: number }>, brokers?: string[]): Promise<void> {
+  const admin = new KafkaAdmin(kafkaClient('hermes-test-admin', brokers), silent, 1)
+  await admin.connect()
+  try {
+    await admin.ensureTopics(topics)
+  } finally {
+    await admin.disconnect()
+  }
+}
+
 /** Creates a topic and produces the lines to it, partitioned and timestamped as embedded mode loads them. */
 export async function produceLines(topic: string, lines: readonly string[], options: { partitions: number; keyField: string; brokers?: string[]; perRequest?: number }): Promise<void> {
   const kafka = kafkaClient('hermes-test', options.brokers)
-  const admin = kafka.admin()
-  await admin.connect()
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: options.partitions }] })
-  await admin.disconnect()
+  await createTopics([{ topic, partitions: options.partitions }], options.brokers)
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner })
   await producer.connect()
   const step = options.perRequest ?? 2000

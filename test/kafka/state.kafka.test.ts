@@ -1,27 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import { afterAll, describe, expect, it } from 'vitest'
 import { runKafka } from '../../pipeline/kafka/run.ts'
-import { createLogger } from '../../pipeline/observability/logger.ts'
-import { FAST, perKey, produceLines, readTopics, runEmbeddedReference, runId, testConfig } from './helpers.ts'
+import type { createLogger } from '../../pipeline/observability/logger.ts'
+import { FAST, capturingLogger, perKey, produceLines, readTopics, runEmbeddedReference, runId, testConfig } from './helpers.ts'
 import { testEvents, testTopics, testTopology } from './topology.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'hermes-kafka-state-'))
 afterAll(() => rmSync(root, { recursive: true, force: true }))
-
-/** A logger whose JSON lines the test can read back. */
-function capturingLogger(): { logger: ReturnType<typeof createLogger>; lines: Array<{ [k: string]: unknown }> } {
-  const lines: Array<{ [k: string]: unknown }> = []
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l) as { [k: string]: unknown })
-      done()
-    },
-  })
-  return { logger: createLogger({ level: 'info', destination }), lines }
-}
 
 describe('changelogs and checkpoints (real broker)', () => {
   it('restores state from the changelogs on a new instance, reads nothing on a clean restart, and ends as one uninterrupted run', async () => {

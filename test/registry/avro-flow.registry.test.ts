@@ -6,7 +6,7 @@ import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
 import { PRODUCER_RETRY } from '../../pipeline/kafka/client.ts'
 import { buildWorld, eventsForHour } from '../../scripts/hermes-workload.ts'
 import pushDecisions, { TOPICS } from '../../topologies/push-decisions.ts'
-import { FAST, kafkaClient, perKey, produceLines, readTopics, runEmbeddedReference, runId, silent, testConfig } from '../kafka/helpers.ts'
+import { FAST, createTopics, kafkaClient, perKey, produceLines, readTopics, runEmbeddedReference, runId, silent, testConfig } from '../kafka/helpers.ts'
 import { REGISTRY_URL, schemaText, schemasWith } from './helpers.ts'
 
 const CHANNEL = { name: 'channel', type: ['null', 'string'], default: null }
@@ -50,10 +50,7 @@ describe('Avro in the Confluent wire format through the decision flow (real regi
     expect(v2.id).not.toBe(v1.id)
 
     const kafka = kafkaClient()
-    const admin = kafka.admin()
-    await admin.connect()
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic: events, numPartitions: PARTITIONS }] })
-    await admin.disconnect()
+    await createTopics([{ topic: events, partitions: PARTITIONS }])
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner, retry: PRODUCER_RETRY })
     await producer.connect()
     const messages = []
