@@ -1,4 +1,4 @@
-import type { Kafka, Message, Producer, RecordMetadata, TopicMessages } from 'kafkajs'
+import type { Kafka, Message, Producer, RecordMetadata, TopicMessages, Transaction } from 'kafkajs'
 import { CompressionTypes, Partitioners } from 'kafkajs'
 import type { Logger } from '../api/processor.ts'
 import type { Headers } from '../api/record.ts'
@@ -169,7 +169,7 @@ export class KafkaSink {
     if (all.length === 0 && input.offsets.length === 0) return {}
     const txn = await producer.transaction()
     try {
-      const meta = all.length ? await txn.sendBatch({ topicMessages: toTopicMessages(all), compression: CompressionTypes.None }) : []
+      const meta = await sendPerPartition(txn, all)
       if (input.offsets.length) {
         const byTopic = new Map<string, Array<{ partition: number; offset: string }>>()
         for (const o of input.offsets) {
@@ -219,6 +219,30 @@ export class KafkaSink {
       throw err instanceof Error ? err : new Error(describeKafkaError(err))
     }
   }
+}
+
+/**
+ * Sends a transaction's records with one `sendBatch` per partition, all at once, and waits for
+ * every one of them. kafkajs 2.2.4 retries a send that spans several brokers while the requests
+ * to its other brokers may still be in flight, and sends those again with new sequence numbers:
+ * the broker keeps both copies, so one committed transaction holds records twice (seen on a
+ * three-broker cluster, where the first AddPartitionsToTxn after a commit fails with
+ * CONCURRENT_TRANSACTIONS). A send to one partition goes to one broker in one request, which
+ * has nothing to race with. Settling all of them before throwing means no request is in flight
+ * when the caller aborts.
+ */
+async function sendPerPartition(txn: Transaction, records: readonly OutRecord[]): Promise<RecordMetadata[]> {
+  const byPartition = new Map<string, OutRecord[]>()
+  for (const r of records) {
+    const tp = `${r.topic}:${r.partition}`
+    let list = byPartition.get(tp)
+    if (!list) byPartition.set(tp, (list = []))
+    list.push(r)
+  }
+  const sent = await Promise.allSettled([...byPartition.values()].map((list) => txn.sendBatch({ topicMessages: toTopicMessages(list), compression: CompressionTypes.None })))
+  const failed = sent.find((s) => s.status === 'rejected')
+  if (failed) throw failed.reason
+  return sent.flatMap((s) => (s.status === 'fulfilled' ? s.value : []))
 }
 
 function toTopicMessages(records: readonly OutRecord[]): TopicMessages[] {
