@@ -15,7 +15,9 @@
 #   --prop k=v           extra server.properties line (repeatable).
 #   --keep-data          restart stopped nodes on their existing data (topics,
 #                        offsets, transactions survive) instead of re-formatting;
-#                        falls back to a fresh format when there is none.
+#                        falls back to a fresh format when there is none. When
+#                        only some nodes of the requested layout are down (e.g.
+#                        after stop.sh --node N), only those are started.
 #
 # Idempotent: if the cluster already answers, exits 0 without touching it.
 # Otherwise the node directories are wiped and re-formatted with a fresh
@@ -46,7 +48,7 @@ while [[ $# -gt 0 ]]; do
     --prop) EXTRA_PROPS+=("${2:?--prop needs key=value}"); shift 2 ;;
     --prop=*) EXTRA_PROPS+=("${1#*=}"); shift ;;
     --keep-data) KEEP_DATA=1; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
 done
@@ -167,6 +169,7 @@ SETSID=""
 command -v setsid >/dev/null 2>&1 && SETSID=setsid
 
 STARTED_PIDS=()
+STARTED_NODES=()
 running=0
 for ((i = 1; i <= BROKERS; i++)); do live_pid "$i" >/dev/null && running=$((running + 1)); done
 
@@ -186,11 +189,42 @@ for d in "$DATA_DIR"/node-*; do
   n="${d##*/node-}"
   [[ "$n" =~ ^[0-9]+$ ]] && ((n > BROKERS)) && live_pid "$n" >/dev/null && extra_live=1
 done
-if ((running > 0)) && { ((running < BROKERS)) || ((extra_live)) || ! config_matches; }; then
+# --keep-data while some nodes of the requested layout are still alive (others were
+# stopped, e.g. with stop.sh --node N): start only the stopped ones, on their data.
+PARTIAL=0
+if ((KEEP_DATA)) && ((running > 0)) && ((running < BROKERS)) && ((extra_live == 0)) \
+  && [[ -f "$DATA_DIR/cluster.env" ]] && config_matches; then
+  PARTIAL=1
+  for ((i = 1; i <= BROKERS; i++)); do
+    live_pid "$i" >/dev/null || [[ -f "$(node_dir "$i")/data/meta.properties" ]] || PARTIAL=0
+  done
+fi
+if ((PARTIAL == 0)) && ((running > 0)) && { ((running < BROKERS)) || ((extra_live)) || ! config_matches; }; then
   log "Kafka nodes from a previous start in $DATA_DIR do not match the requested cluster; restarting it"
   "$SCRIPT_DIR/stop.sh" --data-dir "$DATA_DIR" >&2
   running=0
 fi
+
+# Starts node $1's JVM on its (formatted) node directory.
+launch_node() {
+  local i="$1" d pid
+  d="$(node_dir "$i")"
+  # setsid + nohup: detach from the caller's session/process group so CI
+  # step teardown or a closed terminal does not kill the broker.
+  # shellcheck disable=SC2086
+  (
+    cd "$d"
+    exec 8>&-
+    exec $SETSID nohup "$JAVA_BIN" $HEAP_OPTS $JVM_OPTS \
+      -Dlog4j.configuration="file:$d/log4j.properties" -Dkafka.logs.dir="$d/logs" \
+      -cp "$CLASSPATH_STR" kafka.Kafka "$d/server.properties"
+  ) >"$d/kafka.out" 2>&1 </dev/null &
+  pid=$!
+  echo "$pid" > "$d/kafka.pid"
+  STARTED_PIDS+=("$pid")
+  STARTED_NODES+=("$i")
+  log "node $i: pid $pid, client 127.0.0.1:$((PORT + i - 1)), controller 127.0.0.1:$((CONTROLLER_PORT + i - 1)), log $d/logs/server.log"
+}
 
 if ((running == 0)); then
   # -------------------------------------------------------------------------
@@ -296,23 +330,7 @@ LOG4J
   # -------------------------------------------------------------------------
   # 3. Launch.
   # -------------------------------------------------------------------------
-  for ((i = 1; i <= BROKERS; i++)); do
-    d="$(node_dir "$i")"
-    # setsid + nohup: detach from the caller's session/process group so CI
-    # step teardown or a closed terminal does not kill the broker.
-    # shellcheck disable=SC2086
-    (
-      cd "$d"
-      exec 8>&-
-      exec $SETSID nohup "$JAVA_BIN" $HEAP_OPTS $JVM_OPTS \
-        -Dlog4j.configuration="file:$d/log4j.properties" -Dkafka.logs.dir="$d/logs" \
-        -cp "$CLASSPATH_STR" kafka.Kafka "$d/server.properties"
-    ) >"$d/kafka.out" 2>&1 </dev/null &
-    pid=$!
-    echo "$pid" > "$d/kafka.pid"
-    STARTED_PIDS+=("$pid")
-    log "node $i: pid $pid, client 127.0.0.1:$((PORT + i - 1)), controller 127.0.0.1:$((CONTROLLER_PORT + i - 1)), log $d/logs/server.log"
-  done
+  for ((i = 1; i <= BROKERS; i++)); do launch_node "$i"; done
   cat > "$DATA_DIR/cluster.env" <<ENV
 KAFKA_VERSION=$KAFKA_VERSION
 KAFKA_CLUSTER_ID=$CLUSTER_ID
@@ -320,6 +338,15 @@ KAFKA_NODES=$BROKERS
 KAFKA_BROKERS=$BOOTSTRAP
 KAFKA_CONTROLLER_QUORUM=$VOTERS
 ENV
+elif ((PARTIAL)); then
+  for ((i = 1; i <= BROKERS; i++)); do
+    live_pid "$i" >/dev/null && continue
+    p=$((PORT + i - 1)); c=$((CONTROLLER_PORT + i - 1))
+    if port_open "$p"; then die "port $p (127.0.0.1) is already in use by another process"; fi
+    if port_open "$c"; then die "controller port $c (127.0.0.1) is already in use by another process"; fi
+    log "restarting stopped node $i on its existing data in $DATA_DIR"
+    launch_node "$i"
+  done
 else
   log "Kafka nodes from a previous start are alive but not ready yet; waiting"
 fi
@@ -332,7 +359,11 @@ fail() {
   dump_logs
   if ((${#STARTED_PIDS[@]} > 0)); then
     log "stopping the nodes started by this invocation"
-    "$SCRIPT_DIR/stop.sh" --data-dir "$DATA_DIR" >&2 || true
+    if ((PARTIAL)); then
+      for n in "${STARTED_NODES[@]}"; do "$SCRIPT_DIR/stop.sh" --data-dir "$DATA_DIR" --node "$n" >&2 || true; done
+    else
+      "$SCRIPT_DIR/stop.sh" --data-dir "$DATA_DIR" >&2 || true
+    fi
   fi
   exit 1
 }
