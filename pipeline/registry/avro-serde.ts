@@ -23,9 +23,15 @@ export interface ConfluentAvroOptions<V> {
   schemas: WriterSchemas
   /** Checks a decoded value as the topology's own serde would (see `Serde.fromValue`). */
   fromValue?: (value: unknown) => V
+  /**
+   * How long an id the registry did not know stays unknown before `prepare` asks again (default
+   * 10 s): a registry that lags behind a producer (a follower, a replicated store) learns it later.
+   */
+  unknownRetryMs?: number
+  clock?: () => number
 }
 
-type Reader = { ok: true; read: (body: Buffer) => unknown } | { ok: false; reason: string }
+type Reader = { ok: true; read: (body: Buffer) => unknown } | { ok: false; reason: string; retryAt?: number }
 
 /** The schema id of a Confluent-wire value, or a reason it is not one. */
 export function wireSchemaId(bytes: Buffer): number | string {
@@ -52,6 +58,8 @@ export function confluentAvroSerde<V>(opts: ConfluentAvroOptions<V>): Serde<V> &
   header.writeUInt8(MAGIC_BYTE, 0)
   header.writeInt32BE(opts.writerId, 1)
   const { readerType, subject } = opts
+  const clock = opts.clock ?? Date.now
+  const unknownRetryMs = opts.unknownRetryMs ?? 10_000
 
   const readerFor = (id: number, writer: avro.Type): Reader => {
     if (id === opts.writerId) return { ok: true, read: (body) => readerType.fromBuffer(body) }
@@ -68,11 +76,11 @@ export function confluentAvroSerde<V>(opts: ConfluentAvroOptions<V>): Serde<V> &
     try {
       readers.set(id, readerFor(id, await opts.schemas.writerType(id)))
     } catch (err) {
-      if (err instanceof RegistryError && err.failure !== 'unavailable') {
-        readers.set(id, { ok: false, reason: `schema id ${id} is unknown to the schema registry (${err.message})` })
-        return
-      }
-      throw err
+      // Only answers about this id are the record's fault; a registry refusing us (credentials,
+      // a bad request) is not, and must not dead-letter every record.
+      const reason = unreadableId(id, err)
+      if (reason === null) throw err
+      readers.set(id, { ok: false, reason, retryAt: clock() + unknownRetryMs })
     }
   }
 
@@ -83,7 +91,9 @@ export function confluentAvroSerde<V>(opts: ConfluentAvroOptions<V>): Serde<V> &
       let missing: Set<number> | undefined
       for (const v of values) {
         const id = wireSchemaId(v)
-        if (typeof id === 'number' && !readers.has(id)) (missing ??= new Set()).add(id)
+        if (typeof id !== 'number') continue
+        const r = readers.get(id)
+        if (!r || (!r.ok && r.retryAt !== undefined && r.retryAt <= clock())) (missing ??= new Set()).add(id)
       }
       if (!missing) return undefined
       return Promise.all([...missing].map(fetch)).then(() => undefined)
@@ -116,6 +126,14 @@ export function confluentAvroSerde<V>(opts: ConfluentAvroOptions<V>): Serde<V> &
   }
 }
 
+/** Why records of schema id `id` cannot be read, when the registry's error is about that id; else null. */
+function unreadableId(id: number, err: unknown): string | null {
+  if (!(err instanceof RegistryError)) return null
+  if (err.failure === 'not-found') return `schema id ${id} is unknown to the schema registry (${err.message})`
+  if (err.failure === 'invalid') return err.message
+  return null
+}
+
 /** avsc decodes records as instances of generated classes; operators get plain objects. */
 function toPlain(v: unknown): unknown {
   if (v === null || typeof v !== 'object' || Buffer.isBuffer(v)) return v
@@ -141,7 +159,8 @@ export async function decodeAsWritten(bytes: Buffer, schemas: WriterSchemas): Pr
   try {
     type = await schemas.writerType(id)
   } catch (err) {
-    if (err instanceof RegistryError && err.failure !== 'unavailable') throw new SerdeError(`schema id ${id} is unknown to the schema registry (${err.message})`, err)
+    const reason = unreadableId(id, err)
+    if (reason !== null) throw new SerdeError(reason, err)
     throw err
   }
   try {

@@ -83,6 +83,34 @@ describe('Confluent-wire Avro serde', () => {
     expect(() => serde.serialize({ id: 'a', n: 'three' } as never)).toThrow(/does not fit the ev-value Avro schema at n/)
   })
 
+  it('asks the registry again about an unknown id after a while: a lagging registry learns it later', async () => {
+    let now = 1000
+    const byId: { [id: number]: avro.Type } = {}
+    const fetched: number[] = []
+    const serde = confluentAvroSerde({ subject: 'ev-value', readerType: t2, writerId: 2, schemas: schemasOf(byId, fetched), clock: () => now, unknownRetryMs: 5000 })
+    const rec = wire(4, t1, { id: 'x', n: 1 })
+    await serde.prepare?.([rec])
+    expect(() => serde.deserialize(rec)).toThrow(/schema id 4 is unknown/)
+    byId[4] = t1
+    now += 1000
+    expect(serde.prepare?.([rec])).toBeUndefined()
+    now += 5000
+    await serde.prepare?.([rec])
+    expect(fetched).toEqual([4, 4])
+    expect(serde.deserialize(rec)).toEqual({ id: 'x', n: 1, channel: null, attrs: {} })
+  })
+
+  it('a registry refusing our credentials fails the batch instead of dead-lettering its records as unknown ids', async () => {
+    const denied = { writerType: async (): Promise<avro.Type> => Promise.reject(classify(Object.assign(new Error('Unauthorized'), { status: 401 }), 'fetching schema id 5')) }
+    const serde = confluentAvroSerde({ subject: 'ev-value', readerType: t1, writerId: 1, schemas: denied })
+    const rec = wire(5, t1, { id: 'a', n: 1 })
+    const err = await (serde.prepare?.([rec]) as Promise<void>).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(RegistryError)
+    expect((err as RegistryError).failure).toBe('refused')
+    // Not remembered as unknown: the next batch asks again.
+    await expect(serde.prepare?.([rec])).rejects.toBeInstanceOf(RegistryError)
+  })
+
   it('a registry that cannot be reached is retriable, not a reason to dead-letter', async () => {
     const down = { writerType: async (): Promise<avro.Type> => Promise.reject(classify(Object.assign(new Error('Confluent_Schema_Registry - Error, status 400: connect ECONNREFUSED 127.0.0.1:1'), { status: 400 }), 'fetching schema id 5')) }
     const serde = confluentAvroSerde({ subject: 'ev-value', readerType: t1, writerId: 1, schemas: down })
