@@ -226,10 +226,14 @@ export function toRaw(topic: string, partition: number, offset: number, m: Kafka
   return raw
 }
 
-/** The non-null values of fetched messages. */
-export function valuesOf(messages: ReadonlyArray<{ value: Buffer | null }>): Buffer[] {
+/**
+ * The non-null values of fetched data records. Transaction markers are left out: their value
+ * (int16 version 0, then the coordinator epoch) starts with the Avro magic byte and would make a
+ * registry serde look up a made-up schema id, and wait for the registry to do so.
+ */
+export function valuesOf(messages: ReadonlyArray<{ value: Buffer | null; isControlRecord?: boolean }>): Buffer[] {
   const out: Buffer[] = []
-  for (const m of messages) if (m.value) out.push(m.value)
+  for (const m of messages) if (m.value && !m.isControlRecord) out.push(m.value)
   return out
 }
 
