@@ -55,7 +55,7 @@ export class BroadcastReader {
     await this.consumer.subscribe({ topics: [...this.topics], fromBeginning: true })
     await this.consumer.run({
       autoCommit: false,
-      eachBatch: async ({ batch, heartbeat }) => {
+      eachBatch: async ({ batch, heartbeat, isRunning }) => {
         const tp = `${batch.topic}:${batch.partition}`
         let log = this.logs.get(tp)
         if (!log) this.logs.set(tp, (log = []))
@@ -63,7 +63,8 @@ export class BroadcastReader {
         let filter = this.filters.get(tp)
         if (!filter) this.filters.set(tp, (filter = new CommittedFilter()))
         const fresh = rawMessages(batch).filter((x) => Number(x.offset) >= from)
-        if (this.prepare) await prepareValues(this.prepare, this.logger, batch.topic, valuesOf(fresh), () => true, heartbeat)
+        // Stopping while the registry is away: nothing more to read.
+        if (this.prepare && !(await prepareValues(this.prepare, this.logger, batch.topic, valuesOf(fresh), isRunning, heartbeat))) return
         for (const m of filter.push(fresh)) log.push(toRaw(batch.topic, batch.partition, Number(m.offset), m))
         this.advance(tp, Number(batch.lastOffset()) + 1)
         this.onData()

@@ -124,14 +124,14 @@ export class KafkaSource {
     await this.consumer.subscribe({ topics: [...this.opts.topics], fromBeginning: true })
     await this.consumer.run({
       autoCommit: false,
-      eachBatch: async ({ batch, heartbeat }) => {
+      eachBatch: async ({ batch, heartbeat, isRunning }) => {
         const b = this.buffers.get(`${batch.topic}:${batch.partition}`)
         if (!b) return // Not (or no longer) processed here.
         // Records below `fetched` were fetched again after a rejoin.
         const fresh = rawMessages(batch).filter((m) => Number(m.offset) >= b.fetched)
         if (this.opts.prepare) {
-          const ours = await prepareValues(this.opts.prepare, this.opts.logger, batch.topic, valuesOf(fresh), () => this.buffers.get(`${batch.topic}:${batch.partition}`) === b, heartbeat)
-          // Revoked while waiting: the records are no longer ours to buffer.
+          const ours = await prepareValues(this.opts.prepare, this.opts.logger, batch.topic, valuesOf(fresh), () => isRunning() && this.buffers.get(`${batch.topic}:${batch.partition}`) === b, heartbeat)
+          // Revoked or stopping while waiting: the records are no longer ours to buffer.
           if (!ours) return
         }
         for (const m of b.filter.push(fresh)) b.records.push(toRaw(batch.topic, batch.partition, Number(m.offset), m))
@@ -241,12 +241,21 @@ export function valuesOf(messages: ReadonlyArray<{ value: Buffer | null; isContr
  * Awaits the serdes' preparation of fetched values (writer schemas from the registry). While the
  * registry is unreachable it retries with backoff (0.5 s doubling to 30 s), heartbeating so the
  * group keeps the assignment; records stay unprocessed rather than dead-lettered, since nothing
- * is wrong with them. Returns false when the partition was revoked meanwhile.
+ * is wrong with them. Returns false when the partition was revoked or the consumer is stopping
+ * meanwhile (`stillOurs`); rethrows a heartbeat's rebalance error, so that kafkajs rejoins the
+ * group without marking the batch consumed instead of holding up the group's rebalance.
  */
 export async function prepareValues(prepare: Preparer, logger: Logger, topic: string, values: readonly Buffer[], stillOurs: () => boolean, heartbeat: () => Promise<void>): Promise<boolean> {
   let pending = prepare(topic, values)
   if (!pending) return true
-  const beat = setInterval(() => void heartbeat().catch(() => {}), 1000)
+  let rebalance: unknown
+  const beat = setInterval(
+    () =>
+      void heartbeat().catch((err: unknown) => {
+        if (REJOIN.has((err as { type?: string } | null)?.type ?? '')) rebalance ??= err
+      }),
+    1000,
+  )
   try {
     for (let delay = 500; ; delay = Math.min(delay * 2, 30_000)) {
       try {
@@ -255,8 +264,12 @@ export async function prepareValues(prepare: Preparer, logger: Logger, topic: st
       } catch (err) {
         if (!(err instanceof HermesError && err.retriable)) throw err
         logger.warn({ topic, retryInMs: delay, err: err.message }, 'cannot decode fetched records yet; retrying')
-        await new Promise((r) => setTimeout(r, delay))
-        if (!stillOurs()) return false
+        // In short steps: neither a rebalance nor a stop waits for the registry.
+        for (const until = Date.now() + delay; Date.now() < until; ) {
+          await new Promise((r) => setTimeout(r, Math.min(250, until - Date.now())))
+          if (rebalance) throw rebalance
+          if (!stillOurs()) return false
+        }
         pending = prepare(topic, values)
         if (!pending) return true
       }
@@ -265,3 +278,6 @@ export async function prepareValues(prepare: Preparer, logger: Logger, topic: st
     clearInterval(beat)
   }
 }
+
+/** Heartbeat errors after which kafkajs must rejoin the group (its `isRebalancing`, and a member the coordinator dropped). */
+const REJOIN = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'NOT_COORDINATOR_FOR_GROUP', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID'])
