@@ -49,15 +49,16 @@ const NETWORK = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|EHOSTUNRE
 
 /**
  * Turns what the client library (mappersmith underneath) throws into a {@link RegistryError}.
- * Network failures arrive as status 400 with the socket error in the message, so the message is
- * looked at before the status.
+ * Network failures arrive as status 400 with the socket error in the message, so the message of
+ * a 400 is looked at before the status; not that of other answers, which quote subject names
+ * (a topic `session-timeouts` is no network failure).
  */
 export function classify(err: unknown, what: string): RegistryError {
   if (err instanceof RegistryError) return err
   const status = typeof (err as { status?: unknown })?.status === 'number' ? ((err as { status: number }).status as number) : undefined
   const text = describeError(err).replace(/^(Confluent_Schema_Registry|hermes) - /, '')
   let failure: RegistryFailure
-  if (NETWORK.test(text) || status === undefined || status >= 500 || status === 408 || status === 429) failure = 'unavailable'
+  if (status === undefined || (status === 400 && NETWORK.test(text)) || status >= 500 || status === 408 || status === 429) failure = 'unavailable'
   else if (status === 404) failure = 'not-found'
   else if (status === 409) failure = 'incompatible'
   else if (status === 422) failure = 'invalid'

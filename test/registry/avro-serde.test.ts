@@ -131,6 +131,9 @@ describe('registry errors and urls', () => {
     expect(e(503, 'down').failure).toBe('unavailable')
     expect(e(400, 'Error, status 400: connect ECONNREFUSED').failure).toBe('unavailable')
     expect(e(401, 'Unauthorized').failure).toBe('refused')
+    // Subject names in the registry's answers are not network errors.
+    expect(e(404, "Subject 'session-timeouts-value' not found.").failure).toBe('not-found')
+    expect(e(409, 'Incompatible schema for subject read-timeout-value').failure).toBe('incompatible')
   })
 
   it('never shows credentials of the registry url', () => {
