@@ -101,6 +101,8 @@ export async function registeredSchema(topic: string, config: HermesConfig, regi
   if (!name) throw new HermesError('CONFIG_INVALID', `topics.overrides.${topic}.schema: topic ${topic} has no schema; name a file of schemaRegistry.schemasDir (without .avsc)`)
   const schema = loadSchema(config, name, `topics.overrides.${topic}.schema`)
   const subject = valueSubject(topic)
+  // Remembered across retries: a retry after the schema was registered must still set the rule.
+  let isNew: boolean | undefined
   const id = await registry.untilAvailable(
     `schema of ${topic}`,
     async () => {
@@ -109,9 +111,9 @@ export async function registeredSchema(topic: string, config: HermesConfig, regi
         if (found === null) throw new RegistryError('not-found', `the current ${schema.name} schema is not registered under ${subject}: run \`hermes schemas register\` or set schemaRegistry.autoRegister: true`, 404)
         return found
       }
-      const known = await registry.latest(subject)
+      isNew ??= (await registry.latest(subject)) === null
       const registered = await registry.register(subject, schema.text)
-      if (!known) await registry.setCompatibility(subject, config.schemaRegistry.compatibility)
+      if (isNew) await registry.setCompatibility(subject, config.schemaRegistry.compatibility)
       return registered
     },
     signal ? { signal } : {},

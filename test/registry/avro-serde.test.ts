@@ -3,9 +3,10 @@ import { describe, expect, it } from 'vitest'
 import { SerdeError } from '../../pipeline/api/errors.ts'
 import { jsonObjectSerde } from '../../pipeline/api/serde.ts'
 import { validateConfig } from '../../pipeline/config/load.ts'
-import { RegistryError, classify, safeUrl } from '../../pipeline/registry/client.ts'
+import type { Logger } from '../../pipeline/api/processor.ts'
+import { RegistryError, SchemaRegistryClient, classify, safeUrl } from '../../pipeline/registry/client.ts'
 import { confluentAvroSerde, wireSchemaId } from '../../pipeline/registry/avro-serde.ts'
-import { avroTopics, loadSchema, topicFormat, withSerdes } from '../../pipeline/registry/formats.ts'
+import { avroTopics, loadSchema, registeredSchema, topicFormat, withSerdes } from '../../pipeline/registry/formats.ts'
 import { diffSchemas } from '../../pipeline/registry/register.ts'
 import { TopologyBuilder, jsonSerde } from '../../pipeline/api/index.ts'
 
@@ -177,5 +178,32 @@ describe('schema diffs', () => {
     const after = JSON.stringify({ ...v1, fields: [{ name: 'id', type: 'string', default: '' }, { name: 'n', type: 'int' }, { name: 'c', type: ['null', 'string'], default: null }] })
     expect(diffSchemas(before, after)).toEqual(['~ id: default (none) -> ""', '~ n: type "long" -> "int"', '+ c: ["null","string"] = null'])
     expect(diffSchemas(after, before)).toContain('- c: ["null","string"] = null')
+  })
+})
+
+describe('registering the current schema at start-up', () => {
+  it('still sets a new subject compatibility rule when the registry failed between registering and setting it', async () => {
+    const config = validateConfig({ topics: { overrides: { ev: { format: 'avro', schema: 'behavior-event' } } }, schemaRegistry: { retryInitialMs: 1, retryMaxMs: 1 } })
+    const quiet = { warn() {}, info() {}, error() {}, debug() {} } as unknown as Logger
+    const registry = new SchemaRegistryClient(config.schemaRegistry, quiet)
+    let versions = 0
+    const rules: string[] = []
+    let failOnce = true
+    Object.assign(registry, {
+      latest: async () => (versions ? { subject: 'ev-value', version: versions, id: 1, schema: '' } : null),
+      register: async () => {
+        versions = 1
+        return 1
+      },
+      setCompatibility: async (_: string, level: string) => {
+        if (failOnce) {
+          failOnce = false
+          throw new RegistryError('unavailable', 'connect ECONNRESET', 400)
+        }
+        rules.push(level)
+      },
+    })
+    expect((await registeredSchema('ev', config, registry)).id).toBe(1)
+    expect(rules).toEqual(['BACKWARD'])
   })
 })
