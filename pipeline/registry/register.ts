@@ -72,6 +72,9 @@ export async function registerSchemas(config: HermesConfig, registry: SchemaRegi
       if (same !== null) {
         report.status = 'unchanged'
         report.id = same
+        // The subject may lack the rule (created by a producer's serializer, or a run interrupted
+        // between registering and setting it): every subject ends up with it.
+        if (!options.dryRun) await registry.setCompatibility(subject, level)
         continue
       }
       report.status = 'changed'

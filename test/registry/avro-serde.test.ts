@@ -7,7 +7,7 @@ import type { Logger } from '../../pipeline/api/processor.ts'
 import { RegistryError, SchemaRegistryClient, classify, safeUrl } from '../../pipeline/registry/client.ts'
 import { confluentAvroSerde, wireSchemaId } from '../../pipeline/registry/avro-serde.ts'
 import { avroTopics, loadSchema, registeredSchema, topicFormat, withSerdes } from '../../pipeline/registry/formats.ts'
-import { diffSchemas } from '../../pipeline/registry/register.ts'
+import { diffSchemas, registerSchemas } from '../../pipeline/registry/register.ts'
 import { TopologyBuilder, jsonSerde } from '../../pipeline/api/index.ts'
 
 const v1 = { type: 'record', name: 'Ev', namespace: 't', fields: [{ name: 'id', type: 'string' }, { name: 'n', type: 'long' }] } as const
@@ -205,5 +205,22 @@ describe('registering the current schema at start-up', () => {
     })
     expect((await registeredSchema('ev', config, registry)).id).toBe(1)
     expect(rules).toEqual(['BACKWARD'])
+  })
+})
+
+describe('hermes schemas register', () => {
+  it('gives an unchanged subject the compatibility rule too, unless dry', async () => {
+    const config = validateConfig({ topics: { overrides: { ev: { format: 'avro', schema: 'behavior-event' } } } })
+    const rules: string[] = []
+    const registry = {
+      latest: async () => ({ subject: 'ev-value', version: 3, id: 9, schema: '' }),
+      idOf: async () => 9,
+      setCompatibility: async (subject: string, level: string) => void rules.push(`${subject} ${level}`),
+    } as unknown as SchemaRegistryClient
+    expect((await registerSchemas(config, registry, { dryRun: true }))[0]?.status).toBe('unchanged')
+    expect(rules).toEqual([])
+    const [report] = await registerSchemas(config, registry)
+    expect(report).toMatchObject({ status: 'unchanged', id: 9, previousVersion: 3 })
+    expect(rules).toEqual(['ev-value BACKWARD'])
   })
 })
