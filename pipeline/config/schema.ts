@@ -82,7 +82,11 @@ export const topicsSchema = z
 export const schemaRegistrySchema = z
   .object({
     /** Confluent-compatible API (Apicurio: `<base>/apis/ccompat/v7`). */
-    url: z.string().url().default('http://127.0.0.1:18081/apis/ccompat/v7'),
+    url: z
+      .string()
+      .url()
+      .refine((u) => !/^[a-z][a-z0-9+.-]*:\/\/[^/@]*@/i.test(u), { message: 'credentials do not belong in the url (they would be kept in error details): set schemaRegistry.username and schemaRegistry.password' })
+      .default('http://127.0.0.1:18081/apis/ccompat/v7'),
     /** Basic auth; the password is redacted from logs. */
     username: z.string().min(1).optional(),
     password: z.string().min(1).optional(),

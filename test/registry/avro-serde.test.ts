@@ -137,6 +137,11 @@ describe('registry errors and urls', () => {
     expect(e(409, 'Incompatible schema for subject read-timeout-value').failure).toBe('incompatible')
   })
 
+  it('refuses credentials in schemaRegistry.url, pointing to the username and password fields', () => {
+    expect(() => validateConfig({ schemaRegistry: { url: 'https://bob:s3cret@registry:8080/apis/ccompat/v7' } })).toThrow(/schemaRegistry\.url[\s\S]*set schemaRegistry\.username and schemaRegistry\.password/)
+    expect(validateConfig({ schemaRegistry: { url: 'https://registry:8080/apis/ccompat/v7', username: 'bob', password: 's3cret' } }).schemaRegistry.username).toBe('bob')
+  })
+
   it('never shows credentials of the registry url', () => {
     expect(safeUrl('http://bob:s3cret@registry:8080/apis/ccompat/v7/')).toBe('http://registry:8080/apis/ccompat/v7')
   })

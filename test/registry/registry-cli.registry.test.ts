@@ -136,7 +136,7 @@ describe('an unreachable registry at start-up', () => {
 
   it('gives up after schemaRegistry.startupTimeoutMs with an error that says where and what to do', async () => {
     const port = await freePort()
-    const err = await withTopicFormats([topology()], configFor(`http://bob:s3cret@127.0.0.1:${port}/apis/ccompat/v7`, { startupTimeoutMs: 1500 }), silent).catch((e: unknown) => e)
+    const err = await withTopicFormats([topology()], configFor(`http://127.0.0.1:${port}/apis/ccompat/v7`, { startupTimeoutMs: 1500, username: 'bob', password: 's3cret' }), silent).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(RegistryError)
     expect((err as RegistryError).code).toBe('REGISTRY_UNAVAILABLE')
     expect((err as Error).message).toMatch(new RegExp(`the schema registry at http://127\\.0\\.0\\.1:${port}/apis/ccompat/v7 did not answer for \\d+ s \\(\\d+ attempts; last: .*ECONNREFUSED.*\\)\\. Start it \\(scripts/registry/start\\.sh\\), or fix schemaRegistry\\.url`))
