@@ -41,25 +41,22 @@ export interface MaterialChoice {
   title: string
   body: string
   deeplink: string | null
+  /** The policy's score of the material. */
   score: number
+  /** Posterior mean click rate of the material (the expected value). */
   expectedCtr: number
 }
 
-/** A candidate with its chosen material: the Matching Center's output. */
-export interface ScoredCandidate extends Candidate {
+/**
+ * A candidate with its chosen material (the {@link MaterialChoice} fields): the Matching
+ * Center's output. Fatigue swaps in an alternative by spreading it over these fields.
+ */
+export interface ScoredCandidate extends Candidate, MaterialChoice {
   /** The next-best materials, best first: used when the chosen one is capped for this user. */
   alternatives: MaterialChoice[]
   decisionId: string
   priority: number
   channel: string
-  materialId: string
-  title: string
-  body: string
-  deeplink: string | null
-  /** The policy's score of the chosen material. */
-  score: number
-  /** Posterior mean click rate of the chosen material (the expected value). */
-  expectedCtr: number
   policy: string
   experimentId: string | null
   arm: string | null
@@ -70,7 +67,11 @@ export interface ScoredCandidate extends Candidate {
   rateLimit: { max: number; windowMs: number } | null
 }
 
-/** A push to send (push-decisions). */
+/**
+ * A push to send: the push-decisions contract (schemas/decision.avsc), spelled out field by field
+ * rather than picked from {@link ScoredCandidate}, so an internal field added there never reaches
+ * the topic.
+ */
 export interface Decision {
   decisionId: string
   userId: string
