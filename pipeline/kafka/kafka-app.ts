@@ -56,6 +56,11 @@ interface GroupCommit {
   waiters: Array<{ resolve: (o: ChangelogOffsets) => void; reject: (err: unknown) => void }>
 }
 
+/** The keyed (non-broadcast) input topics of a sub-topology: what its tasks are assigned by. */
+function keyedTopics(sub: SubTopology): string[] {
+  return sub.sources.filter((s) => !s.broadcast).map((s) => s.topic)
+}
+
 /**
  * One topology on Kafka: its runtime, its consumer group (`groupId` = topology name), the tasks of
  * the partitions assigned to this instance, and the hooks that give each task changelogged state
@@ -121,9 +126,8 @@ export class KafkaApp {
     if (deps.errorPolicy) options.errorPolicy = deps.errorPolicy
     this.options = options
     this.app = AppRuntime.create(options)
-    const keyed = (sub: SubTopology): string[] => sub.sources.filter((x) => !x.broadcast).map((x) => x.topic)
-    for (const group of mergeGroups(this.app.plan.subtopologies.map(keyed))) {
-      const subs = this.app.plan.subtopologies.filter((sub) => keyed(sub).some((t) => group.includes(t)))
+    for (const group of mergeGroups(this.app.plan.subtopologies.map(keyedTopics))) {
+      const subs = this.app.plan.subtopologies.filter((sub) => keyedTopics(sub).some((t) => group.includes(t)))
       const leader = Math.min(...subs.map((sub) => sub.id))
       for (const sub of subs) this.groupLeader.set(sub.id, leader)
     }
@@ -163,7 +167,6 @@ export class KafkaApp {
   /** Reads the broadcast topics (if any) and joins the consumer group. */
   async start(): Promise<void> {
     const plan = this.app.plan
-    const keyedTopics = (sub: SubTopology): string[] => sub.sources.filter((s) => !s.broadcast).map((s) => s.topic)
     const prepare = valuePreparer(plan.subtopologies.flatMap((sub) => sub.sources))
     const broadcastTopics = [...new Set(plan.subtopologies.flatMap((s) => s.sources.filter((x) => x.broadcast).map((x) => x.topic)))]
     if (broadcastTopics.length) {
@@ -221,7 +224,7 @@ export class KafkaApp {
   private async assign(assignment: TopicPartitions): Promise<void> {
     const desired = new Map<string, { sub: SubTopology; partition: number }>()
     for (const sub of this.app.plan.subtopologies) {
-      for (const s of sub.sources) if (!s.broadcast) for (const p of assignment[s.topic] ?? []) desired.set(`${sub.id}_${p}`, { sub, partition: p })
+      for (const topic of keyedTopics(sub)) for (const p of assignment[topic] ?? []) desired.set(`${sub.id}_${p}`, { sub, partition: p })
     }
     const revoked = this.app.tasks.filter((t) => !desired.has(t.id))
     for (const t of revoked) await this.dropTask(t, 'revoked')
@@ -245,7 +248,7 @@ export class KafkaApp {
       this.restores.fail(err)
       throw err
     }
-    const topics = [...new Set(added.flatMap((a) => a.sub.sources.filter((s) => !s.broadcast).map((s) => s.topic)))]
+    const topics = [...new Set(added.flatMap((a) => keyedTopics(a.sub)))]
     // Read after the fencing above: a previous owner's transaction is finished by now.
     const committed = await admin.committed(this.groupId, topics)
     const ends = new Map(await Promise.all(topics.map(async (t) => [t, await admin.offsets(t)] as const)))
