@@ -1,7 +1,7 @@
 import type { Admin, Kafka } from 'kafkajs'
 import { HermesError } from '../api/errors.ts'
 import type { Logger } from '../api/processor.ts'
-import { describeKafkaError } from './client.ts'
+import { describeKafkaError, offsetsByTopic } from './client.ts'
 
 /** A topic Hermes needs, with the partition count to create it with when it does not exist. */
 export interface TopicSpec {
@@ -172,13 +172,7 @@ export class KafkaAdmin {
 
   /** Deletes records below the given offsets (consumed repartition records); best effort. */
   async deleteRecordsBelow(offsets: ReadonlyArray<{ topic: string; partition: number; offset: number }>): Promise<void> {
-    const byTopic = new Map<string, Array<{ partition: number; offset: string }>>()
-    for (const o of offsets) {
-      let list = byTopic.get(o.topic)
-      if (!list) byTopic.set(o.topic, (list = []))
-      list.push({ partition: o.partition, offset: String(o.offset) })
-    }
-    for (const [topic, partitions] of byTopic) {
+    for (const { topic, partitions } of offsetsByTopic(offsets)) {
       try {
         await this.admin.deleteTopicRecords({ topic, partitions })
       } catch (err) {

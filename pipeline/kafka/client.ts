@@ -124,6 +124,17 @@ export function fromKafkaHeaders(headers: KafkaMessage['headers']): Headers | un
   return out
 }
 
+/** Offsets grouped by topic, as kafkajs takes them (`sendOffsets`, `deleteTopicRecords`). */
+export function offsetsByTopic(offsets: ReadonlyArray<{ topic: string; partition: number; offset: number }>): Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }> {
+  const byTopic = new Map<string, Array<{ partition: number; offset: string }>>()
+  for (const o of offsets) {
+    let list = byTopic.get(o.topic)
+    if (!list) byTopic.set(o.topic, (list = []))
+    list.push({ partition: o.partition, offset: String(o.offset) })
+  }
+  return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }))
+}
+
 /** Whether a kafkajs error means another producer with our transactional id took over. */
 export function isFenced(err: unknown): boolean {
   const seen = new Set<unknown>()

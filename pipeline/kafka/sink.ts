@@ -4,7 +4,7 @@ import type { Logger } from '../api/processor.ts'
 import type { Headers } from '../api/record.ts'
 import type { ChangelogRecord } from './changelog.ts'
 import type { ChangelogOffsets } from './checkpoint.ts'
-import { PRODUCER_RETRY, describeKafkaError, toKafkaHeaders } from './client.ts'
+import { PRODUCER_RETRY, describeKafkaError, offsetsByTopic, toKafkaHeaders } from './client.ts'
 import type { KafkaMetrics } from './metrics.ts'
 
 /** A record a task produced, with its partition already chosen. */
@@ -170,15 +170,7 @@ export class KafkaSink {
     const txn = await producer.transaction()
     try {
       const meta = await sendPerPartition(txn, all)
-      if (input.offsets.length) {
-        const byTopic = new Map<string, Array<{ partition: number; offset: string }>>()
-        for (const o of input.offsets) {
-          let list = byTopic.get(o.topic)
-          if (!list) byTopic.set(o.topic, (list = []))
-          list.push({ partition: o.partition, offset: String(o.offset) })
-        }
-        await txn.sendOffsets({ consumerGroupId: input.groupId, topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) })
-      }
+      if (input.offsets.length) await txn.sendOffsets({ consumerGroupId: input.groupId, topics: offsetsByTopic(input.offsets) })
       await txn.commit()
       this.opts.metrics?.produced.inc({ app, kind: 'output' }, outputs.length)
       this.opts.metrics?.produced.inc({ app, kind: 'changelog' }, changelog.length)
