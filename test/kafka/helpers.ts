@@ -1,7 +1,6 @@
 /** Shared pieces of the Kafka integration tests: config, producing input, reading topics back. */
 import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
-import type { IHeaders } from 'kafkajs'
 import { Kafka, Partitioners, logLevel } from 'kafkajs'
 import type { Topology } from '../../pipeline/api/index.ts'
 import { loadConfig } from '../../pipeline/config/load.ts'
@@ -9,6 +8,7 @@ import type { HermesConfig } from '../../pipeline/config/schema.ts'
 import { EmbeddedLog } from '../../pipeline/embedded/log.ts'
 import { EmbeddedRunner } from '../../pipeline/embedded/runner.ts'
 import { KafkaAdmin } from '../../pipeline/kafka/admin.ts'
+import { fromKafkaHeaders } from '../../pipeline/kafka/client.ts'
 import { CommittedFilter, rawMessages } from '../../pipeline/kafka/transactions.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
 import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
@@ -138,7 +138,7 @@ export async function readTopics(topics: readonly string[], options: { timeoutMs
       let filter = filters.get(tp)
       if (!filter) filters.set(tp, (filter = new CommittedFilter()))
       for (const m of filter.push(rawMessages(batch))) {
-        list.push({ partition: batch.partition, offset: Number(m.offset), key: m.key?.toString() ?? null, value: m.value?.toString() ?? 'null', bytes: m.value ?? null, headers: headersOf(m.headers) })
+        list.push({ partition: batch.partition, offset: Number(m.offset), key: m.key?.toString() ?? null, value: m.value?.toString() ?? 'null', bytes: m.value ?? null, headers: fromKafkaHeaders(m.headers) ?? {} })
       }
     },
   })
@@ -151,12 +151,6 @@ export async function readTopics(topics: readonly string[], options: { timeoutMs
     await admin.disconnect()
   }
   for (const list of out.values()) list.sort((a, b) => a.partition - b.partition || a.offset - b.offset)
-  return out
-}
-
-function headersOf(h: IHeaders | undefined): { [k: string]: string } {
-  const out: { [k: string]: string } = {}
-  for (const [k, v] of Object.entries(h ?? {})) if (v !== undefined) out[k] = v.toString()
   return out
 }
 
