@@ -6,7 +6,7 @@ import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
 import { runKafka } from '../../pipeline/kafka/run.ts'
 import { sleep } from './children.ts'
-import { FAST, perKey, produceLines, readTopics, runEmbeddedReference, runId, silent, testConfig } from './helpers.ts'
+import { FAST, produceLines, readTopics, runEmbeddedReference, runId, silent, sortedPerKey, testConfig } from './helpers.ts'
 import { testEvents, testTopics, testTopology } from './topology.ts'
 
 const exec = promisify(execFile)
@@ -55,8 +55,7 @@ describe('broker restart (real broker)', () => {
     const outputs = [t.hourly, t.types, `${app}.dlq`]
     const got = await readTopics(outputs, { brokers })
     for (const topic of outputs) {
-      const sorted = (r: Map<string, string[]>): Array<[string, string[]]> => [...r].map(([k, v]) => [k, [...v].sort()])
-      expect(sorted(perKey(got.get(topic) ?? [])), topic).toEqual(sorted(perKey(expected.get(topic) ?? [])))
+      expect(sortedPerKey(got.get(topic) ?? []), topic).toEqual(sortedPerKey(expected.get(topic) ?? []))
     }
   }, 150_000)
 })

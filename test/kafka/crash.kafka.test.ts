@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { killChildren, sleep, startChild } from './children.ts'
-import { perKey, produceLines, readTopics, runEmbeddedReference, runId, testConfig } from './helpers.ts'
+import { produceLines, readTopics, runEmbeddedReference, runId, sortedPerKey, testConfig } from './helpers.ts'
 import { testEvents, testTopics, testTopology } from './topology.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'hermes-kafka-crash-'))
@@ -19,11 +19,6 @@ function delays(seed: number, n: number, min: number, max: number): number[] {
     s = (s * 48271) % 0x7fffffff
     return min + (s % (max - min))
   })
-}
-
-/** Output records per key, sorted: windows are emitted once each, in any order across tasks. */
-function sortedPerKey(records: readonly { key: string | null; value: string }[]): Array<[string, string[]]> {
-  return [...perKey(records)].map(([k, v]) => [k, [...v].sort()])
 }
 
 async function crashRun(guarantee: 'exactly_once' | 'at_least_once', kills: number): Promise<void> {

@@ -166,6 +166,11 @@ export function perKey(records: readonly { key: string | null; value: string }[]
   return new Map([...out].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
 }
 
+/** {@link perKey} with each key's values sorted: for outputs whose order across tasks may vary (windows emitted once each). */
+export function sortedPerKey(records: readonly { key: string | null; value: string }[]): Array<[string, string[]]> {
+  return [...perKey(records)].map(([k, v]) => [k, [...v].sort()])
+}
+
 /** An input topic's lines for {@link runEmbeddedReference}. */
 export interface EmbeddedInput {
   topic: string

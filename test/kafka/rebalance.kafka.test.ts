@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { AssignerProtocol } from 'kafkajs'
 import { afterAll, describe, expect, it } from 'vitest'
 import { killChildren, sleep, startChild } from './children.ts'
-import { kafkaClient, perKey, produceLines, readTopics, runEmbeddedReference, runId, testConfig } from './helpers.ts'
+import { kafkaClient, produceLines, readTopics, runEmbeddedReference, runId, sortedPerKey, testConfig } from './helpers.ts'
 import { testEvents, testTopics, testTopology } from './topology.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'hermes-kafka-rebalance-'))
@@ -84,8 +84,7 @@ describe('scale-out and rebalance (real broker, exactly-once)', () => {
     const outputs = [t.hourly, t.types, `${app}.dlq`]
     const got = await readTopics(outputs)
     for (const topic of outputs) {
-      const sorted = (r: Map<string, string[]>): Array<[string, string[]]> => [...r].map(([k, v]) => [k, [...v].sort()])
-      expect(sorted(perKey(got.get(topic) ?? [])), topic).toEqual(sorted(perKey(expected.get(topic) ?? [])))
+      expect(sortedPerKey(got.get(topic) ?? []), topic).toEqual(sortedPerKey(expected.get(topic) ?? []))
     }
   }, 150_000)
 })

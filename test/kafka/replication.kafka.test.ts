@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runKafka } from '../../pipeline/kafka/run.ts'
 import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
 import { sleep } from './children.ts'
-import { FAST, kafkaClient, keyAndTime, perKey, readTopics, runEmbeddedReference, runId, silent, testConfig } from './helpers.ts'
+import { FAST, kafkaClient, keyAndTime, readTopics, runEmbeddedReference, runId, silent, sortedPerKey, testConfig } from './helpers.ts'
 import { testEvents, testTopics, testTopology } from './topology.ts'
 
 const exec = promisify(execFile)
@@ -92,11 +92,6 @@ async function caughtUp(admin: Admin, groupId: string, topic: string): Promise<b
   const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] })
   const at = new Map((committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]))
   return ends.every((e) => Number(e.high) === 0 || at.get(e.partition) === Number(e.high))
-}
-
-/** Output records per key, sorted: windows are emitted once each, in any order across tasks. */
-function sortedPerKey(records: readonly { key: string | null; value: string }[]): Array<[string, string[]]> {
-  return [...perKey(records)].map(([k, v]) => [k, [...v].sort()])
 }
 
 describe('replication (three real brokers, one killed)', () => {
