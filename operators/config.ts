@@ -22,7 +22,7 @@ export function isValidZone(tz: string): boolean {
   return ok
 }
 const ms = z.number().int().nonnegative()
-const policy = z.enum(POLICIES as unknown as [string, ...string[]])
+const policy = z.enum(POLICIES)
 
 const eventTrigger = z
   .object({

@@ -11,7 +11,6 @@ import type { MaterialConfig, MaterialStats, TaskConfig } from './config.ts'
 import type { ConfigTopics } from './config-ingest.ts'
 import { inAudience, ingestConfig, taskLive } from './config-ingest.ts'
 import { decisionId } from './ids.ts'
-import type { Policy } from './scoring.ts'
 import { assignArm, betaMean, posterior, score } from './scoring.ts'
 import type { Settings } from './settings.ts'
 import type { Candidate, MaterialChoice, ScoredCandidate, Suppression } from './types.ts'
@@ -73,11 +72,11 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
       const candidates = task.materials.map((id) => materials.get(id)).filter((m): m is MaterialConfig => materialTargets(m, c.user.segments))
       if (candidates.length === 0) return suppress({ ...base, materialId: null, reason: 'no_material' })
       const id = decisionId(c.userId, c.taskId, c.trigger)
-      let policy: Policy = task.policy as Policy
+      let policy = task.policy
       let experimentId: string | null = null
       let arm: string | null = null
       if (task.experiment) {
-        const a = assignArm(task.experiment.id, c.userId, task.experiment.arms as Array<{ name: string; weight: number; policy: Policy }>)
+        const a = assignArm(task.experiment.id, c.userId, task.experiment.arms)
         policy = a.policy
         experimentId = task.experiment.id
         arm = a.name

@@ -5,8 +5,9 @@
  */
 import { hash32, mulberry32, unitHash } from './ids.ts'
 
-export type Policy = 'greedy' | 'thompson' | 'ucb'
-export const POLICIES: readonly Policy[] = ['greedy', 'thompson', 'ucb']
+/** The scoring policies a task or experiment arm may name. */
+export const POLICIES = ['greedy', 'thompson', 'ucb'] as const
+export type Policy = (typeof POLICIES)[number]
 
 export interface BetaPrior {
   alpha: number
