@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { Command, Option } from 'commander'
 import { SingleBar } from 'cli-progress'
@@ -41,16 +41,7 @@ function configFrom(flags: ConfigFlags): HermesConfig {
   if (flags.logLevel) observability.log = { level: flags.logLevel }
   if (Object.keys(observability).length) overrides.observability = observability
   const dir = resolve('config')
-  return loadConfig({ dir: existsDir(dir) ? dir : join(PACKAGE_ROOT, 'config'), env: flags.env, files: flags.config, overrides })
-}
-
-function existsDir(dir: string): boolean {
-  try {
-    readFileSync(join(dir, 'default.yaml'))
-    return true
-  } catch {
-    return false
-  }
+  return loadConfig({ dir: existsSync(join(dir, 'default.yaml')) ? dir : join(PACKAGE_ROOT, 'config'), env: flags.env, files: flags.config, overrides })
 }
 
 async function topologiesFrom(names: string[], config: HermesConfig): Promise<Topology[]> {
