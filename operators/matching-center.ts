@@ -81,14 +81,14 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
         experimentId = task.experiment.id
         arm = a.name
       }
-      const posteriors = candidates.map((m) => {
+      const withStats = candidates.map((m) => {
         const s = stats.get(m.materialId)
-        return posterior(m.prior, s?.impressions ?? 0, s?.clicks ?? 0)
+        return { m, impressions: s?.impressions ?? 0, p: posterior(m.prior, s?.impressions ?? 0, s?.clicks ?? 0) }
       })
-      const total = candidates.reduce((sum, m) => sum + (stats.get(m.materialId)?.impressions ?? 0), 0)
+      const total = withStats.reduce((sum, x) => sum + x.impressions, 0)
       // Rank every candidate material; ties keep the task's order (a stable sort).
-      const ranked = candidates
-        .map((m, i) => ({ m, i, score: score(policy, posteriors[i] as never, `${id}\u0000${m.materialId}`, total, settings.scoring.ucbC) }))
+      const ranked = withStats
+        .map((x) => ({ ...x, score: score(policy, x.p, `${id}\u0000${x.m.materialId}`, total, settings.scoring.ucbC) }))
         .sort((a, b) => b.score - a.score)
       const data = { event: c.event, user: c.user, task: { taskId: task.taskId } }
       const choice = (r: (typeof ranked)[number]): MaterialChoice => ({
@@ -97,7 +97,7 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
         body: render(r.m.body, data),
         deeplink: r.m.deeplink === null ? null : render(r.m.deeplink, data),
         score: r.score,
-        expectedCtr: betaMean(posteriors[r.i] as never),
+        expectedCtr: betaMean(r.p),
       })
       const [first, ...rest] = ranked
       ctx.forward(
