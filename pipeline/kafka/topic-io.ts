@@ -88,64 +88,61 @@ export async function consumeFromKafka(o: { config: HermesConfig; logger: Hermes
   const admin = new KafkaAdmin(kafka, logger, config.kafka.replicationFactor)
   await admin.connect()
   const ends = new Map<number, number>()
+  const perPartition = new Map<number, string[]>()
   try {
     for (const [p, r] of await admin.offsets(topic)) if (r.high > r.low) ends.set(p, r.high)
+    if (ends.size === 0) return 0
+    const avro = topicFormat(config, topic) === 'avro' ? new SchemaRegistryClient(config.schemaRegistry, logger) : null
+    const groupId = `${config.kafka.clientId}-consume-${randomUUID()}`
+    const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 })
+    const filters = new Map<number, CommittedFilter>()
+    let done!: () => void
+    let failed!: (err: unknown) => void
+    const finished = new Promise<void>((resolve, reject) => {
+      done = resolve
+      failed = reject
+    })
+    const advance = (partition: number, next: number): void => {
+      const end = ends.get(partition)
+      if (end !== undefined && next >= end) ends.delete(partition)
+      if (ends.size === 0) done()
+    }
+    consumer.on(consumer.events.END_BATCH_PROCESS, (e) => advance(e.payload.partition, Number(e.payload.lastOffset) + 1))
+    await consumer.connect()
+    try {
+      await consumer.subscribe({ topics: [topic], fromBeginning: true })
+      await consumer.run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          let filter = filters.get(batch.partition)
+          if (!filter) filters.set(batch.partition, (filter = new CommittedFilter()))
+          const lines = perPartition.get(batch.partition) ?? []
+          perPartition.set(batch.partition, lines)
+          for (const m of filter.push(rawMessages(batch))) {
+            if (Number(m.offset) >= (ends.get(batch.partition) ?? Infinity)) continue
+            const entry = { key: m.key?.toString('utf8') ?? null, value: m.value ?? null, headers: fromKafkaHeaders(m.headers) ?? {} }
+            if (avro && entry.value && entry.headers['hermes.dlq.reason'] === undefined) {
+              try {
+                lines.push(JSON.stringify(await decodeAsWritten(entry.value, avro)))
+              } catch (err) {
+                failed(err)
+                return
+              }
+              continue
+            }
+            lines.push(formatEntry(entry))
+          }
+        },
+      })
+      const timeout = o.timeoutMs ?? 60_000
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([finished, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`reading ${topic} did not reach its end within ${timeout} ms`)), timeout)))]).finally(() => clearTimeout(timer))
+    } finally {
+      await consumer.disconnect()
+      await admin.deleteGroups([groupId])
+    }
   } finally {
     await admin.disconnect()
-  }
-  if (ends.size === 0) return 0
-  const avro = topicFormat(config, topic) === 'avro' ? new SchemaRegistryClient(config.schemaRegistry, logger) : null
-  const groupId = `${config.kafka.clientId}-consume-${randomUUID()}`
-  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 })
-  const filters = new Map<number, CommittedFilter>()
-  const perPartition = new Map<number, string[]>()
-  let done!: () => void
-  let failed!: (err: unknown) => void
-  const finished = new Promise<void>((resolve, reject) => {
-    done = resolve
-    failed = reject
-  })
-  const advance = (partition: number, next: number): void => {
-    const end = ends.get(partition)
-    if (end !== undefined && next >= end) ends.delete(partition)
-    if (ends.size === 0) done()
-  }
-  consumer.on(consumer.events.END_BATCH_PROCESS, (e) => advance(e.payload.partition, Number(e.payload.lastOffset) + 1))
-  await consumer.connect()
-  try {
-    await consumer.subscribe({ topics: [topic], fromBeginning: true })
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        let filter = filters.get(batch.partition)
-        if (!filter) filters.set(batch.partition, (filter = new CommittedFilter()))
-        const lines = perPartition.get(batch.partition) ?? []
-        perPartition.set(batch.partition, lines)
-        for (const m of filter.push(rawMessages(batch))) {
-          if (Number(m.offset) >= (ends.get(batch.partition) ?? Infinity)) continue
-          const entry = { key: m.key?.toString('utf8') ?? null, value: m.value ?? null, headers: fromKafkaHeaders(m.headers) ?? {} }
-          if (avro && entry.value && entry.headers['hermes.dlq.reason'] === undefined) {
-            try {
-              lines.push(JSON.stringify(await decodeAsWritten(entry.value, avro)))
-            } catch (err) {
-              failed(err)
-              return
-            }
-            continue
-          }
-          lines.push(formatEntry(entry))
-        }
-      },
-    })
-    const timeout = o.timeoutMs ?? 60_000
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([finished, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`reading ${topic} did not reach its end within ${timeout} ms`)), timeout)))]).finally(() => clearTimeout(timer))
-  } finally {
-    await consumer.disconnect()
-    const cleanup = new KafkaAdmin(kafka, logger, config.kafka.replicationFactor)
-    await cleanup.connect()
-    await cleanup.deleteGroups([groupId]).catch(() => {})
-    await cleanup.disconnect()
   }
   let n = 0
   for (const p of [...perPartition.keys()].sort((a, b) => a - b)) {
