@@ -15,8 +15,8 @@ import type { Processor, ProcessorContext, Record, Timer } from '../pipeline/api
 import { Record as RecordCtor } from '../pipeline/api/index.ts'
 import { inQuietHours, nextLocalHour } from './clock.ts'
 import type { Settings } from './settings.ts'
-import type { Decision, ScoredCandidate, Suppression } from './types.ts'
-import { SUPPRESSIONS, taskKey } from './types.ts'
+import type { Decision, ScoredCandidate } from './types.ts'
+import { forwardSuppression, taskKey } from './types.ts'
 
 const DAY = 86_400_000
 
@@ -37,11 +37,8 @@ export function fatigue(options: { settings: Settings }): Processor<ScoredCandid
   const f = options.settings.fatigue
   let ctx!: ProcessorContext<Decision>
 
-  const suppress = (c: ScoredCandidate, reason: string, ts: number, materialId: string | null = c.materialId): void => {
-    ctx.count('suppression', { reason })
-    const s: Suppression = { userId: c.userId, taskId: c.taskId, materialId, reason, ts, triggerEventId: c.triggerEventId }
-    ctx.forwardTo(SUPPRESSIONS, new RecordCtor<Suppression>({ key: c.userId, value: s, timestamp: ts }))
-  }
+  const suppress = (c: ScoredCandidate, reason: string, ts: number): void =>
+    forwardSuppression(ctx, { userId: c.userId, taskId: c.taskId, materialId: c.materialId, reason, ts, triggerEventId: c.triggerEventId })
 
   /** The cap a candidate fails at send time `at`, or null when it may go. */
   const failedCap = (c: ScoredCandidate, at: number): string | null => {

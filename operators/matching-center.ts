@@ -6,7 +6,6 @@
  * policy); the best is rendered with the triggering event's fields.
  */
 import type { Processor, ProcessorContext, Record } from '../pipeline/api/index.ts'
-import { Record as RecordCtor } from '../pipeline/api/index.ts'
 import type { MaterialConfig, MaterialStats, TaskConfig } from './config.ts'
 import type { ConfigTopics } from './config-ingest.ts'
 import { inAudience, ingestConfig, taskLive } from './config-ingest.ts'
@@ -14,7 +13,7 @@ import { decisionId } from './ids.ts'
 import { assignArm, betaMean, posterior, score } from './scoring.ts'
 import type { Settings } from './settings.ts'
 import type { Candidate, MaterialChoice, ScoredCandidate, Suppression } from './types.ts'
-import { SUPPRESSIONS } from './types.ts'
+import { forwardSuppression } from './types.ts'
 
 export interface MatchingCenterOptions {
   topics: ConfigTopics
@@ -42,10 +41,7 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
   const { topics, settings } = options
   let ctx!: ProcessorContext<ScoredCandidate>
 
-  const suppress = (s: Suppression): void => {
-    ctx.count('suppression', { reason: s.reason })
-    ctx.forwardTo(SUPPRESSIONS, new RecordCtor<Suppression>({ key: s.userId, value: s, timestamp: s.ts }))
-  }
+  const suppress = (s: Suppression): void => forwardSuppression(ctx, s)
 
   return {
     init(c) {

@@ -26,7 +26,7 @@ import { unitHash } from './ids.ts'
 import { evaluateRule } from './rules.ts'
 import type { Settings } from './settings.ts'
 import type { BehaviorEvent, Candidate, Suppression, UserContext } from './types.ts'
-import { SUPPRESSIONS, isBookkeepingKey, taskKey } from './types.ts'
+import { forwardSuppression, isBookkeepingKey, taskKey } from './types.ts'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
@@ -153,10 +153,7 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
     ctx.forward(new RecordCtor<Candidate>({ key: c.userId, value: c, timestamp: c.sendAt }))
   }
 
-  const suppress = (s: Suppression): void => {
-    ctx.count('suppression', { reason: s.reason })
-    ctx.forwardTo(SUPPRESSIONS, new RecordCtor<Suppression>({ key: s.userId, value: s, timestamp: s.ts }))
-  }
+  const suppress = (s: Suppression): void => forwardSuppression(ctx, s)
 
   /** Plans the next personalized send of every live personalized task this user is in. */
   const ensurePlans = (userId: string, state: UserState, now: number): void => {

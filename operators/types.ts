@@ -1,4 +1,6 @@
 /** Records passed between the decision operators, and the topic value shapes they emit. */
+import type { ProcessorContext } from '../pipeline/api/index.ts'
+import { Record } from '../pipeline/api/index.ts'
 
 /** A behavior event (DESIGN.md, Contracts). */
 export interface BehaviorEvent {
@@ -102,6 +104,12 @@ export interface Suppression {
 
 /** Side output carrying suppressions out of every decision operator. */
 export const SUPPRESSIONS = 'suppressions'
+
+/** Counts a suppression by reason and emits it on {@link SUPPRESSIONS}, keyed by user, at its `ts`. */
+export function forwardSuppression(ctx: ProcessorContext<unknown>, s: Suppression): void {
+  ctx.count('suppression', { reason: s.reason })
+  ctx.forwardTo(SUPPRESSIONS, new Record<Suppression>({ key: s.userId, value: s, timestamp: s.ts }))
+}
 
 /** Keys used for per-task bookkeeping inside a partition (never a user id: they start with NUL). */
 export const taskKey = (kind: string, taskId: string): string => `\u0000${kind}:${taskId}`
