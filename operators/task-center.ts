@@ -119,6 +119,8 @@ export function personalizedSendTime(state: UserState, windowStart: number, wind
 export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candidate> {
   const { topics, settings } = options
   let ctx!: ProcessorContext<Candidate>
+  // Checked once after every start: schedules or plans may still wait for event time.
+  let needsCatchUp = true
 
   const stores = () => ({
     user: ctx.valueStore<UserState>('user'),
@@ -156,7 +158,7 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
   const suppress = (s: Suppression): void => forwardSuppression(ctx, s)
 
   /** Plans the next personalized send of every live personalized task this user is in. */
-  const ensurePlans = (userId: string, state: UserState, now: number): void => {
+  const ensurePlans = (state: UserState, now: number): void => {
     const st = stores()
     for (const [taskId, task] of st.tasks.entries()) {
       if (task.trigger.type !== 'personalized' || !taskLive(task, now) || !inAudience(task, state.segments)) continue
@@ -165,8 +167,23 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
       const at = personalizedSendTime(state, task.trigger.windowStartHour, task.trigger.windowEndHour, now)
       st.plans.put(taskId, at)
       ctx.timers.registerEventTime(at, `z:${taskId}`, { taskId })
-      void userId
     }
+  }
+
+  /** {@link ensurePlans} for every user held by the partition. */
+  const planEveryUser = (now: number): void => {
+    const st = stores()
+    ctx.forEachKey('user', (userId) => {
+      if (isBookkeepingKey(userId)) return
+      const state = st.user.get()
+      if (state) ensurePlans(state, now)
+    })
+  }
+
+  /** The event time to plan from at a record: the watermark, or the record's time when later. */
+  const eventTimeAt = (recordTime: number): number => {
+    const wm = ctx.watermark()
+    return Number.isFinite(wm) ? Math.max(wm, recordTime) : recordTime
   }
 
   /** (Re)arms the schedule timer of a task in this partition. */
@@ -222,7 +239,7 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
       if (holdMs === 0) emit(c)
       else hold(c, ts + holdMs, trig.unless?.events ?? [], ts + (trig.unless?.withinMs ?? 0))
     }
-    ensurePlans(userId, state, ts)
+    ensurePlans(state, ts)
   }
 
   const onFanOut = (taskId: string, fireTime: number): void => {
@@ -250,8 +267,7 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
    * every user of the partition.
    */
   const catchUp = (recordTime: number): void => {
-    const wm = ctx.watermark()
-    const now = Number.isFinite(wm) ? Math.max(wm, recordTime) : recordTime
+    const now = eventTimeAt(recordTime)
     if (now <= 0) return // configuration without time: wait for a record with event time
     needsCatchUp = false
     const st = stores()
@@ -262,21 +278,21 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
       const armed = ctx.withKey(taskKey('sched', taskId), () => st.schedule.get() !== undefined)
       if (!armed) armSchedule(taskId, task, now)
     }
-    if (!personalized) return
-    ctx.forEachKey('user', (userId) => {
-      if (isBookkeepingKey(userId)) return
-      const state = st.user.get()
-      if (state) ensurePlans(userId, state, now)
-    })
+    if (personalized) planEveryUser(now)
   }
-  /** Plans for a user from a configuration record, when there is an event time to plan from. */
-  const planFrom = (userId: string, state: UserState, recordTime: number): void => {
-    const wm = ctx.watermark()
-    const now = Number.isFinite(wm) ? Math.max(wm, recordTime) : recordTime
-    if (now > 0) ensurePlans(userId, state, now)
+
+  /**
+   * Applies a change from a configuration record to the user's state, then plans from it when
+   * there is an event time to plan from (a user known only from configuration is an audience
+   * member too, as for schedules).
+   */
+  const updateUser = (recordTime: number, change: (state: UserState) => UserState): void => {
+    const st = stores()
+    const next = change(st.user.get() ?? newUserState())
+    st.user.put(next)
+    const now = eventTimeAt(recordTime)
+    if (now > 0) ensurePlans(next, now)
   }
-  // Checked once after every start: schedules or plans may still wait for event time.
-  let needsCatchUp = true
 
   return {
     init(c) {
@@ -287,27 +303,18 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
       if (record.topic === topics.audiences) {
         const parsed = parseWith(audienceSchema, 'audience membership', record.value)
         if (!parsed.ok) return ctx.deadLetter(record, parsed.reason)
-        const st = stores()
-        const state = st.user.get() ?? newUserState()
         const { segmentId, member } = parsed.value
-        const segments = state.segments.filter((s) => s !== segmentId)
-        if (member) segments.push(segmentId)
-        segments.sort()
-        const next = { ...state, segments }
-        st.user.put(next)
-        planFrom(parsed.value.userId, next, record.timestamp)
-        return
+        return updateUser(record.timestamp, (state) => {
+          const segments = state.segments.filter((s) => s !== segmentId)
+          if (member) segments.push(segmentId)
+          return { ...state, segments: segments.sort() }
+        })
       }
       if (record.topic === topics.users) {
         const parsed = parseWith(userSchema, 'user profile', record.value)
         if (!parsed.ok) return ctx.deadLetter(record, parsed.reason)
-        const st = stores()
-        const state = st.user.get() ?? newUserState()
-        const next = { ...state, timezone: parsed.value.timezone, pushEnabled: parsed.value.pushEnabled }
-        st.user.put(next)
-        // A user known only from a profile is an audience member too (as for schedules).
-        planFrom(parsed.value.userId, next, record.timestamp)
-        return
+        const { timezone, pushEnabled } = parsed.value
+        return updateUser(record.timestamp, (state) => ({ ...state, timezone, pushEnabled }))
       }
       onEvent(record as Record<BehaviorEvent>)
     },
@@ -322,13 +329,7 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
         return
       }
       armSchedule(result.id, result.task, ctx.watermark())
-      if (result.task?.trigger.type === 'personalized' && Number.isFinite(ctx.watermark())) {
-        ctx.forEachKey('user', (userId) => {
-          if (isBookkeepingKey(userId)) return
-          const state = st.user.get()
-          if (state) ensurePlans(userId, state, ctx.watermark())
-        })
-      }
+      if (result.task?.trigger.type === 'personalized') planEveryUser(ctx.watermark())
     },
     onTimer(timer: Timer) {
       const st = stores()
@@ -363,14 +364,14 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
         // missed, as a schedule fire is: planning on from it would replay every day since.
         if (timer.time < ctx.watermark() - settings.missedFireToleranceMs) {
           ctx.count('personalized_missed', { reason: taskId })
-          ensurePlans(userId, state, ctx.watermark())
+          ensurePlans(state, ctx.watermark())
           return
         }
         if (inAudience(task, state.segments)) {
           const day = new Date(localDayStart(timer.time, state.timezone)).toISOString().slice(0, 10)
           emit({ userId, taskId, origin: 'personalized', trigger: `personalized:${day}`, triggerEventId: null, decidedAt: timer.time, sendAt: timer.time, user, event: null })
         }
-        ensurePlans(userId, state, timer.time)
+        ensurePlans(state, timer.time)
       }
     },
   }
