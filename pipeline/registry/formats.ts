@@ -73,13 +73,15 @@ export function avroTopics(topologies: readonly Topology[], config: HermesConfig
 
 /**
  * Gives every source and sink of an avro topic the Confluent-wire Avro serde of its schema
- * (the topology's own serde still checks decoded values through `fromValue`). Waits for the
- * registry with backoff; registers the current schemas first when `schemaRegistry.autoRegister`
- * is on, else requires them to be registered. Topologies without avro topics come back as they are.
+ * (the topology's own serde still checks decoded values through `fromValue`), with a registry
+ * client from the config. Waits for the registry with backoff; registers the current schemas
+ * first when `schemaRegistry.autoRegister` is on, else requires them to be registered.
+ * Topologies without avro topics come back as they are, and no registry is contacted.
  */
-export async function applyTopicFormats(topologies: readonly Topology[], config: HermesConfig, registry: SchemaRegistryClient, logger: Logger, signal?: AbortSignal): Promise<Topology[]> {
+export async function withTopicFormats(topologies: readonly Topology[], config: HermesConfig, logger: Logger, signal?: AbortSignal): Promise<Topology[]> {
   const topics = avroTopics(topologies, config)
   if (topics.length === 0) return [...topologies]
+  const registry = new SchemaRegistryClient(config.schemaRegistry, logger)
   const ids = new Map<string, { id: number; schema: SchemaFile }>()
   for (const topic of topics) ids.set(topic, await registeredSchema(topic, config, registry, signal))
   logger.info({ registry: registry.url, topics: Object.fromEntries([...ids].map(([t, s]) => [t, { subject: valueSubject(t), id: s.id, schema: s.schema.name }])) }, 'Avro topics use the schema registry')
@@ -153,10 +155,4 @@ export function withSerdes(topology: Topology, replace: (node: SourceNode | Sink
       return found ?? topology.node(id)
     },
   })
-}
-
-/** {@link applyTopicFormats} with a registry client from the config, when the topologies have avro topics. */
-export async function withTopicFormats(topologies: readonly Topology[], config: HermesConfig, logger: Logger, signal?: AbortSignal): Promise<Topology[]> {
-  if (avroTopics(topologies, config).length === 0) return [...topologies]
-  return applyTopicFormats(topologies, config, new SchemaRegistryClient(config.schemaRegistry, logger), logger, signal)
 }
