@@ -75,7 +75,7 @@ export interface SubjectVersion {
 }
 
 /** Waits `ms`, or less when the signal fires. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve()
     const t = setTimeout(done, ms)
@@ -248,5 +248,5 @@ interface ApiResponse {
 type ApiCall = (args: object) => Promise<ApiResponse>
 interface ApiClient {
   Schema: { find: ApiCall }
-  Subject: { all: ApiCall; latestVersion: ApiCall; version: ApiCall; config: ApiCall; updateConfig: ApiCall; register: ApiCall; registered: ApiCall; compatible: ApiCall }
+  Subject: { all: ApiCall; latestVersion: ApiCall; updateConfig: ApiCall; register: ApiCall; registered: ApiCall; compatible: ApiCall }
 }
