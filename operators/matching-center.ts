@@ -50,7 +50,7 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
     processBroadcast(record) {
       // Tasks and materials are also ingested by the Task Center, which dead-letters bad ones;
       // only the stats are this node's to report.
-      ingestConfig(ctx as ProcessorContext<unknown>, topics, {
+      ingestConfig(ctx, topics, {
         tasks: ctx.broadcastStore<TaskConfig>('tasks'),
         materials: ctx.broadcastStore<MaterialConfig>('materials'),
         stats: ctx.broadcastStore<MaterialStats>('stats'),

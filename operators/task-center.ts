@@ -320,7 +320,7 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
     },
     processBroadcast(record) {
       const st = stores()
-      const result = ingestConfig(ctx as ProcessorContext<unknown>, topics, { tasks: st.tasks, materials: st.materials }, record)
+      const result = ingestConfig(ctx, topics, { tasks: st.tasks, materials: st.materials }, record)
       if (result.kind !== 'task') return
       // Before any event there is no event time to plan from: the first keyed record arms the
       // schedules and plans (see catchUp); arming from time 0 would start in 1970.
