@@ -14,8 +14,6 @@ export interface ConfigTopics {
   stats: string
 }
 
-export const DEFAULT_CONFIG_TOPICS: ConfigTopics = { tasks: 'config.tasks', materials: 'config.materials', stats: 'material-stats' }
-
 /** What an ingest did with one record. */
 export type IngestResult =
   | { kind: 'task'; id: string; task: TaskConfig | null; previous: TaskConfig | undefined }

@@ -7,10 +7,10 @@
  */
 import { TopologyBuilder, broadcastStore, defineTopology, jsonObjectSerde, jsonSerde, mapStore, valueStore, windowStore } from '../pipeline/api/index.ts'
 import type { Stream } from '../pipeline/api/index.ts'
-import { DEFAULT_CONFIG_TOPICS } from '../operators/config-ingest.ts'
 import { PUSH_HISTORY_MS, fatigue } from '../operators/fatigue.ts'
 import { matchingCenter } from '../operators/matching-center.ts'
 import { parseSettings } from '../operators/settings.ts'
+import type { Settings } from '../operators/settings.ts'
 import { taskCenter } from '../operators/task-center.ts'
 import type { BehaviorEvent, Candidate, Decision, ScoredCandidate, Suppression } from '../operators/types.ts'
 import { SUPPRESSIONS } from '../operators/types.ts'
@@ -18,15 +18,8 @@ import { checkBehaviorEvent } from './activity-counts.ts'
 
 const WEEK = 7 * 86_400_000
 
-/** Default topic names of the flow (DESIGN.md, Contracts); `hermes.topics` renames them. */
-export const TOPICS = {
-  events: 'behavior-events',
-  audiences: 'config.audiences',
-  users: 'config.users',
-  ...DEFAULT_CONFIG_TOPICS,
-  decisions: 'push-decisions',
-  suppressions: 'push-suppressions',
-} as const
+/** Default topic names of the flow: the defaults of `hermes.topics` (operators/settings.ts). */
+export const TOPICS: Readonly<Settings['topics']> = Object.freeze(parseSettings({}).topics)
 
 export default defineTopology(({ settings }) => {
   const s = parseSettings(settings)
