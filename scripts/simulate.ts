@@ -15,7 +15,8 @@ import { partitionFor } from '../pipeline/runtime/partitioner.ts'
 import { seededRandom } from '../operators/scoring.ts'
 import type { Decision, Suppression } from '../operators/types.ts'
 import materialStats from '../topologies/material-stats.ts'
-import pushDecisions, { TOPICS } from '../topologies/push-decisions.ts'
+import { parseSettings } from '../operators/settings.ts'
+import pushDecisions from '../topologies/push-decisions.ts'
 import { buildWorld, eventsForHour } from './hermes-workload.ts'
 
 const HOUR = 3_600_000
@@ -57,21 +58,23 @@ export async function simulate(o: SimulationOptions): Promise<SimulationSummary>
   const world = buildWorld({ users: o.users, seed: o.seed })
   const env = { settings: o.config.hermes }
   const topologies = [pushDecisions(env), materialStats(env)]
+  // The names the topologies were built with: `hermes.topics` may rename them.
+  const topics = parseSettings(o.config.hermes).topics
   mkdirSync(o.config.runtime.stateDir, { recursive: true })
   const log = EmbeddedLog.open(join(o.config.runtime.stateDir, 'log'))
   const state = o.config.runtime.stateBackend === 'rocksdb' ? ({ kind: 'rocksdb', dir: join(o.config.runtime.stateDir, 'state') } as const) : ({ kind: 'memory', maps: new Map() } as const)
   const runner = await EmbeddedRunner.open({ topologies, config: o.config, log, state, logger: o.logger })
-  const watched = [TOPICS.decisions, TOPICS.suppressions, TOPICS.stats, 'push-decisions.dlq', 'material-stats.dlq']
+  const watched = [topics.decisions, topics.suppressions, topics.stats, ...topologies.map((t) => `${t.name}.dlq`)]
   const from = new Map(watched.map((t) => [t, endOffsets(log, t)]))
   const append = (topic: string, key: string | null, value: object, ts: number): void => {
     const p = key === null ? 0 : partitionFor(key, log.partitions(topic))
     log.append(topic, p, key, Buffer.from(JSON.stringify(value)), ts)
   }
-  for (const m of world.materials) append(TOPICS.materials, m.materialId, m, 0)
-  for (const t of world.tasks) append(TOPICS.tasks, (t as { taskId: string }).taskId, t, 0)
+  for (const m of world.materials) append(topics.materials, m.materialId, m, 0)
+  for (const t of world.tasks) append(topics.tasks, (t as { taskId: string }).taskId, t, 0)
   for (const u of world.users) {
-    append(TOPICS.users, u.userId, { userId: u.userId, timezone: u.timezone, pushEnabled: u.pushEnabled }, 0)
-    for (const s of u.segments) append(TOPICS.audiences, u.userId, { userId: u.userId, segmentId: s, member: true }, 0)
+    append(topics.users, u.userId, { userId: u.userId, timezone: u.timezone, pushEnabled: u.pushEnabled }, 0)
+    for (const s of u.segments) append(topics.audiences, u.userId, { userId: u.userId, segmentId: s, member: true }, 0)
   }
   let processed = (await runner.run()).records
   const summary: SimulationSummary = { events: 0, clicks: 0, decisions: 0, suppressions: {}, byPolicy: {}, byArm: {}, byTask: {}, byMaterial: {}, deadLetters: 0, processed: 0, elapsedMs: 0, outputs: {} }
@@ -81,7 +84,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationSummary>
     if (clicked) t.clicks++
   }
   const pendingClicks: Array<{ [k: string]: unknown }> = []
-  let readFrom = endOffsets(log, TOPICS.decisions)
+  let readFrom = endOffsets(log, topics.decisions)
   const hours = o.days * 24
   for (let h = 0; h < hours; h++) {
     const hourStart = o.start + h * HOUR
@@ -90,10 +93,10 @@ export async function simulate(o: SimulationOptions): Promise<SimulationSummary>
     pendingClicks.length = 0
     pendingClicks.push(...later)
     const events = [...eventsForHour(world, hourStart, o.seed * 1000 + h), ...due].sort((a, b) => (a.ts as number) - (b.ts as number))
-    for (const e of events) append(TOPICS.events, e.userId as string, e, e.ts as number)
+    for (const e of events) append(topics.events, e.userId as string, e, e.ts as number)
     summary.events += events.length
     processed += (await runner.run()).records
-    for (const line of readTopicSince(log, TOPICS.decisions, readFrom)) {
+    for (const line of readTopicSince(log, topics.decisions, readFrom)) {
       const d = JSON.parse(line) as Decision
       const rand = seededRandom(`click\u0000${d.decisionId}`)
       const clicked = rand() < (world.trueCtr[d.materialId] ?? 0)
@@ -108,11 +111,11 @@ export async function simulate(o: SimulationOptions): Promise<SimulationSummary>
         pendingClicks.push({ eventId: `click-${d.decisionId}`, userId: d.userId, type: 'push_click', ts, attrs: { decisionId: d.decisionId, materialId: d.materialId } })
       }
     }
-    readFrom = endOffsets(log, TOPICS.decisions)
+    readFrom = endOffsets(log, topics.decisions)
     o.onHour?.(h + 1, hours, { events: summary.events, decisions: summary.decisions })
   }
   for (const [id, t] of Object.entries(summary.byMaterial)) t.trueCtr = world.trueCtr[id] ?? 0
-  for (const line of readTopicSince(log, TOPICS.suppressions, from.get(TOPICS.suppressions) ?? [])) {
+  for (const line of readTopicSince(log, topics.suppressions, from.get(topics.suppressions) ?? [])) {
     const s = JSON.parse(line) as Suppression
     summary.suppressions[s.reason] = (summary.suppressions[s.reason] ?? 0) + 1
   }
