@@ -3,11 +3,19 @@
  * and segments, materials with different true click rates, tasks of all three trigger types, and
  * behavior events hour by hour. Clicks are simulated from the decisions (see scripts/start.ts).
  */
-import { rng } from './workload.ts'
+import { mulberry32 } from '../operators/ids.ts'
 
 const HOUR = 3_600_000
 
-export const ZONES = ['Asia/Shanghai', 'Europe/Berlin', 'America/New_York', 'America/Los_Angeles', 'Asia/Kolkata', 'UTC']
+/** The users' time zones, each with the fixed UTC offset (hours) its daily rhythm follows. */
+const ZONES: Array<[timezone: string, offsetH: number]> = [
+  ['Asia/Shanghai', 8],
+  ['Europe/Berlin', 1],
+  ['America/New_York', -5],
+  ['America/Los_Angeles', -8],
+  ['Asia/Kolkata', 5.5],
+  ['UTC', 0],
+]
 const SEGMENTS = ['vip', 'bargain-hunters', 'new', 'churned']
 const TYPES: Array<[string, number]> = [['app_open', 3], ['view', 6], ['search', 2], ['add_to_cart', 1.2], ['purchase', 0.4], ['chat', 0.6], ['price_drop', 0.8]]
 
@@ -28,15 +36,13 @@ export interface World {
   tasks: object[]
 }
 
-const OFFSETS: { [tz: string]: number } = { 'Asia/Shanghai': 8, 'Europe/Berlin': 1, 'America/New_York': -5, 'America/Los_Angeles': -8, 'Asia/Kolkata': 5.5, UTC: 0 }
-
 export function buildWorld(options: { users: number; seed: number }): World {
-  const rand = rng(options.seed)
+  const rand = mulberry32(options.seed)
   const users: SimUser[] = []
   for (let i = 0; i < options.users; i++) {
-    const tz = ZONES[Math.floor(rand() * ZONES.length)] as string
+    const [timezone, offsetH] = ZONES[Math.floor(rand() * ZONES.length)] as [string, number]
     const segments = SEGMENTS.filter((s) => rand() < (s === 'churned' ? 0.05 : s === 'vip' ? 0.15 : 0.3))
-    users.push({ userId: `u${i}`, timezone: tz, offsetH: OFFSETS[tz] ?? 0, pushEnabled: rand() > 0.05, segments, activity: 0.3 + rand() * 1.7 })
+    users.push({ userId: `u${i}`, timezone, offsetH, pushEnabled: rand() > 0.05, segments, activity: 0.3 + rand() * 1.7 })
   }
   const trueCtr: { [id: string]: number } = { m1: 0.03, m2: 0.09, m3: 0.05, m4: 0.12, m5: 0.04, m6: 0.02, m7: 0.07, m8: 0.1 }
   const materials = Object.keys(trueCtr).map((id, i) => ({
@@ -98,7 +104,7 @@ export function buildWorld(options: { users: number; seed: number }): World {
 
 /** Behavior events of one hour, in time order (without clicks). */
 export function eventsForHour(world: World, hourStart: number, seed: number): Array<{ [k: string]: unknown }> {
-  const rand = rng(seed)
+  const rand = mulberry32(seed)
   const out: Array<{ [k: string]: unknown }> = []
   const totalWeight = TYPES.reduce((s, [, w]) => s + w, 0)
   for (const u of world.users) {

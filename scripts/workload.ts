@@ -5,9 +5,6 @@
  */
 import { mulberry32 } from '../operators/ids.ts'
 
-/** The seedable PRNG of the project (mulberry32). */
-export const rng = mulberry32
-
 export interface WorkloadOptions {
   seed?: number
   users?: number
@@ -26,7 +23,7 @@ const OFFSETS_H = [8, 0, -5, 1, 5.5, 9]
 
 /** Generates the events as JSONL lines, in event-time order except for the late ones. */
 export function generateEvents(options: WorkloadOptions = {}): string[] {
-  const rand = rng(options.seed ?? 42)
+  const rand = mulberry32(options.seed ?? 42)
   const users = options.users ?? 5000
   const total = options.events ?? 200_000
   const start = options.start ?? Date.UTC(2026, 10, 2)
