@@ -33,7 +33,7 @@ export interface World {
   materials: Array<{ materialId: string; title: string; body: string; deeplink: string; segments: string[]; prior: { alpha: number; beta: number }; status: string }>
   /** True click rate of each material (the simulation's ground truth, unknown to Hermes). */
   trueCtr: { [materialId: string]: number }
-  tasks: object[]
+  tasks: Array<{ taskId: string; [field: string]: unknown }>
 }
 
 export function buildWorld(options: { users: number; seed: number }): World {
@@ -100,6 +100,28 @@ export function buildWorld(options: { users: number; seed: number }): World {
     },
   ]
   return { users, materials, trueCtr, tasks }
+}
+
+/** One record for a configuration topic. */
+export interface ConfigRecord {
+  topic: string
+  key: string
+  value: object
+}
+
+/**
+ * The world's configuration as records, in load order: materials, then the tasks that use them,
+ * then each user's profile followed by their segment memberships.
+ */
+export function configRecords(world: World, topics: { materials: string; tasks: string; users: string; audiences: string }): ConfigRecord[] {
+  const out: ConfigRecord[] = []
+  for (const m of world.materials) out.push({ topic: topics.materials, key: m.materialId, value: m })
+  for (const t of world.tasks) out.push({ topic: topics.tasks, key: t.taskId, value: t })
+  for (const u of world.users) {
+    out.push({ topic: topics.users, key: u.userId, value: { userId: u.userId, timezone: u.timezone, pushEnabled: u.pushEnabled } })
+    for (const s of u.segments) out.push({ topic: topics.audiences, key: u.userId, value: { userId: u.userId, segmentId: s, member: true } })
+  }
+  return out
 }
 
 /** Behavior events of one hour, in time order (without clicks). */

@@ -17,7 +17,7 @@ import type { Decision, Suppression } from '../operators/types.ts'
 import materialStats from '../topologies/material-stats.ts'
 import { parseSettings } from '../operators/settings.ts'
 import pushDecisions from '../topologies/push-decisions.ts'
-import { buildWorld, eventsForHour } from './hermes-workload.ts'
+import { buildWorld, configRecords, eventsForHour } from './hermes-workload.ts'
 
 const HOUR = 3_600_000
 
@@ -66,16 +66,10 @@ export async function simulate(o: SimulationOptions): Promise<SimulationSummary>
   const runner = await EmbeddedRunner.open({ topologies, config: o.config, log, state, logger: o.logger })
   const watched = [topics.decisions, topics.suppressions, topics.stats, ...topologies.map((t) => `${t.name}.dlq`)]
   const from = new Map(watched.map((t) => [t, endOffsets(log, t)]))
-  const append = (topic: string, key: string | null, value: object, ts: number): void => {
-    const p = key === null ? 0 : partitionFor(key, log.partitions(topic))
-    log.append(topic, p, key, Buffer.from(JSON.stringify(value)), ts)
+  const append = (topic: string, key: string, value: object, ts: number): void => {
+    log.append(topic, partitionFor(key, log.partitions(topic)), key, Buffer.from(JSON.stringify(value)), ts)
   }
-  for (const m of world.materials) append(topics.materials, m.materialId, m, 0)
-  for (const t of world.tasks) append(topics.tasks, (t as { taskId: string }).taskId, t, 0)
-  for (const u of world.users) {
-    append(topics.users, u.userId, { userId: u.userId, timezone: u.timezone, pushEnabled: u.pushEnabled }, 0)
-    for (const s of u.segments) append(topics.audiences, u.userId, { userId: u.userId, segmentId: s, member: true }, 0)
-  }
+  for (const r of configRecords(world, topics)) append(r.topic, r.key, r.value, 0)
   let processed = (await runner.run()).records
   const summary: SimulationSummary = { events: 0, clicks: 0, decisions: 0, suppressions: {}, byPolicy: {}, byArm: {}, byTask: {}, byMaterial: {}, deadLetters: 0, processed: 0, elapsedMs: 0, outputs: {} }
   const tally = (map: { [k: string]: Tally }, k: string, clicked: boolean): void => {
