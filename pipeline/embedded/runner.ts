@@ -9,6 +9,7 @@ import type { ErrorPolicy, RawRecord } from '../runtime/task.ts'
 import type { Task } from '../runtime/task.ts'
 import type { StateLocation } from '../runtime/app.ts'
 import { AppRuntime } from '../runtime/app.ts'
+import { MinHeap } from '../runtime/heap.ts'
 import type { PlanSource } from '../runtime/plan.ts'
 import { outputPartition } from '../runtime/partitioner.ts'
 import type { EmbeddedLog, LogEntry } from './log.ts'
@@ -74,7 +75,8 @@ export class EmbeddedRunner {
   private readonly clock: () => number
   private readonly cursors: Cursor[] = []
   private readonly byTopicPartition = new Map<string, Cursor[][]>()
-  private readonly heap: Cursor[] = []
+  /** Cursors with a record to read, by their head's (timestamp, append sequence). */
+  private readonly heap = new MinHeap<Cursor>(cursorBefore)
   private readonly roundRobin = new Map<string, number>()
   private stopRequested = false
   private unsubscribe: () => void = () => {}
@@ -173,14 +175,14 @@ export class EmbeddedRunner {
     const dlqBefore = this.deadLetters()
     this.stopRequested = false
     while (!this.stopRequested) {
-      const cursor = this.heapPop()
+      const cursor = this.heap.pop()
       if (!cursor) {
         // Inputs drained: processing-time timers that are due may still produce records.
         const now = this.clock()
         let fired = 0
         for (const app of this.apps) fired += app.fireProcessingTimers(now)
         stats.timersFired += fired
-        if (this.heap.length === 0) break
+        if (this.heap.size === 0) break
         continue
       }
       // The cursor stays marked in-heap while its record is processed, so appends it causes do not re-add it.
@@ -210,7 +212,7 @@ export class EmbeddedRunner {
       if (head) {
         cursor.headTs = head.timestamp
         cursor.headSeq = head.seq
-        this.heapPush(cursor)
+        this.heap.push(cursor)
       } else {
         cursor.inHeap = false
       }
@@ -376,45 +378,7 @@ export class EmbeddedRunner {
       c.headTs = head.timestamp
       c.headSeq = head.seq
       c.inHeap = true
-      this.heapPush(c)
-    }
-  }
-
-  private heapPop(): Cursor | undefined {
-    const h = this.heap
-    const top = h[0]
-    const last = h.pop()
-    if (h.length > 0 && last) {
-      h[0] = last
-      this.siftDown(0)
-    }
-    return top
-  }
-
-  private heapPush(c: Cursor): void {
-    const h = this.heap
-    h.push(c)
-    let i = h.length - 1
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (!cursorBefore(h[i] as Cursor, h[p] as Cursor)) break
-      ;[h[i], h[p]] = [h[p] as Cursor, h[i] as Cursor]
-      i = p
-    }
-  }
-
-  private siftDown(i: number): void {
-    const h = this.heap
-    for (;;) {
-      const l = 2 * i + 1
-      const r = l + 1
-      let m = i
-      if (l < h.length && cursorBefore(h[l] as Cursor, h[m] as Cursor)) m = l
-      if (r < h.length && cursorBefore(h[r] as Cursor, h[m] as Cursor)) m = r
-      if (m === i) return
-      ;[h[i], h[m]] = [h[m] as Cursor, h[i] as Cursor]
-      i = m
+      this.heap.push(c)
     }
   }
 }
-

@@ -1,3 +1,5 @@
+import { MinHeap } from '../runtime/heap.ts'
+
 /**
  * Event times of records this process produced to partitions it also reads (repartition topics)
  * and has not read back yet. On Kafka such a record takes a produce/fetch round trip (and, with
@@ -10,7 +12,8 @@ export class InFlightTimes {
   /** Earliest time per partition, computed on demand (dropped when it may have changed). */
   private readonly partitionMin = new Map<string, number>()
   private readonly counts = new Map<number, number>()
-  private readonly heap: number[] = []
+  /** Distinct times in flight; a time whose count dropped to zero leaves it lazily, in `min`. */
+  private readonly heap = new MinHeap<number>((a, b) => a < b)
   private total = 0
 
   /** Records one produced record with event time `ts` bound for `tp`. */
@@ -22,7 +25,7 @@ export class InFlightTimes {
     if (known !== undefined && ts < known) this.partitionMin.set(tp, ts)
     const c = this.counts.get(ts) ?? 0
     this.counts.set(ts, c + 1)
-    if (c === 0) this.push(ts)
+    if (c === 0) this.heap.push(ts)
     this.total++
   }
 
@@ -52,15 +55,18 @@ export class InFlightTimes {
     this.perPartition.clear()
     this.partitionMin.clear()
     this.counts.clear()
-    this.heap.length = 0
+    this.heap.clear()
     this.total = 0
   }
 
   /** The earliest event time still on its way, or Infinity. */
   min(): number {
-    const h = this.heap
-    while (h.length && !this.counts.has(h[0] as number)) this.pop()
-    return h.length ? (h[0] as number) : Infinity
+    let top = this.heap.peek()
+    while (top !== undefined && !this.counts.has(top)) {
+      this.heap.pop()
+      top = this.heap.peek()
+    }
+    return top ?? Infinity
   }
 
   /** The earliest event time on its way to `tp`, or Infinity. */
@@ -85,35 +91,5 @@ export class InFlightTimes {
     if (c <= 0) this.counts.delete(ts)
     else this.counts.set(ts, c)
     this.total -= n
-  }
-
-  private push(ts: number): void {
-    const h = this.heap
-    h.push(ts)
-    let i = h.length - 1
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if ((h[p] as number) <= ts) break
-      h[i] = h[p] as number
-      i = p
-    }
-    h[i] = ts
-  }
-
-  private pop(): void {
-    const h = this.heap
-    const last = h.pop() as number
-    if (h.length === 0) return
-    let i = 0
-    for (;;) {
-      const l = 2 * i + 1
-      if (l >= h.length) break
-      const r = l + 1
-      const m = r < h.length && (h[r] as number) < (h[l] as number) ? r : l
-      if ((h[m] as number) >= last) break
-      h[i] = h[m] as number
-      i = m
-    }
-    h[i] = last
   }
 }
