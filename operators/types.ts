@@ -13,6 +13,18 @@ export interface BehaviorEvent {
   attrs?: { [k: string]: string | number } | null
 }
 
+/**
+ * Checks the required fields of a behavior event (the check of the event sources' serde), so a
+ * bad one reaches the dead-letter topic with a reason. Returns the reason, or null.
+ */
+export function checkBehaviorEvent(v: { [k: string]: unknown }): string | null {
+  for (const f of ['eventId', 'userId', 'type'] as const) {
+    if (typeof v[f] !== 'string' || v[f] === '') return `behavior event needs a non-empty string "${f}"`
+  }
+  if (typeof v.ts !== 'number' || !Number.isFinite(v.ts)) return 'behavior event needs "ts" as epoch milliseconds'
+  return null
+}
+
 /** What the decision operators know of a user. */
 export interface UserContext {
   userId: string

@@ -1,30 +1,15 @@
 /**
  * A sample stateful topology: hourly activity per user (tumbling windows), user sessions
- * (session windows), and the late records of both on their own topic. It serves `npm start`
- * and the engine benchmark until the Hermes decision flow is wired.
+ * (session windows), and the late records of both on their own topic. The windows benchmark,
+ * the embedded-runner tests and the CLI examples use it.
  */
 import { TopologyBuilder, defineTopology, jsonObjectSerde, jsonSerde } from '../pipeline/api/index.ts'
 import type { Aggregator } from '../pipeline/api/index.ts'
+import { checkBehaviorEvent } from '../operators/types.ts'
+import type { BehaviorEvent } from '../operators/types.ts'
 
-/** A behavior event (see DESIGN.md, Contracts). */
-export interface BehaviorEvent {
-  eventId: string
-  userId: string
-  type: string
-  ts: number
-  itemId?: string
-  category?: string
-  attrs?: { [k: string]: string | number }
-}
-
-/** Rejects events without the required fields, so they reach the dead-letter topic with a reason. */
-export function checkBehaviorEvent(v: { [k: string]: unknown }): string | null {
-  for (const f of ['eventId', 'userId', 'type'] as const) {
-    if (typeof v[f] !== 'string' || v[f] === '') return `behavior event needs a non-empty string "${f}"`
-  }
-  if (typeof v.ts !== 'number' || !Number.isFinite(v.ts)) return 'behavior event needs "ts" as epoch milliseconds'
-  return null
-}
+// Still imported from here by bench/serde.bench.ts; its home is operators/types.ts.
+export { checkBehaviorEvent }
 
 interface TypeCounts {
   total: number

@@ -9,7 +9,7 @@ import type { Feedback } from '../operators/ctr-stats.ts'
 import { clickOf, ctrStats, firstClickOnly, impressionOf } from '../operators/ctr-stats.ts'
 import { parseSettings } from '../operators/settings.ts'
 import type { BehaviorEvent, Decision } from '../operators/types.ts'
-import { checkBehaviorEvent } from './activity-counts.ts'
+import { checkBehaviorEvent } from '../operators/types.ts'
 
 const WEEK = 7 * 86_400_000
 

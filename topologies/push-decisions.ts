@@ -13,8 +13,7 @@ import { parseSettings } from '../operators/settings.ts'
 import type { Settings } from '../operators/settings.ts'
 import { taskCenter } from '../operators/task-center.ts'
 import type { BehaviorEvent, Candidate, Decision, ScoredCandidate, Suppression } from '../operators/types.ts'
-import { SUPPRESSIONS } from '../operators/types.ts'
-import { checkBehaviorEvent } from './activity-counts.ts'
+import { SUPPRESSIONS, checkBehaviorEvent } from '../operators/types.ts'
 
 const WEEK = 7 * 86_400_000
 
