@@ -14,6 +14,7 @@ import type { Processor, ProcessorContext } from '../pipeline/api/index.ts'
 import { validateConfig } from '../pipeline/config/load.ts'
 import { EmbeddedLog } from '../pipeline/embedded/log.ts'
 import { partitionFor } from '../pipeline/runtime/partitioner.ts'
+import { mulberry32 } from '../operators/ids.ts'
 import { drain, latencyUs, openRunner, trackPeakRss } from './harness.ts'
 
 const { values: args } = parseArgs({
@@ -68,11 +69,7 @@ const config = validateConfig({
 })
 const log = EmbeddedLog.inMemory()
 log.createTopic('events', PARTITIONS)
-let seed = 7
-const rand = (): number => {
-  seed = (seed * 1103515245 + 12345) & 0x7fffffff
-  return seed / 0x7fffffff
-}
+const rand = mulberry32(7)
 const t0 = Date.UTC(2026, 10, 1)
 const loadStart = performance.now()
 for (let i = 0; i < EVENTS; i++) {

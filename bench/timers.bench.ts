@@ -12,6 +12,7 @@
  */
 import { parseArgs } from 'node:util'
 import { TimerQueue } from '../pipeline/runtime/timers.ts'
+import { mulberry32 } from '../operators/ids.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -29,11 +30,7 @@ const HOUR = 3_600_000
 const GAP = 1_800_000
 const GRACE = 300_000
 
-let seed = 7
-const rand = (): number => {
-  seed = (seed * 1103515245 + 12345) & 0x7fffffff
-  return seed / 0x7fffffff
-}
+const rand = mulberry32(7)
 
 const keys = Array.from({ length: USERS }, (_, i) => `u${i}`)
 const hourOpen = new Map<string, number>()
