@@ -32,8 +32,11 @@ export function clickOf(e: BehaviorEvent): Feedback[] {
   return [{ materialId, decisionId, kind: 'click' }]
 }
 
-/** Per user: lets the first click of each decision through (an open and a click count once). */
-export function firstClickOnly(options: { retentionMs: number }): Processor<Feedback, Feedback> {
+/**
+ * Per user: lets the first click of each decision through (an open and a click count once).
+ * Remembers clicks in the window store `clicked`, for as long as the topology's retention says.
+ */
+export function firstClickOnly(): Processor<Feedback, Feedback> {
   let ctx!: ProcessorContext<Feedback>
   return {
     init(c) {
@@ -46,7 +49,6 @@ export function firstClickOnly(options: { retentionMs: number }): Processor<Feed
         if (seen.latest(f.decisionId) !== undefined) return
         seen.add(record.timestamp, 1, f.decisionId)
       }
-      void options
       ctx.forward(record)
     },
   }

@@ -22,7 +22,7 @@ export default defineTopology(({ settings }) => {
   const clicks = events.flatMap<Feedback>('clicks', clickOf)
   impressions
     .merge('feedback', clicks)
-    .process('first-click-only', () => firstClickOnly({ retentionMs: WEEK }), { stores: { clicked: windowStore({ retentionMs: WEEK }) } })
+    .process('first-click-only', firstClickOnly, { stores: { clicked: windowStore({ retentionMs: WEEK }) } })
     .keyBy('by-material', (f) => f.materialId)
     .process<MaterialStats>('ctr-stats', () => ctrStats(s.stats), { stores: { stats: valueStore(), publishAt: valueStore() } })
     .to('stats-out', { topic: s.topics.stats, serde: jsonSerde() })
