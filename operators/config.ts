@@ -115,9 +115,6 @@ const taskFields = z.object({
 export const taskSchema = z.preprocess((v) => fromAvroForm(v, ['trigger', 'audience', 'fatigue', 'experiment', 'rateLimit'], ['validUntil']), taskFields)
 
 export type TaskConfig = z.infer<typeof taskFields>
-export type EventTrigger = z.infer<typeof eventTrigger>
-export type ScheduleTrigger = z.infer<typeof scheduleTrigger>
-export type PersonalizedTrigger = z.infer<typeof personalizedTrigger>
 
 const materialFields = z.object({
   materialId: nonEmpty,
