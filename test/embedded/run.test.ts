@@ -27,6 +27,12 @@ async function runActivity(name: string, inputFile: string, stateDir: string): P
 const lines = generateEvents({ events: 20_000, users: 300, seed: 11, malformed: 0.005, late: 0.01 })
 const all = join(root, 'all.jsonl')
 writeFileSync(all, `${lines.join('\n')}\n`)
+/** The same input in two halves, for runs that continue where the last one stopped. */
+const half = Math.floor(lines.length / 2)
+const firstHalf = join(root, 'first.jsonl')
+const secondHalf = join(root, 'second.jsonl')
+writeFileSync(firstHalf, `${lines.slice(0, half).join('\n')}\n`)
+writeFileSync(secondHalf, `${lines.slice(half).join('\n')}\n`)
 
 describe('hermes run (embedded)', () => {
   it('gives byte-identical outputs on two runs over the same input', async () => {
@@ -39,14 +45,9 @@ describe('hermes run (embedded)', () => {
 
   it('continues from its state dir: the first half then the second half equals one run over all', async () => {
     const full = await runActivity('full', all, join(root, 'state-full'))
-    const half = Math.floor(lines.length / 2)
-    const first = join(root, 'first.jsonl')
-    const second = join(root, 'second.jsonl')
-    writeFileSync(first, `${lines.slice(0, half).join('\n')}\n`)
-    writeFileSync(second, `${lines.slice(half).join('\n')}\n`)
     const state = join(root, 'state-split')
-    const one = await runActivity('one', first, state)
-    const two = await runActivity('two', second, state)
+    const one = await runActivity('one', firstHalf, state)
+    const two = await runActivity('two', secondHalf, state)
     for (const t of OUTPUTS) expect((one[t] ?? '') + (two[t] ?? ''), t).toBe(full[t])
   })
 
@@ -79,14 +80,9 @@ describe('hermes run (embedded)', () => {
   })
 
   it('continues in a new process: two command-line runs over the halves equal one run over all', async () => {
-    const half = Math.floor(lines.length / 2)
-    const first = join(root, 'p-first.jsonl')
-    const second = join(root, 'p-second.jsonl')
-    writeFileSync(first, `${lines.slice(0, half).join('\n')}\n`)
-    writeFileSync(second, `${lines.slice(half).join('\n')}\n`)
     const state = join(root, 'state-processes')
     const outs = [join(root, 'p-out-1.jsonl'), join(root, 'p-out-2.jsonl')]
-    for (const [i, input] of [first, second].entries()) {
+    for (const [i, input] of [firstHalf, secondHalf].entries()) {
       await run('node', ['bin/hermes.js', 'run', 'activity-counts', '-i', `behavior-events=${input}`, '-o', `user-sessions=${outs[i]}`, '--state-dir', state, '--metrics-port', '-1', '--log-level', 'silent'], {
         env: { ...process.env, CI: 'true' },
       })
