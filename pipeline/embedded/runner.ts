@@ -4,6 +4,7 @@ import type { Headers } from '../api/record.ts'
 import type { Topology } from '../api/topology.ts'
 import { commitIntervalMs } from '../config/commit-interval.ts'
 import type { HermesConfig } from '../config/schema.ts'
+import { topicPartitions } from '../config/topic-partitions.ts'
 import type { HermesMetrics } from '../observability/metrics.ts'
 import type { ErrorPolicy, RawRecord } from '../runtime/task.ts'
 import type { Task } from '../runtime/task.ts'
@@ -93,8 +94,7 @@ export class EmbeddedRunner {
   static async open(opts: EmbeddedRunnerOptions): Promise<EmbeddedRunner> {
     const runner = new EmbeddedRunner(opts)
     const { log, config } = opts
-    const partitionsFor = (topic: string): number => config.topics.overrides[topic]?.partitions ?? config.topics.defaultPartitions
-    const ensure = (topic: string, partitions = partitionsFor(topic)): void => {
+    const ensure = (topic: string, partitions = topicPartitions(config, topic)): void => {
       if (!log.hasTopic(topic)) log.createTopic(topic, partitions)
     }
     for (const topology of opts.topologies) {
@@ -342,9 +342,7 @@ export class EmbeddedRunner {
   /** Collector: appends an output record to the log, partitioned by key as Kafka would. */
   private send(topic: string, key: string | null, value: Buffer | null, ts: number, headers?: Headers): void {
     const log = this.opts.log
-    if (!log.hasTopic(topic)) {
-      log.createTopic(topic, this.opts.config.topics.overrides[topic]?.partitions ?? this.opts.config.topics.defaultPartitions)
-    }
+    if (!log.hasTopic(topic)) log.createTopic(topic, topicPartitions(this.opts.config, topic))
     const partitions = log.partitions(topic)
     const partition = outputPartition(topic, key, partitions, this.roundRobin)
     log.append(topic, partition, key, value, ts, headers)

@@ -2,6 +2,7 @@ import type { Headers } from '../api/record.ts'
 import type { Topology } from '../api/topology.ts'
 import { validateConfig } from '../config/load.ts'
 import type { HermesConfig } from '../config/schema.ts'
+import { topicPartitions } from '../config/topic-partitions.ts'
 import { EmbeddedLog } from '../embedded/log.ts'
 import { endOffsets, formatEntry } from '../embedded/files.ts'
 import { EmbeddedRunner } from '../embedded/runner.ts'
@@ -82,7 +83,7 @@ export class TopologyTestDriver {
   /** Appends without processing (then call {@link run}). */
   append(topic: string, values: unknown[], options: { key?: string | null; timestamp?: number; headers?: Headers } = {}): void {
     const src = this.sourceFor(topic)
-    if (!this.log.hasTopic(topic)) this.log.createTopic(topic, this.config.topics.overrides[topic]?.partitions ?? this.config.topics.defaultPartitions)
+    if (!this.log.hasTopic(topic)) this.log.createTopic(topic, topicPartitions(this.config, topic))
     for (const value of values) {
       const obj = value !== null && typeof value === 'object' ? (value as { [k: string]: unknown }) : {}
       const key = options.key !== undefined ? options.key : src?.keyField !== undefined && obj[src.keyField] !== undefined ? String(obj[src.keyField]) : null

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { HermesError } from '../../pipeline/api/index.ts'
 import { ConfigError, loadConfig, validateConfig } from '../../pipeline/config/load.ts'
 import { configSchema } from '../../pipeline/config/schema.ts'
+import { topicPartitions } from '../../pipeline/config/topic-partitions.ts'
 import { resolveRunnerSettings } from '../../pipeline/kafka/options.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
 
@@ -278,6 +279,13 @@ describe('config errors', () => {
     expect(validateConfig({ topics: { overrides: { 'behavior-events': { partitions: 8 } } } }).topics.overrides['behavior-events']?.partitions).toBe(8)
     const err = configError(() => validateConfig({ topics: { overrides: { 'behavior-events': { partitions: 0 } } } }))
     expect(err.problems[0]).toMatch(/"topics\.overrides\.behavior-events\.partitions".*>0.*got 0/)
+  })
+
+  it('gives a topic its override partitions, else the default', () => {
+    const config = validateConfig({ topics: { defaultPartitions: 3, overrides: { 'behavior-events': { partitions: 8 }, 'user-sessions': { format: 'json' } } } })
+    expect(topicPartitions(config, 'behavior-events')).toBe(8)
+    expect(topicPartitions(config, 'user-sessions')).toBe(3)
+    expect(topicPartitions(config, 'other')).toBe(3)
   })
 
   it('validateConfig without origins names no source', () => {
