@@ -53,22 +53,14 @@ describe('Configuration Center: tasks and materials are broadcast state', () => 
     await d.close()
   })
 
-  it('stops firing a task deleted by a null value (tombstone)', async () => {
+  it.each([
+    ['a null value (tombstone)', null],
+    ['status "deleted"', { taskId: 't1', status: 'deleted' }],
+  ])('stops firing a task deleted by %s', async (_how, deletion) => {
     const d = await flow()
     await d.pipe('config.materials', [material('m1')])
     await d.pipe('config.tasks', [eventTask('t1')])
-    await d.pipe('config.tasks', [null], { key: 't1' })
-    await d.pipe('behavior-events', [drop('u1', T0), ev('u1', 'view', T0 + HOUR)])
-    expect(decisions(d)).toEqual([])
-    expect(deadLetters(d)).toEqual([])
-    await d.close()
-  })
-
-  it('stops firing a task deleted by status "deleted"', async () => {
-    const d = await flow()
-    await d.pipe('config.materials', [material('m1')])
-    await d.pipe('config.tasks', [eventTask('t1')])
-    await d.pipe('config.tasks', [{ taskId: 't1', status: 'deleted' }])
+    await d.pipe('config.tasks', [deletion], { key: 't1' })
     await d.pipe('behavior-events', [drop('u1', T0), ev('u1', 'view', T0 + HOUR)])
     expect(decisions(d)).toEqual([])
     expect(deadLetters(d)).toEqual([])
