@@ -18,6 +18,18 @@ function zone(tz: string): IANAZone {
   return z
 }
 
+const zoneValidity = new Map<string, boolean>()
+
+/** Whether a time zone name is a valid IANA zone (cached: luxon builds an Intl formatter per check). */
+export function isValidZone(tz: string): boolean {
+  let ok = zoneValidity.get(tz)
+  if (ok === undefined) {
+    ok = IANAZone.isValidZone(tz)
+    if (zoneValidity.size < 10_000) zoneValidity.set(tz, ok)
+  }
+  return ok
+}
+
 const QUARTER = 15 * 60_000
 const offsets = new Map<string, Map<number, number>>()
 

@@ -4,23 +4,13 @@
  * field (and goes to the dead-letter topic) while the previous version stays in force.
  */
 import { Cron } from 'croner'
-import { IANAZone } from 'luxon'
 import { z } from 'zod'
+import { isValidZone } from './clock.ts'
 import { checkRule } from './rules.ts'
 import { POLICIES } from './scoring.ts'
 
 const nonEmpty = z.string().min(1)
 
-const zoneValidity = new Map<string, boolean>()
-/** Whether a time zone name is a valid IANA zone (cached: luxon builds an Intl formatter per check). */
-export function isValidZone(tz: string): boolean {
-  let ok = zoneValidity.get(tz)
-  if (ok === undefined) {
-    ok = IANAZone.isValidZone(tz)
-    if (zoneValidity.size < 10_000) zoneValidity.set(tz, ok)
-  }
-  return ok
-}
 const ms = z.number().int().nonnegative()
 const policy = z.enum(POLICIES)
 
