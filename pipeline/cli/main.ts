@@ -6,6 +6,7 @@ import { HermesError, describeError } from '../api/errors.ts'
 import type { Topology } from '../api/topology.ts'
 import { ConfigError, loadConfig } from '../config/load.ts'
 import type { HermesConfig } from '../config/schema.ts'
+import { topicPartitions } from '../config/topic-partitions.ts'
 import { EmbeddedLog } from '../embedded/log.ts'
 import { parseTopicFile, readTopicSince, writeLines } from '../embedded/files.ts'
 import { createLogger } from '../observability/logger.ts'
@@ -161,14 +162,13 @@ export function buildCli(): Command {
   ).action(async (names: string[], flags: ConfigFlags) => {
     const config = configFrom(flags)
     const topologies = await topologiesFrom(names, config)
-    const partitionsFor = (topic: string): number => config.topics.overrides[topic]?.partitions ?? config.topics.defaultPartitions
     for (const t of topologies) {
       const plan = compilePlan(t)
       for (const sub of plan.subtopologies) {
         const keyed = sub.sources.filter((s) => !s.broadcast && !s.internal)
-        const counts = new Set(keyed.map((s) => partitionsFor(s.topic)))
+        const counts = new Set(keyed.map((s) => topicPartitions(config, s.topic)))
         if (counts.size > 1) {
-          throw new HermesError('TOPOLOGY_INVALID', `topology ${t.name}: topics ${keyed.map((s) => `${s.topic} (${partitionsFor(s.topic)})`).join(', ')} must have the same partition count (topics.overrides.<topic>.partitions)`)
+          throw new HermesError('TOPOLOGY_INVALID', `topology ${t.name}: topics ${keyed.map((s) => `${s.topic} (${topicPartitions(config, s.topic)})`).join(', ')} must have the same partition count (topics.overrides.<topic>.partitions)`)
         }
       }
       process.stdout.write(`ok: topology ${t.name} (${t.nodes.length} nodes, ${plan.subtopologies.length} sub-topologies)\n`)
@@ -188,7 +188,7 @@ export function buildCli(): Command {
   ).action(async (topic: string, flags: ConfigFlags & { file: string; keyField: string; timeField: string; partitions?: string }) => {
     const config = configFrom(flags)
     const lines = readFileSync(flags.file, 'utf8').split('\n')
-    const partitions = flags.partitions === undefined ? config.topics.overrides[topic]?.partitions ?? config.topics.defaultPartitions : Number(flags.partitions)
+    const partitions = flags.partitions === undefined ? topicPartitions(config, topic) : Number(flags.partitions)
     if (!Number.isInteger(partitions) || partitions < 1) throw new HermesError('USAGE', `--partitions must be a positive integer, got ${flags.partitions}`)
     if (config.runtime.mode === 'kafka') {
       const { produceToKafka } = await import('../kafka/topic-io.ts')

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Topology } from '../api/topology.ts'
 import type { HermesConfig } from '../config/schema.ts'
+import { topicPartitions } from '../config/topic-partitions.ts'
 import { EmbeddedLog } from '../embedded/log.ts'
 import type { TopicFile } from '../embedded/files.ts'
 import { endOffsets, loadInputs, readTopicSince, writeLines } from '../embedded/files.ts'
@@ -43,7 +44,6 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<RunSumma
   const stateDir = resolve(config.runtime.stateDir)
   mkdirSync(stateDir, { recursive: true })
   const log = EmbeddedLog.open(join(stateDir, 'log'))
-  const partitionsFor = (topic: string): number => config.topics.overrides[topic]?.partitions ?? config.topics.defaultPartitions
   const metrics = new HermesMetrics()
   const state = config.runtime.stateBackend === 'rocksdb' ? ({ kind: 'rocksdb', dir: join(stateDir, 'state') } as const) : ({ kind: 'memory', maps: new Map() } as const)
   const runner = await EmbeddedRunner.open({ topologies, config, log, state, logger, metrics })
@@ -61,7 +61,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<RunSumma
     for (const app of runner.apps) watched.add(app.dlqTopic)
     const before = new Map<string, number[]>()
     for (const t of watched) before.set(t, endOffsets(log, t))
-    const loaded = loadInputs(log, topologies, options.inputs, partitionsFor)
+    const loaded = loadInputs(log, topologies, options.inputs, (topic) => topicPartitions(config, topic))
     const inputTopics = new Set(options.inputs.map((i) => i.topic))
     const pending = [...loaded.values()].reduce((a, b) => a + b, 0)
     ready = true

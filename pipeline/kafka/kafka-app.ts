@@ -2,6 +2,7 @@ import type { Kafka } from 'kafkajs'
 import type { Logger } from '../api/processor.ts'
 import type { Topology } from '../api/topology.ts'
 import type { HermesConfig } from '../config/schema.ts'
+import { topicPartitions } from '../config/topic-partitions.ts'
 import type { HermesMetrics } from '../observability/metrics.ts'
 import type { AppOptions, StateLocation } from '../runtime/app.ts'
 import { AppRuntime } from '../runtime/app.ts'
@@ -140,11 +141,11 @@ export class KafkaApp {
   /** Topics to create before anything else (inputs, outputs, dead letters, repartition topics). */
   topicSpecs(): TopicSpec[] {
     const { config } = this.deps
-    const count = (topic: string, fallback = config.topics.defaultPartitions): number => config.topics.overrides[topic]?.partitions ?? fallback
     const specs: TopicSpec[] = []
-    for (const n of this.app.plan.topology.nodes) if (n.kind === 'source' || n.kind === 'sink') specs.push({ topic: n.topic, partitions: count(n.topic) })
-    for (const topic of this.app.plan.repartitionTopics.values()) specs.push({ topic, partitions: count(topic), strict: true, keepForever: true })
-    specs.push({ topic: this.app.dlqTopic, partitions: count(this.app.dlqTopic, 1), appendTime: true })
+    for (const n of this.app.plan.topology.nodes) if (n.kind === 'source' || n.kind === 'sink') specs.push({ topic: n.topic, partitions: topicPartitions(config, n.topic) })
+    for (const topic of this.app.plan.repartitionTopics.values()) specs.push({ topic, partitions: topicPartitions(config, topic), strict: true, keepForever: true })
+    // The dead-letter topic: one partition unless configured.
+    specs.push({ topic: this.app.dlqTopic, partitions: config.topics.overrides[this.app.dlqTopic]?.partitions ?? 1, appendTime: true })
     return specs
   }
 

@@ -4,6 +4,7 @@ import type { Message } from 'kafkajs'
 import { describeError } from '../api/errors.ts'
 import type { Serde } from '../api/serde.ts'
 import type { HermesConfig } from '../config/schema.ts'
+import { topicPartitions } from '../config/topic-partitions.ts'
 import { formatEntry } from '../embedded/files.ts'
 import type { HermesLogger } from '../observability/logger.ts'
 import { decodeAsWritten } from '../registry/avro-serde.ts'
@@ -62,7 +63,7 @@ export async function produceToKafka(o: { config: HermesConfig; logger: HermesLo
   const admin = new KafkaAdmin(kafka, logger, config.kafka.replicationFactor)
   await admin.connect()
   try {
-    await admin.ensureTopics([{ topic, partitions: o.partitions ?? config.topics.overrides[topic]?.partitions ?? config.topics.defaultPartitions }])
+    await admin.ensureTopics([{ topic, partitions: o.partitions ?? topicPartitions(config, topic) }])
   } finally {
     await admin.disconnect()
   }

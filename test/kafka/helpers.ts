@@ -5,6 +5,7 @@ import { Kafka, Partitioners, logLevel } from 'kafkajs'
 import type { Topology } from '../../pipeline/api/index.ts'
 import { loadConfig } from '../../pipeline/config/load.ts'
 import type { HermesConfig } from '../../pipeline/config/schema.ts'
+import { topicPartitions } from '../../pipeline/config/topic-partitions.ts'
 import { EmbeddedLog } from '../../pipeline/embedded/log.ts'
 import { EmbeddedRunner } from '../../pipeline/embedded/runner.ts'
 import { KafkaAdmin } from '../../pipeline/kafka/admin.ts'
@@ -186,7 +187,7 @@ export interface EmbeddedInput {
 export async function runEmbeddedReference(topologies: Topology[], config: HermesConfig, inputs: EmbeddedInput | EmbeddedInput[]): Promise<Map<string, OutRecord[]>> {
   const log = EmbeddedLog.inMemory()
   for (const input of Array.isArray(inputs) ? inputs : [inputs]) {
-    const partitions = input.partitions ?? config.topics.overrides[input.topic]?.partitions ?? config.topics.defaultPartitions
+    const partitions = input.partitions ?? topicPartitions(config, input.topic)
     log.createTopic(input.topic, partitions)
     for (const line of input.lines) {
       const { key, ts } = keyAndTime(line, input.keyField)
