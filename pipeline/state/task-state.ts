@@ -205,59 +205,62 @@ export class TaskState {
   /**
    * Writes every changed keyed value, broadcast change, timer change and metadata change in one
    * atomic batch, then trims the cache of clean rows to its size limit (oldest loaded first).
-   * Changes are marked clean only once the batch is written: when the write fails, they all
-   * stay pending and the next flush writes them again. A value changed again while the batch
-   * was being written stays pending too.
+   * What goes into the batch is marked clean before it is written, so anything changed while
+   * the write is under way (also an object changed in place, as map and window stores do) is
+   * marked again and stays pending. When the write fails, the batch's changes are marked
+   * pending again and the next flush writes them.
    */
   async flush(): Promise<void> {
     const ops: Array<readonly [string, Buffer | null]> = []
-    /** Per flushed row: the bits written, and the value each put or delete wrote. */
-    const rows: Array<{ key: string; row: Row; bits: number; values: unknown[] }> = []
+    /** Per flushed row: the stores written, and those written with a value (not deleted). */
+    const rows: Array<{ key: string; row: Row; bits: number; puts: number }> = []
     for (const key of this.dirtyKeys) {
       const row = this.rows.get(key) as Row
+      let puts = 0
       for (let s = 0; s < this.storeNames.length; s++) {
         const bit = 1 << s
         if ((row.dirty & bit) === 0) continue
         const v = row.values[s]
-        if (v !== undefined) ops.push([fullKey(this.storeNames[s] as string, key), Buffer.from(JSON.stringify(v), 'utf8')])
-        else if (row.stored & bit) ops.push([fullKey(this.storeNames[s] as string, key), null])
+        if (v !== undefined) {
+          ops.push([fullKey(this.storeNames[s] as string, key), Buffer.from(JSON.stringify(v), 'utf8')])
+          puts |= bit
+        } else if (row.stored & bit) ops.push([fullKey(this.storeNames[s] as string, key), null])
         // Else: created and removed between two flushes; the backend never saw it.
       }
-      rows.push({ key, row, bits: row.dirty, values: [...row.values] })
+      rows.push({ key, row, bits: row.dirty, puts })
+      row.dirty = 0
     }
-    const broadcast: Array<{ store: string; id: string; value: unknown }> = []
+    this.dirtyKeys.clear()
+    const broadcast = new Map<string, string[]>()
     for (const [store, ids] of this.broadcastDirty) {
+      if (ids.size === 0) continue
       const map = this.broadcast.get(store) as Map<string, unknown>
       for (const id of ids) {
         const v = map.get(id)
         ops.push([`${PREFIX.broadcast}${store}${SEP}${id}`, v === undefined ? null : Buffer.from(JSON.stringify(v), 'utf8')])
-        broadcast.push({ store, id, value: v })
       }
+      broadcast.set(store, [...ids])
+      ids.clear()
     }
     const extra = this.extraOps.length
     for (const op of this.extraOps) ops.push(op)
-    const meta: Array<{ name: string; value: unknown }> = []
-    for (const name of this.metaDirty) {
-      const v = this.meta.get(name)
-      ops.push([`${PREFIX.meta}${name}`, Buffer.from(JSON.stringify(v), 'utf8')])
-      meta.push({ name, value: v })
-    }
-    await this.backend.write(ops)
-    // Written: what the batch held is clean now, unless it changed again in the meantime.
-    this.stats.flushedEntries += ops.length
-    for (const { key, row, bits, values } of rows) {
-      for (let s = 0; s < this.storeNames.length; s++) {
-        const bit = 1 << s
-        if ((bits & bit) === 0) continue
-        if (values[s] !== undefined) row.stored |= bit
-        else row.stored &= ~bit
-        if (row.values[s] === values[s]) row.dirty &= ~bit
+    const meta = [...this.metaDirty]
+    for (const name of meta) ops.push([`${PREFIX.meta}${name}`, Buffer.from(JSON.stringify(this.meta.get(name)), 'utf8')])
+    this.metaDirty.clear()
+    try {
+      await this.backend.write(ops)
+    } catch (err) {
+      for (const { key, row, bits } of rows) {
+        row.dirty |= bits
+        this.dirtyKeys.add(key)
       }
-      if (row.dirty === 0) this.dirtyKeys.delete(key)
+      for (const [store, ids] of broadcast) for (const id of ids) this.markBroadcastDirty(store, id)
+      for (const name of meta) this.metaDirty.add(name)
+      throw err
     }
-    for (const { store, id, value } of broadcast) if ((this.broadcast.get(store) as Map<string, unknown>).get(id) === value) this.broadcastDirty.get(store)?.delete(id)
+    this.stats.flushedEntries += ops.length
+    for (const { row, bits, puts } of rows) row.stored = (row.stored & ~bits) | puts
     this.extraOps.splice(0, extra)
-    for (const { name, value } of meta) if (this.meta.get(name) === value) this.metaDirty.delete(name)
     this.evict()
   }
 

@@ -112,4 +112,27 @@ describe('TaskState.flush', () => {
     await state.flush()
     expect(backend.contents()).toMatchObject({ [fullKey('n.a', 'k')]: 'second', [`${PREFIX.meta}offset`]: 2, [`${PREFIX.broadcast}n.cfg${SEP}t`]: 2 })
   })
+
+  it('keeps a value changed in place while the batch is being written pending (map and window stores change their cached object)', async () => {
+    const backend = new FlakyBackend()
+    const state = await open(backend)
+    state.set('n.a', 'k', { n: 1 })
+    const cfg = { on: false }
+    state.broadcastMap('n.cfg').set('t', cfg)
+    state.markBroadcastDirty('n.cfg', 't')
+    let release!: () => void
+    backend.gate = new Promise<void>((r) => (release = r))
+    const flushing = state.flush()
+    const m = state.get('n.a', 'k') as { n: number }
+    m.n = 2
+    state.set('n.a', 'k', m)
+    cfg.on = true
+    state.markBroadcastDirty('n.cfg', 't')
+    release()
+    await flushing
+    backend.gate = undefined
+    expect(backend.contents()).toMatchObject({ [fullKey('n.a', 'k')]: { n: 1 }, [`${PREFIX.broadcast}n.cfg${SEP}t`]: { on: false } })
+    await state.flush()
+    expect(backend.contents()).toMatchObject({ [fullKey('n.a', 'k')]: { n: 2 }, [`${PREFIX.broadcast}n.cfg${SEP}t`]: { on: true } })
+  })
 })
