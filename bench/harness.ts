@@ -21,7 +21,7 @@ export function trackPeakRss(): () => number {
   }
 }
 
-/** Opens an embedded runner on `log` (RocksDB under `dir`, or memory), or reuses `runner`. */
+/** Opens an embedded runner on `log`, with its state in RocksDB under `dir` or in memory. */
 export async function openRunner(o: { topologies: Topology[]; config: HermesConfig; log: EmbeddedLog; backend: string; dir: string }): Promise<EmbeddedRunner> {
   return EmbeddedRunner.open({
     topologies: o.topologies,
