@@ -6,8 +6,6 @@ import type { Headers } from '../api/record.ts'
 import { outputPartition } from '../runtime/partitioner.ts'
 import type { PlanSource } from '../runtime/plan.ts'
 import type { RawRecord, Task } from '../runtime/task.ts'
-import { timerBefore } from '../runtime/timers.ts'
-import type { Timer } from '../api/processor.ts'
 import { KafkaAdmin } from './admin.ts'
 import { taskStateDir } from './checkpoint.ts'
 import { createKafkaClient, describeKafkaError, isFenced, isRecoverable } from './client.ts'
@@ -333,22 +331,7 @@ export class KafkaRunner {
 
   /** Fires due timers across an app's tasks in (time, key, name) order, remembering which task fired. */
   private fireTimers(a: KafkaApp, domain: 'event' | 'processing', upTo: number): number {
-    let fired = 0
-    for (;;) {
-      let best: Task | undefined
-      let head: (Timer & { node: string }) | undefined
-      for (const t of a.app.tasks) {
-        const h = t.timers.peek(domain)
-        if (h && h.time <= upTo && (!head || timerBefore(h, head))) {
-          head = h
-          best = t
-        }
-      }
-      if (!best) return fired
-      this.current = a.ownerOf(best)
-      best.fireNextTimer(domain, upTo)
-      fired++
-    }
+    return a.app.fireDue(domain, upTo, (task) => (this.current = a.ownerOf(task)))
   }
 
   /** Hands new broadcast records to every task that reads them. */

@@ -150,7 +150,11 @@ export class AppRuntime {
     return this.fireDue('processing', now)
   }
 
-  private fireDue(domain: 'event' | 'processing', upTo: number): number {
+  /**
+   * Fires the timers of `domain` due at `upTo` across tasks in (time, key, name) order;
+   * `beforeFire` learns which task fires next (the Kafka runner routes its outputs by task).
+   */
+  fireDue(domain: 'event' | 'processing', upTo: number, beforeFire?: (task: Task) => void): number {
     let fired = 0
     for (;;) {
       let best: Task | undefined
@@ -163,6 +167,7 @@ export class AppRuntime {
         }
       }
       if (!best) return fired
+      beforeFire?.(best)
       best.fireNextTimer(domain, upTo)
       fired++
     }
