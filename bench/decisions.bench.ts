@@ -15,7 +15,7 @@ import { EmbeddedLog } from '../pipeline/embedded/log.ts'
 import { partitionFor } from '../pipeline/runtime/partitioner.ts'
 import materialStats from '../topologies/material-stats.ts'
 import pushDecisions, { TOPICS } from '../topologies/push-decisions.ts'
-import { buildWorld, eventsForHour } from '../scripts/hermes-workload.ts'
+import { buildWorld, configRecords, eventsForHour } from '../scripts/hermes-workload.ts'
 import { drain, latencyUs, openRunner, trackPeakRss } from './harness.ts'
 
 const { values: args } = parseArgs({
@@ -41,12 +41,7 @@ const runner = await openRunner({ topologies, config, log, backend: args.backend
 const append = (topic: string, key: string, value: object, ts: number): void => {
   log.append(topic, partitionFor(key, log.partitions(topic)), key, Buffer.from(JSON.stringify(value)), ts)
 }
-for (const m of world.materials) append(TOPICS.materials, m.materialId, m, 0)
-for (const t of world.tasks) append(TOPICS.tasks, (t as { taskId: string }).taskId, t, 0)
-for (const u of world.users) {
-  append(TOPICS.users, u.userId, { userId: u.userId, timezone: u.timezone, pushEnabled: u.pushEnabled }, 0)
-  for (const s of u.segments) append(TOPICS.audiences, u.userId, { userId: u.userId, segmentId: s, member: true }, 0)
-}
+for (const r of configRecords(world, TOPICS)) append(r.topic, r.key, r.value, 0)
 await runner.run()
 let events = 0
 const genStart = performance.now()

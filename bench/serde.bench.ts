@@ -12,7 +12,7 @@ import { jsonObjectSerde } from '../pipeline/api/serde.ts'
 import { validateConfig } from '../pipeline/config/load.ts'
 import { confluentAvroSerde } from '../pipeline/registry/avro-serde.ts'
 import { loadSchema } from '../pipeline/registry/formats.ts'
-import { checkBehaviorEvent } from '../topologies/activity-counts.ts'
+import { checkBehaviorEvent } from '../operators/types.ts'
 import { trackPeakRss } from './harness.ts'
 
 const { values: args } = parseArgs({ options: { records: { type: 'string', default: '500000' } } })

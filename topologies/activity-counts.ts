@@ -8,9 +8,6 @@ import type { Aggregator } from '../pipeline/api/index.ts'
 import { checkBehaviorEvent } from '../operators/types.ts'
 import type { BehaviorEvent } from '../operators/types.ts'
 
-// Still imported from here by bench/serde.bench.ts; its home is operators/types.ts.
-export { checkBehaviorEvent }
-
 interface TypeCounts {
   total: number
   byType: { [type: string]: number }

@@ -3,6 +3,7 @@
  * windows (with timers and a late side output), an order-sensitive running count, and a
  * dead-letter path. Topic and application names carry a suffix so tests do not share state.
  */
+import { mulberry32 } from '../../operators/ids.ts'
 import { TopologyBuilder, jsonObjectSerde, jsonSerde, valueStore } from '../../pipeline/api/index.ts'
 import type { Aggregator, Processor, ProcessorContext, Record, Topology } from '../../pipeline/api/index.ts'
 
@@ -72,15 +73,10 @@ export function testTopology(app: string, t: TestTopics, options: { running?: bo
  * `malformed` lines that must reach the dead-letter topic.
  */
 export function testEvents(options: { events: number; users?: number; seed?: number; spacingMs?: number; late?: number; malformed?: number; start?: number }): string[] {
-  let seed = options.seed ?? 7
   const spacing = options.spacingMs ?? 1000
-  const rand = (): number => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff
-    return seed / 0x7fffffff
-  }
+  const rand = mulberry32(options.seed ?? 7)
   const users = options.users ?? 50
-  // Recent times (on an hour boundary, ending before now): the broker's time-based retention
-  // (24 h in scripts/kafka) would delete records whose timestamps are older.
+  // Recent times, on an hour boundary, ending before now (brokers with time-based retention keep them).
   const start = options.start ?? Math.floor((Date.now() - options.events * spacing) / 3_600_000 - 1) * 3_600_000
   const types = ['view', 'click', 'search', 'cart', 'chat', 'buy']
   const lines: string[] = []
