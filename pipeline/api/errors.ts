@@ -5,6 +5,7 @@ export type HermesErrorCode =
   | 'SERDE_ERROR'
   | 'PROCESS_ERROR'
   | 'PRODUCE_ERROR'
+  | 'RECORD_TOO_LARGE'
   | 'STATE_ERROR'
   | 'STATE_NOT_LOADED'
   | 'OFFSET_REGRESSION'

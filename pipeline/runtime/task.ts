@@ -365,14 +365,14 @@ export class Task {
       case 'sink':
         handler = (r) => {
           stat.in++
-          let bytes: Buffer
           try {
-            bytes = node.serde.serialize(r.value)
+            // The collector may refuse the record too (e.g. larger than the topic accepts): a
+            // produce-phase error of this input, handled by the produce error policy.
+            this.opts.collector.send(node.topic, r.key, node.serde.serialize(r.value), r.timestamp, r.headers)
           } catch (err) {
             throw tag('produce', err)
           }
           stat.out++
-          this.opts.collector.send(node.topic, r.key, bytes, r.timestamp, r.headers)
         }
         break
       case 'process': {
