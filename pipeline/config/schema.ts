@@ -27,6 +27,12 @@ export const runtimeSchema = z
     cacheMaxEntries: positiveInt.default(200_000),
     /** How often expired (TTL) state is swept from disk. */
     sweepIntervalMs: positiveInt.default(60_000),
+    /**
+     * A record of a keyed source (one with a `keyField`, e.g. `userId`) whose Kafka key is not
+     * that field's value: `rekey` (default) processes it under the field's value; `dead-letter`
+     * sends it to the dead-letter topic. Either way it is counted (docs/producers.md).
+     */
+    keyMismatch: z.enum(['rekey', 'dead-letter']).default('rekey'),
   })
   .strict()
 
