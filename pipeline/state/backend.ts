@@ -72,8 +72,8 @@ interface RocksDbHandle {
   iterator(options: { gte: Buffer; lt: Buffer }): AsyncIterable<[Buffer, Buffer]>
   getProperty(name: string): string
   _getManySync(keys: Buffer[], options: object): Array<Buffer | undefined>
-  querySync(options: { gte?: string; gt?: string; lt: string; keys: boolean; values: boolean; limit: number; keyEncoding: 'utf8' | 'buffer'; valueEncoding: 'utf8' | 'buffer' }): {
-    rows: string[]
+  querySync(options: { gte?: Buffer; gt?: Buffer; lt: Buffer; keys: boolean; values: boolean; limit: number; keyEncoding: 'utf8' | 'buffer'; valueEncoding: 'utf8' | 'buffer' }): {
+    rows: Array<Buffer | undefined>
     finished: boolean
   }
 }
@@ -125,16 +125,20 @@ export class RocksDbBackend implements KeyValueBackend {
   }
 
   keysSync(prefix: string): string[] {
-    // Keys are UTF-8 text below U+FFFF plus NUL separators, so prefix + U+FFFF bounds the range.
-    const lt = `${prefix}\uffff`
+    // Bounds in bytes, as RocksDB compares keys: the prefix's UTF-8 bytes, then 0xFF, a byte no
+    // UTF-8 text contains. A string bound such as prefix + U+FFFF (EF BF BF) would stop before
+    // every key whose next character lies above the BMP (F0..F4: emoji, rare CJK), and page
+    // boundaries are taken from the raw key bytes for the same reason.
+    const gte = Buffer.from(prefix, 'utf8')
+    const lt = Buffer.concat([gte, Buffer.from([0xff])])
     const keys: string[] = []
-    let gt: string | undefined
+    let gt: Buffer | undefined
     for (;;) {
-      const page = this.db.querySync({ ...(gt === undefined ? { gte: prefix } : { gt }), lt, keys: true, values: false, limit: SCAN_PAGE, keyEncoding: 'utf8', valueEncoding: 'utf8' })
+      const page = this.db.querySync({ ...(gt === undefined ? { gte } : { gt }), lt, keys: true, values: false, limit: SCAN_PAGE, keyEncoding: 'buffer', valueEncoding: 'buffer' })
       // Rows come as key, value pairs (the value undefined when not asked for).
-      for (let i = 0; i < page.rows.length; i += 2) keys.push(page.rows[i] as string)
+      for (let i = 0; i < page.rows.length; i += 2) keys.push((page.rows[i] as Buffer).toString('utf8'))
       if (page.rows.length < 2 * SCAN_PAGE) return keys
-      gt = page.rows[page.rows.length - 2]
+      gt = page.rows[page.rows.length - 2] as Buffer
     }
   }
 

@@ -460,4 +460,23 @@ describe('synchronous key scans', () => {
     await db.close()
     rmSync(dir, { recursive: true, force: true })
   })
+
+  it('list keys whose next character lies outside the Basic Multilingual Plane (emoji), and stop at the next prefix', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hermes-keys-'))
+    const db = await RocksDbBackend.open(dir)
+    try {
+      const inside = ['u🙂1', '🙂', '𠀀CJK-extension-B', '用户', 'ascii', '\uffff', '\uffffz', 'é'].map((u) => `k\u0000s\u0000${u}`)
+      // Next to the prefix in byte order: another store and the byte right after the separator.
+      const outside = ['k\u0000t\u0000🙂', 'k\u0000s\u0001🙂', 'k\u0000sa\u0000x', 'k\u0000r\u0000🙂']
+      await db.write([...inside, ...outside].map((k) => [k, Buffer.from('1')] as const))
+      expect(db.keysSync('k\u0000s\u0000').sort()).toEqual([...inside].sort())
+      // Pages end on emoji keys too: the next page starts after the last key's bytes.
+      const many = Array.from({ length: 4100 }, (_, i) => `k\u0000m\u0000🙂${String(i).padStart(5, '0')}`)
+      await db.write(many.map((k) => [k, Buffer.from('1')] as const))
+      expect(db.keysSync('k\u0000m\u0000')).toEqual(many)
+    } finally {
+      await db.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
 })
