@@ -48,15 +48,55 @@ export function safeUrl(url: string): string {
 const NETWORK = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|socket hang up|timeout/i
 
 /**
+ * A socket failure as mappersmith (under the client library) reports it: as an answer with
+ * status 400 whose text is Node's error message ("connect ECONNREFUSED 127.0.0.1:18081",
+ * "getaddrinfo ENOTFOUND registry", "Timeout (5000ms)"). The registry's own 400 answers are JSON
+ * with a message of their own, so they never match.
+ */
+const SOCKET_FAILURE = /^(?:Error, status 400: )?(?:(?:connect|getaddrinfo|read|write) )?(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH)\b ?(\S*)|^(?:Error, status 400: )?(socket hang up|Timeout \(\d+ms\))/
+
+/**
+ * What a network failure means, in words ("connection refused at 127.0.0.1:18081
+ * (ECONNREFUSED)"), or null when `text` is not one. The address comes from the socket error
+ * (host and port only), so no credentials can be in it.
+ */
+export function describeNetworkFailure(text: string): string | null {
+  const m = SOCKET_FAILURE.exec(text)
+  if (!m) return null
+  const [, code, where, other] = m
+  if (other) return other.startsWith('Timeout') ? `no answer (request ${other.toLowerCase()})` : 'connection closed by the server (socket hang up)'
+  const at = where ? ` at ${where}` : ''
+  switch (code) {
+    case 'ECONNREFUSED':
+      return `connection refused${at} (ECONNREFUSED: nothing listens there)`
+    case 'ENOTFOUND':
+      return `host ${where || '(unknown)'} not found (ENOTFOUND: DNS has no such name)`
+    case 'EAI_AGAIN':
+      return `host ${where || '(unknown)'} could not be resolved (EAI_AGAIN: DNS lookup failed, may be temporary)`
+    case 'ETIMEDOUT':
+      return `connection timed out${at} (ETIMEDOUT)`
+    case 'ECONNRESET':
+      return `connection reset${at} (ECONNRESET)`
+    default:
+      return `${code === 'EHOSTUNREACH' ? 'host' : 'network'} unreachable${at} (${code})`
+  }
+}
+
+/**
  * Turns what the client library (mappersmith underneath) throws into a {@link RegistryError}.
- * Network failures arrive as status 400 with the socket error in the message, so the message of
- * a 400 is looked at before the status; not that of other answers, which quote subject names
- * (a topic `session-timeouts` is no network failure).
+ * Network failures arrive as status 400 with the socket error in the message: they become
+ * 'unavailable' with no status and a message that says what happened (see
+ * {@link describeNetworkFailure}). Only the message of a 400 is looked at, not that of other
+ * answers, which quote subject names (a topic `session-timeouts` is no network failure).
  */
 export function classify(err: unknown, what: string): RegistryError {
   if (err instanceof RegistryError) return err
   const status = typeof (err as { status?: unknown })?.status === 'number' ? ((err as { status: number }).status as number) : undefined
   const text = describeError(err).replace(/^(Confluent_Schema_Registry|hermes) - /, '')
+  if (status === 400) {
+    const network = describeNetworkFailure(text)
+    if (network) return new RegistryError('unavailable', `${what}: ${network}`, undefined, err)
+  }
   let failure: RegistryFailure
   if (status === undefined || (status === 400 && NETWORK.test(text)) || status >= 500 || status === 408 || status === 429) failure = 'unavailable'
   else if (status === 404) failure = 'not-found'
