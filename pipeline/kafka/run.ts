@@ -4,7 +4,8 @@ import type { HermesConfig } from '../config/schema.ts'
 import type { HermesLogger } from '../observability/logger.ts'
 import { HermesMetrics } from '../observability/metrics.ts'
 import { maybeStartObservabilityServer } from '../observability/server.ts'
-import { withTopicFormats } from '../registry/formats.ts'
+import { safeUrl } from '../registry/client.ts'
+import { avroTopics, withTopicFormats } from '../registry/formats.ts'
 import type { StateLocation } from '../runtime/app.ts'
 import type { KafkaRunStats, KafkaRunnerOptions } from './runner.ts'
 import { KafkaRunner } from './runner.ts'
@@ -31,11 +32,21 @@ export interface KafkaRunOptions extends KafkaTuning {
 }
 
 /**
+ * What `/readyz` says before the runner exists: the start-up step a Kafka run is in (the
+ * registry wait alone may take `schemaRegistry.startupTimeoutMs`, 5 minutes by default).
+ */
+export function startupReason(step: 'registry' | 'kafka', config: HermesConfig): string {
+  if (step === 'registry') return `waiting for the schema registry at ${safeUrl(config.schemaRegistry.url)}`
+  return `connecting to Kafka at ${config.kafka.brokers.join(',')} (creating topics, reading broadcast topics, joining the consumer groups)`
+}
+
+/**
  * `hermes run` with `runtime.mode: kafka`: runs the topologies against the cluster in the `kafka`
  * config section until stopped, with the same topology code and outputs as embedded mode. Each
  * topology is a consumer group named after it; run more processes to share the partitions.
- * Serves metrics and health like embedded mode (`/readyz` is not ready until the first
- * assignment's state is restored).
+ * Serves metrics and health from the first moment, before the registry and Kafka answer: `/healthz`
+ * is live, and `/readyz` answers 503 with the step it waits for (the registry, Kafka), then the
+ * runner's own reason until the first assignment's state is restored.
  */
 export async function runKafka(options: KafkaRunOptions): Promise<KafkaRunStats> {
   const { topologies, config, logger, signal, stopWhenIdleMs, onProgress, ...rest } = options
@@ -44,23 +55,30 @@ export async function runKafka(options: KafkaRunOptions): Promise<KafkaRunStats>
   const state: StateLocation =
     givenState ?? (config.runtime.stateBackend === 'rocksdb' ? { kind: 'rocksdb', dir: join(resolve(config.runtime.stateDir), 'state') } : { kind: 'memory', maps: new Map() })
   logger.info({ brokers: config.kafka.brokers, guarantee: config.runtime.guarantee, topologies: topologies.map((t) => t.name) }, 'starting on Kafka')
-  // Avro topics: wait for the schema registry (with backoff) and swap in the wire-format serdes.
-  const formatted = await withTopicFormats(topologies, config, logger, signal)
-  const runner = await KafkaRunner.open({ ...tuning, topologies: formatted, config, state, logger, metrics })
+  let runner: KafkaRunner | null = null
+  // Set before each start-up step; the server answers with it until the runner exists.
+  let starting = startupReason('kafka', config)
   const server = await maybeStartObservabilityServer({
     http: config.observability.http,
     registry: metrics.registry,
     health: {
+      // A start-up step that never ends is not a reason to restart the process: each one has its
+      // own deadline (schemaRegistry.startupTimeoutMs, the Kafka client's retries) and fails the run.
       live: () => true,
-      ready: () => runner.readiness(),
+      ready: () => runner?.readiness() ?? { ready: false, reason: starting },
     },
-    beforeScrape: () => runner.updateMetrics(),
+    beforeScrape: () => runner?.updateMetrics(),
     logger,
   })
-  const onAbort = (): void => runner.stop()
-  if (signal?.aborted) runner.stop()
+  const onAbort = (): void => runner?.stop()
   signal?.addEventListener('abort', onAbort)
   try {
+    // Avro topics: wait for the schema registry (with backoff) and swap in the wire-format serdes.
+    if (avroTopics(topologies, config).length > 0) starting = startupReason('registry', config)
+    const formatted = await withTopicFormats(topologies, config, logger, signal)
+    starting = startupReason('kafka', config)
+    runner = await KafkaRunner.open({ ...tuning, topologies: formatted, config, state, logger, metrics })
+    if (signal?.aborted) runner.stop()
     const runOptions: Parameters<KafkaRunner['run']>[0] = {}
     if (stopWhenIdleMs !== undefined) runOptions.stopWhenIdleMs = stopWhenIdleMs
     if (onProgress) runOptions.onProgress = onProgress
@@ -69,7 +87,7 @@ export async function runKafka(options: KafkaRunOptions): Promise<KafkaRunStats>
     return stats
   } finally {
     signal?.removeEventListener('abort', onAbort)
-    await runner.close()
+    await runner?.close()
     await server?.close()
   }
 }
