@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import type { Registry } from 'prom-client'
 import { Counter, Gauge, Histogram } from 'prom-client'
 import type { HermesMetrics } from '../observability/metrics.ts'
@@ -36,7 +37,21 @@ export class KafkaMetrics {
 /** Node counters already added to the metrics, per task (tasks come and go with assignments). */
 const reported = new WeakMap<object, Map<string, { in: number; out: number; errors: number; dlq: number }>>()
 
-/** Copies the runner's state (records per node, watermarks, timers, lag, buffers) into the metrics. */
+/** One record in this many is timed for `hermes_process_latency_seconds` (as in embedded mode). */
+export const LATENCY_SAMPLE_EVERY = 64
+
+/**
+ * Observes the processing time of one sampled record (`startedAt`: `performance.now()` before
+ * it), for `hermes_process_latency_seconds`.
+ */
+export function observeProcessLatency(m: HermesMetrics | undefined, app: string, startedAt: number): void {
+  m?.processLatency.observe({ app }, (performance.now() - startedAt) / 1000)
+}
+
+/**
+ * Copies the runner's state (records per node, watermarks, timers, lag, buffers, state cache and
+ * size) into the metrics.
+ */
 export function updateRunnerMetrics(apps: readonly KafkaApp[], m: HermesMetrics, km: KafkaMetrics | undefined, commitSeconds?: number): void {
   for (const a of apps) {
     for (const t of a.app.tasks) {
@@ -61,8 +76,22 @@ export function updateRunnerMetrics(apps: readonly KafkaApp[], m: HermesMetrics,
     const wm = a.app.watermark()
     if (Number.isFinite(wm)) m.watermark.set({ app: a.name }, wm)
     let timers = 0
-    for (const t of a.app.tasks) timers += t.timers.size()
+    let hits = 0
+    let lookups = 0
+    let entries = 0
+    let bytes = 0
+    for (const t of a.app.tasks) {
+      timers += t.timers.size()
+      hits += t.state.stats.hits
+      lookups += t.state.stats.hits + t.state.stats.misses
+      entries += t.state.cacheSize()
+      bytes += t.state.backend.approximateSize()
+    }
     m.timersPending.set({ app: a.name }, timers)
+    // Counted since each task opened, like the embedded runner's: no reads yet counts as all hits.
+    m.cacheHitRatio.set({ app: a.name }, lookups ? hits / lookups : 1)
+    m.stateEntries.set({ app: a.name }, entries)
+    m.stateBytes.set({ app: a.name }, bytes)
     let paused = 0
     let waiting = 0
     for (const [tp, owners] of a.owners) {

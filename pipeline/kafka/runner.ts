@@ -10,7 +10,7 @@ import { KafkaAdmin } from './admin.ts'
 import { taskStateDir } from './checkpoint.ts'
 import { createKafkaClient, describeKafkaError, isFenced, isRecoverable } from './client.ts'
 import { KafkaApp } from './kafka-app.ts'
-import { KafkaMetrics, updateRunnerMetrics } from './metrics.ts'
+import { KafkaMetrics, LATENCY_SAMPLE_EVERY, observeProcessLatency, updateRunnerMetrics } from './metrics.ts'
 import { nextRecord } from './next-record.ts'
 import type { KafkaRunStats, KafkaRunnerOptions, KafkaRunnerSettings } from './options.ts'
 import { resolveRunnerSettings } from './options.ts'
@@ -304,6 +304,7 @@ export class KafkaRunner {
         break
       }
       const { app, buffer: best } = next
+      const sampledAt = n % LATENCY_SAMPLE_EVERY === 0 ? performance.now() : -1
       const raw = app.source.take(best, now)
       // Sub-topologies reading the same partition each get the record, in sub-topology order.
       for (const owner of app.owners.get(best.tp) ?? []) {
@@ -316,6 +317,7 @@ export class KafkaRunner {
       }
       app.inFlight.arrived(best.tp, raw.timestamp)
       stats.timersFired += this.advanceWatermark(app)
+      if (sampledAt >= 0) observeProcessLatency(this.opts.metrics, app.name, sampledAt)
       n++
       if ((n & 63) === 0 && performance.now() > deadline) break
     }
