@@ -1,5 +1,6 @@
 import type { IHeaders, KafkaConfig, KafkaMessage, LogEntry, RetryOptions, SASLOptions } from 'kafkajs'
 import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import type * as tls from 'node:tls'
 import { Kafka, logLevel } from 'kafkajs'
 import type { Headers } from '../api/record.ts'
@@ -30,6 +31,34 @@ export function consumerTimings(consumer: HermesConfig['kafka']['consumer']): Co
 
 /** kafkajs messages that are part of normal operation, logged at debug instead of their level. */
 const ROUTINE = [/another concurrent operation on the same transaction/i, /CONCURRENT_TRANSACTIONS/i, /coordinator is loading/i, /group coordinator is not available/i, /is not the correct coordinator/i, /rebalancing/i, /not aware of this member/i]
+
+/**
+ * The broker's words for "your metadata is stale" (kafkajs' own `staleMetadata` list): a topic
+ * just created whose partitions the broker does not host yet, a leader that moved. kafkajs'
+ * connection logs every such answer at ERROR before its caller refreshes metadata and retries,
+ * so every normal start on new topics logged a few "This server does not host this
+ * topic-partition" errors. They are routine; one that outlasts the retries is reported by the
+ * caller (a failed request) anyway. Read from kafkajs' error table, which a test pins.
+ */
+export const STALE_METADATA_ERRORS: ReadonlySet<string> = staleMetadataMessages()
+
+function staleMetadataMessages(): Set<string> {
+  const types = ['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION']
+  const { errorCodes } = createRequire(import.meta.url)('kafkajs/src/protocol/error.js') as { errorCodes: Array<{ type: string; message: string }> }
+  const messages = new Set<string>()
+  for (const type of types) {
+    const entry = errorCodes.find((e) => e.type === type)
+    if (!entry) throw new Error(`kafkajs has no error type ${type} any more: update STALE_METADATA_ERRORS in pipeline/kafka/client.ts`)
+    messages.add(entry.message)
+  }
+  return messages
+}
+
+/** Whether a kafkajs log line is routine (logged at debug): retried conditions of normal operation. */
+export function isRoutineKafkaLog(namespace: string, message: string, error: unknown): boolean {
+  if (namespace === 'Connection' && message.startsWith('Response ') && typeof error === 'string' && STALE_METADATA_ERRORS.has(error)) return true
+  return ROUTINE.some((re) => re.test(`${message} ${String(error ?? '')}`))
+}
 
 /** Keys of kafkajs log extras that may carry credentials. */
 const SECRET_KEYS = new Set(['sasl', 'password', 'username', 'authorization', 'token', 'ssl'])
@@ -91,7 +120,7 @@ export function kafkaClientOptions(config: HermesConfig['kafka'], logger: Hermes
       ({ namespace, level, log: entry }: LogEntry) => {
         const { message, timestamp: _ts, logger: _l, ...extra } = entry
         const fields = { ns: namespace, ...scrub(extra) }
-        if (ROUTINE.some((re) => re.test(`${message} ${String(extra.error ?? '')}`))) log.debug(fields, message)
+        if (isRoutineKafkaLog(namespace, message, extra.error)) log.debug(fields, message)
         else if (level === logLevel.ERROR) log.error(fields, message)
         else if (level === logLevel.WARN) log.warn(fields, message)
         else if (level === logLevel.INFO) log.debug(fields, message)

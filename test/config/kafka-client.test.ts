@@ -6,7 +6,7 @@ import { logLevel } from 'kafkajs'
 import { describe, expect, it } from 'vitest'
 import { HermesError } from '../../pipeline/api/errors.ts'
 import { validateConfig } from '../../pipeline/config/load.ts'
-import { kafkaClientOptions } from '../../pipeline/kafka/client.ts'
+import { STALE_METADATA_ERRORS, isRoutineKafkaLog, kafkaClientOptions } from '../../pipeline/kafka/client.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
 
 function captured(level = 'info'): { logger: ReturnType<typeof createLogger>; text: () => string } {
@@ -68,5 +68,37 @@ describe('kafkajs client options from the kafka config section', () => {
     logger.info({ config: validateConfig({ kafka: { ssl: { keyFile: '/k.pem', certFile: '/c.pem', keyPassword: 'k3y-secret' } } }) }, 'config')
     expect(text()).toContain('"keyPassword":"[redacted]"')
     expect(text()).not.toContain('k3y-secret')
+  })
+})
+
+describe('kafkajs log levels', () => {
+  function route(namespace: string, level: logLevel, message: string, error?: string): Array<{ level: number; msg: string }> {
+    const { logger, text } = captured('debug')
+    const log = (kafkaClientOptions(validateConfig({}).kafka, logger).logCreator as NonNullable<ReturnType<typeof kafkaClientOptions>['logCreator']>)(logLevel.DEBUG)
+    log({ namespace, level, label: 'ERROR', log: { message, timestamp: 'now', logger: 'kafkajs', ...(error ? { error } : {}) } })
+    return text()
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { level: number; msg: string })
+  }
+
+  it('logs the stale-metadata answers kafkajs retries (new topics, moved leaders) at debug, not error', () => {
+    for (const error of ['This server does not host this topic-partition', 'There is no leader for this topic-partition as we are in the middle of a leadership election', 'This server is not the leader for that topic-partition']) {
+      expect(route('Connection', logLevel.ERROR, 'Response Metadata(key: 3, version: 6)', error)).toEqual([expect.objectContaining({ level: 20 })])
+    }
+  })
+
+  it('keeps other failed answers, and connection failures, at error', () => {
+    expect(route('Connection', logLevel.ERROR, 'Response Metadata(key: 3, version: 6)', 'Not authorized to access topics: [Topic authorization failed]')).toEqual([expect.objectContaining({ level: 50 })])
+    expect(route('Connection', logLevel.ERROR, 'Connection error: connect ECONNREFUSED 127.0.0.1:9092', 'connect ECONNREFUSED 127.0.0.1:9092')).toEqual([expect.objectContaining({ level: 50 })])
+    // Same words from a caller that gave up retrying: not routine.
+    expect(route('Producer', logLevel.ERROR, 'Failed to send messages', 'This server does not host this topic-partition')).toEqual([expect.objectContaining({ level: 50 })])
+  })
+
+  it('reads the stale-metadata messages from kafkajs itself (fails when kafkajs changes them)', () => {
+    expect([...STALE_METADATA_ERRORS].sort()).toEqual(['There is no leader for this topic-partition as we are in the middle of a leadership election', 'This server does not host this topic-partition', 'This server is not the leader for that topic-partition'])
+    expect(isRoutineKafkaLog('Connection', 'Response ListOffsets(key: 2, version: 3)', 'This server is not the leader for that topic-partition')).toBe(true)
+    expect(isRoutineKafkaLog('Connection', 'Request ListOffsets(key: 2, version: 3)', 'This server is not the leader for that topic-partition')).toBe(false)
   })
 })

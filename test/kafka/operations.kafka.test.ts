@@ -76,6 +76,14 @@ describe('operations on Kafka (real broker)', () => {
     expect(sample(metrics, 'hermes_commit_latency_seconds_count', { app })).toBeGreaterThan(0)
     expect(sample(metrics, 'hermes_node_records_total', { app, direction: 'in' })).toBeGreaterThanOrEqual(20_000)
     expect(sample(metrics, 'hermes_kafka_transaction_aborts_total', { app })).toBeNaN() // at-least-once: no transactions
+    // The engine's own families have samples on Kafka too, as in embedded mode.
+    expect(sample(metrics, 'hermes_process_latency_seconds_count', { app })).toBeGreaterThan(0)
+    expect(sample(metrics, 'hermes_process_latency_seconds_sum', { app })).toBeGreaterThan(0)
+    const ratio = sample(metrics, 'hermes_state_cache_hit_ratio', { app })
+    expect(ratio).toBeGreaterThanOrEqual(0)
+    expect(ratio).toBeLessThanOrEqual(1)
+    expect(sample(metrics, 'hermes_state_cache_entries', { app })).toBeGreaterThan(0)
+    expect(sample(metrics, 'hermes_state_bytes', { app })).toBeGreaterThanOrEqual(0) // memory state: 0, but a sample
     expect((await readyz(port1)).status).toBe(200)
     stop1.abort()
     await run1
