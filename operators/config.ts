@@ -4,6 +4,7 @@
  * field (and goes to the dead-letter topic) while the previous version stays in force.
  */
 import { Cron } from 'croner'
+import { closest, distance } from 'fastest-levenshtein'
 import { z } from 'zod'
 import { isValidZone } from './clock.ts'
 import { checkRule } from './rules.ts'
@@ -11,29 +12,49 @@ import { POLICIES } from './scoring.ts'
 
 const nonEmpty = z.string().min(1)
 
+/**
+ * A zod object that refuses unknown fields, naming each with the nearest known field, so a typo
+ * such as `quiteHours` is an error instead of a default silently used in its place.
+ */
+function strict<S extends z.ZodRawShape>(shape: S) {
+  const known = Object.keys(shape)
+  return z.strictObject(shape, {
+    error: (issue) => (issue.code === 'unrecognized_keys' ? issue.keys.map((k) => unknownField(k, known)).join('; ') : undefined),
+  })
+}
+
+/** `unknown field "x"` with the nearest known name when one is close, else the known names. */
+export function unknownField(field: string, known: readonly string[]): string {
+  const near = known.length ? closest(field, known as string[]) : undefined
+  // A guess further away than a third of the name is noise: list the fields instead.
+  if (near !== undefined && distance(field.toLowerCase(), near.toLowerCase()) <= Math.max(2, Math.floor(field.length / 3))) return `unknown field "${field}" (did you mean "${near}"?)`
+  return `unknown field "${field}" (known fields: ${known.join(', ')})`
+}
+
+/** Fields Hermes itself may have written into a configuration record (its event time). */
+const written = { ts: z.number().nullable().optional() }
+
 const ms = z.number().int().nonnegative()
 const policy = z.enum(POLICIES)
 
-const eventTrigger = z
-  .object({
-    type: z.literal('event'),
-    events: z.array(nonEmpty).min(1),
-    when: z.unknown().optional(),
-    delayMs: ms.default(0),
-    unless: z.object({ events: z.array(nonEmpty).min(1), withinMs: z.number().int().positive() }).optional(),
-  })
+const eventTrigger = strict({
+  type: z.literal('event'),
+  events: z.array(nonEmpty).min(1),
+  when: z.unknown().optional(),
+  delayMs: ms.default(0),
+  unless: strict({ events: z.array(nonEmpty).min(1), withinMs: z.number().int().positive() }).optional(),
+})
   .superRefine((t, ctx) => {
     const problem = t.when === undefined ? null : checkRule(t.when, 'trigger.when')
     if (problem) ctx.addIssue({ code: 'custom', message: `malformed JsonLogic: ${problem}`, path: ['when'] })
   })
 
-const scheduleTrigger = z
-  .object({
-    type: z.literal('schedule'),
-    cron: nonEmpty,
-    timezone: nonEmpty.default('UTC'),
-    spreadMs: ms.default(0),
-  })
+const scheduleTrigger = strict({
+  type: z.literal('schedule'),
+  cron: nonEmpty,
+  timezone: nonEmpty.default('UTC'),
+  spreadMs: ms.default(0),
+})
   .superRefine((t, ctx) => {
     try {
       new Cron(t.cron, { timezone: 'UTC', paused: true })
@@ -43,19 +64,18 @@ const scheduleTrigger = z
     if (!isValidZone(t.timezone)) ctx.addIssue({ code: 'custom', message: `unknown time zone "${t.timezone}" (use an IANA name such as Asia/Shanghai)`, path: ['timezone'] })
   })
 
-const personalizedTrigger = z
-  .object({
-    type: z.literal('personalized'),
-    windowStartHour: z.number().int().min(0).max(23),
-    windowEndHour: z.number().int().min(1).max(24),
-  })
+const personalizedTrigger = strict({
+  type: z.literal('personalized'),
+  windowStartHour: z.number().int().min(0).max(23),
+  windowEndHour: z.number().int().min(1).max(24),
+})
   .refine((t) => t.windowEndHour > t.windowStartHour, { message: 'windowEndHour must be after windowStartHour', path: ['windowEndHour'] })
 
 const trigger = z.discriminatedUnion('type', [eventTrigger, scheduleTrigger, personalizedTrigger], {
   error: (issue) => (issue.code === 'invalid_union' ? 'unknown trigger type: use "event", "schedule" or "personalized"' : undefined),
 })
 
-const window = z.object({ max: z.number().int().positive(), windowMs: z.number().int().positive() })
+const window = strict({ max: z.number().int().positive(), windowMs: z.number().int().positive() })
 
 /**
  * A config record in its Avro form read as its JSON form (DESIGN.md, Contracts: both carry the
@@ -78,7 +98,8 @@ function fromAvroForm(value: unknown, jsonFields: readonly string[], nullable: r
   return out
 }
 
-const taskFields = z.object({
+const taskFields = strict({
+  ...written,
   taskId: nonEmpty,
   status: z.enum(['active', 'paused', 'deleted']).default('active'),
   priority: z.number().default(0),
@@ -86,15 +107,13 @@ const taskFields = z.object({
   validFrom: z.number().default(0),
   validUntil: z.number().nullable().default(null),
   trigger,
-  audience: z.object({ include: z.array(nonEmpty).default([]), exclude: z.array(nonEmpty).default([]) }).default({ include: [], exclude: [] }),
+  audience: strict({ include: z.array(nonEmpty).default([]), exclude: z.array(nonEmpty).default([]) }).default({ include: [], exclude: [] }),
   materials: z.array(nonEmpty).min(1),
   fatigue: window.optional(),
-  experiment: z
-    .object({
-      id: nonEmpty,
-      arms: z.array(z.object({ name: nonEmpty, weight: z.number().positive(), policy })).min(1),
-    })
-    .optional(),
+  experiment: strict({
+    id: nonEmpty,
+    arms: z.array(strict({ name: nonEmpty, weight: z.number().positive(), policy })).min(1),
+  }).optional(),
   policy: policy.default('greedy'),
   quietHours: z.enum(['defer', 'drop']).default('defer'),
   minExpectedCtr: z.number().min(0).max(1).default(0),
@@ -106,13 +125,14 @@ export const taskSchema = z.preprocess((v) => fromAvroForm(v, ['trigger', 'audie
 
 export type TaskConfig = z.infer<typeof taskFields>
 
-const materialFields = z.object({
+const materialFields = strict({
+  ...written,
   materialId: nonEmpty,
   title: z.string(),
   body: z.string(),
   deeplink: z.string().nullable().default(null),
   segments: z.array(nonEmpty).default([]),
-  prior: z.object({ alpha: z.number().positive(), beta: z.number().positive() }).default({ alpha: 1, beta: 20 }),
+  prior: strict({ alpha: z.number().positive(), beta: z.number().positive() }).default({ alpha: 1, beta: 20 }),
   status: z.enum(['active', 'paused', 'deleted']).default('active'),
 })
 
@@ -120,9 +140,10 @@ export const materialSchema = z.preprocess((v) => fromAvroForm(v, [], ['deeplink
 
 export type MaterialConfig = z.infer<typeof materialFields>
 
-export const audienceSchema = z.object({ userId: nonEmpty, segmentId: nonEmpty, member: z.boolean().default(true) })
+export const audienceSchema = strict({ ...written, userId: nonEmpty, segmentId: nonEmpty, member: z.boolean().default(true) })
 
-export const userSchema = z.object({
+export const userSchema = strict({
+  ...written,
   userId: nonEmpty,
   timezone: nonEmpty.default('UTC').refine((tz) => isValidZone(tz), { message: 'unknown time zone (use an IANA name such as Asia/Shanghai)' }),
   pushEnabled: z.boolean().default(true),
@@ -135,7 +156,7 @@ export interface MaterialStats {
   ts: number
 }
 
-export const statsSchema = z.object({ materialId: nonEmpty, impressions: z.number().nonnegative(), clicks: z.number().nonnegative(), ts: z.number() })
+export const statsSchema = strict({ materialId: nonEmpty, impressions: z.number().nonnegative(), clicks: z.number().nonnegative(), ts: z.number() })
 
 /** Either the parsed value or one line naming each bad field. */
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string }
@@ -144,7 +165,14 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string }
 export function parseWith<T>(schema: z.ZodType<T>, what: string, value: unknown): Parsed<T> {
   const r = schema.safeParse(value)
   if (r.success) return { ok: true, value: r.data }
-  const reason = r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(record)'}: ${i.message}`).join('; ')
+  const reason = r.error.issues
+    .map((i) => {
+      const path = i.path.join('.')
+      // An unknown field reads best named in place: `trigger: unknown field "delayMS" ...`.
+      if (i.code === 'unrecognized_keys') return path ? `${path}: ${i.message}` : i.message
+      return `${path || '(record)'}: ${i.message}`
+    })
+    .join('; ')
   return { ok: false, reason: `invalid ${what}: ${reason}` }
 }
 

@@ -138,7 +138,9 @@ describe('Configuration Center: invalid records are rejected and the previous ve
     ['an unknown time zone', eventTask('t1', { trigger: { type: 'schedule', cron: '0 9 * * *', timezone: 'Mars/Olympus' } }), /trigger\.timezone: unknown time zone "Mars\/Olympus"/],
     ['an unknown JsonLogic operation', eventTask('t1', { trigger: { type: 'event', events: ['price_drop'], when: { eval: ['1+1'] } } }), /trigger\.when: malformed JsonLogic: .*unknown or forbidden JsonLogic operation "eval"/],
     ['a JsonLogic object with two operators', eventTask('t1', { trigger: { type: 'event', events: ['price_drop'], when: { '==': [1, 1], '!=': [1, 2] } } }), /malformed JsonLogic: .*exactly one operator key, got ==, !=/],
-    ['an unknown material', eventTask('t1', { materials: ['m1', 'ghost'] }), /invalid task t1: unknown material ghost \(load materials before the tasks that use them\)/],
+    ['a misspelt field', eventTask('t1', { quiteHours: 'drop' }), /^invalid task t1: unknown field "quiteHours" \(did you mean "quietHours"\?\)$/],
+    ['a misspelt nested field', eventTask('t1', { trigger: { type: 'event', events: ['price_drop'], delayMS: 60000 } }), /^invalid task t1: trigger: unknown field "delayMS" \(did you mean "delayMs"\?\)$/],
+    ['a misspelt experiment arm field', eventTask('t1', { experiment: { id: 'e', arms: [{ name: 'a', wieght: 1, weight: 1, policy: 'greedy' }] } }), /experiment\.arms\.0: unknown field "wieght" \(did you mean "weight"\?\)/],
     ['a key that differs from its taskId', { ...valid, taskId: 't2' }, /task record key "t1" differs from its taskId "t2"/],
     ['a personalized window that ends before it starts', eventTask('t1', { trigger: { type: 'personalized', windowStartHour: 18, windowEndHour: 9 } }), /trigger\.windowEndHour: windowEndHour must be after windowStartHour/],
     ['an experiment arm with a negative weight', eventTask('t1', { experiment: { id: 'e', arms: [{ name: 'a', weight: -1, policy: 'greedy' }] } }), /experiment\.arms\.0\.weight/],
@@ -163,10 +165,32 @@ describe('Configuration Center: invalid records are rejected and the previous ve
 
   it('rejects a first version outright: an invalid new task never fires', async () => {
     const d = await flow()
-    await d.pipe('config.tasks', [eventTask('t1', { materials: ['m1'] })])
+    await d.pipe('config.materials', [material('m1')])
+    await d.pipe('config.tasks', [eventTask('t1', { quietHours: 'sometimes' })])
     await d.pipe('behavior-events', [drop('u1', T0), ev('u1', 'view', T0 + HOUR)])
-    expect(deadLetters(d).map((x) => x.reason)).toEqual(['invalid task t1: unknown material m1 (load materials before the tasks that use them)'])
+    expect(deadLetters(d).map((x) => x.reason)).toEqual([expect.stringMatching(/^invalid task t1: quietHours: /)])
     expect(decisions(d)).toEqual([])
+    await d.close()
+  })
+
+  it.each([
+    ['material', material('m1', { tilte: 'x' }), /^invalid material m1: unknown field "tilte" \(did you mean "title"\?\)$/],
+    ['material prior', material('m1', { prior: { alpha: 1, beta: 20, gamma: 3 } }), /^invalid material m1: prior: unknown field "gamma" \(known fields: alpha, beta\)$/],
+  ])('refuses an unknown field of a %s with the nearest known name', async (_what, bad, reason) => {
+    const d = await flow()
+    await d.pipe('config.materials', [bad])
+    expect(deadLetters(d).map((x) => x.reason)).toEqual([expect.stringMatching(reason)])
+    await d.close()
+  })
+
+  it('refuses unknown fields of user profiles and audience records, and accepts the ts Hermes writes', async () => {
+    const d = await flow()
+    await d.pipe('config.users', [{ userId: 'u1', timeZone: 'Asia/Shanghai' }, user('u2', 'UTC', true, T0)])
+    await d.pipe('config.audiences', [{ userId: 'u1', segment: 'vip' }, member('u2', 'vip', true, T0)])
+    expect(deadLetters(d).map((x) => x.reason)).toEqual([
+      'invalid user profile: unknown field "timeZone" (did you mean "timezone"?)',
+      'invalid audience membership: segmentId: Invalid input: expected string, received undefined; unknown field "segment" (did you mean "segmentId"?)',
+    ])
     await d.close()
   })
 
