@@ -8,6 +8,9 @@ import { TopologyError } from '../pipeline/api/index.ts'
 const H = 3_600_000
 const positive = z.number().int().positive()
 
+/** Default of `hermes.materialWaitMs`: ten minutes of event time. */
+export const DEFAULT_MATERIAL_WAIT_MS = 10 * 60_000
+
 /** A legal Kafka topic name. */
 const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name: 1-249 of A-Z a-z 0-9 . _ -')
 
@@ -78,6 +81,12 @@ export const settingsSchema = z
      * the input) is skipped as missed; a later one still goes out.
      */
     missedFireToleranceMs: positive.default(24 * H),
+    /**
+     * A task naming a material not yet seen waits this long (event time, from the task record's
+     * time or the watermark, whichever is later) for it, keeping its previous version in force,
+     * then goes to the dead-letter topic with the missing materials named.
+     */
+    materialWaitMs: z.number().int().nonnegative().default(DEFAULT_MATERIAL_WAIT_MS),
   })
   .strict()
 
