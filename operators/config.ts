@@ -9,6 +9,7 @@ import { z } from 'zod'
 import { isValidZone } from './clock.ts'
 import { checkRule } from './rules.ts'
 import { POLICIES } from './scoring.ts'
+import { checkFallbacks } from './templates.ts'
 
 const nonEmpty = z.string().min(1)
 
@@ -134,6 +135,14 @@ const materialFields = strict({
   segments: z.array(nonEmpty).default([]),
   prior: strict({ alpha: z.number().positive(), beta: z.number().positive() }).default({ alpha: 1, beta: 20 }),
   status: z.enum(['active', 'paused', 'deleted']).default('active'),
+  // Text for placeholders the candidate has no value for, by path (operators/templates.ts).
+  fallbacks: z
+    .record(z.string(), z.string())
+    .optional()
+    .superRefine((f, ctx) => {
+      const problem = checkFallbacks(f)
+      if (problem) ctx.addIssue({ code: 'custom', message: problem })
+    }),
 })
 
 export const materialSchema = z.preprocess((v) => fromAvroForm(v, [], ['deeplink']), materialFields)

@@ -11,8 +11,12 @@ export const DAY = 24 * HOUR
 /** The user whose `tick` events move the watermark; opted out, and left out of {@link decisions} and {@link suppressions}. */
 export const CLOCK = 'zz-clock'
 
+/**
+ * A material for every trigger type: its item placeholder has a fallback, so a scheduled or
+ * personalized push (no triggering event) renders too. `{ fallbacks: undefined }` leaves it out.
+ */
 export function material(id: string, extra: object = {}): object {
-  return { materialId: id, title: `Title ${id}`, body: `Body of ${id} for {{event.itemId}}`, deeplink: `app://item/{{event.itemId}}`, segments: [], prior: { alpha: 1, beta: 20 }, status: 'active', ...extra }
+  return { materialId: id, title: `Title ${id}`, body: `Body of ${id} for {{event.itemId}}`, deeplink: `app://item/{{event.itemId}}`, segments: [], prior: { alpha: 1, beta: 20 }, status: 'active', fallbacks: { 'event.itemId': 'picks' }, ...extra }
 }
 
 export function eventTask(id: string, extra: object = {}): object {

@@ -144,22 +144,81 @@ describe('Matching Center: experiments', () => {
 })
 
 describe('Matching Center: rendering and ids', () => {
-  it('fills placeholders from the triggering event, the user and the task, and leaves unknown ones empty', async () => {
+  it('fills placeholders from the triggering event, the user and the task', async () => {
     const out = await decide({
-      materials: [material('m1', { title: 'Hi {{ user.userId }}', body: '{{event.attrs.dropPct}}% off {{event.itemId}}{{event.nope}}{{constructor}}', deeplink: 'app://{{task.taskId}}/{{event.itemId}}' })],
+      materials: [material('m1', { title: 'Hi {{ user.userId }}', body: '{{event.attrs.dropPct}}% off {{event.itemId}} ({{user.timezone}})', deeplink: 'app://{{task.taskId}}/{{event.itemId}}' })],
       tasks: [eventTask('t1')],
       users: ['u1'],
     })
-    expect(out.map((x) => [x.title, x.body, x.deeplink])).toEqual([['Hi u1', '25% off item-1', 'app://t1/item-1']])
+    expect(out.map((x) => [x.title, x.body, x.deeplink])).toEqual([['Hi u1', '25% off item-1 (UTC)', 'app://t1/item-1']])
   })
 
-  it('renders event placeholders of a scheduled push as empty (there is no triggering event)', async () => {
+  it('uses a material\'s fallback text for a placeholder without a value, and the value when there is one', async () => {
     const d = await flow()
-    await d.pipe('config.materials', [material('m1', { deeplink: null })])
-    await d.pipe('config.tasks', [scheduleTask('s1', '0 12 * * *')])
+    await d.pipe('config.materials', [material('m1', { body: 'Save {{event.attrs.saving}} on {{event.itemId}}', deeplink: 'app://item/{{event.itemId}}', fallbacks: { 'event.attrs.saving': 'a lot', 'event.itemId': 'your-item' } })])
+    await d.pipe('config.tasks', [eventTask('t1')])
+    await d.pipe('behavior-events', [ev('u1', 'price_drop', T0, { attrs: { saving: '40%' } }), ev('u2', 'price_drop', T0, { itemId: null })])
+    await d.pipe('behavior-events', [ev('zz-late', 'view', T0 + HOUR)])
+    expect(decisions(d).map((x) => [x.userId, x.body, x.deeplink])).toEqual([
+      ['u1', 'Save 40% on item-1', 'app://item/item-1'],
+      ['u2', 'Save a lot on your-item', 'app://item/your-item'],
+    ])
+    expect(reasons(suppressions(d))).toEqual([])
+    await d.close()
+  })
+
+  it('never sends a push with a hole in it: a missing placeholder without fallback moves to the next-best material that renders', async () => {
+    const d = await flow()
+    // m1 ranks first (better prior) but needs the drop percentage; m2 needs only the item.
+    await d.pipe('config.materials', [
+      material('m1', { body: '{{event.itemId}} is {{event.attrs.dropPct}}% cheaper today', prior: { alpha: 5, beta: 20 }, fallbacks: undefined }),
+      material('m2', { body: 'The price of {{event.itemId}} just dropped', fallbacks: undefined }),
+    ])
+    await d.pipe('config.tasks', [eventTask('t1', { materials: ['m1', 'm2'] })])
+    await d.pipe('behavior-events', [ev('u1', 'price_drop', T0, { attrs: { dropPct: 40 } }), ev('u2', 'price_drop', T0)])
+    await d.pipe('behavior-events', [ev('zz-late', 'view', T0 + HOUR)])
+    expect(decisions(d).map((x) => [x.userId, x.materialId, x.body])).toEqual([
+      ['u1', 'm1', 'item-1 is 40% cheaper today'],
+      ['u2', 'm2', 'The price of item-1 just dropped'],
+    ])
+    expect(reasons(suppressions(d))).toEqual([])
+    await d.close()
+  })
+
+  it('suppresses as template_incomplete, with the best material, when no material renders completely', async () => {
+    const d = await flow()
+    await d.pipe('config.materials', [
+      material('m1', { body: '{{event.itemId}} is {{event.attrs.dropPct}}% cheaper today', prior: { alpha: 5, beta: 20 }, fallbacks: undefined }),
+      material('m2', { title: 'Hi', body: 'Dropped', deeplink: 'app://item/{{event.itemId}}', fallbacks: undefined }),
+    ])
+    await d.pipe('config.tasks', [eventTask('t1', { materials: ['m1', 'm2'] })])
+    // An empty item id is no value either: "app://item/" would be a broken link.
+    await d.pipe('behavior-events', [ev('u1', 'price_drop', T0, { itemId: '' }), ev('u2', 'price_drop', T0, { itemId: 'item-2', attrs: { dropPct: 40 } })])
+    await d.pipe('behavior-events', [ev('zz-late', 'view', T0 + HOUR)])
+    expect(decisions(d).map((x) => [x.userId, x.materialId, x.body, x.deeplink])).toEqual([['u2', 'm1', 'item-2 is 40% cheaper today', 'app://item/item-2']])
+    expect(suppressions(d)).toEqual([{ userId: 'u1', taskId: 't1', materialId: 'm1', reason: 'template_incomplete', ts: T0, triggerEventId: `u1-price_drop-${T0}` }])
+    await d.close()
+  })
+
+  it('suppresses a scheduled push whose material needs the (absent) triggering event, and sends one whose fallback covers it', async () => {
+    const d = await flow()
+    await d.pipe('config.materials', [material('m1', { deeplink: null, fallbacks: undefined }), material('m2', { deeplink: null, fallbacks: { 'event.itemId': 'this week\'s picks' } })])
+    await d.pipe('config.tasks', [scheduleTask('s1', '0 12 * * *'), scheduleTask('s2', '0 13 * * *', { materials: ['m2'] })])
     await d.pipe('behavior-events', [ev('u1', 'view', T0)])
-    await advanceTo(d, T0 + 3 * HOUR)
-    expect(decisions(d).map((x) => [x.body, x.deeplink])).toEqual([['Body of m1 for ', null]])
+    await advanceTo(d, T0 + 4 * HOUR)
+    expect(decisions(d).map((x) => [x.taskId, x.body, x.deeplink])).toEqual([['s2', 'Body of m2 for this week\'s picks', null]])
+    expect(suppressions(d).map((x) => [x.taskId, x.materialId, x.reason])).toEqual([['s1', 'm1', 'template_incomplete']])
+    await d.close()
+  })
+
+  it('refuses a list or an object as a placeholder value (no "[object Object]" in a push)', async () => {
+    const d = await flow()
+    await d.pipe('config.materials', [material('m1', { body: 'For {{user.segments}}', fallbacks: undefined }), material('m2', { body: 'For you', fallbacks: undefined })])
+    await d.pipe('config.tasks', [eventTask('t1', { materials: ['m1', 'm2'] })])
+    await d.pipe('config.audiences', [member('u1', 'vip')])
+    await d.pipe('behavior-events', [ev('u1', 'price_drop', T0)])
+    await d.pipe('behavior-events', [ev('zz-late', 'view', T0 + HOUR)])
+    expect(decisions(d).map((x) => [x.materialId, x.body])).toEqual([['m2', 'For you']])
     await d.close()
   })
 

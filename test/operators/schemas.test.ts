@@ -19,7 +19,8 @@ describe('schemas: JSON and the Avro form carry the same fields', () => {
     await d.pipe('config.materials', [material('m1')])
     await d.pipe('config.tasks', [eventTask('t1')])
     await d.pipe('behavior-events', [{ eventId: 'e1', userId: 'u1', type: 'price_drop', ts: T0 }, ev('u2', 'view', T0 + HOUR)])
-    expect(decisions(d).map((x) => [x.userId, x.body, x.deeplink])).toEqual([['u1', 'Body of m1 for ', 'app://item/']])
+    // No itemId: the material's fallback fills the item placeholder.
+    expect(decisions(d).map((x) => [x.userId, x.body, x.deeplink])).toEqual([['u1', 'Body of m1 for picks', 'app://item/picks']])
     await d.close()
   })
 
@@ -55,6 +56,18 @@ describe('schemas: JSON and the Avro form carry the same fields', () => {
     await d.pipe('behavior-events', [ev('u1', 'price_drop', T0, { attrs: { dropPct: 30 } }), ev('u2', 'view', T0 + HOUR)])
     expect(deadLetters(d)).toEqual([])
     expect(decisions(d).map((x) => [x.userId, x.materialId, x.title, x.body, x.deeplink, x.policy, x.arm])).toEqual([['u1', 'm1', 'Hello', 'Item item-1', null, 'ucb', 'only']])
+    await d.close()
+  })
+
+  it('carries a material\'s fallbacks in the Avro form (a map of strings, null when absent)', async () => {
+    const d = await flow()
+    const m = viaAvro('material', { materialId: 'm1', title: 'Hello', body: 'Save {{event.attrs.saving}}', fallbacks: { 'event.attrs.saving': 'a lot' } })
+    expect(viaAvro('material', { materialId: 'm2', title: 'Hello', body: 'Hi' })).toMatchObject({ fallbacks: null })
+    await d.pipe('config.materials', [m])
+    await d.pipe('config.tasks', [eventTask('t1')])
+    await d.pipe('behavior-events', [ev('u1', 'price_drop', T0), ev('u2', 'view', T0 + HOUR)])
+    expect(deadLetters(d)).toEqual([])
+    expect(decisions(d).map((x) => x.body)).toEqual(['Save a lot'])
     await d.close()
   })
 
