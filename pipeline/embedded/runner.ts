@@ -119,6 +119,9 @@ export class EmbeddedRunner {
         errorPolicy: opts.errorPolicy,
       })
       ensure(app.dlqTopic, 1)
+      // Where records read from a partition their key does not hash to go: as many partitions as
+      // the topic they came from (records placed by the key field, as files are, never go there).
+      for (const { topic, sourceTopic } of app.plan.sourceRepartitionTopics.values()) ensure(topic, log.partitions(sourceTopic))
       runner.apps.push(app)
     }
     runner.unsubscribe = log.onAppend((topic, partition) => runner.wake(topic, partition))

@@ -149,9 +149,17 @@ export class KafkaApp {
     return specs
   }
 
-  /** Changelog topics (compacted, one partition per task); call once the inputs exist. */
+  /**
+   * Topics whose partition count comes from the inputs, so called once the inputs exist:
+   * changelogs (compacted, one partition per task), and each keyed source's repartition topic
+   * of misplaced records (as many partitions as the source topic, so that it is co-partitioned
+   * with it; kept until consumed, as keyBy's).
+   */
   changelogSpecs(): TopicSpec[] {
     const specs: TopicSpec[] = []
+    for (const { topic, sourceTopic } of this.app.plan.sourceRepartitionTopics.values()) {
+      specs.push({ topic, partitions: this.deps.admin.partitions(sourceTopic), strict: true, keepForever: true })
+    }
     for (const sub of this.app.plan.subtopologies) {
       const partitions = this.app.partitionsOf(sub)
       specs.push({ topic: timersChangelogTopic(this.name, sub.id), partitions, compacted: true, strict: true })

@@ -103,7 +103,9 @@ export class AppRuntime {
 
   /** Number of tasks (= partitions) of a sub-topology; its keyed inputs must agree. */
   partitionsOf(sub: SubTopology): number {
-    const keyed = sub.sources.filter((s) => !s.broadcast)
+    // A source's repartition topic of misplaced records is created with that source's partition
+    // count (and checked at creation), and may not exist yet when this is first asked.
+    const keyed = sub.sources.filter((s) => !s.broadcast && !s.rerouted)
     const counts = keyed.map((s) => [s.topic, this.opts.topics.partitions(s.topic)] as const)
     const first = counts[0] as readonly [string, number]
     const mismatch = counts.find(([, n]) => n !== first[1])
@@ -231,6 +233,8 @@ export class AppRuntime {
       timers,
       collector: this.opts.collector,
       repartitionTopics: this.plan.repartitionTopics,
+      partitions: this.partitionsOf(sub),
+      keyMismatch: this.opts.config.runtime.keyMismatch,
       errorPolicy: { deserialize: policy.deserialize, process: policy.process, produce: policy.produce, ...this.opts.errorPolicy },
       dlqTopic: this.dlqTopic,
       watermark: () => this.watermark(),

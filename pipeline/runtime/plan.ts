@@ -13,6 +13,13 @@ export interface PlanSource {
   timestampField?: string
   broadcast: boolean
   internal: boolean
+  /**
+   * Keyed user topics (non-broadcast, with a `keyField`): the internal topic where a record read
+   * from a partition its key does not hash to is sent, to be processed where it belongs.
+   */
+  misplacedTopic?: string
+  /** The internal source reading a {@link PlanSource.misplacedTopic}: records already placed by their key field. */
+  rerouted?: boolean
 }
 
 /**
@@ -32,6 +39,11 @@ export interface Plan {
   subtopologies: SubTopology[]
   /** Repartition topic of each keyBy node. */
   repartitionTopics: Map<string, string>
+  /**
+   * Repartition topic of each keyed source node (see {@link PlanSource.misplacedTopic}) with the
+   * user topic it serves: it has that topic's partition count.
+   */
+  sourceRepartitionTopics: Map<string, { topic: string; sourceTopic: string }>
   /** All topics written by sinks. */
   sinkTopics: string[]
 }
@@ -81,9 +93,22 @@ export function compilePlan(topology: Topology): Plan {
     }
     return g
   }
+  const sourceRepartitionTopics = new Map<string, { topic: string; sourceTopic: string }>()
   for (const n of nodes) {
     if (n.kind === 'source') {
-      if (!n.broadcast) groupOf(n.id).sources.push(sourceOf(n))
+      if (n.broadcast) continue
+      const g = groupOf(n.id)
+      const s = sourceOf(n)
+      g.sources.push(s)
+      if (s.keyField !== undefined) {
+        // Producers may place records by another key or partitioner than Kafka's default on the
+        // key field; such records are routed through this topic (Kafka Streams' answer to a
+        // changed key), which the same sub-topology reads as a second input of the same node.
+        const topic = repartitionTopic(topology.name, n.id)
+        s.misplacedTopic = topic
+        sourceRepartitionTopics.set(n.id, { topic, sourceTopic: n.topic })
+        g.sources.push({ ...sourceOf(n), topic, internal: true, rerouted: true })
+      }
       continue
     }
     const g = groupOf(n.id)
@@ -114,7 +139,7 @@ export function compilePlan(topology: Topology): Plan {
     }
   }
   const sinkTopics = nodes.filter((n) => n.kind === 'sink').map((n) => (n as { topic: string }).topic)
-  return { topology, subtopologies, repartitionTopics, sinkTopics }
+  return { topology, subtopologies, repartitionTopics, sourceRepartitionTopics, sinkTopics }
 }
 
 function sourceOf(n: SourceNode): PlanSource {

@@ -1,5 +1,5 @@
 import type { ErrorDecision, ErrorHandler, Phase } from '../api/errors.ts'
-import { HermesError, describeError } from '../api/errors.ts'
+import { HermesError, SerdeError, describeError } from '../api/errors.ts'
 import type { Logger, Processor, ProcessorContext, Timer, TimerService } from '../api/processor.ts'
 import type { Headers } from '../api/record.ts'
 import { Record } from '../api/record.ts'
@@ -7,6 +7,8 @@ import type { ProcessNode, TopologyNode } from '../api/topology.ts'
 import type { StoreScope } from '../state/stores.ts'
 import { createBroadcastStore, createMapStore, createValueStore, createWindowStore } from '../state/stores.ts'
 import type { TaskState } from '../state/task-state.ts'
+import { deadLetterHeaders, originOf, withOrigin } from './dead-letter.ts'
+import { partitionFor } from './partitioner.ts'
 import type { PlanSource, SubTopology } from './plan.ts'
 import type { DueTimer, TimerQueue } from './timers.ts'
 
@@ -36,16 +38,20 @@ export interface NodeStats {
   errors: number
 }
 
-/** Header names on dead-letter records. */
-export const DLQ_HEADERS = {
-  reason: 'hermes.dlq.reason',
-  phase: 'hermes.dlq.phase',
-  node: 'hermes.dlq.node',
-  topic: 'hermes.dlq.topic',
-  partition: 'hermes.dlq.partition',
-  offset: 'hermes.dlq.offset',
-  timestamp: 'hermes.dlq.timestamp',
-} as const
+export { DLQ_HEADERS } from './dead-letter.ts'
+
+/**
+ * Records of keyed sources whose Kafka key or partition is not the one their key field gives,
+ * per source node (see docs/producers.md).
+ */
+export interface KeyRoutingStats {
+  /** Processed under their key field's value: the Kafka key differed (`key_mismatch`) or was null (`no_key`). */
+  rekeyed: number
+  /** Read from a partition their key field does not hash to, and sent to the source's repartition topic. */
+  repartitioned: number
+  /** Dead-lettered: key field missing, not a string or empty, or (`runtime.keyMismatch: dead-letter`) a disagreeing Kafka key. */
+  rejected: number
+}
 
 export interface TaskOptions {
   app: string
@@ -55,6 +61,10 @@ export interface TaskOptions {
   timers: TimerQueue
   collector: Collector
   repartitionTopics: ReadonlyMap<string, string>
+  /** Partition count of the sub-topology's keyed inputs: where a key belongs is `partitionFor(key, partitions)`. */
+  partitions: number
+  /** What to do with a keyed record whose Kafka key is not its key field (`runtime.keyMismatch`). */
+  keyMismatch: 'rekey' | 'dead-letter'
   errorPolicy: ErrorPolicy
   dlqTopic: string
   watermark: () => number
@@ -99,6 +109,8 @@ export class Task {
   readonly state: TaskState
   readonly timers: TimerQueue
   readonly stats = new Map<string, NodeStats>()
+  /** Key routing of each keyed source node (see {@link KeyRoutingStats}). */
+  readonly keyRouting = new Map<string, KeyRoutingStats>()
   /** Next offset to read, per `topic:partition`. */
   readonly positions = new Map<string, number>()
   private readonly opts: TaskOptions
@@ -117,7 +129,10 @@ export class Task {
     this.state = opts.state
     this.timers = opts.timers
     this.id = `${opts.sub.id}_${opts.partition}`
-    for (const s of opts.sub.sources) this.stats.set(s.nodeId, { in: 0, out: 0, errors: 0 })
+    for (const s of opts.sub.sources) {
+      this.stats.set(s.nodeId, { in: 0, out: 0, errors: 0 })
+      if (s.keyField !== undefined && !s.broadcast) this.keyRouting.set(s.nodeId, { rekeyed: 0, repartitioned: 0, rejected: 0 })
+    }
     for (const n of opts.sub.nodes) this.stats.set(n.id, { in: 0, out: 0, errors: 0 })
     // Build back to front so each handler can capture its downstream handlers.
     for (let i = opts.sub.nodes.length - 1; i >= 0; i--) this.wire(opts.sub.nodes[i] as TopologyNode)
@@ -151,7 +166,10 @@ export class Task {
   processRecord(source: PlanSource, raw: RawRecord, tp = `${raw.topic}:${raw.partition}`): number {
     const expected = this.positions.get(tp)
     if (expected !== undefined && raw.offset < expected) return Number.NaN // already processed before a restart
-    this.current = raw
+    // A record read back from a source's repartition topic is the original record moved to its
+    // partition: operators, error handlers and dead letters see the original.
+    const input = source.rerouted ? originOf(raw) : raw
+    this.current = input
     try {
       let value: unknown
       try {
@@ -159,7 +177,7 @@ export class Task {
         value = source.serde.deserialize(raw.value)
       } catch (err) {
         // Every task reads a broadcast record: the task of partition 0 dead-letters it, once.
-        this.fail('deserialize', source.nodeId, err, raw, source.broadcast && this.partition !== 0)
+        this.fail('deserialize', source.nodeId, err, input, source.broadcast && this.partition !== 0)
         return Number.NaN
       }
       let ts = raw.timestamp
@@ -167,7 +185,14 @@ export class Task {
         const t = (value as { [k: string]: unknown })[source.timestampField]
         if (typeof t === 'number' && Number.isFinite(t)) ts = t
       }
-      const record = new Record<unknown>({ key: raw.key, value, timestamp: ts, headers: raw.headers ?? EMPTY_HEADERS, topic: raw.topic, partition: raw.partition, offset: raw.offset })
+      let key = input.key
+      // Read back from a source's repartition topic, a record's key is its key field's value.
+      if (source.keyField !== undefined && !source.broadcast) {
+        const routed = source.rerouted ? raw.key : this.routeByKeyField(source, source.keyField, input, value, ts)
+        if (routed === null) return Number.NaN
+        key = routed
+      }
+      const record = new Record<unknown>({ key, value, timestamp: ts, headers: input.headers ?? EMPTY_HEADERS, topic: input.topic, partition: input.partition, offset: input.offset })
       const stat = this.stats.get(source.nodeId) as NodeStats
       stat.in++
       const next = (source.broadcast ? this.broadcastHandlers : this.handlers).get(`${source.nodeId}\u0000main`)
@@ -176,7 +201,7 @@ export class Task {
           for (const h of next) h(record)
           stat.out += next.length
         } catch (err) {
-          if (err instanceof NodeFailure) this.fail(err.phase, err.nodeId, err.original, raw, source.broadcast && this.partition !== 0)
+          if (err instanceof NodeFailure) this.fail(err.phase, err.nodeId, err.original, input, source.broadcast && this.partition !== 0)
           else throw err
         }
       }
@@ -185,6 +210,55 @@ export class Task {
       this.positions.set(tp, raw.offset + 1)
       this.current = null
     }
+  }
+
+  /**
+   * The key of a record of a keyed source is its key field (e.g. `userId`), never the Kafka key:
+   * a record without a usable field is dead-lettered (nothing can be decided for a made-up
+   * user); a disagreeing Kafka key is counted and replaced, or dead-lettered by setting; a record
+   * on a partition its key does not hash to is sent to the source's repartition topic and
+   * processed when read back there (on the partition that holds its key's state). Returns the
+   * key, or null when the record is not to be processed here.
+   */
+  private routeByKeyField(source: PlanSource, keyField: string, raw: RawRecord, value: unknown, ts: number): string | null {
+    const routing = this.keyRouting.get(source.nodeId) as KeyRoutingStats
+    const field = value !== null && typeof value === 'object' ? (value as { [k: string]: unknown })[keyField] : undefined
+    if (typeof field !== 'string' || field === '') {
+      const what = field === undefined ? 'is missing' : field === '' ? 'is empty' : `is ${field === null ? 'null' : `a ${typeof field}`}, not a string`
+      routing.rejected++
+      this.count(source.nodeId, 'key_rejected', 'no_key_field')
+      this.fail('deserialize', source.nodeId, new SerdeError(`key field "${keyField}" ${what}: records of ${raw.topic} are keyed by their "${keyField}", so this one cannot be processed; produce it with a non-empty string "${keyField}"`), raw)
+      return null
+    }
+    if (raw.key !== field) {
+      if (raw.key !== null && this.opts.keyMismatch === 'dead-letter') {
+        routing.rejected++
+        this.count(source.nodeId, 'key_rejected', 'key_mismatch')
+        const stat = this.stats.get(source.nodeId) as NodeStats
+        stat.errors++
+        this.sendToDlq(raw, 'deserialize', source.nodeId, `Kafka key ${JSON.stringify(raw.key)} is not the record's "${keyField}" ${JSON.stringify(field)} (runtime.keyMismatch: dead-letter); produce it with key ${JSON.stringify(field)}`)
+        return null
+      }
+      routing.rekeyed++
+      this.count(source.nodeId, 'rekeyed', raw.key === null ? 'no_key' : 'key_mismatch')
+    }
+    if (source.misplacedTopic !== undefined && partitionFor(field, this.opts.partitions) !== raw.partition) {
+      routing.repartitioned++
+      this.count(source.nodeId, 'repartitioned', 'wrong_partition')
+      try {
+        // Event time as the record's timestamp, as keyBy writes it: the Kafka runner holds the
+        // watermark at the times of records on their way back to its own inputs.
+        this.opts.collector.send(source.misplacedTopic, field, raw.value, ts, withOrigin(raw))
+      } catch (err) {
+        this.fail('produce', source.nodeId, err, raw)
+      }
+      return null
+    }
+    return field
+  }
+
+  private count(node: string, event: string, reason: string): void {
+    this.opts.onCount?.(node, event, { reason }, 1)
   }
 
   /** Fires the earliest timer of a domain if it is due at `upTo`; returns whether one fired. */
@@ -272,16 +346,7 @@ export class Task {
         this.dlqCount === DLQ_LOG_FIRST ? 'record sent to dead-letter topic (further ones are logged every 1000th; all are on the topic)' : 'record sent to dead-letter topic',
       )
     }
-    this.opts.collector.send(this.opts.dlqTopic, raw.key, raw.value, raw.timestamp, {
-      ...(raw.headers ?? {}),
-      [DLQ_HEADERS.reason]: reason,
-      [DLQ_HEADERS.phase]: phase,
-      [DLQ_HEADERS.node]: nodeId,
-      [DLQ_HEADERS.topic]: raw.topic,
-      [DLQ_HEADERS.partition]: String(raw.partition),
-      [DLQ_HEADERS.offset]: String(raw.offset),
-      [DLQ_HEADERS.timestamp]: String(raw.timestamp),
-    })
+    this.opts.collector.send(this.opts.dlqTopic, raw.key, raw.value, raw.timestamp, deadLetterHeaders(raw, this.opts.app, phase, nodeId, reason))
   }
 
   private downstream(nodeId: string, output: string): Handler[] {
@@ -500,13 +565,21 @@ export class Task {
         stat.out += hs.length
       },
       deadLetter(record, reason) {
+        stat.errors++
+        // A record read from a topic (or derived from one) is dead-lettered as it was read: the
+        // input's bytes, key, headers and timestamp, so it can be replayed unchanged.
+        const input = task.current
+        if (input && record.topic === input.topic && record.partition === input.partition && record.offset === input.offset) {
+          task.sendToDlq(input, 'process', node.id, reason)
+          return
+        }
+        // A record an operator made itself has no bytes as read: its JSON rendering stands in.
         let value: Buffer | null
         try {
           value = record.value === undefined ? null : Buffer.from(JSON.stringify(record.value), 'utf8')
         } catch {
           value = null
         }
-        stat.errors++
         task.sendToDlq(
           { topic: record.topic, partition: record.partition, offset: record.offset, key: record.key, value, timestamp: record.timestamp, headers: record.headers },
           'process',

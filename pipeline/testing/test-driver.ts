@@ -8,7 +8,8 @@ import { endOffsets, formatEntry } from '../embedded/files.ts'
 import { EmbeddedRunner } from '../embedded/runner.ts'
 import type { RunStats } from '../embedded/runner.ts'
 import { createLogger } from '../observability/logger.ts'
-import type { ErrorPolicy } from '../runtime/task.ts'
+import type { HermesMetrics } from '../observability/metrics.ts'
+import type { ErrorPolicy, KeyRoutingStats } from '../runtime/task.ts'
 import { partitionFor } from '../runtime/partitioner.ts'
 
 /** An output record as tests see it. */
@@ -20,12 +21,23 @@ export interface OutputRecord<V = unknown> {
   partition: number
 }
 
+/** How {@link TopologyTestDriver.append} writes records: what a producer would choose. */
+export interface AppendOptions {
+  key?: string | null
+  timestamp?: number
+  headers?: Headers
+  /** An explicit partition, as a producer with its own partitioner may choose. */
+  partition?: number
+}
+
 export interface TestDriverOptions {
   /** Config overrides (merged over the defaults; `time.maxOutOfOrdernessMs` defaults to 0 here). */
   config?: { [section: string]: unknown }
   /** Initial wall-clock time of the fake clock. */
   wallClock?: number
   errorPolicy?: Partial<ErrorPolicy>
+  /** A metrics registry to record into (none by default). */
+  metrics?: HermesMetrics
 }
 
 /**
@@ -67,21 +79,23 @@ export class TopologyTestDriver {
       logger: createLogger({ level: 'silent' }),
       clock: () => this.now,
       errorPolicy: this.options.errorPolicy,
+      ...(this.options.metrics ? { metrics: this.options.metrics } : {}),
     })
   }
 
   /**
    * Appends values to a topic and processes until idle. Keys come from `options.key`, else from
    * the key field of the topology source reading the topic; timestamps from `options.timestamp`,
-   * else the source's timestamp field, else 0.
+   * else the source's timestamp field, else 0; the partition from `options.partition`, else the
+   * key's partition by Kafka's default partitioner (0 without a key).
    */
-  async pipe(topic: string, values: unknown[], options: { key?: string | null; timestamp?: number; headers?: Headers } = {}): Promise<RunStats> {
+  async pipe(topic: string, values: unknown[], options: AppendOptions = {}): Promise<RunStats> {
     this.append(topic, values, options)
     return this.runner.run()
   }
 
   /** Appends without processing (then call {@link run}). */
-  append(topic: string, values: unknown[], options: { key?: string | null; timestamp?: number; headers?: Headers } = {}): void {
+  append(topic: string, values: unknown[], options: AppendOptions = {}): void {
     const src = this.sourceFor(topic)
     if (!this.log.hasTopic(topic)) this.log.createTopic(topic, topicPartitions(this.config, topic))
     for (const value of values) {
@@ -90,7 +104,7 @@ export class TopologyTestDriver {
       const tsField = obj[src?.timestampField ?? 'ts']
       const ts = options.timestamp ?? (typeof tsField === 'number' ? tsField : 0)
       const bytes = Buffer.isBuffer(value) ? value : Buffer.from(typeof value === 'string' ? value : JSON.stringify(value), 'utf8')
-      const partition = key === null ? 0 : partitionFor(key, this.log.partitions(topic))
+      const partition = options.partition ?? (key === null ? 0 : partitionFor(key, this.log.partitions(topic)))
       this.log.append(topic, partition, key, bytes, ts, options.headers)
     }
   }
@@ -146,6 +160,24 @@ export class TopologyTestDriver {
       }
     }
     throw new Error(`no task holds store ${node}.${store}`)
+  }
+
+  /**
+   * Records of a topology's keyed source node that were re-keyed, repartitioned or rejected
+   * because their Kafka key or partition was not their key field's (summed over tasks).
+   */
+  keyRouting(topology: string, node: string): KeyRoutingStats {
+    const app = this.runner.apps.find((a) => a.name === topology)
+    if (!app) throw new Error(`no topology ${topology}`)
+    const sum: KeyRoutingStats = { rekeyed: 0, repartitioned: 0, rejected: 0 }
+    for (const t of app.tasks) {
+      const r = t.keyRouting.get(node)
+      if (!r) continue
+      sum.rekeyed += r.rekeyed
+      sum.repartitioned += r.repartitioned
+      sum.rejected += r.rejected
+    }
+    return sum
   }
 
   /** Current watermark of a topology. */
