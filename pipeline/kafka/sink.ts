@@ -1,11 +1,13 @@
 import type { Kafka, Message, Producer, RecordMetadata, TopicMessages, Transaction } from 'kafkajs'
 import { CompressionTypes, Partitioners } from 'kafkajs'
+import { HermesError } from '../api/errors.ts'
 import type { Logger } from '../api/processor.ts'
 import type { Headers } from '../api/record.ts'
 import type { ChangelogRecord } from './changelog.ts'
 import type { ChangelogOffsets } from './checkpoint.ts'
 import { PRODUCER_RETRY, describeKafkaError, offsetsByTopic, toKafkaHeaders } from './client.ts'
 import type { KafkaMetrics } from './metrics.ts'
+import { splitBySize } from './record-size.ts'
 
 /** A record a task produced, with its partition already chosen. */
 export interface OutRecord {
@@ -32,6 +34,11 @@ export interface KafkaSinkOptions {
   metrics?: KafkaMetrics
   /** Output batches in flight (at-least-once) before the runner waits for the oldest. */
   maxInFlight: number
+  /**
+   * The largest batch a topic accepts (`max.message.bytes`): sends are split so that no
+   * partition's batch is over it. Default: no split.
+   */
+  maxMessageBytes?: (topic: string) => number
 }
 
 /**
@@ -113,7 +120,7 @@ export class KafkaSink {
     this.outbox = []
     const previous = this.inFlight[this.inFlight.length - 1] ?? Promise.resolve()
     const sent: Promise<unknown> = previous
-      .then(() => (this.failure === null ? producer.sendBatch({ topicMessages: toTopicMessages(batch), compression: CompressionTypes.None }) : undefined))
+      .then(() => (this.failure === null ? this.sendInRounds(producer, batch) : undefined))
       .then(() => {
         this.buffered -= batch.length
         this.opts.metrics?.produced.inc({ app, kind: 'output' }, batch.length)
@@ -156,9 +163,9 @@ export class KafkaSink {
     if (!this.opts.exactlyOnce) {
       await this.flush(app)
       if (changelog.length === 0 || !this.shared) return {}
-      const meta = await this.shared.sendBatch({ topicMessages: toTopicMessages(changelog), compression: CompressionTypes.None })
+      const out = await this.sendInRounds(this.shared, changelog)
       this.opts.metrics?.produced.inc({ app, kind: 'changelog' }, changelog.length)
-      return written(changelog, meta)
+      return out
     }
     const producer = this.transactional.get(owner)
     if (!producer) throw new Error(`no transactional producer for task ${owner}`)
@@ -169,12 +176,14 @@ export class KafkaSink {
     if (all.length === 0 && input.offsets.length === 0) return {}
     const txn = await producer.transaction()
     try {
-      const meta = await sendPerPartition(txn, all)
+      const offsets = await sendPerPartition(txn, all, this.limitOf)
       if (input.offsets.length) await txn.sendOffsets({ consumerGroupId: input.groupId, topics: offsetsByTopic(input.offsets) })
       await txn.commit()
       this.opts.metrics?.produced.inc({ app, kind: 'output' }, outputs.length)
       this.opts.metrics?.produced.inc({ app, kind: 'changelog' }, changelog.length)
-      return written(changelog, meta)
+      const out: ChangelogOffsets = {}
+      for (const r of changelog) if (offsets[r.topic] !== undefined) out[r.topic] = offsets[r.topic] as number
+      return out
     } catch (err) {
       this.opts.metrics?.transactionAborts.inc({ app })
       await txn.abort().catch((e: unknown) => this.opts.logger.debug({ task: owner, err: describeKafkaError(e) }, 'abort after a failed commit failed too'))
@@ -205,6 +214,28 @@ export class KafkaSink {
     this.transactional.clear()
   }
 
+  private readonly limitOf = (topic: string): number => this.opts.maxMessageBytes?.(topic) ?? Number.POSITIVE_INFINITY
+
+  /**
+   * Sends records with the shared producer in rounds (one after the other, so each partition
+   * keeps its order) whose batches fit their topics' `max.message.bytes`. Resolves with the
+   * changelog offsets written, as {@link written} counts them.
+   * @throws HermesError PRODUCE_ERROR naming the partitions of the round that failed.
+   */
+  private async sendInRounds(producer: Producer, records: readonly OutRecord[]): Promise<ChangelogOffsets> {
+    const out: ChangelogOffsets = {}
+    for (const round of splitBySize(records, this.limitOf)) {
+      let meta: RecordMetadata[]
+      try {
+        meta = await producer.sendBatch({ topicMessages: toTopicMessages(round), compression: CompressionTypes.None })
+      } catch (err) {
+        throw sendFailed(err, round)
+      }
+      for (const [topic, next] of Object.entries(written(round, meta))) out[topic] = Math.max(out[topic] ?? 0, next)
+    }
+    return out
+  }
+
   private throwIfFailed(): void {
     if (this.failure !== null) {
       const err = this.failure
@@ -223,7 +254,7 @@ export class KafkaSink {
  * has nothing to race with. Settling all of them before throwing means no request is in flight
  * when the caller aborts.
  */
-async function sendPerPartition(txn: Transaction, records: readonly OutRecord[]): Promise<RecordMetadata[]> {
+async function sendPerPartition(txn: Transaction, records: readonly OutRecord[], limitOf: (topic: string) => number): Promise<ChangelogOffsets> {
   const byPartition = new Map<string, OutRecord[]>()
   for (const r of records) {
     const tp = `${r.topic}:${r.partition}`
@@ -231,10 +262,35 @@ async function sendPerPartition(txn: Transaction, records: readonly OutRecord[])
     if (!list) byPartition.set(tp, (list = []))
     list.push(r)
   }
-  const sent = await Promise.allSettled([...byPartition.values()].map((list) => txn.sendBatch({ topicMessages: toTopicMessages(list), compression: CompressionTypes.None })))
+  // A partition's records go in batches under its topic's limit, one after the other.
+  const out: ChangelogOffsets = {}
+  const sendPartition = async (list: OutRecord[]): Promise<void> => {
+    for (const round of splitBySize(list, limitOf)) {
+      let meta: RecordMetadata[]
+      try {
+        meta = await txn.sendBatch({ topicMessages: toTopicMessages(round), compression: CompressionTypes.None })
+      } catch (err) {
+        throw sendFailed(err, round)
+      }
+      for (const [topic, next] of Object.entries(written(round, meta))) out[topic] = Math.max(out[topic] ?? 0, next)
+    }
+  }
+  const sent = await Promise.allSettled([...byPartition.values()].map(sendPartition))
   const failed = sent.find((s) => s.status === 'rejected')
   if (failed) throw failed.reason
-  return sent.flatMap((s) => (s.status === 'fulfilled' ? s.value : []))
+  return out
+}
+
+/**
+ * A failed send as an error that names where it went (kafkajs' produce errors do not): the
+ * partitions, the record count and the largest record, around the Kafka error (its `cause`).
+ */
+function sendFailed(err: unknown, records: readonly OutRecord[]): HermesError {
+  if (err instanceof HermesError) return err
+  const tps = [...new Set(records.map((r) => `${r.topic}[${r.partition}]`))]
+  const largest = records.reduce((m, r) => Math.max(m, (r.value?.length ?? 0) + Buffer.byteLength(r.key ?? '')), 0)
+  const where = tps.length > 5 ? `${tps.slice(0, 5).join(', ')} and ${tps.length - 5} more` : tps.join(', ')
+  return new HermesError('PRODUCE_ERROR', `sending ${records.length} records to ${where} failed (largest key + value: ${largest} bytes): ${describeKafkaError(err)}`, { cause: err })
 }
 
 function toTopicMessages(records: readonly OutRecord[]): TopicMessages[] {
@@ -250,7 +306,10 @@ function toTopicMessages(records: readonly OutRecord[]): TopicMessages[] {
   return [...byTopic].map(([topic, messages]) => ({ topic, messages }))
 }
 
-/** One past the last changelog offset written per topic, from the produce responses. */
+/**
+ * One past the last offset written per topic, from the produce responses of one send of these
+ * records (one batch per partition). Changelogs have one partition per task, so per topic is enough.
+ */
 function written(changelog: readonly OutRecord[], meta: readonly RecordMetadata[]): ChangelogOffsets {
   const counts = new Map<string, number>()
   for (const r of changelog) counts.set(`${r.topic}:${r.partition}`, (counts.get(`${r.topic}:${r.partition}`) ?? 0) + 1)
