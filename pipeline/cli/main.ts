@@ -12,8 +12,9 @@ import { parseTopicFile, readTopicSince, writeLines } from '../embedded/files.ts
 import { createLogger } from '../observability/logger.ts'
 import { describeMermaid, describeText } from '../runtime/describe.ts'
 import { compilePlan } from '../runtime/plan.ts'
-import { partitionFor } from '../runtime/partitioner.ts'
 import { PACKAGE_ROOT, loadTopology } from './topologies.ts'
+import { addDlqCommands } from './dlq.ts'
+import { produceEmbedded, produceFields } from './produce.ts'
 import { runEmbedded } from './run.ts'
 import { addSchemaCommands } from './schemas.ts'
 
@@ -182,41 +183,25 @@ export function buildCli(): Command {
       .description('append JSONL records to a topic: the embedded log, or Kafka with runtime.mode kafka (Avro for avro topics)')
       .argument('<topic>', 'topic name')
       .requiredOption('-f, --file <file>', 'JSONL file')
-      .option('--key-field <field>', 'value field holding the key', 'userId')
-      .option('--time-field <field>', 'value field holding the event time', 'ts')
+      .option('--key-field <field>', 'value field holding the key (default: as the topologies read the topic, e.g. taskId for config.tasks; else userId)')
+      .option('--time-field <field>', 'value field holding the event time (default: as the topologies read the topic; else ts)')
       .option('--partitions <n>', 'partitions if the topic is new (default: topics config)'),
-  ).action(async (topic: string, flags: ConfigFlags & { file: string; keyField: string; timeField: string; partitions?: string }) => {
+  ).action(async (topic: string, flags: ConfigFlags & { file: string; keyField?: string; timeField?: string; partitions?: string }) => {
     const config = configFrom(flags)
     const lines = readFileSync(flags.file, 'utf8').split('\n')
     const partitions = flags.partitions === undefined ? topicPartitions(config, topic) : Number(flags.partitions)
     if (!Number.isInteger(partitions) || partitions < 1) throw new HermesError('USAGE', `--partitions must be a positive integer, got ${flags.partitions}`)
+    const fields = await produceFields(config, topic, flags)
     if (config.runtime.mode === 'kafka') {
       const { produceToKafka } = await import('../kafka/topic-io.ts')
       const logger = createLogger({ level: config.observability.log.level })
-      const r = await produceToKafka({ config, logger, topic, lines, keyField: flags.keyField, timeField: flags.timeField, partitions })
+      const r = await produceToKafka({ config, logger, topic, lines, ...fields, partitions })
       for (const x of r.rejected) process.stderr.write(`${flags.file}:${x.line}: ${x.reason}\n`)
       process.stdout.write(`produced ${r.produced} records to ${topic} on ${config.kafka.brokers.join(',')}${r.rejected.length ? `; ${r.rejected.length} lines rejected` : ''}\n`)
       if (r.rejected.length) process.exitCode = 1
       return
     }
-    const log = EmbeddedLog.open(join(resolve(config.runtime.stateDir), 'log'))
-    if (!log.hasTopic(topic)) log.createTopic(topic, partitions)
-    let n = 0
-    for (const line of lines) {
-      if (!line.trim()) continue
-      let key: string | null = null
-      let ts = 0
-      try {
-        const v = JSON.parse(line) as { [k: string]: unknown }
-        if (v && typeof v[flags.keyField] === 'string') key = v[flags.keyField] as string
-        if (v && typeof v[flags.timeField] === 'number') ts = v[flags.timeField] as number
-      } catch {
-        // kept as is: the consumer's deserializer decides
-      }
-      log.append(topic, key === null ? 0 : partitionFor(key, log.partitions(topic)), key, Buffer.from(line, 'utf8'), ts)
-      n++
-    }
-    log.flush({ fsync: true })
+    const n = produceEmbedded(config, topic, lines, fields, partitions)
     process.stdout.write(`produced ${n} records to ${topic}\n`)
   })
 
@@ -242,10 +227,12 @@ export function buildCli(): Command {
     else for (const l of lines) process.stdout.write(`${l}\n`)
   })
 
-  addSchemaCommands(program, withConfigOptions, (flags) => {
+  const context = (flags: object): { config: HermesConfig; logger: ReturnType<typeof createLogger> } => {
     const config = configFrom(flags as ConfigFlags)
     return { config, logger: createLogger({ level: config.observability.log.level }) }
-  })
+  }
+  addSchemaCommands(program, withConfigOptions, context)
+  addDlqCommands(program, withConfigOptions, context)
 
   return program
 }

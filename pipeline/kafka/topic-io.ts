@@ -2,12 +2,14 @@ import { randomUUID } from 'node:crypto'
 import { CompressionTypes, Partitioners } from 'kafkajs'
 import type { Message } from 'kafkajs'
 import { describeError } from '../api/errors.ts'
+import type { Headers } from '../api/record.ts'
 import type { Serde } from '../api/serde.ts'
 import type { HermesConfig } from '../config/schema.ts'
 import { topicPartitions } from '../config/topic-partitions.ts'
 import { formatEntry } from '../embedded/files.ts'
+import { DLQ_HEADERS } from '../runtime/task.ts'
 import type { HermesLogger } from '../observability/logger.ts'
-import { decodeAsWritten } from '../registry/avro-serde.ts'
+import { decodeAsWritten, toAvroForm } from '../registry/avro-serde.ts'
 import { SchemaRegistryClient } from '../registry/client.ts'
 import { avroSerde, registeredSchema, topicFormat } from '../registry/formats.ts'
 import { KafkaAdmin } from './admin.ts'
@@ -21,17 +23,21 @@ export interface RejectedLine {
 }
 
 /**
- * `hermes produce` on Kafka: one record per JSON line, keyed by `keyField`, timestamped by
- * `timeField` (else now), in the topic's format (Avro through the registry, else the line as it
- * is), with an idempotent producer and the Java client's partitioner. A line that is not JSON or
- * does not fit the Avro schema is reported with its number and not sent; the others are.
+ * `hermes produce` on Kafka: one record per JSON line, keyed by `keyField` (no key without one),
+ * timestamped by `timeField` (else now), in the topic's format (Avro through the registry, with
+ * nested objects of string fields as JSON text, see {@link toAvroForm}; else the line as it is),
+ * with an idempotent producer and the Java client's partitioner. A line that is not JSON or does
+ * not fit the Avro schema is reported with its number and not sent; the others are.
  */
-export async function produceToKafka(o: { config: HermesConfig; logger: HermesLogger; topic: string; lines: readonly string[]; keyField: string; timeField: string; partitions?: number }): Promise<{ produced: number; rejected: RejectedLine[] }> {
+export async function produceToKafka(o: { config: HermesConfig; logger: HermesLogger; topic: string; lines: readonly string[]; keyField?: string; timeField: string; partitions?: number }): Promise<{ produced: number; rejected: RejectedLine[] }> {
   const { config, logger, topic } = o
   let serde: Serde<unknown> | null = null
+  let avroForm: (v: unknown) => unknown = (v) => v
   if (topicFormat(config, topic) === 'avro') {
     const registry = new SchemaRegistryClient(config.schemaRegistry, logger)
-    serde = avroSerde(topic, await registeredSchema(topic, config, registry), registry)
+    const registered = await registeredSchema(topic, config, registry)
+    serde = avroSerde(topic, registered, registry)
+    avroForm = (v) => toAvroForm(registered.schema.type, v)
   }
   const messages: Message[] = []
   const rejected: RejectedLine[] = []
@@ -48,11 +54,12 @@ export async function produceToKafka(o: { config: HermesConfig; logger: HermesLo
       // JSON topic: kept as it is, the consumer's deserializer decides (as embedded produce does).
     }
     const v = value !== null && typeof value === 'object' ? (value as { [k: string]: unknown }) : {}
-    const key = typeof v[o.keyField] === 'string' ? (v[o.keyField] as string) : null
+    const k = o.keyField === undefined ? undefined : v[o.keyField]
+    const key = typeof k === 'string' ? k : typeof k === 'number' ? String(k) : null
     const ts = typeof v[o.timeField] === 'number' ? (v[o.timeField] as number) : Date.now()
     let bytes: Buffer
     try {
-      bytes = serde ? serde.serialize(value) : Buffer.from(line, 'utf8')
+      bytes = serde ? serde.serialize(avroForm(value)) : Buffer.from(line, 'utf8')
     } catch (err) {
       rejected.push({ line: i + 1, reason: describeError(err) })
       continue
@@ -77,32 +84,35 @@ export async function produceToKafka(o: { config: HermesConfig; logger: HermesLo
   return { produced: messages.length, rejected }
 }
 
+/** A record of a topic as read from Kafka. */
+export interface RawTopicRecord {
+  partition: number
+  offset: number
+  key: string | null
+  value: Buffer | null
+  headers: Headers
+  timestamp: number
+}
+
 /**
- * `hermes consume` on Kafka: every committed record of the topic up to its end when the command
- * started, as lines: values decoded from Avro with their writer schema (avro topics), else as
- * they are; dead letters as envelopes with their `hermes.dlq.*` headers. Reads with a throwaway
- * group that commits nothing.
+ * Every committed record of a topic up to its end when the call started, in offset order per
+ * partition, partitions in order. Reads with a throwaway group that commits nothing.
  */
-export async function consumeFromKafka(o: { config: HermesConfig; logger: HermesLogger; topic: string; onLine: (line: string) => void; timeoutMs?: number }): Promise<number> {
+export async function readTopicFromKafka(o: { config: HermesConfig; logger: HermesLogger; topic: string; timeoutMs?: number }): Promise<RawTopicRecord[]> {
   const { config, logger, topic } = o
   const kafka = createKafkaClient(config.kafka, logger, `${config.kafka.clientId}-consume`)
   const admin = new KafkaAdmin(kafka, logger, config.kafka.replicationFactor)
   await admin.connect()
   const ends = new Map<number, number>()
-  const perPartition = new Map<number, string[]>()
+  const perPartition = new Map<number, RawTopicRecord[]>()
   try {
     for (const [p, r] of await admin.offsets(topic)) if (r.high > r.low) ends.set(p, r.high)
-    if (ends.size === 0) return 0
-    const avro = topicFormat(config, topic) === 'avro' ? new SchemaRegistryClient(config.schemaRegistry, logger) : null
+    if (ends.size === 0) return []
     const groupId = `${config.kafka.clientId}-consume-${randomUUID()}`
     const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 })
     const filters = new Map<number, CommittedFilter>()
     let done!: () => void
-    let failed!: (err: unknown) => void
-    const finished = new Promise<void>((resolve, reject) => {
-      done = resolve
-      failed = reject
-    })
+    const finished = new Promise<void>((resolve) => (done = resolve))
     const advance = (partition: number, next: number): void => {
       const end = ends.get(partition)
       if (end !== undefined && next >= end) ends.delete(partition)
@@ -117,21 +127,12 @@ export async function consumeFromKafka(o: { config: HermesConfig; logger: Hermes
         eachBatch: async ({ batch }) => {
           let filter = filters.get(batch.partition)
           if (!filter) filters.set(batch.partition, (filter = new CommittedFilter()))
-          const lines = perPartition.get(batch.partition) ?? []
-          perPartition.set(batch.partition, lines)
+          const records = perPartition.get(batch.partition) ?? []
+          perPartition.set(batch.partition, records)
           for (const m of filter.push(rawMessages(batch))) {
-            if (Number(m.offset) >= (ends.get(batch.partition) ?? Infinity)) continue
-            const entry = { key: m.key?.toString('utf8') ?? null, value: m.value ?? null, headers: fromKafkaHeaders(m.headers) ?? {} }
-            if (avro && entry.value && entry.headers['hermes.dlq.reason'] === undefined) {
-              try {
-                lines.push(JSON.stringify(await decodeAsWritten(entry.value, avro)))
-              } catch (err) {
-                failed(err)
-                return
-              }
-              continue
-            }
-            lines.push(formatEntry(entry))
+            const offset = Number(m.offset)
+            if (offset >= (ends.get(batch.partition) ?? Infinity)) continue
+            records.push({ partition: batch.partition, offset, key: m.key?.toString('utf8') ?? null, value: m.value ?? null, headers: fromKafkaHeaders(m.headers) ?? {}, timestamp: Number(m.timestamp) })
           }
         },
       })
@@ -145,12 +146,79 @@ export async function consumeFromKafka(o: { config: HermesConfig; logger: Hermes
   } finally {
     await admin.disconnect()
   }
-  let n = 0
-  for (const p of [...perPartition.keys()].sort((a, b) => a - b)) {
-    for (const line of perPartition.get(p) ?? []) {
-      o.onLine(line)
-      n++
-    }
+  return [...perPartition.keys()].sort((a, b) => a - b).flatMap((p) => perPartition.get(p) ?? [])
+}
+
+/**
+ * `hermes consume` on Kafka: every committed record of the topic up to its end when the command
+ * started, as lines: values decoded from Avro with their writer schema (avro topics), else as
+ * they are; dead letters as envelopes with their `hermes.dlq.*` headers.
+ */
+export async function consumeFromKafka(o: { config: HermesConfig; logger: HermesLogger; topic: string; onLine: (line: string) => void; timeoutMs?: number }): Promise<number> {
+  const records = await readTopicFromKafka(o)
+  const avro = records.length && topicFormat(o.config, o.topic) === 'avro' ? new SchemaRegistryClient(o.config.schemaRegistry, o.logger) : null
+  for (const r of records) {
+    if (avro && r.value && r.headers[DLQ_HEADERS.reason] === undefined) o.onLine(JSON.stringify(await decodeAsWritten(r.value, avro)))
+    else o.onLine(formatEntry(r))
   }
-  return n
+  return records.length
+}
+
+/** A record for {@link sendToKafka}; `json` (a fixed value given as JSON) is Avro-encoded for avro topics. */
+export interface OutgoingRecord {
+  topic: string
+  key: string | null
+  value: Buffer | null
+  json?: unknown
+  headers: Headers
+  /** Event time to send with; 0 lets the broker set it. */
+  timestamp: number
+}
+
+/**
+ * Sends records to their topics (created when missing) with an idempotent producer and the Java
+ * client's partitioner; a value given as JSON for an avro topic is encoded with the topic's
+ * registered schema (see {@link toAvroForm}). Everything is encoded before anything is sent, so
+ * a value that does not fit its schema sends nothing.
+ * @throws SerdeError naming the record that does not fit.
+ */
+export async function sendToKafka(o: { config: HermesConfig; logger: HermesLogger; records: readonly OutgoingRecord[] }): Promise<void> {
+  const { config, logger } = o
+  const byTopic = new Map<string, Message[]>()
+  let registry: SchemaRegistryClient | null = null
+  const serdes = new Map<string, { serde: Serde<unknown>; form: (v: unknown) => unknown }>()
+  for (const r of o.records) {
+    let value = r.value
+    if (r.json !== undefined && topicFormat(config, r.topic) === 'avro') {
+      let s = serdes.get(r.topic)
+      if (!s) {
+        registry ??= new SchemaRegistryClient(config.schemaRegistry, logger)
+        const registered = await registeredSchema(r.topic, config, registry)
+        s = { serde: avroSerde(r.topic, registered, registry), form: (v) => toAvroForm(registered.schema.type, v) }
+        serdes.set(r.topic, s)
+      }
+      value = s.serde.serialize(s.form(r.json))
+    }
+    const list = byTopic.get(r.topic) ?? []
+    byTopic.set(r.topic, list)
+    list.push({ key: r.key, value, ...(Object.keys(r.headers).length ? { headers: { ...r.headers } } : {}), ...(r.timestamp > 0 ? { timestamp: String(r.timestamp) } : {}) })
+  }
+  if (byTopic.size === 0) return
+  const kafka = createKafkaClient(config.kafka, logger, `${config.kafka.clientId}-produce`)
+  const admin = new KafkaAdmin(kafka, logger, config.kafka.replicationFactor)
+  await admin.connect()
+  try {
+    await admin.ensureTopics([...byTopic.keys()].map((topic) => ({ topic, partitions: topicPartitions(config, topic) })))
+  } finally {
+    await admin.disconnect()
+  }
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner, retry: PRODUCER_RETRY })
+  await producer.connect()
+  try {
+    for (const [topic, messages] of byTopic) {
+      for (let i = 0; i < messages.length; i += 1000) await producer.send({ topic, messages: messages.slice(i, i + 1000), compression: CompressionTypes.None })
+    }
+  } finally {
+    await producer.disconnect()
+  }
 }

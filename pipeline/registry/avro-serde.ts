@@ -169,3 +169,27 @@ export async function decodeAsWritten(bytes: Buffer, schemas: WriterSchemas): Pr
     throw new SerdeError(`corrupt Avro body (schema id ${id}): ${describeError(err)}`, err)
   }
 }
+
+/**
+ * A JSON value in the Avro form of a record schema: a field the schema declares as a string (or
+ * a union of null and string) but the value holds as an object or a list travels as JSON text,
+ * as the task schema's nested trigger, audience, fatigue and experiment do (schemas/task.avsc;
+ * the consumer parses them back). Other values come back as they are.
+ */
+export function toAvroForm(type: avro.Type, value: unknown): unknown {
+  if (type.typeName !== 'record' || value === null || typeof value !== 'object' || Array.isArray(value)) return value
+  const out: { [k: string]: unknown } = { ...(value as { [k: string]: unknown }) }
+  for (const field of (type as avro.types.RecordType).fields) {
+    const v = out[field.name]
+    if (v !== null && typeof v === 'object' && !Buffer.isBuffer(v) && takesJsonText(field.type)) out[field.name] = JSON.stringify(v)
+  }
+  return out
+}
+
+/** Whether a field type is a string, or a union whose only non-null branch is a string. */
+function takesJsonText(type: avro.Type): boolean {
+  if (type.typeName === 'string') return true
+  if (!type.typeName.startsWith('union')) return false
+  const branches = (type as avro.types.UnwrappedUnionType).types.filter((t) => t.typeName !== 'null')
+  return branches.length === 1 && branches[0]?.typeName === 'string'
+}
