@@ -41,14 +41,22 @@ export const ALLOWED_OPERATIONS = new Set([
 const FORBIDDEN_SEGMENTS = new Set(['__proto__', 'prototype', 'constructor'])
 
 /**
- * Checks a rule's shape: only known operations, `var` paths without prototype segments.
- * Returns a reason, or null when the rule is fine.
+ * How deeply objects and arrays may nest in a rule. json-logic-js, this check and the JSON
+ * writer of the state all recurse, and a few thousand levels overflow the stack; no rule a person
+ * writes comes near this.
  */
-export function checkRule(rule: unknown, path = 'when'): string | null {
+export const MAX_RULE_DEPTH = 64
+
+/**
+ * Checks a rule's shape: only known operations, `var` paths without prototype segments, at most
+ * {@link MAX_RULE_DEPTH} levels of nesting. Returns a reason, or null when the rule is fine.
+ */
+export function checkRule(rule: unknown, path = 'when', depth = 0): string | null {
   if (rule === null || typeof rule !== 'object') return null
+  if (depth >= MAX_RULE_DEPTH) return `${path.length > 80 ? `${path.slice(0, 77)}...` : path}: rule nested deeper than ${MAX_RULE_DEPTH} levels (flatten it, e.g. with "and"/"or" over a list)`
   if (Array.isArray(rule)) {
     for (let i = 0; i < rule.length; i++) {
-      const p = checkRule(rule[i], `${path}[${i}]`)
+      const p = checkRule(rule[i], `${path}[${i}]`, depth + 1)
       if (p) return p
     }
     return null
@@ -63,7 +71,7 @@ export function checkRule(rule: unknown, path = 'when'): string | null {
     if (name !== undefined && name !== null && typeof name !== 'string' && typeof name !== 'number') return `${path}: var takes a path string`
     if (typeof name === 'string' && name.split('.').some((s) => FORBIDDEN_SEGMENTS.has(s))) return `${path}: var path "${name}" reaches a prototype`
   }
-  return checkRule(args, `${path}.${op}`)
+  return checkRule(args, `${path}.${op}`, depth + 1)
 }
 
 /** A deep copy of JSON-like data made of null-prototype objects (nothing inherited to reach). */
@@ -76,8 +84,9 @@ export function safeData(value: unknown): unknown {
 }
 
 /**
- * Evaluates a checked rule over data; truthiness decides. A rule that throws (for example on
- * a missing operand) counts as false, and the reason is returned for the audit trail.
+ * Evaluates a checked rule over data; truthiness decides. Never throws: a rule that fails (for
+ * example `in` over a missing list, or data too deep to copy) gives `result: false` and the
+ * reason in `error`, which the Task Center turns into a `rule_error` suppression.
  */
 export function evaluateRule(rule: unknown, data: unknown): { result: boolean; error?: string } {
   if (rule === undefined || rule === null) return { result: true }

@@ -121,6 +121,10 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
   let ctx!: ProcessorContext<Candidate>
   // Checked once after every start: schedules or plans may still wait for event time.
   let needsCatchUp = true
+  // Tasks whose rule failed on a record since this instance started (or the task last changed):
+  // each failure is a rule_error suppression and a count, but only the first is logged, so a rule
+  // that fails on every record cannot flood the log.
+  const ruleErrorLogged = new Set<string>()
 
   const stores = () => ({
     user: ctx.valueStore<UserState>('user'),
@@ -156,6 +160,14 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
   }
 
   const suppress = (s: Suppression): void => forwardSuppression(ctx, s)
+
+  /** Counts a rule that failed on a record, and logs it once per task (see ruleErrorLogged). */
+  const ruleFailed = (taskId: string, reason: string): void => {
+    ctx.count('rule_error', { reason: taskId })
+    if (ruleErrorLogged.has(taskId)) return
+    ruleErrorLogged.add(taskId)
+    ctx.log.warn({ taskId, reason }, `the "when" rule of task ${taskId} failed on a record; such candidates are suppressed as rule_error (logged once per task until the task changes)`)
+  }
 
   /** Plans the next personalized send of every live personalized task this user is in. */
   const ensurePlans = (state: UserState, now: number): void => {
@@ -209,7 +221,11 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
   const onEvent = (record: Record<BehaviorEvent>): void => {
     const st = stores()
     const ev = record.value
-    const userId = record.key ?? ev.userId
+    // The user is the event's own field, never the Kafka key: a key may be wrong, and a push must
+    // reach the user who acted. The engine keys every event by its userId; a record keyed
+    // otherwise would read and write another user's state, so it is refused here too.
+    const userId = ev.userId
+    if (record.key !== userId) return ctx.deadLetter(record, `behavior event of user "${userId}" arrived under the key "${record.key}": state and pushes follow the event's userId, so the stream must be keyed by it`)
     const ts = record.timestamp
     let state = st.user.get() ?? newUserState()
     state = recordActivity(state, ts, settings.histogramDecay)
@@ -231,7 +247,11 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
       if (trig.when !== undefined) {
         counts ??= rollingCounts(st.events.events(), ts)
         const r = evaluateRule(trig.when, { event: ev, user, counts })
-        if (r.error) ctx.count('rule_error', { reason: taskId })
+        if (r.error !== undefined) {
+          ruleFailed(taskId, r.error)
+          suppress({ userId, taskId, materialId: null, reason: 'rule_error', ts, triggerEventId: ev.eventId })
+          continue
+        }
         if (!r.result) continue
       }
       const c: Candidate = { userId, taskId, origin: 'event', trigger: ev.eventId, triggerEventId: ev.eventId, decidedAt: ts, sendAt: ts, user, event: ev }
@@ -322,6 +342,8 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
       const st = stores()
       const result = ingestConfig(ctx, topics, { tasks: st.tasks, materials: st.materials }, record)
       if (result.kind !== 'task') return
+      // A changed rule may fail for a new reason: log its first failure again.
+      ruleErrorLogged.delete(result.id)
       // Before any event there is no event time to plan from: the first keyed record arms the
       // schedules and plans (see catchUp); arming from time 0 would start in 1970.
       if (!Number.isFinite(ctx.watermark())) {

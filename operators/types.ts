@@ -14,15 +14,36 @@ export interface BehaviorEvent {
 }
 
 /**
- * Checks the required fields of a behavior event (the check of the event sources' serde), so a
+ * Checks a behavior event against its contract (the check of the event sources' serde), so a
  * bad one reaches the dead-letter topic with a reason. Returns the reason, or null.
+ *
+ * Beyond the required fields, `itemId` and `category` are strings and `attrs` a flat map of
+ * strings and numbers (schemas/behavior-event.avsc): a nested value is refused here, at the
+ * door, because everything downstream (rules, held candidates in state, outputs) copies or
+ * writes the event recursively, and a value nested a few thousand levels deep would overflow
+ * the stack there, at commit time, far from the record that caused it.
  */
 export function checkBehaviorEvent(v: { [k: string]: unknown }): string | null {
   for (const f of ['eventId', 'userId', 'type'] as const) {
     if (typeof v[f] !== 'string' || v[f] === '') return `behavior event needs a non-empty string "${f}"`
   }
   if (typeof v.ts !== 'number' || !Number.isFinite(v.ts)) return 'behavior event needs "ts" as epoch milliseconds'
+  for (const f of ['itemId', 'category'] as const) {
+    if (v[f] !== undefined && v[f] !== null && typeof v[f] !== 'string') return `behavior event "${f}" must be a string or null, got ${kindOf(v[f])}`
+  }
+  const attrs = v.attrs
+  if (attrs === undefined || attrs === null) return null
+  if (typeof attrs !== 'object' || Array.isArray(attrs)) return `behavior event "attrs" must be an object of strings and numbers, got ${kindOf(attrs)}`
+  for (const [k, a] of Object.entries(attrs)) {
+    if (typeof a !== 'string' && !(typeof a === 'number' && Number.isFinite(a))) {
+      return `behavior event "attrs.${k.length > 64 ? `${k.slice(0, 61)}...` : k}" must be a string or a number (attrs is a flat map), got ${kindOf(a)}`
+    }
+  }
   return null
+}
+
+function kindOf(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : typeof v
 }
 
 /** What the decision operators know of a user. */

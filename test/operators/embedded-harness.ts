@@ -36,7 +36,7 @@ export interface Harness {
 }
 
 /** Opens the decision flow over `log` (new by default) with the given state location. */
-export async function openFlow(options: { state: StateLocation; log?: EmbeddedLog; settings?: object; topology?: Topology }): Promise<Harness> {
+export async function openFlow(options: { state: StateLocation; log?: EmbeddedLog; settings?: object; config?: { [section: string]: unknown }; topology?: Topology }): Promise<Harness> {
   const log = options.log ?? EmbeddedLog.inMemory()
   const lines: Array<{ [k: string]: unknown }> = []
   const destination = new Writable({
@@ -46,7 +46,7 @@ export async function openFlow(options: { state: StateLocation; log?: EmbeddedLo
     },
   })
   const settings = (options.settings ?? {}) as { [k: string]: unknown }
-  const config = validateConfig({ hermes: settings, time: { maxOutOfOrdernessMs: 0 }, observability: { http: { enabled: false } } })
+  const config = validateConfig({ ...(options.config ?? {}), hermes: settings, time: { maxOutOfOrdernessMs: 0 }, observability: { http: { enabled: false } } })
   const runner = await EmbeddedRunner.open({
     topologies: [options.topology ?? pushDecisions({ settings })],
     config,

@@ -132,11 +132,21 @@ describe('event triggers (IFTTT)', () => {
     await d.close()
   })
 
-  it('treats a rule that fails while evaluating as false', async () => {
-    // `in` on a missing list throws inside json-logic-js.
+  it('treats a rule that is false on a missing value as false, without a suppression', async () => {
+    // json-logic-js's `in` over a missing list is false, not an error.
     const d = await withTask({ type: 'event', events: ['view'], when: { in: ['x', { var: 'event.attrs.tags' }] } })
     await d.pipe('behavior-events', [ev('u1', 'view', T0), ev('u2', 'view', T0, { attrs: { tags: 'x,y' } })])
     expect(fired(d)).toEqual([['u2', T0]])
+    expect(suppressions(d)).toEqual([])
+    await d.close()
+  })
+
+  it('suppresses the candidate as rule_error when the rule fails while evaluating, and goes on', async () => {
+    // `missing_some` over a missing list of names throws inside json-logic-js.
+    const d = await withTask({ type: 'event', events: ['view'], when: { or: [{ '==': [{ var: 'event.attrs.tags' }, 'x,y'] }, { missing_some: [1, { var: 'event.attrs.tags' }] }] } })
+    await d.pipe('behavior-events', [ev('u1', 'view', T0), ev('u2', 'view', T0, { attrs: { tags: 'x,y' } })])
+    expect(fired(d)).toEqual([['u2', T0]])
+    expect(suppressions(d)).toEqual([{ userId: 'u1', taskId: 't1', materialId: null, reason: 'rule_error', ts: T0, triggerEventId: `u1-view-${T0}` }])
     await d.close()
   })
 })
