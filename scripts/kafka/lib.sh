@@ -83,3 +83,37 @@ classpath_ready() {
   done < <(tr ':' '\n' < "$KAFKA_CLASSPATH_FILE")
   return 0
 }
+
+# Kafka's command-line tools (kafka-tools: console consumer, consumer groups, topics) need jars
+# the broker does not: they are cached apart, so fetching them never touches the broker's libs
+# (a running broker loads classes from there lazily). Their classpath is the broker's plus these.
+KAFKA_TOOLS_LIB_DIR="$KAFKA_HOME_DIR/tools-libs"
+KAFKA_TOOLS_CLASSPATH_FILE="$KAFKA_HOME_DIR/tools-classpath.txt"
+
+# True when the cached tools classpath exists and every jar on it is present.
+tools_classpath_ready() {
+  [[ -s "$KAFKA_TOOLS_CLASSPATH_FILE" ]] || return 1
+  local jar
+  while IFS= read -r jar; do
+    [[ -f "$jar" ]] || return 1
+  done < <(tr ':' '\n' < "$KAFKA_TOOLS_CLASSPATH_FILE")
+  return 0
+}
+
+# Runs a Kafka command-line tool: main class $1, the tool's own arguments after it. Fetches the
+# jars first if needed (cached: no network). The tool's log4j output goes to stderr at WARN, as
+# with Kafka's bin/ scripts (config/tools-log4j.properties).
+run_kafka_tool() {
+  local main="$1"
+  shift
+  # Cached (the usual case): no fetch.sh at all, so stderr carries only the tool's own lines.
+  if ! classpath_ready || ! tools_classpath_ready; then
+    "$SCRIPT_DIR/fetch.sh" >/dev/null || die "could not fetch the Kafka tools (see the lines above)"
+  fi
+  require_java
+  local heap="${HERMES_KAFKA_TOOLS_HEAP_OPTS:--Xmx256m}"
+  # shellcheck disable=SC2086
+  exec "$JAVA_BIN" $heap -XX:TieredStopAtLevel=1 -Xshare:auto \
+    -Dlog4j.configuration="file:$SCRIPT_DIR/tools-log4j.properties" \
+    -cp "$(cat "$KAFKA_TOOLS_CLASSPATH_FILE")" "$main" "$@"
+}
