@@ -5,8 +5,11 @@ import type { Registry } from 'prom-client'
 
 /** What the health endpoints report. */
 export interface HealthSource {
-  /** Process is alive and its loop turns. */
-  live(): boolean
+  /**
+   * Process is alive and its loop turns; when not, optionally why (shown on `/healthz`, so that
+   * whoever sees the restart knows its cause).
+   */
+  live(): boolean | { live: boolean; reason?: string }
   /** Ready to do work: state restored, inputs connected. */
   ready(): { ready: boolean; reason?: string }
 }
@@ -43,8 +46,10 @@ export async function startObservabilityServer(options: {
       return
     }
     if (url === '/healthz') {
-      const ok = options.health.live()
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ok' : 'down' }))
+      const l = options.health.live()
+      const ok = typeof l === 'boolean' ? l : l.live
+      const reason = typeof l === 'boolean' || ok ? undefined : l.reason
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ok' : 'down', ...(reason ? { reason } : {}) }))
       return
     }
     if (url === '/readyz') {

@@ -169,6 +169,18 @@ describe('observability server', () => {
     expect(await down.json()).toEqual({ status: 'down' })
   })
 
+  it('answers /healthz with 503 and the reason when the source gives one', async () => {
+    let live: { live: boolean; reason?: string } = { live: true }
+    const { url } = await start({ health: { live: () => live, ready: () => ({ ready: true }) } })
+    const ok = await fetch(`${url}/healthz`)
+    expect(ok.status).toBe(200)
+    expect(await ok.json()).toEqual({ status: 'ok' })
+    live = { live: false, reason: 'no commit has succeeded for 61 s' }
+    const down = await fetch(`${url}/healthz`)
+    expect(down.status).toBe(503)
+    expect(await down.json()).toEqual({ status: 'down', reason: 'no commit has succeeded for 61 s' })
+  })
+
   it('answers /readyz with 503 and the reason until ready, then 200', async () => {
     let ready = false
     const { url } = await start({ health: { live: () => true, ready: () => (ready ? { ready: true } : { ready: false, reason: 'restoring state' }) } })
