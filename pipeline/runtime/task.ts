@@ -242,7 +242,7 @@ export class Task {
       routing.rekeyed++
       this.count(source.nodeId, 'rekeyed', raw.key === null ? 'no_key' : 'key_mismatch')
     }
-    if (source.misplacedTopic !== undefined && partitionFor(field, this.opts.partitions) !== raw.partition) {
+    if (source.misplacedTopic !== undefined && this.opts.partitions > 1 && partitionFor(field, this.opts.partitions) !== raw.partition) {
       routing.repartitioned++
       this.count(source.nodeId, 'repartitioned', 'wrong_partition')
       try {
