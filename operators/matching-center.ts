@@ -73,7 +73,7 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
         tasks: ctx.broadcastStore<TaskConfig>('tasks'),
         materials: ctx.broadcastStore<MaterialConfig>('materials'),
         stats: ctx.broadcastStore<MaterialStats>('stats'),
-      }, record, { deadLetter: record.topic === topics.stats })
+      }, record, { deadLetter: record.topic === topics.stats, materialWaitMs: settings.materialWaitMs })
       // A changed material (new fallbacks, new text) gets its first miss logged again.
       if (result.kind === 'material') for (const key of missingLogged) if (key.startsWith(`${result.id}\u0000`)) missingLogged.delete(key)
     },

@@ -21,7 +21,7 @@ import { hourOfWeek, inQuietHours, localDayStart, nextCronFire, nextLocalHour } 
 import type { MaterialConfig, TaskConfig } from './config.ts'
 import { audienceSchema, parseWith, userSchema } from './config.ts'
 import type { ConfigTopics } from './config-ingest.ts'
-import { inAudience, ingestConfig, taskLive } from './config-ingest.ts'
+import { inAudience, ingestConfig, onMaterialWaitTimer, taskLive } from './config-ingest.ts'
 import { unitHash } from './ids.ts'
 import { evaluateRule } from './rules.ts'
 import type { Settings } from './settings.ts'
@@ -340,21 +340,26 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
     },
     processBroadcast(record) {
       const st = stores()
-      const result = ingestConfig(ctx, topics, { tasks: st.tasks, materials: st.materials }, record)
-      if (result.kind !== 'task') return
-      // A changed rule may fail for a new reason: log its first failure again.
-      ruleErrorLogged.delete(result.id)
-      // Before any event there is no event time to plan from: the first keyed record arms the
-      // schedules and plans (see catchUp); arming from time 0 would start in 1970.
-      if (!Number.isFinite(ctx.watermark())) {
-        needsCatchUp = true
-        return
+      const result = ingestConfig(ctx, topics, { tasks: st.tasks, materials: st.materials }, record, { materialWaitMs: settings.materialWaitMs })
+      // Tasks that changed: the one in the record, or those a material completed after a wait.
+      const changed = result.kind === 'task' ? [{ id: result.id, task: result.task }] : result.kind === 'material' ? result.applied : []
+      for (const { id, task } of changed) {
+        // A changed rule may fail for a new reason: log its first failure again.
+        ruleErrorLogged.delete(id)
+        // Before any event there is no event time to plan from: the first keyed record arms the
+        // schedules and plans (see catchUp); arming from time 0 would start in 1970.
+        if (!Number.isFinite(ctx.watermark())) {
+          needsCatchUp = true
+          continue
+        }
+        armSchedule(id, task, ctx.watermark())
+        if (task?.trigger.type === 'personalized') planEveryUser(ctx.watermark())
       }
-      armSchedule(result.id, result.task, ctx.watermark())
-      if (result.task?.trigger.type === 'personalized') planEveryUser(ctx.watermark())
     },
     onTimer(timer: Timer) {
       const st = stores()
+      // The end of a task's wait for its materials (armed by ingestConfig in this node).
+      if (onMaterialWaitTimer(ctx, { tasks: st.tasks, materials: st.materials }, timer)) return
       const userId = timer.key ?? ''
       if (timer.name === 'schedule') return onFanOut((timer.payload as { taskId: string }).taskId, timer.time)
       const state = st.user.get() ?? newUserState()
