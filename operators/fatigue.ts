@@ -15,7 +15,7 @@ import type { Processor, ProcessorContext, Record, Timer } from '../pipeline/api
 import { Record as RecordCtor } from '../pipeline/api/index.ts'
 import { inQuietHours, nextLocalHour } from './clock.ts'
 import type { Settings } from './settings.ts'
-import type { Decision, ScoredCandidate } from './types.ts'
+import type { Decision, ScoredCandidate, SuppressionReason } from './types.ts'
 import { forwardSuppression, taskKey } from './types.ts'
 
 const DAY = 86_400_000
@@ -37,11 +37,11 @@ export function fatigue(options: { settings: Settings }): Processor<ScoredCandid
   const f = options.settings.fatigue
   let ctx!: ProcessorContext<Decision>
 
-  const suppress = (c: ScoredCandidate, reason: string, ts: number): void =>
+  const suppress = (c: ScoredCandidate, reason: SuppressionReason, ts: number): void =>
     forwardSuppression(ctx, { userId: c.userId, taskId: c.taskId, materialId: c.materialId, reason, ts, triggerEventId: c.triggerEventId })
 
   /** The cap a candidate fails at send time `at`, or null when it may go. */
-  const failedCap = (c: ScoredCandidate, at: number): string | null => {
+  const failedCap = (c: ScoredCandidate, at: number): SuppressionReason | null => {
     const pushes = ctx.windowStore('pushes')
     if (pushes.sum(at - f.userWindowMs + 1, at) >= f.userMax) return 'fatigue.user'
     if (c.taskFatigue && pushes.sum(at - c.taskFatigue.windowMs + 1, at, c.taskId) >= c.taskFatigue.max) return 'fatigue.task'

@@ -125,12 +125,25 @@ export interface Decision {
   decidedAt: number
 }
 
+/**
+ * Why a candidate was not sent, by the operator that decides it (docs/decision-flow.md,
+ * Suppression reasons): Task Center, Matching Center, fatigue.
+ */
+export const SUPPRESSION_REASONS = [
+  'cancelled.unless', 'expired', 'rule_error',
+  'excluded', 'no_material', 'template_incomplete',
+  'opted_out', 'quiet_hours', 'arbitration', 'fatigue.user', 'fatigue.task', 'fatigue.material', 'fatigue.gap', 'rate_limit', 'low_value',
+] as const
+
+/** One of {@link SUPPRESSION_REASONS}. */
+export type SuppressionReason = (typeof SUPPRESSION_REASONS)[number]
+
 /** A candidate that was not sent (push-suppressions). */
 export interface Suppression {
   userId: string
   taskId: string
   materialId: string | null
-  reason: string
+  reason: SuppressionReason
   ts: number
   triggerEventId: string | null
 }
