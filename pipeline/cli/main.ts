@@ -57,6 +57,19 @@ async function topologiesFrom(names: string[], config: HermesConfig): Promise<To
   return out
 }
 
+/** The configuration topics of topologies: their broadcast inputs and inputs with a cleanup policy (compacted or kept forever). */
+function configurationTopics(topologies: readonly Topology[], config: HermesConfig): string[] {
+  const topics = new Set<string>()
+  for (const t of topologies) {
+    for (const n of t.nodes) {
+      if (n.kind !== 'source') continue
+      const cleanup = (config.topics.overrides[n.topic] as { cleanup?: string } | undefined)?.cleanup
+      if (n.broadcast || cleanup !== undefined) topics.add(n.topic)
+    }
+  }
+  return [...topics].sort()
+}
+
 function withConfigOptions(cmd: Command): Command {
   return cmd
     .option('-c, --config <file>', 'extra YAML config file (repeatable)', collect, [])
@@ -158,9 +171,12 @@ export function buildCli(): Command {
   withConfigOptions(
     program
       .command('validate')
-      .description('validate configuration and topologies (graph, stores, serdes, co-partitioning) without running')
-      .argument('[topologies...]', 'topology names or module paths'),
-  ).action(async (names: string[], flags: ConfigFlags) => {
+      .description('validate configuration and topologies (graph, stores, serdes, co-partitioning), and records of configuration files or topics, without running')
+      .argument('[topologies...]', 'topology names or module paths')
+      .option('-i, --input <topic=file>', 'check a JSONL file as that topic\'s records, as `hermes run --input` loads it (repeatable)', collect, [])
+      .option('--from-kafka', 'check the configuration topics on the cluster of the kafka section (broadcast topics and topics with a cleanup policy)')
+      .option('--topic <topic>', 'with --from-kafka: check this topic instead (repeatable)', collect, []),
+  ).action(async (names: string[], flags: ConfigFlags & { input: string[]; fromKafka?: boolean; topic: string[] }) => {
     const config = configFrom(flags)
     const topologies = await topologiesFrom(names, config)
     for (const t of topologies) {
@@ -175,6 +191,33 @@ export function buildCli(): Command {
       process.stdout.write(`ok: topology ${t.name} (${t.nodes.length} nodes, ${plan.subtopologies.length} sub-topologies)\n`)
     }
     process.stdout.write('ok: configuration\n')
+    if (flags.input.length === 0 && !flags.fromKafka) return
+    if (topologies.length === 0) throw new HermesError('USAGE', 'name the topologies whose code checks the records, e.g. hermes validate push-decisions --input config.tasks=tasks.jsonl')
+    const { describeValidation, validateFiles, validateTopicRecords } = await import('./validate.ts')
+    const logger = createLogger({ level: 'silent' })
+    // Checked in memory: nothing of the run's state or log is kept.
+    const memory = { ...config, runtime: { ...config.runtime, stateBackend: 'memory' as const } }
+    let lines: string[]
+    let bad: number
+    if (flags.input.length) {
+      const inputs = flags.input.map((s) => parseTopicFile('--input', s))
+      for (const i of inputs) if (!existsSync(i.file)) throw new HermesError('USAGE', `--input ${i.topic}=${i.file}: file not found`)
+      const report = await validateFiles({ topologies, config: memory, logger, inputs })
+      lines = describeValidation(report, inputs.map((i) => i.file).join(', '))
+      bad = report.problems.length
+    } else {
+      const { readTopicFromKafka } = await import('../kafka/topic-io.ts')
+      const topics = flags.topic.length ? flags.topic : configurationTopics(topologies, config)
+      if (topics.length === 0) throw new HermesError('USAGE', 'the topologies read no broadcast topic and no topic with topics.overrides.<topic>.cleanup; name topics with --topic')
+      const kafkaLogger = createLogger({ level: config.observability.log.level })
+      const records = []
+      for (const topic of topics) for (const r of await readTopicFromKafka({ config, logger: kafkaLogger, topic, missingOk: true })) records.push({ ...r, topic })
+      const report = await validateTopicRecords({ topologies, config: memory, logger, records, partitions: (t) => topicPartitions(config, t) })
+      lines = describeValidation(report, `${topics.join(', ')} on ${config.kafka.brokers.join(',')}`)
+      bad = report.problems.length
+    }
+    for (const l of lines) process.stdout.write(`${l}\n`)
+    if (bad) process.exitCode = 1
   })
 
   withConfigOptions(

@@ -42,6 +42,18 @@ interface Pending {
   key: string | null
   line: string
   topic: string
+  file: string
+  /** 1-based line number in its file. */
+  lineNo: number
+}
+
+/** Where {@link loadInputs} put one line of a file. */
+export interface LoadedLine {
+  topic: string
+  partition: number
+  offset: number
+  file: string
+  line: number
 }
 
 /**
@@ -50,16 +62,17 @@ interface Pending {
  * one with the lowest time among the files' next lines, ties going to the file named first. The
  * order inside one file is kept, as a topic keeps it, so a late record stays late. A line that is
  * not JSON is still loaded (key null, time 0): the source's deserializer then sends it to the
- * dead-letter topic, so nothing is lost silently. Returns the number of records per topic.
+ * dead-letter topic, so nothing is lost silently. Returns the number of records per topic;
+ * `onLoaded` learns where each line went (`hermes validate` reports problems by file and line).
  */
-export function loadInputs(log: EmbeddedLog, topologies: readonly Topology[], inputs: readonly TopicFile[], partitionsFor: (topic: string) => number): Map<string, number> {
+export function loadInputs(log: EmbeddedLog, topologies: readonly Topology[], inputs: readonly TopicFile[], partitionsFor: (topic: string) => number, onLoaded?: (loaded: LoadedLine) => void): Map<string, number> {
   const files: Pending[][] = []
   for (const input of inputs) {
     if (!existsSync(input.file)) throw new HermesError('USAGE', `--input ${input.topic}=${input.file}: file not found`)
     const fields = sourceFields(topologies, input.topic)
     const text = readFileSync(input.file, 'utf8')
     const records: Pending[] = []
-    for (const line of text.split('\n')) {
+    for (const [i, line] of text.split('\n').entries()) {
       if (line.trim() === '') continue
       let key: string | null = null
       let ts = 0
@@ -77,7 +90,7 @@ export function loadInputs(log: EmbeddedLog, topologies: readonly Topology[], in
       } catch {
         // Left for the deserializer to report.
       }
-      records.push({ ts, key, line, topic: input.topic })
+      records.push({ ts, key, line, topic: input.topic, file: input.file, lineNo: i + 1 })
     }
     files.push(records)
   }
@@ -100,7 +113,8 @@ export function loadInputs(log: EmbeddedLog, topologies: readonly Topology[], in
     heads[best] = (heads[best] as number) + 1
     const partitions = log.partitions(r.topic)
     const partition = r.key === null ? 0 : partitionFor(r.key, partitions)
-    log.append(r.topic, partition, r.key, Buffer.from(r.line, 'utf8'), r.ts)
+    const offset = log.append(r.topic, partition, r.key, Buffer.from(r.line, 'utf8'), r.ts)
+    onLoaded?.({ topic: r.topic, partition, offset, file: r.file, line: r.lineNo })
     counts.set(r.topic, (counts.get(r.topic) ?? 0) + 1)
   }
   return counts

@@ -96,11 +96,21 @@ export interface RawTopicRecord {
 
 /**
  * Every committed record of a topic up to its end when the call started, in offset order per
- * partition, partitions in order. Reads with a throwaway group that commits nothing.
+ * partition, partitions in order. Reads with a throwaway group that commits nothing. A topic
+ * that does not exist reads as empty with `missingOk`, else fails.
  */
-export async function readTopicFromKafka(o: { config: HermesConfig; logger: HermesLogger; topic: string; timeoutMs?: number }): Promise<RawTopicRecord[]> {
+export async function readTopicFromKafka(o: { config: HermesConfig; logger: HermesLogger; topic: string; timeoutMs?: number; missingOk?: boolean }): Promise<RawTopicRecord[]> {
   const { config, logger, topic } = o
   const kafka = createKafkaClient(config.kafka, logger, `${config.kafka.clientId}-consume`)
+  if (o.missingOk) {
+    const lister = kafka.admin()
+    await lister.connect()
+    try {
+      if (!(await lister.listTopics()).includes(topic)) return []
+    } finally {
+      await lister.disconnect()
+    }
+  }
   const admin = new KafkaAdmin(kafka, logger, config.kafka.replicationFactor)
   await admin.connect()
   const ends = new Map<number, number>()
