@@ -31,6 +31,11 @@ export function checkBehaviorEvent(v: { [k: string]: unknown }): string | null {
   for (const f of ['itemId', 'category'] as const) {
     if (v[f] !== undefined && v[f] !== null && typeof v[f] !== 'string') return `behavior event "${f}" must be a string or null, got ${kindOf(v[f])}`
   }
+  for (const f of ['eventId', 'userId', 'type', 'itemId'] as const) {
+    // Keys, state and decision ids are UTF-8: every lone surrogate encodes as U+FFFD, so two
+    // such ids would share one user's state or one decision id.
+    if (typeof v[f] === 'string' && LONE_SURROGATE.test(v[f])) return `behavior event "${f}" is not well-formed Unicode (it has a lone surrogate, e.g. half of an emoji)`
+  }
   const attrs = v.attrs
   if (attrs === undefined || attrs === null) return null
   if (typeof attrs !== 'object' || Array.isArray(attrs)) return `behavior event "attrs" must be an object of strings and numbers, got ${kindOf(attrs)}`
@@ -41,6 +46,9 @@ export function checkBehaviorEvent(v: { [k: string]: unknown }): string | null {
   }
   return null
 }
+
+/** A UTF-16 surrogate that is not half of a pair (a code point of category Cs under the `u` flag). */
+const LONE_SURROGATE = /\p{Cs}/u
 
 function kindOf(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : typeof v

@@ -77,7 +77,7 @@ describe('very deep JSON cannot crash or stall the flow', () => {
     await d.close()
   })
 
-  it('dead-letters other values the behavior-event contract does not allow in attrs, itemId or category', async () => {
+  it('dead-letters other values the behavior-event contract does not allow: nested or boolean attrs, non-string ids, lone surrogates', async () => {
     const d = await flow()
     await d.pipe('behavior-events', [
       ev('u1', 'view', T0, { attrs: { flag: true } }),
@@ -86,6 +86,10 @@ describe('very deep JSON cannot crash or stall the flow', () => {
       ev('u1', 'view', T0, { itemId: 42 }),
       ev('u1', 'view', T0, { category: { name: 'shoes' } }),
       ev('u1', 'view', T0, { itemId: null, category: null, attrs: { dropPct: 10, source: 'feed' } }),
+      ev('u\ud83d', 'view', T0, { eventId: 'e-lone-1' }),
+      ev('u\ude42', 'view', T0, { eventId: 'e-lone-2' }),
+      ev('u🙂', 'view', T0, { itemId: 'i\ud83d' }),
+      ev('u🙂', 'view', T0, { itemId: 'i🙂' }),
     ])
     expect(deadLetters(d).map((x: DeadLetter) => x.reason)).toEqual([
       'behavior event "attrs.flag" must be a string or a number (attrs is a flat map), got boolean',
@@ -93,6 +97,10 @@ describe('very deep JSON cannot crash or stall the flow', () => {
       'behavior event "attrs" must be an object of strings and numbers, got string',
       'behavior event "itemId" must be a string or null, got number',
       'behavior event "category" must be a string or null, got an object',
+      // Both would be the user "u\ufffd" once encoded as UTF-8 (state keys, decision ids).
+      'behavior event "userId" is not well-formed Unicode (it has a lone surrogate, e.g. half of an emoji)',
+      'behavior event "userId" is not well-formed Unicode (it has a lone surrogate, e.g. half of an emoji)',
+      'behavior event "itemId" is not well-formed Unicode (it has a lone surrogate, e.g. half of an emoji)',
     ])
     await d.close()
   })
