@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { closest, distance } from 'fastest-levenshtein'
 import { parse as parseYaml } from 'yaml'
 import type { z } from 'zod'
 import { HermesError } from '../api/errors.ts'
@@ -91,11 +92,19 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown, origin: Map<string
     const keys = issue.keys.map((k) => (path ? `${path}.${k}` : k))
     const allowed = allowedKeys(issue.path.map(String))
     const from = keys.map((k) => origin.get(k)).find(Boolean)
-    return `unknown field ${keys.map((k) => `"${k}"`).join(', ')}${from ? ` (from ${from})` : ''}: remove it or fix its spelling${allowed.length ? `; allowed here: ${allowed.join(', ')}` : ''}`
+    const hints = issue.keys.map((k) => nearest(k, allowed)).filter((h): h is string => h !== null)
+    return `unknown field ${keys.map((k) => `"${k}"`).join(', ')}${from ? ` (from ${from})` : ''}: remove it or fix its spelling${hints.length ? ` (did you mean ${hints.map((h) => `"${h}"`).join(', ')}?)` : ''}${allowed.length ? `; allowed here: ${allowed.join(', ')}` : ''}`
   }
   const got = valueAt(raw, issue.path.map(String))
   const from = origin.get(path)
   return `field "${path || '(root)'}": ${issue.message}${got === undefined ? '' : `, got ${JSON.stringify(got)}`}${from ? ` (from ${from})` : ''}`
+}
+
+/** The allowed name nearest to a misspelt one, when it is close enough to be the one meant. */
+function nearest(key: string, allowed: readonly string[]): string | null {
+  if (allowed.length === 0) return null
+  const near = closest(key, allowed as string[])
+  return distance(key.toLowerCase(), near.toLowerCase()) <= Math.max(2, Math.floor(key.length / 3)) ? near : null
 }
 
 function allowedKeys(path: string[]): string[] {
