@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import type { Consumer, Kafka } from 'kafkajs'
 import type { Logger } from '../api/processor.ts'
-import type { RawRecord } from '../runtime/task.ts'
 import type { KafkaAdmin } from './admin.ts'
+import { CompactedLog } from './compacted-log.ts'
 import type { ConsumerTimings } from './client.ts'
 import { describeKafkaError } from './client.ts'
 import type { Preparer } from './source.ts'
@@ -11,12 +11,14 @@ import { CommittedFilter, rawMessages } from './transactions.ts'
 
 /**
  * Broadcast topics (small, compacted: tasks, materials, stats), read in full by every instance
- * with a consumer of its own throwaway group that never commits. Every record read is kept in
- * memory, so a task that arrives later (rebalance) can replay the topics from its own position.
+ * with a consumer of its own throwaway group that never commits. What a compacted topic keeps is
+ * kept in memory (the latest record per key, see {@link CompactedLog}), so a task that arrives
+ * later (rebalance) gets the current configuration, and memory does not grow with the topic's
+ * history.
  */
 export class BroadcastReader {
-  /** Records per `topic:partition`, in offset order, from the start of the log. */
-  readonly logs = new Map<string, RawRecord[]>()
+  /** Per `topic:partition`: its latest record per key, in offset order. */
+  readonly logs = new Map<string, CompactedLog>()
   private readonly consumer: Consumer
   private readonly fetched = new Map<string, number>()
   private readonly filters = new Map<string, CommittedFilter>()
@@ -45,7 +47,7 @@ export class BroadcastReader {
     for (const topic of this.topics) {
       for (const [p, o] of await this.admin.offsets(topic)) {
         const tp = `${topic}:${p}`
-        this.logs.set(tp, [])
+        this.logs.set(tp, new CompactedLog())
         if (o.high > o.low) this.ends.set(tp, o.high)
       }
     }
@@ -58,21 +60,21 @@ export class BroadcastReader {
       eachBatch: async ({ batch, heartbeat, isRunning }) => {
         const tp = `${batch.topic}:${batch.partition}`
         let log = this.logs.get(tp)
-        if (!log) this.logs.set(tp, (log = []))
+        if (!log) this.logs.set(tp, (log = new CompactedLog()))
         const from = this.fetched.get(tp) ?? 0
         let filter = this.filters.get(tp)
         if (!filter) this.filters.set(tp, (filter = new CommittedFilter()))
         const fresh = rawMessages(batch).filter((x) => Number(x.offset) >= from)
         // Stopping while the registry is away: nothing more to read.
         if (this.prepare && !(await prepareValues(this.prepare, this.logger, batch.topic, valuesOf(fresh), isRunning, heartbeat))) return
-        for (const m of filter.push(fresh)) log.push(toRaw(batch.topic, batch.partition, Number(m.offset), m))
+        for (const m of filter.push(fresh)) log.append(toRaw(batch.topic, batch.partition, Number(m.offset), m))
         this.advance(tp, Number(batch.lastOffset()) + 1)
         this.onData()
       },
     })
     const started = Date.now()
     await ready
-    this.logger.info({ topics: this.topics, records: [...this.logs.values()].reduce((n, l) => n + l.length, 0), ms: Date.now() - started }, 'broadcast topics read')
+    this.logger.info({ topics: this.topics, records: [...this.logs.values()].reduce((n, l) => n + l.size, 0), ms: Date.now() - started }, 'broadcast topics read')
   }
 
   private advance(tp: string, next: number): void {

@@ -9,6 +9,7 @@ import type { RawRecord, Task } from '../runtime/task.ts'
 import { KafkaAdmin } from './admin.ts'
 import { taskStateDir } from './checkpoint.ts'
 import { createKafkaClient, describeKafkaError, isFenced, isRecoverable } from './client.ts'
+import type { CompactedLog } from './compacted-log.ts'
 import { KafkaApp } from './kafka-app.ts'
 import { KafkaMetrics, LATENCY_SAMPLE_EVERY, observeProcessLatency, updateRunnerMetrics } from './metrics.ts'
 import { nextRecord } from './next-record.ts'
@@ -343,27 +344,36 @@ export class KafkaRunner {
     for (const [task, cursors] of a.broadcastCursors) {
       // The task's unseen broadcast records, merged by timestamp as the embedded log orders them
       // (ties: source order, then partition), so that e.g. materials at t0 come before tasks at t1.
-      const heads: Array<{ source: PlanSource; tp: string; log: readonly RawRecord[]; i: number }> = []
+      // A cursor is the next offset the task reads; a task without one starts from what the
+      // compacted view keeps now (the current configuration).
+      const heads: Array<{ source: PlanSource; tp: string; records: Generator<RawRecord>; head: RawRecord }> = []
       for (const source of task.sub.sources) {
         if (!source.broadcast) continue
         for (const [tp, log] of a.broadcast.logs) {
           if (!tp.startsWith(`${source.topic}:`) || tp.lastIndexOf(':') !== source.topic.length) continue
-          const i = cursors.get(tp) ?? 0
-          if (i < log.length) heads.push({ source, tp, log, i })
+          const from = cursors.get(tp)
+          if (from !== undefined && from >= log.nextOffset) continue
+          const records = log.read(from)
+          const first = records.next()
+          if (first.done) cursors.set(tp, log.nextOffset)
+          else heads.push({ source, tp, records, head: first.value })
         }
       }
       if (heads.length === 0) continue
       this.current = a.ownerOf(task)
-      for (;;) {
-        let best: (typeof heads)[number] | undefined
-        for (const h of heads) if (h.i < h.log.length && (!best || (h.log[h.i] as RawRecord).timestamp < (best.log[best.i] as RawRecord).timestamp)) best = h
-        if (!best) break
-        task.processRecord(best.source, best.log[best.i] as RawRecord, best.tp)
-        best.i++
+      while (heads.length) {
+        let bi = 0
+        for (let i = 1; i < heads.length; i++) if ((heads[i] as (typeof heads)[number]).head.timestamp < (heads[bi] as (typeof heads)[number]).head.timestamp) bi = i
+        const best = heads[bi] as (typeof heads)[number]
+        task.processRecord(best.source, best.head, best.tp)
+        cursors.set(best.tp, best.head.offset + 1)
         n++
+        const next = best.records.next()
+        if (next.done) heads.splice(bi, 1)
+        else best.head = next.value
       }
-      for (const h of heads) cursors.set(h.tp, h.i)
     }
+    if (n > 0) forgetPassedTombstones(a.broadcast.logs, a.broadcastCursors.values())
     return n
   }
 
@@ -412,6 +422,19 @@ export class KafkaRunner {
     await this.sink.close()
     for (const a of this.apps) await a.app.close()
     await this.admin.disconnect().catch(() => {})
+  }
+}
+
+/**
+ * Lets each broadcast partition forget the tombstones every task has read past (a task that
+ * starts later skips them anyway; see {@link CompactedLog}).
+ */
+function forgetPassedTombstones(logs: ReadonlyMap<string, CompactedLog>, cursors: Iterable<ReadonlyMap<string, number>>): void {
+  const all = [...cursors]
+  for (const [tp, log] of logs) {
+    let min = log.nextOffset
+    for (const c of all) min = Math.min(min, c.get(tp) ?? log.nextOffset)
+    log.forgetTombstonesBelow(min)
   }
 }
 
