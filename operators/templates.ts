@@ -52,19 +52,19 @@ export function checkPlaceholder(path: string): string | null {
 }
 
 /**
- * Checks a material's templates and fallbacks when it is loaded: every placeholder and every
- * fallback key must be a path that can have a value. Returns one line naming the field, or null.
+ * Checks a material's title, body and deeplink when it is loaded: every placeholder must be a
+ * path that can have a value. Returns the first bad field and why, or null. (The `fallbacks`
+ * keys are checked by {@link checkFallbacks}, on the field itself.)
  */
-export function checkTemplates(m: { title: string; body: string; deeplink: string | null; fallbacks?: { [path: string]: string } | undefined }): string | null {
-  const fields: Array<[string, string | null]> = [['title', m.title], ['body', m.body], ['deeplink', m.deeplink]]
+export function checkTemplates(m: { title: string; body: string; deeplink: string | null }): { field: 'title' | 'body' | 'deeplink'; problem: string } | null {
+  const fields = [['title', m.title], ['body', m.body], ['deeplink', m.deeplink]] as const
   for (const [field, template] of fields) {
     for (const path of template === null ? [] : placeholders(template)) {
       const problem = checkPlaceholder(path)
-      if (problem) return `${field}: ${problem}`
+      if (problem) return { field, problem }
     }
   }
-  const problem = checkFallbacks(m.fallbacks)
-  return problem === null ? null : `fallbacks: ${problem}`
+  return null
 }
 
 /** Checks the keys of a material's `fallbacks` map; returns one line naming the bad key, or null. */

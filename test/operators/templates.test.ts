@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { checkPlaceholder, checkTemplates, renderTemplate } from '../../operators/templates.ts'
+import { checkFallbacks, checkPlaceholder, checkTemplates, renderTemplate } from '../../operators/templates.ts'
 import type { TemplateData } from '../../operators/templates.ts'
 import { T0, deadLetters, flow, material } from './helpers.ts'
 
@@ -47,10 +47,12 @@ describe('templates: checks when a material is loaded', () => {
     expect(checkPlaceholder('user.segments')).not.toBeNull()
   })
 
-  it('checks title, body, deeplink and fallback keys, naming the field', () => {
-    expect(checkTemplates({ title: 'Hi', body: '{{event.itemId}}', deeplink: 'app://{{task.taskId}}', fallbacks: { 'event.attrs.x': 'y' } })).toBeNull()
-    expect(checkTemplates({ title: 'Hi', body: 'x', deeplink: 'app://item/{{event.itemid}}' })).toMatch(/^deeplink: unknown placeholder \{\{event\.itemid\}\}/)
-    expect(checkTemplates({ title: 'Hi', body: 'x', deeplink: null, fallbacks: { 'event.item': 'y' } })).toMatch(/^fallbacks: key "event\.item": unknown placeholder \{\{event\.item\}\}.*did you mean \{\{event\.itemId\}\}\?/)
+  it('checks title, body and deeplink, naming the field, and the fallback keys', () => {
+    expect(checkTemplates({ title: 'Hi {{user.userId}}', body: '{{event.itemId}}', deeplink: 'app://{{task.taskId}}' })).toBeNull()
+    expect(checkTemplates({ title: 'Hi', body: 'x', deeplink: 'app://item/{{event.itemid}}' })).toEqual({ field: 'deeplink', problem: 'unknown placeholder {{event.itemid}}: it never has a value (did you mean {{event.itemId}}?)' })
+    expect(checkTemplates({ title: '{{user.name}}', body: 'x', deeplink: null })?.field).toBe('title')
+    expect(checkFallbacks({ 'event.attrs.x': 'y' })).toBeNull()
+    expect(checkFallbacks({ 'event.item': 'y' })).toMatch(/^key "event\.item": unknown placeholder \{\{event\.item\}\}.*did you mean \{\{event\.itemId\}\}\?/)
   })
 
   it('dead-letters a material whose fallbacks name a path that can never have a value, and keeps the previous version', async () => {
