@@ -67,6 +67,14 @@ export const topicSchema = z
     format: topicFormat.optional(),
     /** Avro schema of the values: a file name in `schemaRegistry.schemasDir` without `.avsc`. */
     schema: z.string().min(1).optional(),
+    /**
+     * How Kafka must keep the topic's records (Hermes creates it so, and refuses to start when an
+     * existing topic differs): `compact` keeps the latest record per key forever
+     * (`cleanup.policy=compact`: configuration and broadcast topics), `forever` keeps every record
+     * (`retention.ms=-1`, `retention.bytes=-1`, no compaction: topics with several records per key
+     * that all matter, e.g. config.audiences). Unset: the broker's defaults, not checked.
+     */
+    cleanup: z.enum(['compact', 'forever']).optional(),
   })
   .strict()
 

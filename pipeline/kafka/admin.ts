@@ -1,6 +1,8 @@
 import type { Admin, Kafka } from 'kafkajs'
+import { ConfigResourceTypes } from 'kafkajs'
 import { HermesError } from '../api/errors.ts'
 import type { Logger } from '../api/processor.ts'
+import type { HermesConfig } from '../config/schema.ts'
 import { describeKafkaError, offsetsByTopic } from './client.ts'
 
 /** A topic Hermes needs, with the partition count to create it with when it does not exist. */
@@ -23,6 +25,57 @@ export interface TopicSpec {
   appendTime?: boolean
   /** Whether an existing topic must have exactly `partitions` (internal and changelog topics). */
   strict?: boolean
+  /**
+   * How the topic must keep its records (`topics.overrides.<t>.cleanup`): created so, and an
+   * existing topic set otherwise is refused at start-up (see {@link cleanupProblem}).
+   */
+  cleanup?: 'compact' | 'forever'
+}
+
+/** What Hermes learns of a topic's settings (describeConfigs) when it ensures the topic. */
+export interface TopicSettings {
+  /** `max.message.bytes`: the largest record batch the broker accepts for the topic. */
+  maxMessageBytes: number
+  cleanupPolicy: string
+  retentionMs: number
+  retentionBytes: number
+}
+
+/** The broker's default `message.max.bytes` (1 MiB plus the batch overhead), when a topic reports none. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
+
+/** Topic settings read at start-up. */
+const DESCRIBED = ['max.message.bytes', 'cleanup.policy', 'retention.ms', 'retention.bytes']
+
+/**
+ * The topic specs with `topics.overrides.<topic>.cleanup` of the config applied, so that every
+ * path that creates topics (the runner, `hermes produce`) creates configuration topics compacted
+ * or kept forever, and checks existing ones.
+ */
+export function withConfiguredCleanup(config: HermesConfig, specs: readonly TopicSpec[]): TopicSpec[] {
+  return specs.map((s) => {
+    const cleanup = config.topics.overrides[s.topic]?.cleanup
+    return cleanup ? { ...s, cleanup } : s
+  })
+}
+
+/**
+ * Why an existing topic's settings break its required cleanup, or null when they do not.
+ * `compact`: `cleanup.policy` must include compact, and with delete too, nothing may expire by
+ * time or size. `forever`: no compaction (it would keep one record per key), nothing expires.
+ */
+export function cleanupProblem(cleanup: 'compact' | 'forever', s: Pick<TopicSettings, 'cleanupPolicy' | 'retentionMs' | 'retentionBytes'>): { setting: string; current: string; wanted: string } | null {
+  const policies = s.cleanupPolicy.split(',').map((p) => p.trim())
+  if (cleanup === 'compact') {
+    if (!policies.includes('compact')) return { setting: 'cleanup.policy', current: s.cleanupPolicy, wanted: 'compact' }
+    if (policies.includes('delete') && s.retentionMs !== -1) return { setting: 'cleanup.policy', current: s.cleanupPolicy, wanted: 'compact' }
+    if (policies.includes('delete') && s.retentionBytes !== -1) return { setting: 'cleanup.policy', current: s.cleanupPolicy, wanted: 'compact' }
+    return null
+  }
+  if (policies.includes('compact')) return { setting: 'cleanup.policy', current: s.cleanupPolicy, wanted: 'delete' }
+  if (s.retentionMs !== -1) return { setting: 'retention.ms', current: String(s.retentionMs), wanted: '-1' }
+  if (s.retentionBytes !== -1) return { setting: 'retention.bytes', current: String(s.retentionBytes), wanted: '-1' }
+  return null
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
@@ -52,12 +105,15 @@ async function retrying<T>(what: string, fn: () => Promise<T>, timeoutMs = 30_00
 export class KafkaAdmin {
   private readonly admin: Admin
   private readonly counts = new Map<string, number>()
+  private readonly settings = new Map<string, TopicSettings>()
   private connected = false
 
+  /** `brokers` only name a bootstrap server in the commands that error messages suggest. */
   constructor(
     kafka: Kafka,
     private readonly logger: Logger,
     private readonly replicationFactor: number,
+    private readonly brokers: readonly string[] = ['<broker>'],
   ) {
     this.admin = kafka.admin()
   }
@@ -81,7 +137,9 @@ export class KafkaAdmin {
    * kafkajs 2.2.4 only retries LEADER_NOT_AVAILABLE in `createTopics({ waitForLeaders: true })`,
    * while a broker that has not yet seen the new topic answers UNKNOWN_TOPIC_OR_PARTITION
    * (kafkajs#1563); so topics are created without waiting and metadata is polled here.
-   * @throws HermesError CONFIG_INVALID when an internal topic exists with another partition count.
+   * Then each topic's settings are read (see {@link KafkaAdmin.maxMessageBytes}).
+   * @throws HermesError CONFIG_INVALID when an internal topic exists with another partition count,
+   * or a topic with a required `cleanup` is set otherwise (the message names the command to fix it).
    */
   async ensureTopics(specs: readonly TopicSpec[], timeoutMs = 30_000): Promise<void> {
     const wanted = new Map<string, TopicSpec>()
@@ -97,8 +155,9 @@ export class KafkaAdmin {
             numPartitions: s.partitions,
             replicationFactor: this.replicationFactor,
             configEntries: [
-              ...(s.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : []),
-              ...(s.keepForever ? [{ name: 'retention.ms', value: '-1' }] : []),
+              ...(s.compacted || s.cleanup === 'compact' ? [{ name: 'cleanup.policy', value: 'compact' }] : []),
+              ...(s.cleanup === 'forever' ? [{ name: 'cleanup.policy', value: 'delete' }, { name: 'retention.bytes', value: '-1' }] : []),
+              ...(s.keepForever || s.cleanup === 'forever' ? [{ name: 'retention.ms', value: '-1' }] : []),
               ...(s.appendTime ? [{ name: 'message.timestamp.type', value: 'LogAppendTime' }] : []),
             ],
           })),
@@ -138,6 +197,54 @@ export class KafkaAdmin {
       }
       if (n !== undefined && n !== s.partitions && !s.strict) this.logger.info({ topic: s.topic, partitions: n, configured: s.partitions }, 'topic exists with another partition count than configured; using it as it is')
     }
+    await this.describe([...wanted.keys()])
+    const wrong: string[] = []
+    for (const s of wanted.values()) {
+      const found = this.settings.get(s.topic)
+      const problem = s.cleanup && found ? cleanupProblem(s.cleanup, found) : null
+      if (!s.cleanup || !problem) continue
+      const bootstrap = this.brokers[0] ?? '<broker>'
+      wrong.push(
+        `topic ${s.topic} has ${problem.setting}=${problem.current}, but it must be kept ${s.cleanup === 'compact' ? 'compacted (its latest record per key forever)' : 'forever (every record; compaction would lose records)'}: ` +
+          `kafka-configs.sh --bootstrap-server ${bootstrap} --alter --entity-type topics --entity-name ${s.topic} --add-config ${s.cleanup === 'compact' ? 'cleanup.policy=compact' : 'cleanup.policy=delete,retention.ms=-1,retention.bytes=-1'}` +
+          ` (or set topics.overrides.${s.topic}.cleanup to what the topic should be)`,
+      )
+    }
+    if (wrong.length) throw new HermesError('CONFIG_INVALID', `${wrong.join('; ')}. Records deleted from a configuration topic are lost to every restart with new state.`)
+  }
+
+  /** Reads and remembers the settings Hermes checks of each topic. */
+  private async describe(topics: readonly string[]): Promise<void> {
+    if (topics.length === 0) return
+    const res = await retrying('describe topic configs', () =>
+      this.admin.describeConfigs({ includeSynonyms: false, resources: topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: DESCRIBED })) }),
+    )
+    for (const r of res.resources) {
+      const get = (name: string): string | undefined => r.configEntries.find((e) => e.configName === name)?.configValue
+      const num = (name: string, fallback: number): number => {
+        const v = Number(get(name))
+        return get(name) === undefined || !Number.isFinite(v) ? fallback : v
+      }
+      this.settings.set(r.resourceName, {
+        maxMessageBytes: num('max.message.bytes', DEFAULT_MAX_MESSAGE_BYTES),
+        cleanupPolicy: get('cleanup.policy') ?? 'delete',
+        retentionMs: num('retention.ms', 604_800_000),
+        retentionBytes: num('retention.bytes', -1),
+      })
+    }
+  }
+
+  /**
+   * The largest record batch the broker accepts for a topic (`max.message.bytes`, read when the
+   * topic was ensured; else the broker's default). Outputs over it can never be written.
+   */
+  maxMessageBytes(topic: string): number {
+    return this.settings.get(topic)?.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES
+  }
+
+  /** Settings of a topic seen by {@link KafkaAdmin.ensureTopics}. */
+  topicSettings(topic: string): TopicSettings | undefined {
+    return this.settings.get(topic)
   }
 
   /**

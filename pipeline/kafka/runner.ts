@@ -6,7 +6,7 @@ import type { Headers } from '../api/record.ts'
 import { outputPartition } from '../runtime/partitioner.ts'
 import type { PlanSource } from '../runtime/plan.ts'
 import type { RawRecord, Task } from '../runtime/task.ts'
-import { KafkaAdmin } from './admin.ts'
+import { KafkaAdmin, withConfiguredCleanup } from './admin.ts'
 import { taskStateDir } from './checkpoint.ts'
 import { createKafkaClient, describeKafkaError, isFenced, isRecoverable } from './client.ts'
 import type { CompactedLog } from './compacted-log.ts'
@@ -58,7 +58,7 @@ export class KafkaRunner {
     this.exactlyOnce = opts.config.runtime.guarantee === 'exactly_once'
     this.settings = resolveRunnerSettings(opts)
     this.kafka = createKafkaClient(opts.config.kafka, opts.logger)
-    this.admin = new KafkaAdmin(this.kafka, opts.logger, opts.config.kafka.replicationFactor)
+    this.admin = new KafkaAdmin(this.kafka, opts.logger, opts.config.kafka.replicationFactor, opts.config.kafka.brokers)
     this.kafkaMetrics = opts.metrics ? new KafkaMetrics(opts.metrics.registry) : undefined
     this.sink = new KafkaSink(this.kafka, { exactlyOnce: this.exactlyOnce, logger: opts.logger, metrics: this.kafkaMetrics, maxInFlight: this.settings.maxInFlightBatches })
   }
@@ -99,7 +99,7 @@ export class KafkaRunner {
       const app = new KafkaApp(topology, deps, { send: (topic, key, value, ts, headers) => this.collect(topic, key, value, ts, headers) })
       this.apps.push(app)
     }
-    await this.admin.ensureTopics(this.apps.flatMap((a) => a.topicSpecs()))
+    await this.admin.ensureTopics(withConfiguredCleanup(opts.config, this.apps.flatMap((a) => a.topicSpecs())))
     await this.admin.ensureTopics(this.apps.flatMap((a) => a.changelogSpecs()))
     await this.sink.start()
     for (const app of this.apps) await app.start()
