@@ -51,6 +51,13 @@ export const errorsSchema = z
     process: decision.default('fail'),
     /** Unserializable outputs: stop by default. */
     produce: decision.default('fail'),
+    /**
+     * Outputs larger than their topic accepts (`max.message.bytes`, Kafka only): the input that
+     * produced one goes to the dead-letter topic with the size and the limit, and the run
+     * continues by default. Such a record is bad data (e.g. a 900 KB itemId), not a bug, and no
+     * retry can ever write it. Applies unless an `errorPolicy.produce` handler is given in code.
+     */
+    oversized: decision.default('continue'),
     /** Dead-letter topic; default `<app>.dlq`. */
     deadLetterTopic: z.string().min(1).optional(),
   })

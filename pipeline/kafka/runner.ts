@@ -1,8 +1,10 @@
 import { performance } from 'node:perf_hooks'
 import { setImmediate as yieldToIo } from 'node:timers/promises'
 import type { Kafka } from 'kafkajs'
-import { HermesError } from '../api/errors.ts'
+import type { ErrorHandler } from '../api/errors.ts'
+import { HermesError, describeError } from '../api/errors.ts'
 import type { Headers } from '../api/record.ts'
+import type { HermesConfig } from '../config/schema.ts'
 import { outputPartition } from '../runtime/partitioner.ts'
 import type { PlanSource } from '../runtime/plan.ts'
 import type { RawRecord, Task } from '../runtime/task.ts'
@@ -15,6 +17,7 @@ import { KafkaMetrics, LATENCY_SAMPLE_EVERY, observeProcessLatency, updateRunner
 import { nextRecord } from './next-record.ts'
 import type { KafkaRunStats, KafkaRunnerOptions, KafkaRunnerSettings } from './options.ts'
 import { resolveRunnerSettings } from './options.ts'
+import { fitDeadLetter, singleRecordBatchBytes } from './record-size.ts'
 import { KafkaSink } from './sink.ts'
 import { buffered } from './source.ts'
 
@@ -24,6 +27,36 @@ const CHUNK = 2000
 const CHUNK_MS = 20
 /** How often consumed records of repartition topics are deleted. */
 const PURGE_EVERY_MS = 30_000
+/**
+ * Kafka errors that the same write meets again however often it is retried (the record or the
+ * request is refused, not the cluster unavailable).
+ */
+const NON_RETRIABLE = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE', 'INVALID_TIMESTAMP', 'INVALID_REQUIRED_ACKS', 'TOPIC_AUTHORIZATION_FAILED', 'UNSUPPORTED_FOR_MESSAGE_FORMAT', 'INVALID_TOPIC_EXCEPTION', 'POLICY_VIOLATION'])
+/** Failures in a row with one of {@link NON_RETRIABLE} after which the run ends. */
+const NON_RETRIABLE_REPEATS = 3
+/** `/healthz` fails once commits have failed this long (or `kafka.maxOutageMs`, if shorter). */
+const LIVENESS_FAILING_MS = 60_000
+
+/** The Kafka error type in an error's cause chain that retrying cannot heal, if any. */
+function nonRetriableType(err: unknown): string | undefined {
+  const seen = new Set<unknown>()
+  let e = err as { type?: string; cause?: unknown; originalError?: unknown } | undefined
+  while (e && typeof e === 'object' && !seen.has(e)) {
+    seen.add(e)
+    if (e.type && NON_RETRIABLE.has(e.type)) return e.type
+    e = (e.originalError ?? e.cause) as typeof e
+  }
+  return undefined
+}
+
+/**
+ * The produce-phase policy on Kafka: an output over its topic's limit (RECORD_TOO_LARGE) follows
+ * `errors.oversized` (default: dead-letter the input, continue), because it is bad data that no
+ * retry can write; anything else (a serializer failing: a bug) follows `errors.produce`.
+ */
+export function producePolicy(errors: HermesConfig['errors']): ErrorHandler {
+  return (ctx) => (ctx.error instanceof HermesError && ctx.error.code === 'RECORD_TOO_LARGE' ? errors.oversized : errors.produce)
+}
 
 /**
  * Runs topologies on Kafka, mirroring the embedded runner: one thread, records taken from the
@@ -51,6 +84,13 @@ export class KafkaRunner {
   private lastSweep = 0
   private lastPurge = 0
   private readonly roundRobin = new Map<string, number>()
+  /** Dead-letter topics of the apps: their records are shrunk, never refused (see {@link fitDeadLetter}). */
+  private readonly dlqTopics = new Set<string>()
+  /** When Kafka started failing with no commit succeeding since (-1: not failing). */
+  private failingSince = -1
+  private lastFailure = ''
+  /** Why the run ended with an error, for {@link KafkaRunner.liveness}. */
+  private fatal: string | null = null
 
   private constructor(opts: KafkaRunnerOptions) {
     this.opts = opts
@@ -60,7 +100,13 @@ export class KafkaRunner {
     this.kafka = createKafkaClient(opts.config.kafka, opts.logger)
     this.admin = new KafkaAdmin(this.kafka, opts.logger, opts.config.kafka.replicationFactor, opts.config.kafka.brokers)
     this.kafkaMetrics = opts.metrics ? new KafkaMetrics(opts.metrics.registry) : undefined
-    this.sink = new KafkaSink(this.kafka, { exactlyOnce: this.exactlyOnce, logger: opts.logger, metrics: this.kafkaMetrics, maxInFlight: this.settings.maxInFlightBatches })
+    this.sink = new KafkaSink(this.kafka, {
+      exactlyOnce: this.exactlyOnce,
+      logger: opts.logger,
+      metrics: this.kafkaMetrics,
+      maxInFlight: this.settings.maxInFlightBatches,
+      maxMessageBytes: (topic) => this.admin.maxMessageBytes(topic),
+    })
   }
 
   /** Connects, creates the topics (changelogs included), reads broadcast topics and joins the groups. */
@@ -93,11 +139,12 @@ export class KafkaRunner {
       onData: () => this.wake(),
       ...(opts.metrics ? { metrics: opts.metrics } : {}),
       ...(this.kafkaMetrics ? { kafkaMetrics: this.kafkaMetrics } : {}),
-      ...(opts.errorPolicy ? { errorPolicy: opts.errorPolicy } : {}),
+      errorPolicy: { ...opts.errorPolicy, produce: opts.errorPolicy?.produce ?? producePolicy(opts.config.errors) },
     }
     for (const topology of opts.topologies) {
       const app = new KafkaApp(topology, deps, { send: (topic, key, value, ts, headers) => this.collect(topic, key, value, ts, headers) })
       this.apps.push(app)
+      this.dlqTopics.add(app.app.dlqTopic)
     }
     await this.admin.ensureTopics(withConfiguredCleanup(opts.config, this.apps.flatMap((a) => a.topicSpecs())))
     await this.admin.ensureTopics(this.apps.flatMap((a) => a.changelogSpecs()))
@@ -121,6 +168,20 @@ export class KafkaRunner {
     return { ready: true }
   }
 
+  /**
+   * For `/healthz`: not live once the run ended with an error, or while no commit has succeeded
+   * for a minute (or `kafka.maxOutageMs`, if shorter) of failures, e.g. a partition whose outputs
+   * Kafka keeps refusing; a restart may help where the loop's own recovery did not.
+   */
+  liveness(): { live: true } | { live: false; reason: string } {
+    if (this.fatal !== null) return { live: false, reason: this.fatal }
+    if (this.failingSince >= 0) {
+      const failing = this.clock() - this.failingSince
+      if (failing > Math.min(this.settings.maxOutageMs, LIVENESS_FAILING_MS)) return { live: false, reason: `no commit has succeeded for ${Math.round(failing / 1000)} s of Kafka failures; last: ${this.lastFailure}` }
+    }
+    return { live: true }
+  }
+
   /** Asks {@link KafkaRunner.run} to stop after the current chunk (it still commits). */
   stop(): void {
     this.stopRequested = true
@@ -142,18 +203,49 @@ export class KafkaRunner {
    * `stopWhenIdleMs` with everything committed. Commits at the end.
    */
   async run(options: { stopWhenIdleMs?: number; onProgress?: (s: KafkaRunStats) => void } = {}): Promise<KafkaRunStats> {
+    try {
+      return await this.runLoop(options)
+    } catch (err) {
+      this.fatal = describeError(err)
+      throw err
+    }
+  }
+
+  /**
+   * The loop of {@link KafkaRunner.run}. A Kafka failure puts the tasks back to their last commit
+   * and the loop carries on; the work is redone, so only a commit that succeeds (or having
+   * nothing left to commit) ends the failure. The run gives up, with an error naming the last
+   * failure, once failures have lasted `kafka.maxOutageMs`, or at once when Kafka refused the
+   * same kind of write {@link NON_RETRIABLE_REPEATS} times in a row (e.g. MESSAGE_TOO_LARGE for a
+   * changelog record), which retrying cannot heal.
+   * @throws HermesError PRODUCE_ERROR or IO_ERROR when giving up; any error that is not Kafka's.
+   */
+  private async runLoop(options: { stopWhenIdleMs?: number; onProgress?: (s: KafkaRunStats) => void }): Promise<KafkaRunStats> {
     const stats: KafkaRunStats = { records: 0, timersFired: 0, commits: 0, elapsedMs: 0 }
     const started = performance.now()
     const loop = { idleSince: -1, lastProgress: this.clock(), started }
-    let failingSince = -1
+    let refused = 0
     while (!this.stopRequested) {
       try {
         if (await this.step(options, stats, loop)) break
-        failingSince = -1
+        // Recovered: a commit went through, or everything redone is committed and nothing is left.
+        if (this.failingSince >= 0 && (this.lastCommit > this.failingSince || (this.sinceCommit === 0 && this.idle()))) {
+          this.failingSince = -1
+          refused = 0
+        }
       } catch (err) {
         if (this.stopRequested || !isRecoverable(err)) throw err
-        if (failingSince < 0) failingSince = this.clock()
-        if (this.clock() - failingSince > this.settings.maxOutageMs) throw err
+        const now = this.clock()
+        if (this.failingSince < 0) this.failingSince = now
+        this.lastFailure = describeError(err)
+        const kind = nonRetriableType(err)
+        refused = kind ? refused + 1 : 0
+        if (refused >= NON_RETRIABLE_REPEATS) {
+          throw new HermesError('PRODUCE_ERROR', `Kafka refused the same write ${refused} times in a row (${kind}), which no retry can heal; stopping. ${this.lastFailure}`, { cause: err })
+        }
+        if (now - this.failingSince > this.settings.maxOutageMs) {
+          throw new HermesError('IO_ERROR', `Kafka kept failing for ${Math.round((now - this.failingSince) / 1000)} s with no commit succeeding (kafka.maxOutageMs: ${this.settings.maxOutageMs}); last failure: ${this.lastFailure}`, { cause: err, retriable: true })
+        }
         await this.recover(err)
       }
     }
@@ -284,6 +376,26 @@ export class KafkaRunner {
    * process reads (push-decisions → material-stats). The embedded log hands those over at once.
    */
   private collect(topic: string, key: string | null, value: Buffer | null, ts: number, headers?: Headers): void {
+    // A record over the topic's limit would be refused by the broker at every retry, and stall
+    // its partition: refuse it here instead (a produce error of its input, see producePolicy). A
+    // dead letter is never refused: it is shrunk until it fits, saying what was dropped.
+    const limit = this.admin.maxMessageBytes(topic)
+    const size = singleRecordBatchBytes({ key, value, ...(headers ? { headers } : {}) })
+    if (size > limit) {
+      if (!this.dlqTopics.has(topic)) {
+        throw new HermesError(
+          'RECORD_TOO_LARGE',
+          `output record to ${topic} is ${size} bytes, over the ${limit} bytes the topic accepts (max.message.bytes); if such records are expected, raise max.message.bytes of ${topic} (kafka-configs.sh --alter --entity-type topics --entity-name ${topic} --add-config max.message.bytes=<bytes>) and restart`,
+        )
+      }
+      const fitted = fitDeadLetter({ key, value, ...(headers ? { headers } : {}) }, size, limit, topic)
+      if (!fitted) {
+        this.opts.logger.error({ topic, size, limit, reason: headers?.['hermes.dlq.reason'] }, 'dead letter does not fit its topic even without key, value and headers; not written')
+        return
+      }
+      this.opts.logger.warn({ topic, size, limit, dropped: fitted.headers?.['hermes.dlq.dropped'] }, 'dead letter over its topic limit: written without its value')
+      ;({ key, value, headers } = fitted)
+    }
     const partitions = this.admin.partitions(topic)
     const partition = outputPartition(topic, key, partitions, this.roundRobin)
     const record = { owner: this.current, topic, partition, key, value, timestamp: ts, ...(headers && Object.keys(headers).length ? { headers } : {}) }
