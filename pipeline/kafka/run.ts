@@ -63,8 +63,9 @@ export async function runKafka(options: KafkaRunOptions): Promise<KafkaRunStats>
     registry: metrics.registry,
     health: {
       // A start-up step that never ends is not a reason to restart the process: each one has its
-      // own deadline (schemaRegistry.startupTimeoutMs, the Kafka client's retries) and fails the run.
-      live: () => true,
+      // own deadline (schemaRegistry.startupTimeoutMs, the Kafka client's retries) and fails the
+      // run. Once running, the runner says (commits failing for too long, a fatal error).
+      live: () => runner?.liveness() ?? { live: true },
       ready: () => runner?.readiness() ?? { ready: false, reason: starting },
     },
     beforeScrape: () => runner?.updateMetrics(),
