@@ -52,7 +52,12 @@ export interface ProcessorContext<Out = unknown> {
   forward(record: Record<Out>): void
   /** Emits a record on the named side output (for example `late`). */
   forwardTo(output: string, record: Record<unknown>): void
-  /** Sends a record to the dead-letter topic with a reason; nothing is lost and the run goes on. */
+  /**
+   * Sends a record to the dead-letter topic with a reason; nothing is lost and the run goes on.
+   * A record read from a topic (or copied from one with `withValue`, `withKey`, ...) is written
+   * as it was read: the input's key, value bytes, headers and timestamp, so it can be replayed
+   * unchanged. A record the operator created itself is written as the JSON of its value.
+   */
   deadLetter(record: Record<unknown>, reason: string): void
   valueStore<V>(name: string): ValueStore<V>
   mapStore<V>(name: string): MapStore<V>
