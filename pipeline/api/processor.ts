@@ -54,9 +54,10 @@ export interface ProcessorContext<Out = unknown> {
   forwardTo(output: string, record: Record<unknown>): void
   /**
    * Sends a record to the dead-letter topic with a reason; nothing is lost and the run goes on.
-   * A record read from a topic (or copied from one with `withValue`, `withKey`, ...) is written
-   * as it was read: the input's key, value bytes, headers and timestamp, so it can be replayed
-   * unchanged. A record the operator created itself is written as the JSON of its value.
+   * The input being processed (or a copy of it made with `withValue`, `withKey`, ...) is written
+   * as it was read: its key, value bytes, headers and timestamp, so it can be replayed unchanged.
+   * Any other record (made by the operator, or kept from an earlier input) is written as the
+   * JSON of its value.
    */
   deadLetter(record: Record<unknown>, reason: string): void
   valueStore<V>(name: string): ValueStore<V>
