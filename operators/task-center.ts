@@ -26,7 +26,7 @@ import { unitHash } from './ids.ts'
 import { evaluateRule } from './rules.ts'
 import type { Settings } from './settings.ts'
 import type { BehaviorEvent, Candidate, Suppression, UserContext } from './types.ts'
-import { forwardSuppression, isBookkeepingKey, taskKey } from './types.ts'
+import { candidateEvent, forwardSuppression, isBookkeepingKey, taskKey } from './types.ts'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
@@ -241,6 +241,8 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
     }
     const user = userContext(userId, state)
     let counts: ReturnType<typeof rollingCounts> | null = null
+    // The rules see the event as sent; candidates carry its contract fields only (candidateEvent).
+    let carried: BehaviorEvent | null = null
     for (const [taskId, task] of st.tasks.entries()) {
       const trig = task.trigger
       if (trig.type !== 'event' || !trig.events.includes(ev.type) || !taskLive(task, ts) || !inAudience(task, state.segments)) continue
@@ -254,7 +256,7 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
         }
         if (!r.result) continue
       }
-      const c: Candidate = { userId, taskId, origin: 'event', trigger: ev.eventId, triggerEventId: ev.eventId, decidedAt: ts, sendAt: ts, user, event: ev }
+      const c: Candidate = { userId, taskId, origin: 'event', trigger: ev.eventId, triggerEventId: ev.eventId, decidedAt: ts, sendAt: ts, user, event: (carried ??= candidateEvent(ev)) }
       const holdMs = Math.max(trig.delayMs, trig.unless?.withinMs ?? 0)
       if (holdMs === 0) emit(c)
       else hold(c, ts + holdMs, trig.unless?.events ?? [], ts + (trig.unless?.withinMs ?? 0))

@@ -14,35 +14,22 @@ export interface BehaviorEvent {
 }
 
 /**
- * Checks a behavior event against its contract (the check of the event sources' serde), so a
+ * Checks the required fields of a behavior event (the check of the event sources' serde), so a
  * bad one reaches the dead-letter topic with a reason. Returns the reason, or null.
  *
- * Beyond the required fields, `itemId` and `category` are strings and `attrs` a flat map of
- * strings and numbers (schemas/behavior-event.avsc): a nested value is refused here, at the
- * door, because everything downstream (rules, held candidates in state, outputs) copies or
- * writes the event recursively, and a value nested a few thousand levels deep would overflow
- * the stack there, at commit time, far from the record that caused it.
+ * Ids must be well-formed Unicode: keys, state and decision ids are UTF-8, where every lone
+ * surrogate becomes U+FFFD, so two such users would share one state and one push history.
+ * Other fields are not checked here: a rule may look at whatever the producer sent (a rule that
+ * fails on it is a `rule_error`), and candidates carry only the contract's fields
+ * ({@link candidateEvent}).
  */
 export function checkBehaviorEvent(v: { [k: string]: unknown }): string | null {
   for (const f of ['eventId', 'userId', 'type'] as const) {
     if (typeof v[f] !== 'string' || v[f] === '') return `behavior event needs a non-empty string "${f}"`
   }
   if (typeof v.ts !== 'number' || !Number.isFinite(v.ts)) return 'behavior event needs "ts" as epoch milliseconds'
-  for (const f of ['itemId', 'category'] as const) {
-    if (v[f] !== undefined && v[f] !== null && typeof v[f] !== 'string') return `behavior event "${f}" must be a string or null, got ${kindOf(v[f])}`
-  }
   for (const f of ['eventId', 'userId', 'type', 'itemId'] as const) {
-    // Keys, state and decision ids are UTF-8: every lone surrogate encodes as U+FFFD, so two
-    // such ids would share one user's state or one decision id.
     if (typeof v[f] === 'string' && LONE_SURROGATE.test(v[f])) return `behavior event "${f}" is not well-formed Unicode (it has a lone surrogate, e.g. half of an emoji)`
-  }
-  const attrs = v.attrs
-  if (attrs === undefined || attrs === null) return null
-  if (typeof attrs !== 'object' || Array.isArray(attrs)) return `behavior event "attrs" must be an object of strings and numbers, got ${kindOf(attrs)}`
-  for (const [k, a] of Object.entries(attrs)) {
-    if (typeof a !== 'string' && !(typeof a === 'number' && Number.isFinite(a))) {
-      return `behavior event "attrs.${k.length > 64 ? `${k.slice(0, 61)}...` : k}" must be a string or a number (attrs is a flat map), got ${kindOf(a)}`
-    }
   }
   return null
 }
@@ -50,8 +37,33 @@ export function checkBehaviorEvent(v: { [k: string]: unknown }): string | null {
 /** A UTF-16 surrogate that is not half of a pair (a code point of category Cs under the `u` flag). */
 const LONE_SURROGATE = /\p{Cs}/u
 
-function kindOf(v: unknown): string {
-  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : typeof v
+const CONTRACT_FIELDS = new Set(['eventId', 'userId', 'type', 'ts', 'itemId', 'category', 'attrs'])
+
+const isText = (v: unknown): boolean => v === undefined || v === null || typeof v === 'string'
+const isScalar = (v: unknown): v is string | number => typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v))
+
+/**
+ * The event as a candidate carries it: the contract's fields only (schemas/behavior-event.avsc),
+ * `itemId`/`category` as strings or null, `attrs` as a flat map of strings and finite numbers.
+ * Whatever else a JSON producer sent (a nested attribute, an extra field) stays out, because a
+ * candidate's event is held in state, rendered and forwarded, all of which copy or write it
+ * recursively: a value nested thousands of levels deep would overflow the stack there, at
+ * commit time, far from the record that caused it. Returns the event itself when it fits.
+ */
+export function candidateEvent(ev: BehaviorEvent): BehaviorEvent {
+  const raw = ev as unknown as { [k: string]: unknown }
+  const attrs = raw.attrs
+  const attrsObject = attrs !== null && typeof attrs === 'object' && !Array.isArray(attrs) ? (attrs as { [k: string]: unknown }) : null
+  const fits =
+    Object.keys(raw).every((k) => CONTRACT_FIELDS.has(k)) &&
+    isText(raw.itemId) &&
+    isText(raw.category) &&
+    (attrs === undefined || attrs === null || (attrsObject !== null && Object.values(attrsObject).every(isScalar)))
+  if (fits) return ev
+  const text = (v: unknown): string | null => (typeof v === 'string' ? v : null)
+  // fromEntries, not assignment: an attribute named "__proto__" stays a plain field.
+  const flat = attrsObject === null ? null : (Object.fromEntries(Object.entries(attrsObject).filter(([, a]) => isScalar(a))) as { [k: string]: string | number })
+  return { eventId: ev.eventId, userId: ev.userId, type: ev.type, ts: ev.ts, itemId: text(raw.itemId), category: text(raw.category), attrs: flat }
 }
 
 /** What the decision operators know of a user. */

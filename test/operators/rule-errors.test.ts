@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { MAX_RULE_DEPTH, checkRule, evaluateRule } from '../../operators/rules.ts'
-import type { Decision, Suppression } from '../../operators/types.ts'
+import type { BehaviorEvent, Decision, Suppression } from '../../operators/types.ts'
+import { candidateEvent } from '../../operators/types.ts'
 import type { DeadLetter } from './helpers.ts'
 import { HOUR, T0, deadLetters, decisions, ev, eventTask, flow, material, reasons, suppressions } from './helpers.ts'
 import { openFlow } from './embedded-harness.ts'
@@ -65,42 +66,52 @@ describe('a rule that fails on a record', () => {
 })
 
 describe('very deep JSON cannot crash or stall the flow', () => {
-  it('dead-letters a behavior event whose attrs nest 10,000 levels deep, with the field named, and keeps deciding', async () => {
+  it('turns attrs nested 10,000 levels deep into a rule_error where a rule reads the event, and a push with the flat attrs where none does', async () => {
     const d = await flow({ settings: open })
-    await d.pipe('config.materials', [material('m1')])
-    // A held candidate keeps its event in state: a deep event there would break every commit.
-    await d.pipe('config.tasks', [eventTask('t1', { trigger: { type: 'event', events: ['price_drop'], delayMs: HOUR } })])
-    await d.pipe('behavior-events', [`{"eventId":"deep","userId":"u1","type":"price_drop","ts":${T0},"attrs":${deepJson(10_000)}}`], { key: 'u1', timestamp: T0 })
-    await d.pipe('behavior-events', [ev('u2', 'price_drop', T0 + 1), ev('u3', 'view', T0 + 2 * HOUR)])
-    expect(deadLetters(d).map((x) => [x.phase, x.reason])).toEqual([['deserialize', 'behavior event "attrs.a" must be a string or a number (attrs is a flat map), got an object']])
-    expect(decisions(d).map((x) => x.userId)).toEqual(['u2'])
+    await d.pipe('config.materials', [material('m1', { body: '{{event.itemId}} is {{event.attrs.dropPct}}% cheaper' })])
+    await d.pipe('config.tasks', [
+      eventTask('t-rule', { trigger: { type: 'event', events: ['price_drop'], when: { '>=': [{ var: 'event.attrs.dropPct' }, 10] } } }),
+      // A held candidate keeps its event in state until the hold ends: the state is written at
+      // every commit, so a deep value there would fail every commit.
+      eventTask('t-held', { priority: 1, trigger: { type: 'event', events: ['price_drop'], delayMs: HOUR } }),
+    ])
+    const deepEvent = `{"eventId":"deep","userId":"u1","type":"price_drop","ts":${T0},"itemId":"sku-1","attrs":{"dropPct":50,"deep":${deepJson(10_000)}},"extra":${deepJson(10_000)}}`
+    await d.pipe('behavior-events', [deepEvent], { key: 'u1', timestamp: T0 })
+    await d.pipe('behavior-events', [ev('u2', 'price_drop', T0 + 1, { attrs: { dropPct: 20 } }), ev('u3', 'view', T0 + 2 * HOUR)])
+    expect(deadLetters(d)).toEqual([])
+    expect(suppressions(d).map((x) => [x.userId, x.taskId, x.reason])).toEqual([['u1', 't-rule', 'rule_error']])
+    expect(decisions(d).map((x) => [x.userId, x.taskId, x.body])).toEqual([
+      ['u2', 't-rule', 'item-1 is 20% cheaper'],
+      ['u1', 't-held', 'sku-1 is 50% cheaper'],
+      ['u2', 't-held', 'item-1 is 20% cheaper'],
+    ])
     await d.close()
   })
 
-  it('dead-letters other values the behavior-event contract does not allow: nested or boolean attrs, non-string ids, lone surrogates', async () => {
+  it('gives candidates the contract fields of the event only: flat attrs of strings and numbers, string ids', () => {
+    const fits: BehaviorEvent = { eventId: 'e1', userId: 'u1', type: 'view', ts: T0, itemId: 'i1', attrs: { a: 'x', n: 1 } }
+    expect(candidateEvent(fits)).toBe(fits)
+    const sent = JSON.parse(`{"eventId":"e1","userId":"u1","type":"view","ts":${T0},"itemId":42,"category":{"c":1},"attrs":{"a":"x","flag":true,"list":[1],"o":{"p":1},"__proto__":"y"},"extra":{"deep":1}}`) as BehaviorEvent
+    const carried = candidateEvent(sent)
+    expect(carried).toEqual({ eventId: 'e1', userId: 'u1', type: 'view', ts: T0, itemId: null, category: null, attrs: { a: 'x', ['__proto__']: 'y' } })
+    expect(Object.getPrototypeOf(carried.attrs)).toBe(Object.prototype)
+    expect(Object.hasOwn(carried.attrs as object, '__proto__')).toBe(true)
+  })
+
+  it('dead-letters an event whose ids have a lone surrogate (two such users would share one state), and accepts emoji', async () => {
     const d = await flow()
     await d.pipe('behavior-events', [
-      ev('u1', 'view', T0, { attrs: { flag: true } }),
-      ev('u1', 'view', T0, { attrs: { list: [1, 2] } }),
-      ev('u1', 'view', T0, { attrs: 'dropPct=10' }),
-      ev('u1', 'view', T0, { itemId: 42 }),
-      ev('u1', 'view', T0, { category: { name: 'shoes' } }),
-      ev('u1', 'view', T0, { itemId: null, category: null, attrs: { dropPct: 10, source: 'feed' } }),
       ev('u\ud83d', 'view', T0, { eventId: 'e-lone-1' }),
       ev('u\ude42', 'view', T0, { eventId: 'e-lone-2' }),
       ev('u🙂', 'view', T0, { itemId: 'i\ud83d' }),
-      ev('u🙂', 'view', T0, { itemId: 'i🙂' }),
+      ev('u🙂', 'view', T0, { eventId: 'e\udc00' }),
+      ev('u🙂', 'view', T0, { itemId: 'i🙂', attrs: { nested: { ok: true } } }),
     ])
     expect(deadLetters(d).map((x: DeadLetter) => x.reason)).toEqual([
-      'behavior event "attrs.flag" must be a string or a number (attrs is a flat map), got boolean',
-      'behavior event "attrs.list" must be a string or a number (attrs is a flat map), got an array',
-      'behavior event "attrs" must be an object of strings and numbers, got string',
-      'behavior event "itemId" must be a string or null, got number',
-      'behavior event "category" must be a string or null, got an object',
-      // Both would be the user "u\ufffd" once encoded as UTF-8 (state keys, decision ids).
       'behavior event "userId" is not well-formed Unicode (it has a lone surrogate, e.g. half of an emoji)',
       'behavior event "userId" is not well-formed Unicode (it has a lone surrogate, e.g. half of an emoji)',
       'behavior event "itemId" is not well-formed Unicode (it has a lone surrogate, e.g. half of an emoji)',
+      'behavior event "eventId" is not well-formed Unicode (it has a lone surrogate, e.g. half of an emoji)',
     ])
     await d.close()
   })
