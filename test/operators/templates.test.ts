@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { checkFallbacks, checkPlaceholder, checkTemplates, renderTemplate } from '../../operators/templates.ts'
 import type { TemplateData } from '../../operators/templates.ts'
-import { T0, deadLetters, flow, material } from './helpers.ts'
+import type { Suppression } from '../../operators/types.ts'
+import { openFlow } from './embedded-harness.ts'
+import { HOUR, T0, deadLetters, ev, eventTask, flow, material } from './helpers.ts'
 
 const data: TemplateData = {
   event: { eventId: 'e1', userId: 'u1', type: 'price_drop', ts: T0, itemId: 'item-1', category: null, attrs: { dropPct: 40, empty: '' } },
@@ -63,5 +65,23 @@ describe('templates: checks when a material is loaded', () => {
       expect.stringMatching(/^invalid material m2: fallbacks\.event\.itemId: /),
     ])
     await d.close()
+  })
+})
+
+describe('templates: what operators see', () => {
+  it('logs a material that cannot render once per material and placeholder, however many candidates it fails', async () => {
+    const h = await openFlow({ state: { kind: 'memory', maps: new Map() }, config: { topics: { defaultPartitions: 1 } } })
+    await h.pipe('config.materials', [material('m1', { body: 'Save {{event.attrs.saving}} on {{event.itemId}}', fallbacks: undefined })])
+    await h.pipe('config.tasks', [eventTask('t1')])
+    await h.pipe('behavior-events', [ev('u1', 'price_drop', T0), ev('u2', 'price_drop', T0 + 1), ev('u3', 'price_drop', T0 + 2, { attrs: { saving: '5%' }, itemId: null }), ev('u4', 'view', T0 + HOUR)])
+    expect(h.values<Suppression>('push-suppressions').map((x) => [x.userId, x.materialId, x.reason])).toEqual([
+      ['u1', 'm1', 'template_incomplete'],
+      ['u2', 'm1', 'template_incomplete'],
+      ['u3', 'm1', 'template_incomplete'],
+    ])
+    const lines = h.lines.filter((l) => l.materialId === 'm1')
+    expect(lines.map((l) => [l.level, l.taskId, l.placeholder])).toEqual([[40, 't1', 'body: {{event.attrs.saving}}'], [40, 't1', 'body: {{event.itemId}}']])
+    expect(lines[0]?.msg).toContain('fallbacks')
+    await h.close()
   })
 })
