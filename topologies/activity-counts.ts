@@ -25,7 +25,11 @@ const countByType: Aggregator<BehaviorEvent, TypeCounts> = {
   },
   merge: (a, b) => {
     const byType = { ...a.byType }
-    for (const [t, n] of Object.entries(b.byType)) byType[t] = (byType[t] ?? 0) + n
+    for (const [t, n] of Object.entries(b.byType)) {
+      const m = Object.hasOwn(byType, t) ? (byType[t] as number) : 0
+      // defineProperty, as in add: assigning to "__proto__" would set the prototype and lose the count.
+      Object.defineProperty(byType, t, { value: m + n, enumerable: true, writable: true, configurable: true })
+    }
     return { total: a.total + b.total, byType }
   },
 }
