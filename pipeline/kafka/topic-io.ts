@@ -9,7 +9,7 @@ import { topicPartitions } from '../config/topic-partitions.ts'
 import { formatEntry } from '../embedded/files.ts'
 import { DLQ_HEADERS } from '../runtime/task.ts'
 import type { HermesLogger } from '../observability/logger.ts'
-import { decodeAsWritten, toAvroForm } from '../registry/avro-serde.ts'
+import { MAGIC_BYTE, decodeAsWritten, toAvroForm } from '../registry/avro-serde.ts'
 import { SchemaRegistryClient } from '../registry/client.ts'
 import { avroSerde, registeredSchema, topicFormat } from '../registry/formats.ts'
 import { KafkaAdmin } from './admin.ts'
@@ -174,6 +174,15 @@ export async function consumeFromKafka(o: { config: HermesConfig; logger: Hermes
   return records.length
 }
 
+/** The JSON value of bytes, or undefined when they are not JSON. */
+function parseJson(bytes: Buffer): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8')) as unknown
+  } catch {
+    return undefined
+  }
+}
+
 /** A record for {@link sendToKafka}; `json` (a fixed value given as JSON) is Avro-encoded for avro topics. */
 export interface OutgoingRecord {
   topic: string
@@ -187,9 +196,10 @@ export interface OutgoingRecord {
 
 /**
  * Sends records to their topics (created when missing) with an idempotent producer and the Java
- * client's partitioner; a value given as JSON for an avro topic is encoded with the topic's
- * registered schema (see {@link toAvroForm}). Everything is encoded before anything is sent, so
- * a value that does not fit its schema sends nothing.
+ * client's partitioner. On an avro topic, a value given as JSON (`json`, or JSON bytes that are
+ * not in the Confluent wire format) is encoded with the topic's registered schema (see
+ * {@link toAvroForm}); Avro bytes go as they are. Everything is encoded before anything is
+ * sent, so a value that does not fit its schema sends nothing.
  * @throws SerdeError naming the record that does not fit.
  */
 export async function sendToKafka(o: { config: HermesConfig; logger: HermesLogger; records: readonly OutgoingRecord[] }): Promise<void> {
@@ -199,7 +209,10 @@ export async function sendToKafka(o: { config: HermesConfig; logger: HermesLogge
   const serdes = new Map<string, { serde: Serde<unknown>; form: (v: unknown) => unknown }>()
   for (const r of o.records) {
     let value = r.value
-    if (r.json !== undefined && topicFormat(config, r.topic) === 'avro') {
+    // A dead letter an operator raised from a timer carries its record's JSON rendering, not the
+    // Avro bytes it was read as: on an avro topic, JSON that is not in the wire format is encoded.
+    const json = r.json !== undefined ? r.json : r.value && r.value[0] !== MAGIC_BYTE && topicFormat(config, r.topic) === 'avro' ? parseJson(r.value) : undefined
+    if (json !== undefined && topicFormat(config, r.topic) === 'avro') {
       let s = serdes.get(r.topic)
       if (!s) {
         registry ??= new SchemaRegistryClient(config.schemaRegistry, logger)
@@ -207,7 +220,7 @@ export async function sendToKafka(o: { config: HermesConfig; logger: HermesLogge
         s = { serde: avroSerde(r.topic, registered, registry), form: (v) => toAvroForm(registered.schema.type, v) }
         serdes.set(r.topic, s)
       }
-      value = s.serde.serialize(s.form(r.json))
+      value = s.serde.serialize(s.form(json))
     }
     const list = byTopic.get(r.topic) ?? []
     byTopic.set(r.topic, list)

@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { materialSchema, parseWith, taskSchema } from '../../operators/config.ts'
+import { validateConfig } from '../../pipeline/config/load.ts'
+import { sendToKafka } from '../../pipeline/kafka/topic-io.ts'
 import { runHermes } from '../hermes-cli.ts'
-import { readTopics, runId } from '../kafka/helpers.ts'
+import { BROKERS, readTopics, runId, silent } from '../kafka/helpers.ts'
 import { REGISTRY_URL } from './helpers.ts'
 
 const exampleLines = (name: string): string[] => readFileSync(join('docs', 'examples', `${name}.jsonl`), 'utf8').split('\n').filter((l) => l.trim())
@@ -68,5 +70,20 @@ describe('hermes produce of configuration topics on Kafka (real broker and regis
       const json = JSON.parse(materials.find((l) => l.includes(`"materialId":"${d.materialId}"`)) ?? 'null') as unknown
       expect(parseWith(materialSchema, 'material', d)).toEqual(parseWith(materialSchema, 'material', json))
     }
+  })
+
+  it('dlq replay to an avro topic encodes a JSON value (a fix, or the JSON rendering of a timer dead letter) and sends Avro bytes as they are', async () => {
+    const id = runId()
+    const topic = `cfg-replay-tasks-${id}`
+    const config = validateConfig({ kafka: { brokers: BROKERS }, topics: { overrides: { [topic]: { format: 'avro', schema: 'task' } } }, schemaRegistry: { url: REGISTRY_URL }, observability: { log: { level: 'silent' } } })
+    const task = JSON.parse(exampleLines('tasks')[1] ?? 'null') as { taskId: string }
+    await sendToKafka({ config, logger: silent, records: [{ topic, key: task.taskId, value: Buffer.from(JSON.stringify(task)), headers: { trace: 'x' }, timestamp: 0 }] })
+    const [first] = (await readTopics([topic])).get(topic) ?? []
+    expect(first?.bytes?.[0]).toBe(0)
+    expect(first?.headers).toEqual({ trace: 'x' })
+    // The Avro bytes just written go back as they are.
+    await sendToKafka({ config, logger: silent, records: [{ topic, key: task.taskId, value: first?.bytes ?? null, headers: {}, timestamp: 0 }] })
+    const both = (await readTopics([topic])).get(topic) ?? []
+    expect(both.map((r) => r.bytes?.toString('hex'))).toEqual([first?.bytes?.toString('hex'), first?.bytes?.toString('hex')])
   })
 })
