@@ -1,5 +1,4 @@
-import type { Admin, Kafka } from 'kafkajs'
-import { ConfigResourceTypes } from 'kafkajs'
+import type { Admin, ConfigResourceTypes, Kafka } from 'kafkajs'
 import { HermesError } from '../api/errors.ts'
 import type { Logger } from '../api/processor.ts'
 import type { HermesConfig } from '../config/schema.ts'
@@ -43,6 +42,12 @@ export interface TopicSettings {
 
 /** The broker's default `message.max.bytes` (1 MiB plus the batch overhead), when a topic reports none. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
+
+/**
+ * kafkajs' `ConfigResourceTypes.TOPIC`. Node's ESM loader does not see that named export of the
+ * CommonJS kafkajs (only vitest's interop does), so importing it fails outside tests.
+ */
+const TOPIC_RESOURCE = 2 as ConfigResourceTypes
 
 /** Topic settings read at start-up. */
 const DESCRIBED = ['max.message.bytes', 'cleanup.policy', 'retention.ms', 'retention.bytes']
@@ -217,7 +222,7 @@ export class KafkaAdmin {
   private async describe(topics: readonly string[]): Promise<void> {
     if (topics.length === 0) return
     const res = await retrying('describe topic configs', () =>
-      this.admin.describeConfigs({ includeSynonyms: false, resources: topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: DESCRIBED })) }),
+      this.admin.describeConfigs({ includeSynonyms: false, resources: topics.map((name) => ({ type: TOPIC_RESOURCE, name, configNames: DESCRIBED })) }),
     )
     for (const r of res.resources) {
       const get = (name: string): string | undefined => r.configEntries.find((e) => e.configName === name)?.configValue
