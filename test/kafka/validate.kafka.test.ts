@@ -17,7 +17,8 @@ describe('hermes validate --from-kafka (real broker)', () => {
     await produceLines(materials, [JSON.stringify({ materialId: 'm1', title: 't', body: 'b' })], { partitions: 1, keyField: 'materialId' })
     const dir = mkdtempSync(join(tmpdir(), 'hermes-validate-kafka-'))
     const cfg = join(dir, 'kafka.yaml')
-    writeFileSync(cfg, `kafka: { brokers: [${BROKERS.join(', ')}] }\nhermes: { topics: { tasks: ${tasks}, materials: ${materials}, stats: cfg-stats-${id} } }\n`)
+    // Every topic renamed: the default topics on the shared broker hold other tests' records.
+    writeFileSync(cfg, `kafka: { brokers: [${BROKERS.join(', ')}] }\nhermes: { topics: { tasks: ${tasks}, materials: ${materials}, stats: cfg-stats-${id}, users: cfg-users-${id}, audiences: cfg-audiences-${id}, events: cfg-events-${id} } }\n`)
     const r = await runHermes(['validate', 'push-decisions', '--from-kafka', '-c', cfg], { HERMES_ENV: 'test' })
     expect(r.stderr).toBe('')
     const lines = r.stdout.split('\n')
