@@ -9,7 +9,7 @@ import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
 import { keyOnPartition, librdkafkaPartition } from './bad-input-producers.ts'
 import type { Send } from './bad-input-producers.ts'
 import type { Case, Names, Outputs, Verdict } from './bad-input-world.ts'
-import { PARTITIONS, Plan, all, deadLettered, decisionsFor, json, probeDecided, suppressionsFor } from './bad-input-world.ts'
+import { PARTITIONS, Plan, all, counted, deadLettered, decisionsFor, json, probeDecided, suppressionsFor } from './bad-input-world.ts'
 
 const DAY = 86_400_000
 
@@ -76,6 +76,19 @@ export function buildCases(n: Names, avro: AvroCodec): { plan: Plan; cases: Case
   cfg(T.materials, 'm-typo', json({ materialId: 'm-typo', title: 'Typo', body: 'Hi {{event.itemid}}', deeplink: 'app://item/{{event.itemid}}' }))
   cfg(T.tasks, 't-typo', json({ taskId: 't-typo', trigger: { type: 'event', events: ['typo_evt'] }, materials: ['m-typo'] }))
 
+  // ---- Configuration through `hermes produce` ----
+  plan.cli.push({ topic: T.materials, lines: [JSON.stringify({ materialId: 'm-cli', title: 'CLI', body: 'produced by hermes produce' })] })
+  plan.cli.push({ topic: T.tasks, lines: [JSON.stringify({ taskId: 't-cli', trigger: { type: 'event', events: ['cli_evt'] }, materials: ['m-cli'] })] })
+  add({ id: 'C11', name: '`hermes produce` to config.materials and config.tasks', defect: '5', expected: 'keyed by materialId / taskId (not userId); the task fires with its material' }, (o) => {
+    const keyOf = (field: string, id: string): string => {
+      const r = o.configRecords.find((x) => x.value.includes(`"${field}":"${id}"`))
+      return r ? (r.key === null ? 'null' : `"${r.key}"`) : 'not on the topic'
+    }
+    const [m, t] = [keyOf('materialId', 'm-cli'), keyOf('taskId', 't-cli')]
+    const d = decisionsFor(o, 'u-c11').filter((x) => x.taskId === 't-cli' && x.materialId === 'm-cli').length
+    return { pass: m === '"m-cli"' && t === '"t-cli"' && d === 1, observed: `m-cli key ${m}, t-cli key ${t}, ${d} t-cli decision(s)` }
+  })
+
   // ---- Profiles and memberships (Java client, murmur2) ----
   const c03 = { topic: T.users, key: 'u-c03', value: json({ userId: 'u-c03', pushEnable: false }) }
   plan.javaRecord(T.users, 'u-c03', c03.value.toString())
@@ -88,27 +101,29 @@ export function buildCases(n: Names, avro: AvroCodec): { plan: Plan; cases: Case
   add({ id: 'C09', name: 'audience membership without segmentId', defect: '-', expected: 'dead-lettered naming segmentId; next record decided' }, (o) => all(deadLettered(o, c09, apps.decisions, [/segmentId/]), probeDecided(o, 'u-c09', p09)))
 
   // ---- Events that are not events (kcat, keyed by the case's user) ----
-  const badEvent = (id: string, name: string, defect: string, value: (now: () => number) => Buffer | null, reasons: RegExp[], expected = 'dead-lettered with its reason; next record decided'): void => {
+  // behavior-events is read by both applications (push-decisions, material-stats): a bad one
+  // is dead-lettered once or says which application saw it, issue 11's defect 9.
+  const badEvent = (id: string, name: string, defect: string, value: (now: () => number) => Buffer | null, reasons: RegExp[], expected = 'dead-lettered with its reason, once or with hermes.dlq.app; next record decided'): void => {
     const user = `u-${id.toLowerCase()}`
     const sent: Send = { topic: T.events, key: user, value: null }
     plan.events.push((now) => Object.assign(sent, { value: value(now) }))
     const p = probe(id, user)
     add({ id, name, defect, expected }, (o) => all(deadLettered(o, sent, apps.decisions, reasons), probeDecided(o, user, p)))
   }
-  badEvent('E01', 'not JSON', '-', () => Buffer.from('hello, this is not json'), [/JSON|Unexpected/i])
-  badEvent('E02', 'JSON that is not an object (a number)', '-', () => Buffer.from('42'), [/object/])
-  badEvent('E03', 'JSON array of events', '-', (now) => json([ev('u-e03', 'probe', now)]), [/array|object/])
-  badEvent('E04', 'JSON string', '-', () => Buffer.from('"price_drop"'), [/object/])
-  badEvent('E05', 'null value (tombstone) on behavior-events', '-', () => null, [/./])
-  badEvent('E06', 'empty value', '-', () => Buffer.alloc(0), [/./])
-  badEvent('E07', 'missing userId', '-', (now) => json({ eventId: 'x-e07', type: 'probe', ts: now() }), [/userId/])
-  badEvent('E08', 'missing eventId', '-', (now) => json({ userId: 'u-e08', type: 'probe', ts: now() }), [/eventId/])
-  badEvent('E09', 'missing type', '-', (now) => json({ eventId: 'x-e09', userId: 'u-e09', ts: now() }), [/type/])
-  badEvent('E10', 'userId of the wrong type (number)', '-', (now) => json({ eventId: 'x-e10', userId: 1010, type: 'probe', ts: now() }), [/userId/])
-  badEvent('E11', 'ts of the wrong type (string)', '-', (now) => json({ eventId: 'x-e11', userId: 'u-e11', type: 'probe', ts: String(now()) }), [/ts/])
-  badEvent('E12', 'empty userId', '-', (now) => json({ eventId: 'x-e12', userId: '', type: 'probe', ts: now() }), [/userId/])
-  badEvent('E14', 'binary garbage', '-', () => Buffer.from([0xff, 0xfe, 0x00, 0x13, 0x37, 0x80, 0x81, 0xc3, 0x28, 0x00, 0x7f, 0xa0, 0xa1]), [/./])
-  badEvent('E15', 'Avro bytes on the JSON topic', '-', (now) => avro.encode(ev('u-e15', 'probe', now)), [/./])
+  badEvent('E01', 'not JSON', '9', () => Buffer.from('hello, this is not json'), [/JSON|Unexpected/i])
+  badEvent('E02', 'JSON that is not an object (a number)', '9', () => Buffer.from('42'), [/object/])
+  badEvent('E03', 'JSON array of events', '9', (now) => json([ev('u-e03', 'probe', now)]), [/array|object/])
+  badEvent('E04', 'JSON string', '9', () => Buffer.from('"price_drop"'), [/object/])
+  badEvent('E05', 'null value (tombstone) on behavior-events', '9', () => null, [/./])
+  badEvent('E06', 'empty value', '9', () => Buffer.alloc(0), [/./])
+  badEvent('E07', 'missing userId', '9', (now) => json({ eventId: 'x-e07', type: 'probe', ts: now() }), [/userId/])
+  badEvent('E08', 'missing eventId', '9', (now) => json({ userId: 'u-e08', type: 'probe', ts: now() }), [/eventId/])
+  badEvent('E09', 'missing type', '9', (now) => json({ eventId: 'x-e09', userId: 'u-e09', ts: now() }), [/type/])
+  badEvent('E10', 'userId of the wrong type (number)', '9', (now) => json({ eventId: 'x-e10', userId: 1010, type: 'probe', ts: now() }), [/userId/])
+  badEvent('E11', 'ts of the wrong type (string)', '9', (now) => json({ eventId: 'x-e11', userId: 'u-e11', type: 'probe', ts: String(now()) }), [/ts/])
+  badEvent('E12', 'empty userId', '9', (now) => json({ eventId: 'x-e12', userId: '', type: 'probe', ts: now() }), [/userId/])
+  badEvent('E14', 'binary garbage', '9', () => Buffer.from([0xff, 0xfe, 0x00, 0x13, 0x37, 0x80, 0x81, 0xc3, 0x28, 0x00, 0x7f, 0xa0, 0xa1]), [/./])
+  badEvent('E15', 'Avro bytes on the JSON topic', '9', (now) => avro.encode(ev('u-e15', 'probe', now)), [/./])
 
   // ---- Events that are events but trip something ----
   const event = (user: string, type: string, extra: object = {}, routing: { key?: string | null; partition?: number } = {}): void =>
@@ -127,14 +142,21 @@ export function buildCases(n: Names, avro: AvroCodec): { plan: Plan; cases: Case
   const p17 = probe('E17', 'u-e17')
   add({ id: 'E17', name: 'price_drop whose `when` rule is false (dropPct 5)', defect: '-', expected: 'handled: nothing fires; next record decided' }, (o) => all(nothingFor(o, 'u-e17', p17), probeDecided(o, 'u-e17', p17)))
 
-  // Spelled out as text: JSON.stringify itself runs out of stack on 20 000 levels.
+  // Spelled out as text: JSON.stringify itself runs out of stack on 20 000 levels. Two users on
+  // one partition (whichever partitioner routes them), so one Task Center instance sees both.
   const deep = `${'{"d":'.repeat(20_000)}1${'}'.repeat(20_000)}`
-  plan.events.push((now) => ({ topic: T.events, key: 'u-e18', value: Buffer.from(`{"eventId":"x-e18","userId":"u-e18","type":"price_drop","ts":${now()},"itemId":"sku-18","attrs":{"dropPct":50,"deep":${deep}}}`) }))
-  const p18 = probe('E18', 'u-e18')
-  add({ id: 'E18', name: 'very deep JSON in attrs (20 000 levels) under a `when` rule', defect: '8', expected: 'handled: a rule_error suppression for t-drop; next record decided' }, (o) => {
-    const s = suppressionsFor(o, 'u-e18').filter((x) => x.taskId === 't-drop')
-    const d = decisionsFor(o, 'u-e18').filter((x) => x.taskId === 't-drop')
-    return all({ pass: s.some((x) => x.reason === 'rule_error') && d.length === 0, observed: `t-drop: ${d.length} decisions, suppressions [${s.map((x) => x.reason).join(',')}]` }, probeDecided(o, 'u-e18', p18))
+  const deepUsers = ['u-e18a', 'u-e18b'].map((prefix) => keyOnPartition(prefix, 2, PARTITIONS))
+  for (const u of deepUsers) plan.events.push((now) => ({ topic: T.events, key: u, value: Buffer.from(`{"eventId":"x-${u}","userId":"${u}","type":"price_drop","ts":${now()},"itemId":"sku-18","attrs":{"dropPct":50,"deep":${deep}}}`) }))
+  const p18 = probe('E18', deepUsers[0] as string)
+  add({ id: 'E18', name: 'very deep JSON in attrs (20 000 levels) under a `when` rule, two users', defect: '8', expected: 'handled: a rule_error suppression each, logged once for t-drop; next record decided' }, (o) => {
+    const s = deepUsers.map((u) => suppressionsFor(o, u).filter((x) => x.taskId === 't-drop').map((x) => x.reason))
+    const d = deepUsers.reduce((k, u) => k + decisionsFor(o, u).filter((x) => x.taskId === 't-drop').length, 0)
+    const logged = o.logs.filter((l) => l.taskId === 't-drop' && /rule/i.test(String(l.msg))).length
+    return all(
+      { pass: s.every((r) => r.length === 1 && r[0] === 'rule_error') && d === 0, observed: `t-drop: ${d} decisions, suppressions ${s.map((r) => `[${r.join(',')}]`).join(' ')}` },
+      { pass: logged === 1, observed: `logged ${logged}×` },
+      probeDecided(o, deepUsers[0] as string, p18),
+    )
   })
 
   event('u-e19', 'price_drop', { attrs: { dropPct: 40 } })
@@ -211,6 +233,13 @@ export function buildCases(n: Names, avro: AvroCodec): { plan: Plan; cases: Case
     return { pass: pushed === 0 && suppressed === optedOut.length, observed: `${pushed}/20 pushed, ${suppressed}/20 opted_out` }
   })
 
+  add({ id: 'K01', name: 'key corrections are counted (E24-E28)', defect: '1', expected: 'rekeyed{key_mismatch} = 4 (E24 ×3, E25), rekeyed{no_key} = 1 (E26), repartitioned{wrong_partition} ≥ 16 (E27, E28)' }, (o) => {
+    const app = apps.decisions
+    const [mismatch, noKey, moved] = [counted(o, { app, event: 'rekeyed', reason: 'key_mismatch' }), counted(o, { app, event: 'rekeyed', reason: 'no_key' }), counted(o, { app, event: 'repartitioned', reason: 'wrong_partition' })]
+    return { pass: mismatch === 4 && noKey === 1 && moved >= 16, observed: `key_mismatch ${mismatch}, no_key ${noKey}, wrong_partition ${moved}` }
+  })
+
+  event('u-c11', 'cli_evt')
   event('u-c05', 'late_evt')
   add({ id: 'C05', name: 'task sent before the material it names', defect: '5', expected: 'handled: the task waits for m-late and fires' }, (o) => {
     const d = decisionsFor(o, 'u-c05').filter((x) => x.taskId === 't-late')
@@ -232,7 +261,7 @@ export function buildCases(n: Names, avro: AvroCodec): { plan: Plan; cases: Case
     return { topic: T.events, key: 'u-e29', value: json(e) }
   })
   plan.events.push((now) => ({ topic: T.events, key: 'u-e29', value: json({ eventId: 'dup-e29', userId: 'u-e29', type: 'probe', ts: now() }) }))
-  add({ id: 'E29', name: 'the same event delivered twice', defect: '-', expected: 'handled: one decision (decisions are idempotent by trigger)' }, (o) => {
+  add({ id: 'E29', name: 'the same event delivered twice', defect: 'new', expected: 'handled: one decision (decisions are idempotent by trigger)' }, (o) => {
     const d = decisionsFor(o, 'u-e29').filter((x) => x.triggerEventId === 'dup-e29')
     return { pass: d.length === 1, observed: `${d.length} decisions, ${new Set(d.map((x) => x.decisionId)).size} decision id(s)` }
   })

@@ -51,6 +51,8 @@ export type LazySend = (now: (aheadMs?: number) => number) => Send
 export class Plan {
   /** kcat, before the profiles: tasks and materials. */
   readonly config: Send[] = []
+  /** `hermes produce` (Kafka mode), per topic, after the kcat configuration: JSON lines. */
+  readonly cli: Array<{ topic: string; lines: string[] }> = []
   /** The Java client (murmur2), per topic: profiles and audience memberships. */
   readonly java = new Map<string, Array<{ key: string; value: string }>>()
   /** kcat, next: events of both flows, each case followed by its probe. */
@@ -89,7 +91,18 @@ export interface Outputs {
   dlq: Array<OutRecord & { app: string }>
   /** Topic configs (cleanup.policy, retention.ms) of the configuration topics. */
   topicConfigs: Map<string, { [name: string]: string }>
+  /** `hermes_operator_events_total` over all runs, per label set. */
+  counts: Array<{ labels: { [name: string]: string | number }; value: number }>
+  /** Every record of the JSON flow's configuration topics (tasks, materials). */
+  configRecords: OutRecord[]
+  /** Log lines at warn and above of all runs. */
+  logs: Array<{ [k: string]: unknown }>
   names: Names
+}
+
+/** The sum of `hermes_operator_events_total` over the label sets that have every given label. */
+export function counted(out: Outputs, labels: { [name: string]: string }): number {
+  return out.counts.filter((c) => Object.entries(labels).every(([k, v]) => c.labels[k] === v)).reduce((n, c) => n + c.value, 0)
 }
 
 /** One check's result: whether it holds, and what was seen (for the table). */

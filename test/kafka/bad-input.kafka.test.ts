@@ -20,16 +20,18 @@ import avsc from 'avsc'
 import { ConfigResourceTypes } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runKafka } from '../../pipeline/kafka/run.ts'
+import { HermesMetrics } from '../../pipeline/observability/metrics.ts'
 import type { Decision, Suppression } from '../../operators/types.ts'
 import materialStats from '../../topologies/material-stats.ts'
 import pushDecisions from '../../topologies/push-decisions.ts'
+import { runHermes } from '../hermes-cli.ts'
 import { REGISTRY_URL } from '../registry/helpers.ts'
 import type { AvroCodec } from './bad-input-cases.ts'
 import { buildCases } from './bad-input-cases.ts'
 import { javaProduce, javaProducerName, kcatProduce, requireKcat } from './bad-input-producers.ts'
 import type { Outputs, Verdict } from './bad-input-world.ts'
 import { PARTITIONS, baseTopic, names } from './bad-input-world.ts'
-import { FAST, kafkaClient, readTopics, runId, silent, testConfig } from './helpers.ts'
+import { FAST, capturingLogger, kafkaClient, readTopics, runId, silent, testConfig } from './helpers.ts'
 
 const id = runId()
 const n = names(id)
@@ -72,6 +74,7 @@ function config() {
 
 let out: Outputs | undefined
 let runNote = ''
+const cliNotes: string[] = []
 const timings: { [phase: string]: number } = {}
 
 async function timed<T>(phase: string, f: () => Promise<T> | T): Promise<T> {
@@ -98,11 +101,14 @@ describe('bad input through a real broker, sent by kcat and the Java client (iss
     // never earlier than one before it (after the 65 s step of the ticks, time goes on from there).
     let last = 0
     const now = (aheadMs = 0): number => (last = Math.max(last + 1, Date.now() + aheadMs))
+    // One metrics registry and one log over every run: key corrections are counted (K01), rule errors logged once (E18).
+    const metrics = new HermesMetrics({ defaultMetrics: false })
+    const log = capturingLogger('warn')
     /** A stall shows as a run that never goes idle: it is stopped after a bound, and what came out is judged. */
     const run = async (phase: string): Promise<string> => {
       const stop = AbortSignal.timeout(60_000)
       try {
-        const stats = await runKafka({ topologies: topologies(), config: cfg, logger: silent, state, stopWhenIdleMs: 1500, timings: FAST, signal: stop })
+        const stats = await runKafka({ topologies: topologies(), config: cfg, logger: log.logger, metrics, state, stopWhenIdleMs: 1500, timings: FAST, signal: stop })
         return `${phase}: ${stats.records} records${stop.aborted ? ', STOPPED after 60 s without going idle' : ''}`
       } catch (err) {
         return `${phase} FAILED: ${(err as Error).message}`
@@ -110,6 +116,14 @@ describe('bad input through a real broker, sent by kcat and the Java client (iss
     }
     await timed('produce', async () => {
       kcatProduce(plan.config)
+      for (const { topic, lines } of plan.cli) {
+        const file = join(stateDir, `cli-${topic}.jsonl`)
+        writeFileSync(file, `${lines.join('\n')}\n`)
+        // As a user runs it: the flow's topic names through the `hermes` settings, Kafka mode.
+        const env = { HERMES__runtime__mode: 'kafka', HERMES__observability__log__level: 'warn', HERMES__hermes__topics__tasks: n.json.tasks, HERMES__hermes__topics__materials: n.json.materials }
+        const r = await runHermes(['produce', topic, '-f', file], env)
+        cliNotes.push(`hermes produce ${topic.split('-')[0]}: exit ${r.code}${r.code ? ` ${(r.stderr || r.stdout).trim().split('\n').slice(-1)[0]}` : ''}`)
+      }
       for (const [topic, records] of plan.java) await javaProduce(topic, records)
       for (const lazy of plan.events) kcatProduce([lazy(now)])
     })
@@ -124,7 +138,7 @@ describe('bad input through a real broker, sent by kcat and the Java client (iss
     runNote = notes.join('; ')
 
     const dlqs = [n.apps.decisions, n.apps.stats, n.apps.avro].map((a) => `${a}.dlq`)
-    const got = await timed('read back', () => readTopics([n.json.decisions, n.json.suppressions, n.avro.decisions, n.avro.suppressions, ...dlqs], { timeoutMs: 60_000 }))
+    const got = await timed('read back', () => readTopics([n.json.decisions, n.json.suppressions, n.avro.decisions, n.avro.suppressions, n.json.tasks, n.json.materials, ...dlqs], { timeoutMs: 60_000 }))
     const parsed = <T>(topic: string, app: 'json' | 'avro') => (got.get(topic) ?? []).map((r) => ({ app, key: r.key, value: JSON.parse(r.value) as T }))
     const admin = kafkaClient('hermes-test-configs').admin()
     await admin.connect()
@@ -136,8 +150,11 @@ describe('bad input through a real broker, sent by kcat and the Java client (iss
       suppressions: [...parsed<Suppression>(n.json.suppressions, 'json'), ...parsed<Suppression>(n.avro.suppressions, 'avro')],
       dlq: dlqs.flatMap((t) => (got.get(t) ?? []).map((r) => ({ ...r, app: t.slice(0, -'.dlq'.length) }))),
       topicConfigs: new Map(described.resources.map((r) => [r.resourceName, Object.fromEntries(r.configEntries.map((e) => [e.configName, e.configValue]))])),
+      configRecords: [...(got.get(n.json.tasks) ?? []), ...(got.get(n.json.materials) ?? [])],
+      counts: (await metrics.operatorEvents.get()).values.map((v) => ({ labels: v.labels as { [name: string]: string | number }, value: v.value })),
+      logs: log.lines,
     }
-    runNote = `${kcat}; profiles by ${javaProducerName()}; ${runNote}; ${out.decisions.length} decisions, ${out.suppressions.length} suppressions, ${out.dlq.length} dead letters; ms: ${JSON.stringify(timings)}`
+    runNote = `${kcat}; profiles by ${javaProducerName()}; ${cliNotes.join('; ')}; ${runNote}; ${out.decisions.length} decisions, ${out.suppressions.length} suppressions, ${out.dlq.length} dead letters; ms: ${JSON.stringify(timings)}`
   })
 
   afterAll(() => {
@@ -148,6 +165,8 @@ describe('bad input through a real broker, sent by kcat and the Java client (iss
     const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ')
     const table = [
       `Bad-input suite (issue 11): ${rows.filter((r) => r.v.pass).length}/${rows.length} cases pass. ${runNote}`,
+      '',
+      'defect: the number of the issue 11 defect the case covers; "-": an input handled before issue 11 (control); "new": a defect this suite found.',
       '',
       '| case | defect | input | expected | observed | result |',
       '|---|---|---|---|---|---|',
