@@ -247,6 +247,11 @@ export class KafkaAdmin {
     return this.settings.get(topic)?.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES
   }
 
+  /** Whether a topic seen by {@link KafkaAdmin.ensureTopics} is compacted (it refuses records without a key). */
+  compacted(topic: string): boolean {
+    return this.settings.get(topic)?.cleanupPolicy.includes('compact') ?? false
+  }
+
   /** Settings of a topic seen by {@link KafkaAdmin.ensureTopics}. */
   topicSettings(topic: string): TopicSettings | undefined {
     return this.settings.get(topic)

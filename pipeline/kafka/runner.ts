@@ -396,6 +396,11 @@ export class KafkaRunner {
       this.opts.logger.warn({ topic, size, limit, dropped: fitted.headers?.['hermes.dlq.dropped'] }, 'dead letter over its topic limit: written without its value')
       ;({ key, value, headers } = fitted)
     }
+    if (key === null && this.admin.compacted(topic)) {
+      // The broker would refuse it (INVALID_RECORD) at every commit: a topology that writes
+      // records without a key to a compacted topic is a bug, for errors.produce to decide.
+      throw new HermesError('PRODUCE_ERROR', `output record to ${topic} has no key, and the topic is compacted (cleanup.policy=compact), which refuses records without a key; give the records a key (keyBy) or write them to a topic that is not compacted`)
+    }
     const partitions = this.admin.partitions(topic)
     const partition = outputPartition(topic, key, partitions, this.roundRobin)
     const record = { owner: this.current, topic, partition, key, value, timestamp: ts, ...(headers && Object.keys(headers).length ? { headers } : {}) }

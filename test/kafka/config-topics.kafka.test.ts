@@ -133,6 +133,17 @@ describe('configuration topics (real broker)', () => {
     await expect(open(`cfg-d-${runId()}`, u)).rejects.toThrow(`topic ${u.audiences} has retention.ms=86400000`)
   })
 
+  it('stops with an error naming the topic when a topology writes a record without a key to a compacted topic (the broker would refuse it at every commit)', async () => {
+    const id = runId()
+    const [app, input, out] = [`nokey-${id}`, `nokey-in-${id}`, `nokey-out-${id}`]
+    const b = new TopologyBuilder(app)
+    b.source<Rule>('rules', { topic: input, serde: jsonObjectSerde<Rule>() }).to('out', { topic: out, serde: jsonSerde() })
+    await produceLines(input, [JSON.stringify({ type: 'view', enabled: true })], { partitions: 1, keyField: 'none' })
+    const config = testConfig({ topics: { overrides: { [out]: { cleanup: 'compact' } } } })
+    const run = runKafka({ topologies: [b.build()], config, logger: silent, state: { kind: 'memory', maps: new Map() }, stopWhenIdleMs: 300, timings: FAST })
+    await expect(run).rejects.toThrow(`output record to ${out} has no key, and the topic is compacted`)
+  })
+
   it('after the broker compacted the rules topic, a fresh instance (new group, new state) makes the same decisions as the first', async () => {
     const id = runId()
     const t = names(id)
