@@ -10,6 +10,10 @@
  * minimum gap, the task's rate limit and the whether-to-send threshold
  * `minExpectedCtr × (1 + fatigueCost × pushes in 24 h)` is sent; every other candidate becomes a
  * suppression with its reason.
+ *
+ * Decisions are idempotent by decision id: a candidate whose decision was already sent (a
+ * redelivered trigger event, a timer fired again after a restart) or already waits in the open
+ * arbitration window is counted as `duplicate` and sent no second time.
  */
 import type { Processor, ProcessorContext, Record, Timer } from '../pipeline/api/index.ts'
 import { Record as RecordCtor } from '../pipeline/api/index.ts'
@@ -60,6 +64,7 @@ export function fatigue(options: { settings: Settings }): Processor<ScoredCandid
   }
 
   const send = (c: ScoredCandidate, at: number, now: number): void => {
+    ctx.windowStore('sent').add(at, 1, c.decisionId)
     ctx.windowStore('pushes').add(at, 1, c.taskId)
     ctx.windowStore('materialPushes').add(at, 1, c.materialId)
     if (c.rateLimit) ctx.withKey(taskKey('rate', c.taskId), () => ctx.windowStore('rate').add(at, 1))
@@ -89,6 +94,8 @@ export function fatigue(options: { settings: Settings }): Processor<ScoredCandid
     const ranked = [...candidates].sort(rank)
     let sent = false
     for (const c of ranked) {
+      // Admitted while its first copy still waited in the window that has just been decided.
+      if (duplicate(c)) continue
       if (sent) {
         suppress(c, 'arbitration', now)
         continue
@@ -116,8 +123,16 @@ export function fatigue(options: { settings: Settings }): Processor<ScoredCandid
     }
   }
 
+  /** Whether this decision was sent already: then it is counted, and nothing else happens. */
+  const duplicate = (c: ScoredCandidate): boolean => {
+    if (ctx.windowStore('sent').latest(c.decisionId) === undefined) return false
+    ctx.count('duplicate', { reason: 'sent' })
+    return true
+  }
+
   /** Opt-out and quiet hours, then arbitration. */
   const admit = (c: ScoredCandidate, now: number): void => {
+    if (duplicate(c)) return
     if (!c.user.pushEnabled) return suppress(c, 'opted_out', now)
     if (inQuietHours(c.sendAt, c.user.timezone, f.quietStartHour, f.quietEndHour)) {
       if (c.quietHours === 'drop') return suppress(c, 'quiet_hours', now)
@@ -131,6 +146,10 @@ export function fatigue(options: { settings: Settings }): Processor<ScoredCandid
     const store = ctx.valueStore<Arbitration>('arbitration')
     const open = store.get()
     if (open && now <= open.closeAt) {
+      if (open.candidates.some((x) => x.decisionId === c.decisionId)) {
+        ctx.count('duplicate', { reason: 'arbitration' })
+        return
+      }
       store.put({ closeAt: open.closeAt, candidates: [...open.candidates, c] })
       return
     }

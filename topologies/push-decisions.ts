@@ -51,6 +51,8 @@ export default defineTopology(({ settings }) => {
   })
   const decided = scored.process<Decision>('fatigue', () => fatigue({ settings: s }), {
     stores: {
+      // Decision ids sent, so a redelivered trigger never yields a second decision.
+      sent: windowStore({ retentionMs: PUSH_HISTORY_MS }),
       pushes: windowStore({ retentionMs: PUSH_HISTORY_MS }),
       materialPushes: windowStore({ retentionMs: PUSH_HISTORY_MS }),
       rate: windowStore({ retentionMs: PUSH_HISTORY_MS }),
