@@ -5,6 +5,7 @@
  * dead letter is a problem, reported with the file and line (or topic, partition and offset) of
  * the record and its reason. Nothing is written anywhere.
  */
+import { SerdeError } from '../api/errors.ts'
 import type { Topology } from '../api/topology.ts'
 import type { HermesConfig } from '../config/schema.ts'
 import { topicPartitions } from '../config/topic-partitions.ts'
@@ -13,6 +14,9 @@ import { loadInputs } from '../embedded/files.ts'
 import { EmbeddedLog } from '../embedded/log.ts'
 import { EmbeddedRunner } from '../embedded/runner.ts'
 import type { HermesLogger } from '../observability/logger.ts'
+import { decodeAsWritten } from '../registry/avro-serde.ts'
+import { SchemaRegistryClient } from '../registry/client.ts'
+import { topicFormat } from '../registry/formats.ts'
 import { DLQ_HEADERS } from '../runtime/task.ts'
 
 /** One record refused, with where it came from. */
@@ -112,24 +116,50 @@ export function validateFiles(o: { topologies: readonly Topology[]; config: Herm
 
 /**
  * Checks records read from Kafka: each topic's records keep their partition, and are applied
- * lowest timestamp first across topics (the Kafka runner's order), offsets in order.
+ * lowest timestamp first across topics (the Kafka runner's order), offsets in order. Values of
+ * avro topics are decoded with their writer schema first (the embedded run reads JSON); one that
+ * cannot be decoded is a problem of its own.
  */
-export function validateTopicRecords(o: { topologies: readonly Topology[]; config: HermesConfig; logger: HermesLogger; records: readonly TopicRecord[]; partitions: (topic: string) => number; horizonMs?: number }): Promise<ValidationReport> {
-  return run(
+export async function validateTopicRecords(o: { topologies: readonly Topology[]; config: HermesConfig; logger: HermesLogger; records: readonly TopicRecord[]; partitions: (topic: string) => number; horizonMs?: number }): Promise<ValidationReport> {
+  const decoded = await decodeAvro(o.config, o.logger, o.records)
+  const report = await run(
     o.topologies,
     o.config,
     o.logger,
     (log, where) => {
-      const sorted = o.records.map((r, i) => ({ r, i })).sort((a, b) => a.r.timestamp - b.r.timestamp || a.i - b.i)
+      const sorted = decoded.records.map((r, i) => ({ r, i })).sort((a, b) => a.r.timestamp - b.r.timestamp || a.i - b.i)
       for (const { r } of sorted) {
         if (!log.hasTopic(r.topic)) log.createTopic(r.topic, Math.max(o.partitions(r.topic), r.partition + 1))
         const offset = log.append(r.topic, r.partition, r.key, r.value, r.timestamp, Object.keys(r.headers).length ? r.headers : undefined)
         where.set(originKey(r.topic, r.partition, offset), `${r.topic}[${r.partition}]@${r.offset}`)
       }
-      return o.records.length
+      return decoded.records.length + decoded.problems.length
     },
     o.horizonMs ?? VALIDATE_HORIZON_MS,
   )
+  return { records: report.records, problems: [...decoded.problems, ...report.problems] }
+}
+
+/** Avro values (Confluent wire format) of avro topics as JSON; undecodable records left out as problems. */
+async function decodeAvro(config: HermesConfig, logger: HermesLogger, records: readonly TopicRecord[]): Promise<{ records: TopicRecord[]; problems: ValidationProblem[] }> {
+  const avroTopics = new Set(records.map((r) => r.topic).filter((t) => topicFormat(config, t) === 'avro'))
+  if (avroTopics.size === 0) return { records: [...records], problems: [] }
+  const registry = new SchemaRegistryClient(config.schemaRegistry, logger)
+  const out: TopicRecord[] = []
+  const problems: ValidationProblem[] = []
+  for (const r of records) {
+    if (!avroTopics.has(r.topic) || r.value === null || r.headers[DLQ_HEADERS.reason] !== undefined) {
+      out.push(r)
+      continue
+    }
+    try {
+      out.push({ ...r, value: Buffer.from(JSON.stringify(await decodeAsWritten(r.value, registry)), 'utf8') })
+    } catch (err) {
+      if (!(err instanceof SerdeError)) throw err
+      problems.push({ where: `${r.topic}[${r.partition}]@${r.offset}`, topic: r.topic, key: r.key, reason: err.message, app: '' })
+    }
+  }
+  return { records: out, problems }
 }
 
 /** Lines for a human: each problem, then a summary. */

@@ -64,6 +64,13 @@ describe('hermes produce of configuration topics on Kafka (real broker and regis
       const avroForm = decoded.find((d) => d.taskId === json.taskId)
       expect(parseWith(taskSchema, 'task', avroForm)).toEqual(parseWith(taskSchema, 'task', json))
     }
+    // hermes validate reads them back from the cluster (Avro decoded) and refuses only the
+    // example task that is broken on purpose.
+    const checked = await runHermes(['validate', 'push-decisions', '--from-kafka', '--topic', tasksTopic, '--topic', materialsTopic, '-c', config], env)
+    expect(checked.stdout.split('\n').filter((l) => l.startsWith(tasksTopic) || l.startsWith(materialsTopic))).toEqual([
+      expect.stringMatching(new RegExp(`^${tasksTopic}\\[\\d\\]@\\d+: ${tasksTopic} key="broken": invalid task broken: trigger\\.when: malformed JsonLogic`)),
+    ])
+    expect(checked.code).toBe(1)
     const mats = await runHermes(['consume', materialsTopic, '-c', config], env)
     for (const line of mats.stdout.trim().split('\n')) {
       const d = JSON.parse(line) as { materialId: string }
