@@ -26,7 +26,7 @@ export interface MatchingCenterOptions {
 
 /**
  * Renders a material's title, body and deeplink for a candidate: the texts, or the first
- * placeholder (`title: event.itemId`) that has neither a value nor a fallback.
+ * placeholder (as `title: {{event.itemId}}`) that has neither a value nor a fallback.
  */
 export function renderMaterial(m: MaterialConfig, data: TemplateData): { ok: true; title: string; body: string; deeplink: string | null } | { ok: false; missing: string } {
   const title = renderTemplate(m.title, data, m.fallbacks)
