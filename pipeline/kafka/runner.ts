@@ -1,10 +1,8 @@
 import { performance } from 'node:perf_hooks'
 import { setImmediate as yieldToIo } from 'node:timers/promises'
 import type { Kafka } from 'kafkajs'
-import type { ErrorHandler } from '../api/errors.ts'
-import { HermesError, describeError } from '../api/errors.ts'
+import { HermesError } from '../api/errors.ts'
 import type { Headers } from '../api/record.ts'
-import type { HermesConfig } from '../config/schema.ts'
 import { outputPartition } from '../runtime/partitioner.ts'
 import type { PlanSource } from '../runtime/plan.ts'
 import type { RawRecord, Task } from '../runtime/task.ts'
@@ -12,6 +10,7 @@ import { KafkaAdmin, withConfiguredCleanup } from './admin.ts'
 import { taskStateDir } from './checkpoint.ts'
 import { createKafkaClient, describeKafkaError, isFenced, isRecoverable } from './client.ts'
 import type { CompactedLog } from './compacted-log.ts'
+import { NON_RETRIABLE_REPEATS, OutageTracker, producePolicy } from './failures.ts'
 import { KafkaApp } from './kafka-app.ts'
 import { KafkaMetrics, LATENCY_SAMPLE_EVERY, observeProcessLatency, updateRunnerMetrics } from './metrics.ts'
 import { nextRecord } from './next-record.ts'
@@ -27,37 +26,6 @@ const CHUNK = 2000
 const CHUNK_MS = 20
 /** How often consumed records of repartition topics are deleted. */
 const PURGE_EVERY_MS = 30_000
-/**
- * Kafka errors that the same write meets again however often it is retried (the record or the
- * request is refused, not the cluster unavailable).
- */
-const NON_RETRIABLE = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE', 'INVALID_TIMESTAMP', 'INVALID_REQUIRED_ACKS', 'TOPIC_AUTHORIZATION_FAILED', 'UNSUPPORTED_FOR_MESSAGE_FORMAT', 'INVALID_TOPIC_EXCEPTION', 'POLICY_VIOLATION'])
-/** Failures in a row with one of {@link NON_RETRIABLE} after which the run ends. */
-const NON_RETRIABLE_REPEATS = 3
-/** `/healthz` fails once commits have failed this long (or `kafka.maxOutageMs`, if shorter). */
-const LIVENESS_FAILING_MS = 60_000
-
-/** The Kafka error type in an error's cause chain that retrying cannot heal, if any. */
-function nonRetriableType(err: unknown): string | undefined {
-  const seen = new Set<unknown>()
-  let e = err as { type?: string; cause?: unknown; originalError?: unknown } | undefined
-  while (e && typeof e === 'object' && !seen.has(e)) {
-    seen.add(e)
-    if (e.type && NON_RETRIABLE.has(e.type)) return e.type
-    e = (e.originalError ?? e.cause) as typeof e
-  }
-  return undefined
-}
-
-/**
- * The produce-phase policy on Kafka: an output over its topic's limit (RECORD_TOO_LARGE) follows
- * `errors.oversized` (default: dead-letter the input, continue), because it is bad data that no
- * retry can write; anything else (a serializer failing: a bug) follows `errors.produce`.
- */
-export function producePolicy(errors: HermesConfig['errors']): ErrorHandler {
-  return (ctx) => (ctx.error instanceof HermesError && ctx.error.code === 'RECORD_TOO_LARGE' ? errors.oversized : errors.produce)
-}
-
 /**
  * Runs topologies on Kafka, mirroring the embedded runner: one thread, records taken from the
  * buffered heads of all assigned partitions in timestamp order, event-time timers fired as the
@@ -86,17 +54,14 @@ export class KafkaRunner {
   private readonly roundRobin = new Map<string, number>()
   /** Dead-letter topics of the apps: their records are shrunk, never refused (see {@link fitDeadLetter}). */
   private readonly dlqTopics = new Set<string>()
-  /** When Kafka started failing with no commit succeeding since (-1: not failing). */
-  private failingSince = -1
-  private lastFailure = ''
-  /** Why the run ended with an error, for {@link KafkaRunner.liveness}. */
-  private fatal: string | null = null
+  private readonly outage: OutageTracker
 
   private constructor(opts: KafkaRunnerOptions) {
     this.opts = opts
     this.clock = opts.clock ?? Date.now
     this.exactlyOnce = opts.config.runtime.guarantee === 'exactly_once'
     this.settings = resolveRunnerSettings(opts)
+    this.outage = new OutageTracker(this.clock, this.settings.maxOutageMs)
     this.kafka = createKafkaClient(opts.config.kafka, opts.logger)
     this.admin = new KafkaAdmin(this.kafka, opts.logger, opts.config.kafka.replicationFactor, opts.config.kafka.brokers)
     this.kafkaMetrics = opts.metrics ? new KafkaMetrics(opts.metrics.registry) : undefined
@@ -174,12 +139,7 @@ export class KafkaRunner {
    * Kafka keeps refusing; a restart may help where the loop's own recovery did not.
    */
   liveness(): { live: true } | { live: false; reason: string } {
-    if (this.fatal !== null) return { live: false, reason: this.fatal }
-    if (this.failingSince >= 0) {
-      const failing = this.clock() - this.failingSince
-      if (failing > Math.min(this.settings.maxOutageMs, LIVENESS_FAILING_MS)) return { live: false, reason: `no commit has succeeded for ${Math.round(failing / 1000)} s of Kafka failures; last: ${this.lastFailure}` }
-    }
-    return { live: true }
+    return this.outage.liveness()
   }
 
   /** Asks {@link KafkaRunner.run} to stop after the current chunk (it still commits). */
@@ -206,7 +166,7 @@ export class KafkaRunner {
     try {
       return await this.runLoop(options)
     } catch (err) {
-      this.fatal = describeError(err)
+      this.outage.ended(err)
       throw err
     }
   }
@@ -214,38 +174,25 @@ export class KafkaRunner {
   /**
    * The loop of {@link KafkaRunner.run}. A Kafka failure puts the tasks back to their last commit
    * and the loop carries on; the work is redone, so only a commit that succeeds (or having
-   * nothing left to commit) ends the failure. The run gives up, with an error naming the last
-   * failure, once failures have lasted `kafka.maxOutageMs`, or at once when Kafka refused the
-   * same kind of write {@link NON_RETRIABLE_REPEATS} times in a row (e.g. MESSAGE_TOO_LARGE for a
-   * changelog record), which retrying cannot heal.
+   * nothing left to commit) ends the failure (see {@link OutageTracker}). The run gives up, with
+   * an error naming the last failure, once failures have lasted `kafka.maxOutageMs`, or at once
+   * when Kafka refused the same kind of write {@link NON_RETRIABLE_REPEATS} times in a row (e.g.
+   * MESSAGE_TOO_LARGE for a changelog record), which retrying cannot heal.
    * @throws HermesError PRODUCE_ERROR or IO_ERROR when giving up; any error that is not Kafka's.
    */
   private async runLoop(options: { stopWhenIdleMs?: number; onProgress?: (s: KafkaRunStats) => void }): Promise<KafkaRunStats> {
     const stats: KafkaRunStats = { records: 0, timersFired: 0, commits: 0, elapsedMs: 0 }
     const started = performance.now()
     const loop = { idleSince: -1, lastProgress: this.clock(), started }
-    let refused = 0
     while (!this.stopRequested) {
       try {
         if (await this.step(options, stats, loop)) break
         // Recovered: a commit went through, or everything redone is committed and nothing is left.
-        if (this.failingSince >= 0 && (this.lastCommit > this.failingSince || (this.sinceCommit === 0 && this.idle()))) {
-          this.failingSince = -1
-          refused = 0
-        }
+        const since = this.outage.since
+        if (since >= 0 && (this.lastCommit > since || (this.sinceCommit === 0 && this.idle()))) this.outage.recovered()
       } catch (err) {
         if (this.stopRequested || !isRecoverable(err)) throw err
-        const now = this.clock()
-        if (this.failingSince < 0) this.failingSince = now
-        this.lastFailure = describeError(err)
-        const kind = nonRetriableType(err)
-        refused = kind ? refused + 1 : 0
-        if (refused >= NON_RETRIABLE_REPEATS) {
-          throw new HermesError('PRODUCE_ERROR', `Kafka refused the same write ${refused} times in a row (${kind}), which no retry can heal; stopping. ${this.lastFailure}`, { cause: err })
-        }
-        if (now - this.failingSince > this.settings.maxOutageMs) {
-          throw new HermesError('IO_ERROR', `Kafka kept failing for ${Math.round((now - this.failingSince) / 1000)} s with no commit succeeding (kafka.maxOutageMs: ${this.settings.maxOutageMs}); last failure: ${this.lastFailure}`, { cause: err, retriable: true })
-        }
+        this.outage.failed(err)
         await this.recover(err)
       }
     }
