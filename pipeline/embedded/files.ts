@@ -150,6 +150,8 @@ export function formatEntry(e: Pick<LogEntry, 'key' | 'value' | 'headers'>): str
       reason: h[DLQ_HEADERS.reason],
       phase: h[DLQ_HEADERS.phase],
       node: h[DLQ_HEADERS.node],
+      // Which application refused it: several may read one topic and each judges for itself.
+      ...(h[DLQ_HEADERS.app] !== undefined ? { app: h[DLQ_HEADERS.app] } : {}),
       topic: h[DLQ_HEADERS.topic],
       partition: Number(h[DLQ_HEADERS.partition]),
       offset: Number(h[DLQ_HEADERS.offset]),

@@ -43,7 +43,7 @@ describe('hermes dlq replay (embedded)', () => {
     const consumed = await runHermes(['consume', 'push-decisions.dlq', '--state-dir', state])
     const envelopes = lines(consumed.stdout).map((l) => JSON.parse(l) as Envelope)
     expect(envelopes).toHaveLength(1)
-    expect(envelopes[0]).toMatchObject({ topic: 'config.tasks', key: 't1', reason: expect.stringContaining('unknown field "quiteHours" (did you mean "quietHours"?)') })
+    expect(envelopes[0]).toMatchObject({ topic: 'config.tasks', key: 't1', app: 'push-decisions', reason: expect.stringContaining('unknown field "quiteHours" (did you mean "quietHours"?)') })
     expect(JSON.parse(envelopes[0]?.value ?? 'null')).toEqual(bad)
     const fixed = { ...envelopes[0], value: (envelopes[0]?.value ?? '').replace('quiteHours', 'quietHours') }
     const fixFile = join(root, 'fix.jsonl')
