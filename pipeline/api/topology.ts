@@ -17,12 +17,19 @@ interface NodeBase {
   readonly inputs: readonly Edge[]
 }
 
-/** Reads a topic. `keyField`/`timestampField` name fields of JSON values, for file input and event time. */
+/** Reads a topic. `keyField`/`timestampField` name fields of the decoded values: the record key and the event time. */
 export interface SourceNode extends NodeBase {
   readonly kind: 'source'
   readonly topic: string
   readonly serde: Serde<unknown>
-  /** Field of the value that holds the record key (used when records come from files). */
+  /**
+   * Field of the value that holds the record key (e.g. `userId`). On a keyed source the key is
+   * always this field's value, never the Kafka key: a record without it (missing, not a string,
+   * empty) is dead-lettered, a disagreeing Kafka key is replaced (`runtime.keyMismatch`), and a
+   * record on a partition the field does not hash to is moved to the partition that holds its
+   * key's state (see docs/producers.md). Broadcast sources keep the Kafka key (a compacted
+   * topic's key decides what a tombstone deletes); files are keyed by this field.
+   */
   readonly keyField?: string
   /** Field of the value that holds the event time (epoch ms); else the log timestamp is used. */
   readonly timestampField?: string
@@ -95,6 +102,7 @@ export interface Topology {
 export interface SourceOptions<V> {
   topic: string
   serde: Serde<V>
+  /** Field of the value that holds the record key: see {@link SourceNode.keyField}. */
   keyField?: string
   timestampField?: string
 }
