@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import type { Consumer, Kafka } from 'kafkajs'
 import type { Logger } from '../api/processor.ts'
+import type { PlanSource } from '../runtime/plan.ts'
+import type { RawRecord, Task } from '../runtime/task.ts'
 import type { KafkaAdmin } from './admin.ts'
 import { CompactedLog } from './compacted-log.ts'
 import type { ConsumerTimings } from './client.ts'
@@ -89,5 +91,61 @@ export class BroadcastReader {
   async stop(): Promise<void> {
     await this.consumer.disconnect().catch(() => {})
     await this.admin.deleteGroups([this.groupId])
+  }
+}
+
+/**
+ * Hands a reader's new broadcast records to every task that reads them (`cursors`: per task, the
+ * next offset per partition; a task without one is new). `enter` is called before a task's records,
+ * so the caller knows whose outputs follow. Returns the number of records handed over.
+ */
+export function feedBroadcast(reader: Pick<BroadcastReader, 'logs'>, tasks: ReadonlyMap<Task, Map<string, number>>, enter: (task: Task) => void): number {
+  let n = 0
+  for (const [task, cursors] of tasks) {
+    // The task's unseen broadcast records, merged by timestamp as the embedded log orders them
+    // (ties: source order, then partition), so that e.g. materials at t0 come before tasks at t1.
+    // A cursor is the next offset the task reads; a task without one starts from what the
+    // compacted view keeps now (the current configuration).
+    const heads: Array<{ source: PlanSource; tp: string; records: Generator<RawRecord>; head: RawRecord }> = []
+    for (const source of task.sub.sources) {
+      if (!source.broadcast) continue
+      for (const [tp, log] of reader.logs) {
+        if (!tp.startsWith(`${source.topic}:`) || tp.lastIndexOf(':') !== source.topic.length) continue
+        const from = cursors.get(tp)
+        if (from !== undefined && from >= log.nextOffset) continue
+        const records = log.read(from)
+        const first = records.next()
+        if (first.done) cursors.set(tp, log.nextOffset)
+        else heads.push({ source, tp, records, head: first.value })
+      }
+    }
+    if (heads.length === 0) continue
+    enter(task)
+    while (heads.length) {
+      let bi = 0
+      for (let i = 1; i < heads.length; i++) if ((heads[i] as (typeof heads)[number]).head.timestamp < (heads[bi] as (typeof heads)[number]).head.timestamp) bi = i
+      const best = heads[bi] as (typeof heads)[number]
+      task.processRecord(best.source, best.head, best.tp)
+      cursors.set(best.tp, best.head.offset + 1)
+      n++
+      const next = best.records.next()
+      if (next.done) heads.splice(bi, 1)
+      else best.head = next.value
+    }
+  }
+  if (n > 0) forgetPassedTombstones(reader.logs, tasks.values())
+  return n
+}
+
+/**
+ * Lets each broadcast partition forget the tombstones every task has read past (a task that
+ * starts later skips them anyway; see {@link CompactedLog}).
+ */
+function forgetPassedTombstones(logs: ReadonlyMap<string, CompactedLog>, cursors: Iterable<ReadonlyMap<string, number>>): void {
+  const all = [...cursors]
+  for (const [tp, log] of logs) {
+    let min = log.nextOffset
+    for (const c of all) min = Math.min(min, c.get(tp) ?? log.nextOffset)
+    log.forgetTombstonesBelow(min)
   }
 }

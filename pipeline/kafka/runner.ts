@@ -4,12 +4,11 @@ import type { Kafka } from 'kafkajs'
 import { HermesError } from '../api/errors.ts'
 import type { Headers } from '../api/record.ts'
 import { outputPartition } from '../runtime/partitioner.ts'
-import type { PlanSource } from '../runtime/plan.ts'
-import type { RawRecord, Task } from '../runtime/task.ts'
+import type { Task } from '../runtime/task.ts'
 import { KafkaAdmin, withConfiguredCleanup } from './admin.ts'
 import { taskStateDir } from './checkpoint.ts'
 import { createKafkaClient, describeKafkaError, isFenced, isRecoverable } from './client.ts'
-import type { CompactedLog } from './compacted-log.ts'
+import { feedBroadcast } from './broadcast.ts'
 import { NON_RETRIABLE_REPEATS, OutageTracker, producePolicy } from './failures.ts'
 import { KafkaApp } from './kafka-app.ts'
 import { KafkaMetrics, LATENCY_SAMPLE_EVERY, observeProcessLatency, updateRunnerMetrics } from './metrics.ts'
@@ -208,7 +207,7 @@ export class KafkaRunner {
     for (const a of this.apps) if (a.pendingAssignment) await a.applyAssignment()
     let now = this.clock()
     let n = 0
-    for (const a of this.apps) n += this.feedBroadcast(a)
+    for (const a of this.apps) if (a.broadcast) n += feedBroadcast(a.broadcast, a.broadcastCursors, (task) => (this.current = a.ownerOf(task)))
     n += this.processChunk(now, stats)
     for (const a of this.apps) n += this.fireTimers(a, 'processing', now)
     stats.records += n
@@ -401,46 +400,6 @@ export class KafkaRunner {
     return a.app.fireDue(domain, upTo, (task) => (this.current = a.ownerOf(task)))
   }
 
-  /** Hands new broadcast records to every task that reads them. */
-  private feedBroadcast(a: KafkaApp): number {
-    if (!a.broadcast) return 0
-    let n = 0
-    for (const [task, cursors] of a.broadcastCursors) {
-      // The task's unseen broadcast records, merged by timestamp as the embedded log orders them
-      // (ties: source order, then partition), so that e.g. materials at t0 come before tasks at t1.
-      // A cursor is the next offset the task reads; a task without one starts from what the
-      // compacted view keeps now (the current configuration).
-      const heads: Array<{ source: PlanSource; tp: string; records: Generator<RawRecord>; head: RawRecord }> = []
-      for (const source of task.sub.sources) {
-        if (!source.broadcast) continue
-        for (const [tp, log] of a.broadcast.logs) {
-          if (!tp.startsWith(`${source.topic}:`) || tp.lastIndexOf(':') !== source.topic.length) continue
-          const from = cursors.get(tp)
-          if (from !== undefined && from >= log.nextOffset) continue
-          const records = log.read(from)
-          const first = records.next()
-          if (first.done) cursors.set(tp, log.nextOffset)
-          else heads.push({ source, tp, records, head: first.value })
-        }
-      }
-      if (heads.length === 0) continue
-      this.current = a.ownerOf(task)
-      while (heads.length) {
-        let bi = 0
-        for (let i = 1; i < heads.length; i++) if ((heads[i] as (typeof heads)[number]).head.timestamp < (heads[bi] as (typeof heads)[number]).head.timestamp) bi = i
-        const best = heads[bi] as (typeof heads)[number]
-        task.processRecord(best.source, best.head, best.tp)
-        cursors.set(best.tp, best.head.offset + 1)
-        n++
-        const next = best.records.next()
-        if (next.done) heads.splice(bi, 1)
-        else best.head = next.value
-      }
-    }
-    if (n > 0) forgetPassedTombstones(a.broadcast.logs, a.broadcastCursors.values())
-    return n
-  }
-
   /** Loads the state of the keys of a task's next buffered records with one multi-get. */
   private prefetch(a: KafkaApp, task: Task): void {
     const bufs = a.taskBuffers.get(task) ?? []
@@ -486,19 +445,6 @@ export class KafkaRunner {
     await this.sink.close()
     for (const a of this.apps) await a.app.close()
     await this.admin.disconnect().catch(() => {})
-  }
-}
-
-/**
- * Lets each broadcast partition forget the tombstones every task has read past (a task that
- * starts later skips them anyway; see {@link CompactedLog}).
- */
-function forgetPassedTombstones(logs: ReadonlyMap<string, CompactedLog>, cursors: Iterable<ReadonlyMap<string, number>>): void {
-  const all = [...cursors]
-  for (const [tp, log] of logs) {
-    let min = log.nextOffset
-    for (const c of all) min = Math.min(min, c.get(tp) ?? log.nextOffset)
-    log.forgetTombstonesBelow(min)
   }
 }
 
