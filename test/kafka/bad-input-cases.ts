@@ -290,9 +290,17 @@ export function buildCases(n: Names, avro: AvroCodec): { plan: Plan; cases: Case
 
   add({ id: 'C10', name: 'configuration topics created by Hermes', defect: '4', expected: 'tasks, materials, users compacted; audiences never deleted by age' }, (o) => {
     const policy = (t: string): string => o.topicConfigs.get(t)?.['cleanup.policy'] ?? '?'
-    const forever = (t: string): boolean => policy(t).includes('compact') || o.topicConfigs.get(t)?.['retention.ms'] === '-1'
+    const forever = (t: string): boolean => policy(t).includes('compact') || o.topicConfigs.get(t)?.['retention.ms#topic'] === '-1'
     const ok = [T.tasks, T.materials, T.users].every((t) => policy(t).includes('compact')) && forever(T.audiences)
-    return { pass: ok, observed: `tasks ${policy(T.tasks)}, materials ${policy(T.materials)}, users ${policy(T.users)}, audiences ${policy(T.audiences)} (retention.ms ${o.topicConfigs.get(T.audiences)?.['retention.ms'] ?? '?'})` }
+    return { pass: ok, observed: `tasks ${policy(T.tasks)}, materials ${policy(T.materials)}, users ${policy(T.users)}, audiences ${policy(T.audiences)} (retention.ms ${o.topicConfigs.get(T.audiences)?.['retention.ms#topic'] ?? 'not set on the topic'})` }
+  })
+
+  add({ id: 'C12', name: 'configuration topics renamed by hermes.topics alone (no per-topic overrides)', defect: '4', expected: 'still created compacted (tasks, materials, users) / never deleted by age (audiences): they hold configuration whatever their name' }, (o) => {
+    const R = n.renamed
+    const policy = (t: string): string => o.topicConfigs.get(t)?.['cleanup.policy'] ?? '?'
+    const forever = (t: string): boolean => policy(t).includes('compact') || o.topicConfigs.get(t)?.['retention.ms#topic'] === '-1'
+    const ok = [R.tasks, R.materials, R.users].every((t) => policy(t).includes('compact')) && forever(R.audiences)
+    return { pass: ok, observed: `tasks ${policy(R.tasks)}, materials ${policy(R.materials)}, users ${policy(R.users)}, audiences ${policy(R.audiences)} (retention.ms ${o.topicConfigs.get(R.audiences)?.['retention.ms#topic'] ?? 'not set on the topic'})` }
   })
 
   // ---- After a restart, event time moves 65 s on, on every partition: past a minute (E23's schedule) and C04's wait ----

@@ -27,7 +27,9 @@ export interface FlowTopics {
 export interface Names {
   json: FlowTopics
   avro: FlowTopics
-  apps: { decisions: string; stats: string; avro: string }
+  /** A third flow renamed by `hermes.topics` only, with no per-topic overrides (C12). */
+  renamed: FlowTopics
+  apps: { decisions: string; stats: string; avro: string; renamed: string }
 }
 
 const BASE: FlowTopics = { events: 'behavior-events', audiences: 'config.audiences', users: 'config.users', tasks: 'config.tasks', materials: 'config.materials', stats: 'material-stats', decisions: 'push-decisions', suppressions: 'push-suppressions' }
@@ -35,7 +37,12 @@ const BASE: FlowTopics = { events: 'behavior-events', audiences: 'config.audienc
 /** Names of a run with suffix `id` (see runId). */
 export function names(id: string): Names {
   const suffixed = (tag: string): FlowTopics => Object.fromEntries(Object.entries(BASE).map(([k, v]) => [k, `${v}-${tag}${id}`])) as unknown as FlowTopics
-  return { json: suffixed(''), avro: suffixed('avro-'), apps: { decisions: `push-decisions-${id}`, stats: `material-stats-${id}`, avro: `push-decisions-avro-${id}` } }
+  return {
+    json: suffixed(''),
+    avro: suffixed('avro-'),
+    renamed: suffixed('renamed-'),
+    apps: { decisions: `push-decisions-${id}`, stats: `material-stats-${id}`, avro: `push-decisions-avro-${id}`, renamed: `push-decisions-renamed-${id}` },
+  }
 }
 
 /** The default topic name a run's topic stands for (to copy `topics.overrides` from config/default.yaml). */
@@ -89,7 +96,7 @@ export interface Outputs {
   suppressions: Array<Out<Suppression>>
   /** Dead letters of every application, with the application whose DLQ held it. */
   dlq: Array<OutRecord & { app: string }>
-  /** Topic configs (cleanup.policy, retention.ms) of the configuration topics. */
+  /** Topic configs (cleanup.policy, retention.ms) of the configuration topics; `<name>#topic` when set on the topic itself. */
   topicConfigs: Map<string, { [name: string]: string }>
   /** `hermes_operator_events_total` over all runs, per label set. */
   counts: Array<{ labels: { [name: string]: string | number }; value: number }>

@@ -56,12 +56,15 @@ const topologies = () => [
   pushDecisions({ settings: { topics: n.json, applications: { decisions: n.apps.decisions, stats: n.apps.stats }, fatigue, materialWaitMs } }),
   materialStats({ settings: { topics: n.json, applications: { decisions: n.apps.decisions, stats: n.apps.stats }, fatigue, materialWaitMs } }),
   pushDecisions({ settings: { topics: n.avro, applications: { decisions: n.apps.avro, stats: `unused-stats-${id}` }, fatigue, materialWaitMs } }),
+  // No input: only its topics matter (C12).
+  pushDecisions({ settings: { topics: n.renamed, applications: { decisions: n.apps.renamed, stats: `unused-stats-r-${id}` } } }),
 ]
 
 /** config/default.yaml's per-topic settings (cleanup, schema) carried over to this run's topic names, as a deployment with renamed topics would. */
 function config() {
   const defaults = testConfig().topics.overrides
   const overrides: { [topic: string]: object } = {}
+  // Not the renamed flow: C12 asks what Hermes does without them.
   for (const flow of [n.json, n.avro]) {
     for (const t of Object.values(flow)) {
       const o = defaults[baseTopic(n, t) ?? '']
@@ -142,14 +145,16 @@ describe('bad input through a real broker, sent by kcat and the Java client (iss
     const parsed = <T>(topic: string, app: 'json' | 'avro') => (got.get(topic) ?? []).map((r) => ({ app, key: r.key, value: JSON.parse(r.value) as T }))
     const admin = kafkaClient('hermes-test-configs').admin()
     await admin.connect()
-    const described = await admin.describeConfigs({ includeSynonyms: false, resources: [n.json.tasks, n.json.materials, n.json.users, n.json.audiences].map((name) => ({ type: ConfigResourceTypes.TOPIC, name })) })
+    const configTopics = [n.json, n.renamed].flatMap((f) => [f.tasks, f.materials, f.users, f.audiences])
+    const described = await admin.describeConfigs({ includeSynonyms: false, resources: configTopics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name })) })
     await admin.disconnect()
     out = {
       names: n,
       decisions: [...parsed<Decision>(n.json.decisions, 'json'), ...parsed<Decision>(n.avro.decisions, 'avro')],
       suppressions: [...parsed<Suppression>(n.json.suppressions, 'json'), ...parsed<Suppression>(n.avro.suppressions, 'avro')],
       dlq: dlqs.flatMap((t) => (got.get(t) ?? []).map((r) => ({ ...r, app: t.slice(0, -'.dlq'.length) }))),
-      topicConfigs: new Map(described.resources.map((r) => [r.resourceName, Object.fromEntries(r.configEntries.map((e) => [e.configName, e.configValue]))])),
+      // Values as in force, plus `<name>#topic` for those set on the topic itself (not a broker default: the test broker keeps everything forever).
+      topicConfigs: new Map(described.resources.map((r) => [r.resourceName, Object.fromEntries(r.configEntries.flatMap((e) => [[e.configName, e.configValue], ...(e.configSource === 1 ? [[`${e.configName}#topic`, e.configValue]] : [])]))])),
       configRecords: [...(got.get(n.json.tasks) ?? []), ...(got.get(n.json.materials) ?? [])],
       counts: (await metrics.operatorEvents.get()).values.map((v) => ({ labels: v.labels as { [name: string]: string | number }, value: v.value })),
       logs: log.lines,
