@@ -43,11 +43,13 @@ export function describeText(topology: Topology, plan: Plan = compilePlan(topolo
     for (const d of down.get(id) ?? []) lines.push(`      --> ${d.to}${d.output !== 'main' ? ` [${d.output}]` : ''}${d.broadcast ? ' (broadcast)' : ''}`)
   }
   for (const sub of plan.subtopologies) {
-    const keyed = sub.sources.filter((s) => !s.broadcast).map((s) => s.topic)
+    const keyed = sub.sources.filter((s) => !s.broadcast && !s.rerouted).map((s) => s.topic)
     lines.push(`  Sub-topology ${sub.id} (one task per partition of: ${keyed.join(', ')})`)
     for (const s of sub.sources) {
+      // A source's topic of misplaced records is shown on the source itself.
+      if (s.rerouted) continue
       if (s.internal) lines.push(`    Source: ${s.nodeId} (repartition topic: ${s.topic})`)
-      else lines.push(`    ${nodeLabel(topology.node(s.nodeId))}`)
+      else lines.push(`    ${nodeLabel(topology.node(s.nodeId))}${s.misplacedTopic ? ` (records on a partition their key does not hash to go through ${s.misplacedTopic})` : ''}`)
       // Arrows from a keyBy belong to the sub-topology that reads its repartition topic.
       for (const d of down.get(s.nodeId) ?? []) {
         if (!sub.nodes.some((n) => n.id === d.to)) continue
@@ -95,6 +97,7 @@ export function describeMermaid(topology: Topology, plan: Plan = compilePlan(top
   for (const sub of plan.subtopologies) {
     const inSub = new Set(sub.nodes.map((n) => n.id))
     for (const s of sub.sources) {
+      if (s.rerouted) continue
       topics.add(s.topic)
       const target = s.internal ? null : `n_${mid(s.nodeId)}_${sub.id}`
       if (target) lines.push(`  t_${mid(s.topic)} --> ${target}`)
