@@ -29,6 +29,12 @@ export interface TopicSpec {
    * existing topic set otherwise is refused at start-up (see {@link cleanupProblem}).
    */
   cleanup?: 'compact' | 'forever'
+  /**
+   * `cleanup` was inferred from the topology (a broadcast source), not configured: the topic is
+   * created so, but an existing one set otherwise is only warned about (it may be a test's or an
+   * older deployment's topic that Hermes did not create).
+   */
+  cleanupInferred?: boolean
 }
 
 /** What Hermes learns of a topic's settings (describeConfigs) when it ensures the topic. */
@@ -60,8 +66,20 @@ const DESCRIBED = ['max.message.bytes', 'cleanup.policy', 'retention.ms', 'reten
 export function withConfiguredCleanup(config: HermesConfig, specs: readonly TopicSpec[]): TopicSpec[] {
   return specs.map((s) => {
     const cleanup = config.topics.overrides[s.topic]?.cleanup
-    return cleanup ? { ...s, cleanup } : s
+    if (!cleanup) return s
+    const { cleanupInferred: _inferred, ...rest } = s
+    return { ...rest, cleanup }
   })
+}
+
+/**
+ * The topic specs with broadcast topics marked compacted (inferred, see
+ * {@link TopicSpec.cleanupInferred}): broadcast state is configuration read whole by every
+ * instance, whatever the topic is called (`hermes.topics` renames them without a
+ * `topics.overrides` entry). A spec with a `cleanup` already keeps it.
+ */
+export function withBroadcastCleanup(specs: readonly TopicSpec[], broadcastTopics: ReadonlySet<string>): TopicSpec[] {
+  return specs.map((s) => (s.cleanup || !broadcastTopics.has(s.topic) ? s : { ...s, cleanup: 'compact', cleanupInferred: true }))
 }
 
 /**
@@ -209,9 +227,13 @@ export class KafkaAdmin {
       const problem = s.cleanup && found ? cleanupProblem(s.cleanup, found) : null
       if (!s.cleanup || !problem) continue
       const bootstrap = this.brokers[0] ?? '<broker>'
+      const fix = `kafka-configs.sh --bootstrap-server ${bootstrap} --alter --entity-type topics --entity-name ${s.topic} --add-config ${s.cleanup === 'compact' ? 'cleanup.policy=compact' : 'cleanup.policy=delete,retention.ms=-1,retention.bytes=-1'}`
+      if (s.cleanupInferred) {
+        this.logger.warn({ topic: s.topic, [problem.setting]: problem.current, fix }, 'broadcast topic is not compacted: records deleted from it are lost to every restart with new state; compact it, or set topics.overrides.<topic>.cleanup: compact to have Hermes refuse to start without it')
+        continue
+      }
       wrong.push(
-        `topic ${s.topic} has ${problem.setting}=${problem.current}, but it must be kept ${s.cleanup === 'compact' ? 'compacted (its latest record per key forever)' : 'forever (every record; compaction would lose records)'}: ` +
-          `kafka-configs.sh --bootstrap-server ${bootstrap} --alter --entity-type topics --entity-name ${s.topic} --add-config ${s.cleanup === 'compact' ? 'cleanup.policy=compact' : 'cleanup.policy=delete,retention.ms=-1,retention.bytes=-1'}` +
+        `topic ${s.topic} has ${problem.setting}=${problem.current}, but it must be kept ${s.cleanup === 'compact' ? 'compacted (its latest record per key forever)' : 'forever (every record; compaction would lose records)'}: ${fix}` +
           ` (or set topics.overrides.${s.topic}.cleanup to what the topic should be)`,
       )
     }

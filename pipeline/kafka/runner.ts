@@ -5,7 +5,7 @@ import { HermesError } from '../api/errors.ts'
 import type { Headers } from '../api/record.ts'
 import { outputPartition } from '../runtime/partitioner.ts'
 import type { Task } from '../runtime/task.ts'
-import { KafkaAdmin, withConfiguredCleanup } from './admin.ts'
+import { KafkaAdmin, withBroadcastCleanup, withConfiguredCleanup } from './admin.ts'
 import { taskStateDir } from './checkpoint.ts'
 import { createKafkaClient, describeKafkaError, isFenced, isRecoverable } from './client.ts'
 import { feedBroadcast } from './broadcast.ts'
@@ -110,7 +110,10 @@ export class KafkaRunner {
       this.apps.push(app)
       this.dlqTopics.add(app.app.dlqTopic)
     }
-    await this.admin.ensureTopics(withConfiguredCleanup(opts.config, this.apps.flatMap((a) => a.topicSpecs())))
+    // Configuration topics: broadcast ones are compacted whatever they are called; configured ones
+    // (topics.overrides.<t>.cleanup, e.g. config.users and config.audiences) as configured.
+    const broadcast = new Set(this.apps.flatMap((a) => a.app.plan.subtopologies.flatMap((sub) => sub.sources.filter((s) => s.broadcast).map((s) => s.topic))))
+    await this.admin.ensureTopics(withConfiguredCleanup(opts.config, withBroadcastCleanup(this.apps.flatMap((a) => a.topicSpecs()), broadcast)))
     await this.admin.ensureTopics(this.apps.flatMap((a) => a.changelogSpecs()))
     await this.sink.start()
     for (const app of this.apps) await app.start()

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { HermesError } from '../../pipeline/api/errors.ts'
 import { loadConfig } from '../../pipeline/config/load.ts'
-import { cleanupProblem, withConfiguredCleanup } from '../../pipeline/kafka/admin.ts'
+import { cleanupProblem, withBroadcastCleanup, withConfiguredCleanup } from '../../pipeline/kafka/admin.ts'
 import { LIVENESS_FAILING_MS, OutageTracker, producePolicy } from '../../pipeline/kafka/failures.ts'
 
 const settings = (cleanupPolicy: string, retentionMs = 604_800_000, retentionBytes = -1) => ({ cleanupPolicy, retentionMs, retentionBytes })
@@ -37,6 +37,20 @@ describe('configuration topics in config/default.yaml', () => {
       'config.audiences': 'forever',
       'behavior-events': undefined,
     })
+  })
+})
+
+describe('withBroadcastCleanup', () => {
+  it('marks broadcast topics compacted (inferred: warned about, not refused), and the config wins over it', () => {
+    const config = loadConfig({ dir: 'config', environment: {}, overrides: { topics: { overrides: { 'stats-x': { cleanup: 'forever' } } } } })
+    const specs = [{ topic: 'rules-x', partitions: 1 }, { topic: 'stats-x', partitions: 1 }, { topic: 'events-x', partitions: 4 }, { topic: 'config.audiences', partitions: 4 }]
+    const out = withConfiguredCleanup(config, withBroadcastCleanup(specs, new Set(['rules-x', 'stats-x', 'config.audiences'])))
+    expect(out).toEqual([
+      { topic: 'rules-x', partitions: 1, cleanup: 'compact', cleanupInferred: true },
+      { topic: 'stats-x', partitions: 1, cleanup: 'forever' },
+      { topic: 'events-x', partitions: 4 },
+      { topic: 'config.audiences', partitions: 4, cleanup: 'forever' },
+    ])
   })
 })
 

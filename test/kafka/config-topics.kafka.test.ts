@@ -10,7 +10,7 @@ import type { Processor, ProcessorContext, Record } from '../../pipeline/api/ind
 import type { HermesConfig } from '../../pipeline/config/schema.ts'
 import { runKafka } from '../../pipeline/kafka/run.ts'
 import { KafkaRunner } from '../../pipeline/kafka/runner.ts'
-import { FAST, createTopics, kafkaClient, perKey, produceLines, readTopics, runId, silent, testConfig } from './helpers.ts'
+import { FAST, capturingLogger, createTopics, kafkaClient, perKey, produceLines, readTopics, runId, silent, testConfig } from './helpers.ts'
 import type { Event } from './topology.ts'
 import { testEvents } from './topology.ts'
 
@@ -99,6 +99,23 @@ describe('configuration topics (real broker)', () => {
     expect(audiences['retention.bytes']).toBe('-1')
     // Topics without a cleanup setting keep the broker's policy.
     expect((await describeTopic(t.events))['cleanup.policy']).toBe('delete')
+  })
+
+  it('creates a broadcast topic compacted whatever it is called (renamed, no overrides entry), and only warns about an existing one that is not', async () => {
+    const t = names(runId())
+    const plain = testConfig()
+    const runner = await KafkaRunner.open({ topologies: [topology(`cfg-r-${runId()}`, t)], config: plain, logger: silent, state: { kind: 'memory', maps: new Map() }, timings: FAST })
+    await runner.close()
+    expect((await describeTopic(t.rules))['cleanup.policy']).toBe('compact')
+    expect((await describeTopic(t.audiences))['cleanup.policy']).toBe('delete')
+
+    const u = names(runId())
+    await createTopicWith(u.rules, { 'cleanup.policy': 'delete' })
+    const { logger, lines } = capturingLogger('warn')
+    const started = await KafkaRunner.open({ topologies: [topology(`cfg-w-${runId()}`, u)], config: plain, logger, state: { kind: 'memory', maps: new Map() }, timings: FAST })
+    await started.close()
+    const warning = lines.find((l) => l.topic === u.rules && typeof l.msg === 'string' && l.msg.startsWith('broadcast topic is not compacted'))
+    expect(warning?.fix).toBe(`kafka-configs.sh --bootstrap-server 127.0.0.1:9092 --alter --entity-type topics --entity-name ${u.rules} --add-config cleanup.policy=compact`)
   })
 
   it('refuses to start when an existing one has cleanup.policy=delete, naming the topic and the command that fixes it', async () => {
