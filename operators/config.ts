@@ -9,7 +9,8 @@ import { z } from 'zod'
 import { isValidZone } from './clock.ts'
 import { checkRule } from './rules.ts'
 import { POLICIES } from './scoring.ts'
-import { checkFallbacks } from './templates.ts'
+import { checkFallbacks, checkTemplates } from './templates.ts'
+import { isWellFormedId } from './types.ts'
 
 const nonEmpty = z.string().min(1)
 
@@ -145,15 +146,26 @@ const materialFields = strict({
     }),
 })
 
-export const materialSchema = z.preprocess((v) => fromAvroForm(v, [], ['deeplink']), materialFields)
+// A placeholder that can never have a value (a typo such as {{event.itemid}}) is refused when the
+// material is loaded, not found out push by push as template_incomplete suppressions.
+export const materialSchema = z.preprocess(
+  (v) => fromAvroForm(v, [], ['deeplink']),
+  materialFields.superRefine((m, ctx) => {
+    const bad = checkTemplates(m)
+    if (bad) ctx.addIssue({ code: 'custom', message: bad.problem, path: [bad.field] })
+  }),
+)
 
 export type MaterialConfig = z.infer<typeof materialFields>
 
-export const audienceSchema = strict({ ...written, userId: nonEmpty, segmentId: nonEmpty, member: z.boolean().default(true) })
+/** A user id: UTF-8 keys would merge ids that differ only by a lone surrogate (see checkBehaviorEvent). */
+const userId = nonEmpty.refine(isWellFormedId, { message: 'is not well-formed Unicode (it has a lone surrogate, e.g. half of an emoji)' })
+
+export const audienceSchema = strict({ ...written, userId, segmentId: nonEmpty, member: z.boolean().default(true) })
 
 export const userSchema = strict({
   ...written,
-  userId: nonEmpty,
+  userId,
   timezone: nonEmpty.default('UTC').refine((tz) => isValidZone(tz), { message: 'unknown time zone (use an IANA name such as Asia/Shanghai)' }),
   pushEnabled: z.boolean().default(true),
 })

@@ -37,6 +37,11 @@ export function checkBehaviorEvent(v: { [k: string]: unknown }): string | null {
 /** A UTF-16 surrogate that is not half of a pair (a code point of category Cs under the `u` flag). */
 const LONE_SURROGATE = /\p{Cs}/u
 
+/** Whether an id is well-formed Unicode (no lone surrogate), so it keeps its identity as UTF-8. */
+export function isWellFormedId(id: string): boolean {
+  return !LONE_SURROGATE.test(id)
+}
+
 const CONTRACT_FIELDS = new Set(['eventId', 'userId', 'type', 'ts', 'itemId', 'category', 'attrs'])
 
 const isText = (v: unknown): boolean => v === undefined || v === null || typeof v === 'string'

@@ -68,6 +68,29 @@ describe('templates: checks when a material is loaded', () => {
   })
 })
 
+describe('templates: checked when the material is loaded', () => {
+  it('dead-letters a material whose title, body or deeplink names a placeholder that can never have a value, naming the field and the nearest path', async () => {
+    const d = await flow()
+    await d.pipe('config.materials', [material('m1', { deeplink: 'app://item/{{event.itemid}}' }), material('m2', { title: 'Hi {{user.name}}' }), material('m3')])
+    expect(deadLetters(d).map((x) => x.reason)).toEqual([
+      expect.stringMatching(/^invalid material m1: deeplink: unknown placeholder \{\{event\.itemid\}\}.*did you mean \{\{event\.itemId\}\}\?/),
+      expect.stringMatching(/^invalid material m2: title: unknown placeholder \{\{user\.name\}\}/),
+    ])
+    await d.close()
+  })
+
+  it('dead-letters user and audience records whose userId has a lone surrogate (as UTF-8 keys they would merge with other users)', async () => {
+    const d = await flow()
+    await d.pipe('config.users', [{ userId: 'u\ud83d', timezone: 'UTC', pushEnabled: false }, { userId: 'u🙂', timezone: 'UTC', pushEnabled: true }])
+    await d.pipe('config.audiences', [{ userId: 'x\ude42', segmentId: 's1', member: true }])
+    expect(deadLetters(d).map((x) => x.reason)).toEqual([
+      expect.stringMatching(/userId.*not well-formed Unicode/),
+      expect.stringMatching(/userId.*not well-formed Unicode/),
+    ])
+    await d.close()
+  })
+})
+
 describe('templates: what operators see', () => {
   it('logs a material that cannot render once per material and placeholder, however many candidates it fails', async () => {
     const h = await openFlow({ state: { kind: 'memory', maps: new Map() }, config: { topics: { defaultPartitions: 1 } } })
