@@ -213,10 +213,10 @@ describe('Matching Center: rendering and ids', () => {
 
   it('refuses a list or an object as a placeholder value (no "[object Object]" in a push)', async () => {
     const d = await flow()
-    await d.pipe('config.materials', [material('m1', { body: 'For {{user.segments}}', fallbacks: undefined }), material('m2', { body: 'For you', fallbacks: undefined })])
+    // ({{user.segments}}, a list, is refused when the material loads; an event attribute can still hold one.)
+    await d.pipe('config.materials', [material('m1', { body: 'For {{event.attrs.tags}}', fallbacks: undefined }), material('m2', { body: 'For you', fallbacks: undefined })])
     await d.pipe('config.tasks', [eventTask('t1', { materials: ['m1', 'm2'] })])
-    await d.pipe('config.audiences', [member('u1', 'vip')])
-    await d.pipe('behavior-events', [ev('u1', 'price_drop', T0)])
+    await d.pipe('behavior-events', [ev('u1', 'price_drop', T0, { attrs: { tags: ['a', 'b'] } })])
     await d.pipe('behavior-events', [ev('zz-late', 'view', T0 + HOUR)])
     expect(decisions(d).map((x) => [x.materialId, x.body])).toEqual([['m2', 'For you']])
     await d.close()
