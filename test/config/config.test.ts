@@ -75,7 +75,7 @@ describe('loadConfig layering', () => {
     expect(config.runtime.commitIntervalMs).toBeUndefined()
     expect(config.runtime.stateBackend).toBe('rocksdb')
     expect(config.observability.http.host).toBe('127.0.0.1')
-    expect(config.errors).toEqual({ deserialize: 'continue', process: 'fail', produce: 'fail' })
+    expect(config.errors).toEqual({ deserialize: 'continue', process: 'fail', produce: 'fail', oversized: 'continue' })
   })
 
   it('merges default.yaml < <env>.yaml < extra files < HERMES__ variables < overrides', () => {
