@@ -173,8 +173,10 @@ export class Task {
     try {
       let value: unknown
       try {
-        if (raw.value === null) throw new Error('record has no value (null)')
-        value = source.serde.deserialize(raw.value)
+        // A null value on a broadcast (compacted configuration) topic is a tombstone: it deletes
+        // its key, and the operator's processBroadcast sees it as a null value.
+        if (raw.value === null && !source.broadcast) throw new Error('record has no value (null)')
+        value = raw.value === null ? null : source.serde.deserialize(raw.value)
       } catch (err) {
         // Every task reads a broadcast record: the task of partition 0 dead-letters it, once.
         this.fail('deserialize', source.nodeId, err, input, source.broadcast && this.partition !== 0)
@@ -422,8 +424,13 @@ export class Task {
           } catch (err) {
             throw tag('process', err)
           }
+          try {
+            this.opts.collector.send(topic, key, bytes, r.timestamp, r.headers)
+          } catch (err) {
+            // Refused by the collector (e.g. larger than the repartition topic accepts).
+            throw tag('produce', err)
+          }
           stat.out++
-          this.opts.collector.send(topic, key, bytes, r.timestamp, r.headers)
         }
         break
       }

@@ -21,6 +21,9 @@ export interface OutputRecord<V = unknown> {
   partition: number
 }
 
+/** A value for {@link TopologyTestDriver.append} that writes a record with a null value (a Kafka tombstone). */
+export const TOMBSTONE: unique symbol = Symbol('tombstone')
+
 /** How {@link TopologyTestDriver.append} writes records: what a producer would choose. */
 export interface AppendOptions {
   key?: string | null
@@ -103,7 +106,7 @@ export class TopologyTestDriver {
       const key = options.key !== undefined ? options.key : src?.keyField !== undefined && obj[src.keyField] !== undefined ? String(obj[src.keyField]) : null
       const tsField = obj[src?.timestampField ?? 'ts']
       const ts = options.timestamp ?? (typeof tsField === 'number' ? tsField : 0)
-      const bytes = Buffer.isBuffer(value) ? value : Buffer.from(typeof value === 'string' ? value : JSON.stringify(value), 'utf8')
+      const bytes = value === TOMBSTONE ? null : Buffer.isBuffer(value) ? value : Buffer.from(typeof value === 'string' ? value : JSON.stringify(value), 'utf8')
       const partition = options.partition ?? (key === null ? 0 : partitionFor(key, this.log.partitions(topic)))
       this.log.append(topic, partition, key, bytes, ts, options.headers)
     }
