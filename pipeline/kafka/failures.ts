@@ -1,4 +1,3 @@
-import type { ErrorHandler } from '../api/errors.ts'
 import { HermesError, describeError } from '../api/errors.ts'
 import type { HermesConfig } from '../config/schema.ts'
 
@@ -26,14 +25,6 @@ export function nonRetriableType(err: unknown): string | undefined {
   return undefined
 }
 
-/**
- * The produce-phase policy on Kafka: an output over its topic's limit (RECORD_TOO_LARGE) follows
- * `errors.oversized` (default: dead-letter the input, continue), because it is bad data that no
- * retry can write; anything else (a serializer failing: a bug) follows `errors.produce`.
- */
-export function producePolicy(errors: HermesConfig['errors']): ErrorHandler {
-  return (ctx) => (ctx.error instanceof HermesError && ctx.error.code === 'RECORD_TOO_LARGE' ? errors.oversized : errors.produce)
-}
 
 /**
  * The runner's view of Kafka failures. After a failure the tasks go back to their last commit and

@@ -9,7 +9,7 @@ import { KafkaAdmin, withBroadcastCleanup, withConfiguredCleanup } from './admin
 import { taskStateDir } from './checkpoint.ts'
 import { createKafkaClient, describeKafkaError, isFenced, isRecoverable } from './client.ts'
 import { feedBroadcast } from './broadcast.ts'
-import { NON_RETRIABLE_REPEATS, OutageTracker, producePolicy } from './failures.ts'
+import { NON_RETRIABLE_REPEATS, OutageTracker } from './failures.ts'
 import { KafkaApp } from './kafka-app.ts'
 import { KafkaMetrics, LATENCY_SAMPLE_EVERY, observeProcessLatency, updateRunnerMetrics } from './metrics.ts'
 import { nextRecord } from './next-record.ts'
@@ -103,7 +103,7 @@ export class KafkaRunner {
       onData: () => this.wake(),
       ...(opts.metrics ? { metrics: opts.metrics } : {}),
       ...(this.kafkaMetrics ? { kafkaMetrics: this.kafkaMetrics } : {}),
-      errorPolicy: { ...opts.errorPolicy, produce: opts.errorPolicy?.produce ?? producePolicy(opts.config.errors) },
+      ...(opts.errorPolicy ? { errorPolicy: opts.errorPolicy } : {}),
     }
     for (const topology of opts.topologies) {
       const app = new KafkaApp(topology, deps, { send: (topic, key, value, ts, headers) => this.collect(topic, key, value, ts, headers) })

@@ -12,6 +12,7 @@ import type { StoreSpec } from '../api/stores.ts'
 import type { Plan, SubTopology } from './plan.ts'
 import { compilePlan } from './plan.ts'
 import type { Collector, ErrorPolicy } from './task.ts'
+import { producePolicy } from './error-policy.ts'
 import { Task } from './task.ts'
 import { TimerQueue, timerBefore } from './timers.ts'
 import type { Timer } from '../api/processor.ts'
@@ -235,7 +236,7 @@ export class AppRuntime {
       repartitionTopics: this.plan.repartitionTopics,
       partitions: this.partitionsOf(sub),
       keyMismatch: this.opts.config.runtime.keyMismatch,
-      errorPolicy: { deserialize: policy.deserialize, process: policy.process, produce: policy.produce, ...this.opts.errorPolicy },
+      errorPolicy: { deserialize: policy.deserialize, process: policy.process, produce: producePolicy(policy), ...this.opts.errorPolicy },
       dlqTopic: this.dlqTopic,
       watermark: () => this.watermark(),
       clock: this.opts.clock,

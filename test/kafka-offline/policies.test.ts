@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest'
 import { HermesError } from '../../pipeline/api/errors.ts'
 import { loadConfig } from '../../pipeline/config/load.ts'
 import { cleanupProblem, withBroadcastCleanup, withConfiguredCleanup } from '../../pipeline/kafka/admin.ts'
-import { LIVENESS_FAILING_MS, OutageTracker, producePolicy } from '../../pipeline/kafka/failures.ts'
+import { LIVENESS_FAILING_MS, OutageTracker } from '../../pipeline/kafka/failures.ts'
+import { producePolicy } from '../../pipeline/runtime/error-policy.ts'
 
 const settings = (cleanupPolicy: string, retentionMs = 604_800_000, retentionBytes = -1) => ({ cleanupPolicy, retentionMs, retentionBytes })
 
