@@ -12,7 +12,7 @@ import type { HermesLogger } from '../observability/logger.ts'
 import { MAGIC_BYTE, decodeAsWritten, toAvroForm } from '../registry/avro-serde.ts'
 import { SchemaRegistryClient } from '../registry/client.ts'
 import { avroSerde, registeredSchema, topicFormat } from '../registry/formats.ts'
-import { KafkaAdmin } from './admin.ts'
+import { KafkaAdmin, withConfiguredCleanup } from './admin.ts'
 import { PRODUCER_RETRY, createKafkaClient, fromKafkaHeaders } from './client.ts'
 import { CommittedFilter, rawMessages } from './transactions.ts'
 
@@ -67,10 +67,11 @@ export async function produceToKafka(o: { config: HermesConfig; logger: HermesLo
     messages.push({ key, value: bytes, timestamp: String(ts) })
   }
   const kafka = createKafkaClient(config.kafka, logger, `${config.kafka.clientId}-produce`)
-  const admin = new KafkaAdmin(kafka, logger, config.kafka.replicationFactor)
+  const admin = new KafkaAdmin(kafka, logger, config.kafka.replicationFactor, config.kafka.brokers)
   await admin.connect()
   try {
-    await admin.ensureTopics([{ topic, partitions: o.partitions ?? topicPartitions(config, topic) }])
+    // Created as the runner would create it (configuration topics compacted or kept forever).
+    await admin.ensureTopics(withConfiguredCleanup(config, [{ topic, partitions: o.partitions ?? topicPartitions(config, topic) }]))
   } finally {
     await admin.disconnect()
   }
@@ -228,10 +229,10 @@ export async function sendToKafka(o: { config: HermesConfig; logger: HermesLogge
   }
   if (byTopic.size === 0) return
   const kafka = createKafkaClient(config.kafka, logger, `${config.kafka.clientId}-produce`)
-  const admin = new KafkaAdmin(kafka, logger, config.kafka.replicationFactor)
+  const admin = new KafkaAdmin(kafka, logger, config.kafka.replicationFactor, config.kafka.brokers)
   await admin.connect()
   try {
-    await admin.ensureTopics([...byTopic.keys()].map((topic) => ({ topic, partitions: topicPartitions(config, topic) })))
+    await admin.ensureTopics(withConfiguredCleanup(config, [...byTopic.keys()].map((topic) => ({ topic, partitions: topicPartitions(config, topic) }))))
   } finally {
     await admin.disconnect()
   }

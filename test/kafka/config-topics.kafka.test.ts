@@ -10,6 +10,7 @@ import type { Processor, ProcessorContext, Record } from '../../pipeline/api/ind
 import type { HermesConfig } from '../../pipeline/config/schema.ts'
 import { runKafka } from '../../pipeline/kafka/run.ts'
 import { KafkaRunner } from '../../pipeline/kafka/runner.ts'
+import { produceToKafka } from '../../pipeline/kafka/topic-io.ts'
 import { FAST, capturingLogger, createTopics, kafkaClient, perKey, produceLines, readTopics, runId, silent, testConfig } from './helpers.ts'
 import type { Event } from './topology.ts'
 import { testEvents } from './topology.ts'
@@ -99,6 +100,17 @@ describe('configuration topics (real broker)', () => {
     expect(audiences['retention.bytes']).toBe('-1')
     // Topics without a cleanup setting keep the broker's policy.
     expect((await describeTopic(t.events))['cleanup.policy']).toBe('delete')
+  })
+
+  it('hermes produce creates a configuration topic as the runner would (compacted, or kept forever), so the runner accepts it afterwards', async () => {
+    const t = names(runId())
+    const config = configFor(t)
+    await produceToKafka({ config, logger: silent, topic: t.rules, lines: [JSON.stringify({ type: 'view', enabled: true })], keyField: 'type', timeField: 'ts' })
+    await produceToKafka({ config, logger: silent, topic: t.audiences, lines: [JSON.stringify({ userId: 'u1', ts: 1 })], keyField: 'userId', timeField: 'ts' })
+    expect((await describeTopic(t.rules))['cleanup.policy']).toBe('compact')
+    expect((await describeTopic(t.audiences))['retention.ms']).toBe('-1')
+    const runner = await open(`cfg-p-${runId()}`, t)
+    await runner.close()
   })
 
   it('creates a broadcast topic compacted whatever it is called (renamed, no overrides entry), and only warns about an existing one that is not', async () => {
