@@ -35,6 +35,8 @@ export interface SourceNode extends NodeBase {
   readonly timestampField?: string
   /** Broadcast sources are read in full by every task. */
   readonly broadcast: boolean
+  /** How the topic must keep its records on Kafka: see {@link SourceOptions.cleanup}. */
+  readonly cleanup?: 'compact' | 'forever'
 }
 
 /** Stateless value transform. */
@@ -105,6 +107,14 @@ export interface SourceOptions<V> {
   /** Field of the value that holds the record key: see {@link SourceNode.keyField}. */
   keyField?: string
   timestampField?: string
+  /**
+   * A configuration topic that must keep its records for a restart with fresh state to rebuild
+   * from it: `compact` (the latest record per key: profiles) or `forever` (every record: changes
+   * that several records per key add up, such as audience memberships). On Kafka the topic is
+   * created so and an existing one set otherwise is refused at start-up;
+   * `topics.overrides.<topic>.cleanup` in the config wins. Broadcast topics are compacted anyway.
+   */
+  cleanup?: 'compact' | 'forever'
 }
 
 /** Options of {@link Stream.process}. */

@@ -166,7 +166,11 @@ export class KafkaAdmin {
    */
   async ensureTopics(specs: readonly TopicSpec[], timeoutMs = 30_000): Promise<void> {
     const wanted = new Map<string, TopicSpec>()
-    for (const s of specs) if (!wanted.has(s.topic)) wanted.set(s.topic, s)
+    for (const s of specs) {
+      const seen = wanted.get(s.topic)
+      // The same topic may be one app's plain output and another's configuration input.
+      if (!seen || (s.cleanup && (!seen.cleanup || seen.cleanupInferred))) wanted.set(s.topic, s)
+    }
     const existing = new Set(await retrying('list topics', () => this.admin.listTopics()))
     const missing = [...wanted.values()].filter((s) => !existing.has(s.topic))
     if (missing.length) {

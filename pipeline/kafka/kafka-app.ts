@@ -142,7 +142,10 @@ export class KafkaApp {
   topicSpecs(): TopicSpec[] {
     const { config } = this.deps
     const specs: TopicSpec[] = []
-    for (const n of this.app.plan.topology.nodes) if (n.kind === 'source' || n.kind === 'sink') specs.push({ topic: n.topic, partitions: topicPartitions(config, n.topic) })
+    for (const n of this.app.plan.topology.nodes) {
+      if (n.kind === 'source' && n.cleanup) specs.push({ topic: n.topic, partitions: topicPartitions(config, n.topic), cleanup: n.cleanup })
+      else if (n.kind === 'source' || n.kind === 'sink') specs.push({ topic: n.topic, partitions: topicPartitions(config, n.topic) })
+    }
     for (const topic of this.app.plan.repartitionTopics.values()) specs.push({ topic, partitions: topicPartitions(config, topic), strict: true, keepForever: true })
     // The dead-letter topic: one partition unless configured.
     specs.push({ topic: this.app.dlqTopic, partitions: config.topics.overrides[this.app.dlqTopic]?.partitions ?? 1, appendTime: true })

@@ -11,6 +11,8 @@ import type { HermesConfig } from '../../pipeline/config/schema.ts'
 import { runKafka } from '../../pipeline/kafka/run.ts'
 import { KafkaRunner } from '../../pipeline/kafka/runner.ts'
 import { produceToKafka } from '../../pipeline/kafka/topic-io.ts'
+import materialStats from '../../topologies/material-stats.ts'
+import pushDecisions from '../../topologies/push-decisions.ts'
 import { FAST, capturingLogger, createTopics, kafkaClient, perKey, produceLines, readTopics, runId, silent, testConfig } from './helpers.ts'
 import type { Event } from './topology.ts'
 import { testEvents } from './topology.ts'
@@ -111,6 +113,19 @@ describe('configuration topics (real broker)', () => {
     expect((await describeTopic(t.audiences))['retention.ms']).toBe('-1')
     const runner = await open(`cfg-p-${runId()}`, t)
     await runner.close()
+  })
+
+  it('the decision flow declares its configuration inputs, so renamed users and audiences topics are created compacted and kept forever', async () => {
+    const id = runId()
+    const topics = { events: `ev-${id}`, audiences: `aud-${id}`, users: `usr-${id}`, tasks: `tsk-${id}`, materials: `mat-${id}`, stats: `sts-${id}`, decisions: `dec-${id}`, suppressions: `sup-${id}` }
+    const settings = { topics, applications: { decisions: `push-decisions-${id}`, stats: `material-stats-${id}` } }
+    const runner = await KafkaRunner.open({ topologies: [pushDecisions({ settings }), materialStats({ settings })], config: testConfig(), logger: silent, state: { kind: 'memory', maps: new Map() }, timings: FAST })
+    await runner.close()
+    expect((await describeTopic(topics.users))['cleanup.policy']).toBe('compact')
+    const audiences = await describeTopic(topics.audiences)
+    expect([audiences['cleanup.policy'], audiences['retention.ms'], audiences['retention.bytes']]).toEqual(['delete', '-1', '-1'])
+    for (const t of [topics.tasks, topics.materials, topics.stats]) expect((await describeTopic(t))['cleanup.policy']).toBe('compact')
+    expect((await describeTopic(topics.events))['cleanup.policy']).toBe('delete')
   })
 
   it('creates a broadcast topic compacted whatever it is called (renamed, no overrides entry), and only warns about an existing one that is not', async () => {
