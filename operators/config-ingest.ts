@@ -34,7 +34,8 @@ interface WaitingTask {
   missing: string[]
   /** Event time at which the wait ends. */
   deadline: number
-  origin: { key: string | null; value: unknown; timestamp: number; headers: Headers; topic: string; partition: number; offset: number }
+  /** The task record as read: its bytes (base64) so that its dead letter can be replayed as it was. */
+  origin: { key: string | null; bytes: string | null; value: unknown; timestamp: number; headers: Headers; topic: string; partition: number; offset: number }
 }
 
 /** A task applied because the last of its materials arrived. */
@@ -128,7 +129,7 @@ export function ingestConfig(ctx: ProcessorContext<unknown>, topics: ConfigTopic
           task: parsed.value,
           missing,
           deadline,
-          origin: { key: record.key, value: record.value, timestamp: record.timestamp, headers: record.headers, topic: record.topic, partition: record.partition, offset: record.offset },
+          origin: { key: record.key, bytes: ctx.inputBytes()?.toString('base64') ?? null, value: record.value, timestamp: record.timestamp, headers: record.headers, topic: record.topic, partition: record.partition, offset: record.offset },
         }
         stores.materials.put(`${WAITING_PREFIX}${id}`, waiting as unknown as MaterialConfig)
         if (reports) ctx.withKey(taskKey(MATERIAL_WAIT_TIMER, id), () => ctx.timers.registerEventTime(deadline, MATERIAL_WAIT_TIMER, { taskId: id }))
@@ -217,8 +218,9 @@ export function onMaterialWaitTimer(ctx: ProcessorContext<unknown>, stores: Inge
   // A newer version of the task waits with its own deadline and timer.
   if (!w || w.deadline !== timer.time || ctx.partition !== 0) return true
   const missing = w.task.materials.filter((m) => !stores.materials?.has(m))
+  const { bytes, ...origin } = w.origin
   ctx.deadLetter(
-    new Record({ ...w.origin }),
+    new Record({ ...origin, value: typeof bytes === 'string' ? Buffer.from(bytes, 'base64') : origin.value }),
     `invalid task ${taskId}: unknown material${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (waited until event time ${new Date(w.deadline).toISOString()}, hermes.materialWaitMs after the task; publish the material, then the task again)`,
   )
   ctx.count('config_rejected', { reason: w.origin.topic })

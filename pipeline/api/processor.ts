@@ -57,9 +57,17 @@ export interface ProcessorContext<Out = unknown> {
    * The input being processed (or a copy of it made with `withValue`, `withKey`, ...) is written
    * as it was read: its key, value bytes, headers and timestamp, so it can be replayed unchanged.
    * Any other record (made by the operator, or kept from an earlier input) is written as the
-   * JSON of its value.
+   * JSON of its value, unless its value is a Buffer (such as {@link inputBytes} kept from an
+   * earlier input), which is written as it is.
    */
   deadLetter(record: Record<unknown>, reason: string): void
+  /**
+   * The value bytes of the input record being processed, exactly as read; null in `onTimer` and
+   * for a record with a null value. For an operator that may dead-letter an input later (a
+   * configuration record waiting for another): keep them, and dead-letter a record whose value is
+   * these bytes, so the dead letter is the input as it was read.
+   */
+  inputBytes(): Buffer | null
   valueStore<V>(name: string): ValueStore<V>
   mapStore<V>(name: string): MapStore<V>
   windowStore(name: string): WindowStore

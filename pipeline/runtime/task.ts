@@ -580,10 +580,11 @@ export class Task {
           task.sendToDlq(input, 'process', node.id, reason)
           return
         }
-        // A record an operator made itself has no bytes as read: its JSON rendering stands in.
+        // A record an operator made itself has no bytes as read: its JSON rendering stands in,
+        // unless the operator kept the bytes of the input it stands for (ctx.inputBytes()).
         let value: Buffer | null
         try {
-          value = record.value === undefined ? null : Buffer.from(JSON.stringify(record.value), 'utf8')
+          value = Buffer.isBuffer(record.value) ? record.value : record.value === undefined ? null : Buffer.from(JSON.stringify(record.value), 'utf8')
         } catch {
           value = null
         }
@@ -636,6 +637,7 @@ export class Task {
           for (const key of chunk) this.withKey(key, () => fn(key))
         }
       },
+      inputBytes: () => task.current?.value ?? null,
       wallClock: () => task.opts.clock(),
       count: (event, labels, amount = 1) => task.opts.onCount?.(node.id, event, labels, amount),
       log,

@@ -45,7 +45,9 @@ describe('Configuration Center: a task naming a material not yet seen waits for 
   it('dead-letters a task whose material never comes once, when the watermark passes the wait, naming the material, and never fires it', async () => {
     const d = await flow({ settings: { materialWaitMs: 5 * MIN } })
     await d.pipe('config.materials', [material('m1')])
-    await d.pipe('config.tasks', [eventTask('t1', { materials: ['m1', 'ghost'], ts: T0 })])
+    // Formatted as a producer may send it: the dead letter must be these bytes, not a re-rendering.
+    const asSent = JSON.stringify(eventTask('t1', { materials: ['m1', 'ghost'], ts: T0 }), null, 2)
+    await d.pipe('config.tasks', [asSent], { key: 't1', timestamp: T0 })
     await d.pipe('behavior-events', [drop('u1', T0 + MIN)])
     expect(deadLetters(d)).toEqual([])
     await d.pipe('behavior-events', [ev('u9', 'view', T0 + 10 * MIN), ev('u9', 'view', T0 + 20 * MIN)])
@@ -53,7 +55,7 @@ describe('Configuration Center: a task naming a material not yet seen waits for 
     expect(dlq).toHaveLength(1)
     expect(dlq[0]).toMatchObject({ topic: 'config.tasks', key: 't1', node: 'task-center' })
     expect(dlq[0]?.reason).toMatch(/^invalid task t1: unknown material ghost \(waited until event time 2026-11-02T10:05:00.000Z/)
-    expect(JSON.parse(dlq[0]?.value ?? 'null')).toEqual(eventTask('t1', { materials: ['m1', 'ghost'], ts: T0 }))
+    expect(dlq[0]?.value).toBe(asSent)
     // Too late: the material arriving now does not bring the task back.
     await d.pipe('config.materials', [material('ghost', { ts: T0 + 30 * MIN })])
     await d.pipe('behavior-events', [drop('u1', T0 + HOUR), ev('u9', 'view', T0 + 2 * HOUR)])
