@@ -95,6 +95,7 @@ export interface ProcessorContext<Out = unknown> {
   wallClock(): number
   /** Adds to the counter `hermes_operator_events_total{node, event, ...labels}`. */
   count(event: string, labels?: { [name: string]: string }, amount?: number): void
+  /** The operator's logger: every entry carries the node id (`node`) and the task (`task`). */
   readonly log: Logger
 }
 

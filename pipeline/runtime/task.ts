@@ -554,7 +554,7 @@ export class Task {
       registerProcessingTime: (time, name = '', payload = null) => task.timers.register('processing', node.id, scope.currentKey(), time, name, payload),
       deleteProcessingTime: (time, name = '') => task.timers.delete('processing', node.id, scope.currentKey(), time, name),
     }
-    const log = this.opts.logger
+    const log = boundLogger(this.opts.logger, { node: node.id, task: this.id })
     return {
       nodeId: node.id,
       taskId: this.id,
@@ -643,6 +643,15 @@ export class Task {
       log,
     }
   }
+}
+
+/** A logger whose every entry carries `fields` (an operator's lines say which node and task wrote them). */
+function boundLogger(log: Logger, fields: object): Logger {
+  const at = (level: keyof Logger) => (obj: object | string, msg?: string): void => {
+    if (typeof obj === 'string') log[level](fields, obj)
+    else log[level]({ ...fields, ...obj }, msg)
+  }
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }
 }
 
 function jsonBytes(value: unknown): Buffer {

@@ -45,7 +45,8 @@ describe('a rule that fails on a record', () => {
     ])
     expect(h.values<Decision>('push-decisions').map((d) => [d.userId, d.taskId])).toEqual([['u3', 't1']])
     const ruleLines = (): Array<{ [k: string]: unknown }> => h.lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('rule_error'))
-    expect(ruleLines().map((l) => [l.level, l.taskId])).toEqual([[40, 't1'], [40, 't2']])
+    // Operator log lines say which node and task (partition) wrote them.
+    expect(ruleLines().map((l) => [l.level, l.taskId, l.node, l.task])).toEqual([[40, 't1', 'task-center', '0_0'], [40, 't2', 'task-center', '0_0']])
     expect(ruleLines()[0]?.reason).toBe("Cannot read properties of null (reading 'length')")
     expect(ruleLines()[0]?.msg).toContain('task t1')
 
