@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process'
-import { connect } from 'node:net'
+import { connect, createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 
@@ -42,4 +43,13 @@ export function localService(o: { dir: string; port: number; reports: string; sk
       if (startedHere) await run(join(ROOT, 'scripts', o.dir, 'stop.sh'), [], { cwd: ROOT, timeout: 60_000 })
     },
   }
+}
+
+/** A port nothing listens on (taken, then released). */
+export async function freePort(): Promise<number> {
+  const s = createServer()
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()))
+  const { port } = s.address() as AddressInfo
+  await new Promise<void>((r) => s.close(() => r()))
+  return port
 }

@@ -1,6 +1,5 @@
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { describe, expect, it } from 'vitest'
+import { freePort } from '../local-service.ts'
 import { TopologyBuilder, jsonObjectSerde, jsonSerde } from '../../pipeline/api/index.ts'
 import type { Topology } from '../../pipeline/api/index.ts'
 import { validateConfig } from '../../pipeline/config/load.ts'
@@ -13,14 +12,6 @@ import { RegistryError } from '../../pipeline/registry/client.ts'
 // registry or the brokers: a liveness probe that finds nothing listening kills the process.
 // No broker or registry is needed: both are pointed at ports where nothing listens.
 
-/** A port nothing listens on (taken, then released). */
-async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()))
-  const { port } = s.address() as AddressInfo
-  await new Promise<void>((r) => s.close(() => r()))
-  return port
-}
 
 function topology(): Topology {
   const b = new TopologyBuilder('startup-probe')

@@ -3,18 +3,11 @@ import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { PassThrough } from 'node:stream'
 import { afterEach, describe, expect, it } from 'vitest'
+import { freePort } from '../local-service.ts'
 import { validateConfig } from '../../pipeline/config/load.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
 import { RegistryError, SchemaRegistryClient, describeNetworkFailure } from '../../pipeline/registry/client.ts'
 
-/** A port nothing listens on (taken, then released). */
-async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()))
-  const { port } = s.address() as AddressInfo
-  await new Promise<void>((r) => s.close(() => r()))
-  return port
-}
 
 /** A logger writing JSON lines into memory. */
 function capture(): { logger: ReturnType<typeof createLogger>; lines: Array<{ [k: string]: unknown }>; raw: () => string } {

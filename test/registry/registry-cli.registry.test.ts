@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { describe, expect, it } from 'vitest'
+import { freePort } from '../local-service.ts'
 import { validateConfig } from '../../pipeline/config/load.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
 import { RegistryError, SchemaRegistryClient } from '../../pipeline/registry/client.ts'
@@ -39,14 +40,6 @@ function relay(port: number, upstreamPort: number): { close: () => Promise<void>
   }
 }
 
-/** A port nothing listens on (taken, then released). */
-async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()))
-  const { port } = s.address() as AddressInfo
-  await new Promise<void>((r) => s.close(() => r()))
-  return port
-}
 
 describe('hermes schemas register (real registry)', () => {
   it('registers new subjects, leaves equal ones alone, lists compatible changes by field, and refuses incompatible ones with the reason', async () => {
