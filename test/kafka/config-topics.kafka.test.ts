@@ -6,7 +6,6 @@
 import { ConfigResourceTypes, Partitioners } from 'kafkajs'
 import { describe, expect, it } from 'vitest'
 import { TopologyBuilder, broadcastStore, jsonObjectSerde, jsonSerde } from '../../pipeline/api/index.ts'
-import type { Processor, ProcessorContext, Record } from '../../pipeline/api/index.ts'
 import type { HermesConfig } from '../../pipeline/config/schema.ts'
 import { runKafka } from '../../pipeline/kafka/run.ts'
 import { KafkaRunner } from '../../pipeline/kafka/runner.ts'
@@ -14,28 +13,8 @@ import { produceToKafka } from '../../pipeline/kafka/topic-io.ts'
 import materialStats from '../../topologies/material-stats.ts'
 import pushDecisions from '../../topologies/push-decisions.ts'
 import { FAST, capturingLogger, createTopics, kafkaClient, perKey, produceLines, readTopics, runId, silent, testConfig } from './helpers.ts'
-import type { Event } from './topology.ts'
-import { testEvents } from './topology.ts'
-
-interface Rule {
-  type: string
-  enabled: boolean
-}
-
-/** Passes events whose type the broadcast rules enable. */
-function gate(): Processor<Event, Event> {
-  let ctx!: ProcessorContext<Event>
-  return {
-    init: (c) => void (ctx = c),
-    processBroadcast(r: Record<unknown>) {
-      const rule = r.value as Rule
-      ctx.broadcastStore<boolean>('rules').put(rule.type, rule.enabled)
-    },
-    process(r: Record<Event>) {
-      if (ctx.broadcastStore<boolean>('rules').get(r.value.type)) ctx.forward(r)
-    },
-  }
-}
+import type { Event, Rule } from './topology.ts'
+import { gate, testEvents } from './topology.ts'
 
 function topology(app: string, t: { rules: string; audiences: string; events: string; out: string }) {
   const b = new TopologyBuilder(app)

@@ -1,34 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { TopologyBuilder, broadcastStore, jsonObjectSerde, jsonSerde } from '../../pipeline/api/index.ts'
-import type { Processor, ProcessorContext, Record } from '../../pipeline/api/index.ts'
 import { PRODUCER_RETRY } from '../../pipeline/kafka/client.ts'
 import { runKafka } from '../../pipeline/kafka/run.ts'
 import { KafkaRunner } from '../../pipeline/kafka/runner.ts'
 import { buffered } from '../../pipeline/kafka/source.ts'
 import { Partitioners } from 'kafkajs'
 import { FAST, createTopics, kafkaClient, perKey, produceLines, readTopics, runEmbeddedReference, runId, silent, testConfig } from './helpers.ts'
-import type { Event } from './topology.ts'
-import { testEvents } from './topology.ts'
-
-interface Rule {
-  type: string
-  enabled: boolean
-}
-
-/** Passes events whose type a broadcast rule enables. */
-function gate(): Processor<Event, Event> {
-  let ctx!: ProcessorContext<Event>
-  return {
-    init: (c) => void (ctx = c),
-    processBroadcast(r: Record<unknown>) {
-      const rule = r.value as Rule
-      ctx.broadcastStore<boolean>('rules').put(rule.type, rule.enabled)
-    },
-    process(r: Record<Event>) {
-      if (ctx.broadcastStore<boolean>('rules').get(r.value.type)) ctx.forward(r)
-    },
-  }
-}
+import type { Event, Rule } from './topology.ts'
+import { gate, testEvents } from './topology.ts'
 
 describe('inputs on Kafka (real broker)', () => {
   it('reads broadcast topics in full before keyed records and gives every task the same broadcast state', async () => {

@@ -92,3 +92,24 @@ export function testEvents(options: { events: number; users?: number; seed?: num
   }
   return lines
 }
+
+/** A broadcast rule of {@link gate}. */
+export interface Rule {
+  type: string
+  enabled: boolean
+}
+
+/** Passes events whose type a broadcast rule enables. */
+export function gate(): Processor<Event, Event> {
+  let ctx!: ProcessorContext<Event>
+  return {
+    init: (c) => void (ctx = c),
+    processBroadcast(r: Record<unknown>) {
+      const rule = r.value as Rule
+      ctx.broadcastStore<boolean>('rules').put(rule.type, rule.enabled)
+    },
+    process(r: Record<Event>) {
+      if (ctx.broadcastStore<boolean>('rules').get(r.value.type)) ctx.forward(r)
+    },
+  }
+}
