@@ -18,6 +18,7 @@ import { topicPartitions } from '../config/topic-partitions.ts'
 import { EmbeddedLog } from '../embedded/log.ts'
 import type { HermesLogger } from '../observability/logger.ts'
 import { partitionFor } from '../runtime/partitioner.ts'
+import type { OutgoingRecord } from '../kafka/topic-io.ts'
 import { DLQ_HEADERS } from '../runtime/task.ts'
 
 /** A record of a dead-letter topic as read. */
@@ -55,16 +56,8 @@ export interface Fix {
 }
 
 /** One record to send. */
-export interface ReplaySend {
+export interface ReplaySend extends OutgoingRecord {
   from: DeadLetterEntry
-  topic: string
-  key: string | null
-  value: Buffer | null
-  /** The fixed value as JSON when the fix gave one (for Avro topics), else undefined. */
-  json?: unknown
-  headers: Headers
-  /** The original record's time; 0 when it had none. */
-  timestamp: number
   reason: string
   fixed: boolean
 }
