@@ -40,6 +40,19 @@ export const timeSchema = z
   .object({
     /** Bounded out-of-orderness: the watermark trails the highest event time by this much. */
     maxOutOfOrdernessMs: nonNegativeInt.default(2000),
+    /**
+     * A record whose time field is further ahead of the wall clock than this is dead-lettered and
+     * never moves event time: one event dated in the year 3000 would otherwise release every held
+     * push at once. 0 or null: no limit. Replays of past data are never in the future.
+     */
+    maxFutureMs: nonNegativeInt.nullable().default(3_600_000),
+    /**
+     * A record whose time field is earlier than this (epoch ms), zero included, is dead-lettered:
+     * the default, 2001-09-09T01:46:40Z (1e12 ms), catches times in seconds (1.7e9 s read as ms
+     * is January 1970). 0 or null: no floor. Negative, fractional, non-numeric times and times
+     * beyond the Date range are refused regardless.
+     */
+    minTimestampMs: nonNegativeInt.nullable().default(1_000_000_000_000),
   })
   .strict()
 

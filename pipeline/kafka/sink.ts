@@ -298,7 +298,8 @@ function toTopicMessages(records: readonly OutRecord[]): TopicMessages[] {
   for (const r of records) {
     let list = byTopic.get(r.topic)
     if (!list) byTopic.set(r.topic, (list = []))
-    const m: Message = { key: r.key, value: r.value, partition: r.partition, timestamp: String(r.timestamp) }
+    // Never a time kafkajs' BigInt cannot read (120000.5, 1e+300, NaN): it would fail every send.
+    const m: Message = { key: r.key, value: r.value, partition: r.partition, timestamp: String(Number.isSafeInteger(Math.floor(r.timestamp)) ? Math.floor(r.timestamp) : Date.now()) }
     const headers = toKafkaHeaders(r.headers)
     if (headers) m.headers = headers
     list.push(m)

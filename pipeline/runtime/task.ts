@@ -8,9 +8,12 @@ import type { StoreScope } from '../state/stores.ts'
 import { createBroadcastStore, createMapStore, createValueStore, createWindowStore } from '../state/stores.ts'
 import type { TaskState } from '../state/task-state.ts'
 import { deadLetterHeaders, originOf, withOrigin } from './dead-letter.ts'
+import type { EventTimeRules } from './event-time.ts'
+import { EventTimeCheck, NO_EVENT_TIME_RULES } from './event-time.ts'
 import { partitionFor } from './partitioner.ts'
 import type { PlanSource, SubTopology } from './plan.ts'
 import type { DueTimer, TimerQueue } from './timers.ts'
+import { TimerTimeError } from './timers.ts'
 
 /** Where a task's output records go (the embedded log or a Kafka producer). */
 export interface Collector {
@@ -68,7 +71,10 @@ export interface TaskOptions {
   errorPolicy: ErrorPolicy
   dlqTopic: string
   watermark: () => number
+  /** The wall clock, against which `time.maxFutureMs` is checked. */
   clock: () => number
+  /** Plausibility of event times (`time.maxFutureMs`, `time.minTimestampMs`); absent: only the checks no setting turns off. */
+  time?: EventTimeRules
   logger: Logger
   /** Called for every operator `ctx.count(...)`. */
   onCount?: (node: string, event: string, labels: { [k: string]: string } | undefined, amount: number) => void
@@ -121,9 +127,11 @@ export class Task {
   /** Raw record being processed (for dead-letter records and error context). */
   private current: RawRecord | null = null
   private dlqCount = 0
+  private readonly timeCheck: EventTimeCheck
 
   constructor(opts: TaskOptions) {
     this.opts = opts
+    this.timeCheck = new EventTimeCheck(opts.time ?? NO_EVENT_TIME_RULES, opts.clock)
     this.sub = opts.sub
     this.partition = opts.partition
     this.state = opts.state
@@ -185,7 +193,18 @@ export class Task {
       let ts = raw.timestamp
       if (source.timestampField !== undefined && value !== null && typeof value === 'object') {
         const t = (value as { [k: string]: unknown })[source.timestampField]
-        if (typeof t === 'number' && Number.isFinite(t)) ts = t
+        // A value without the field (or null there) has no time of its own, e.g. a configuration
+        // record: it takes the log timestamp. One that carries it is held to it, once, here: a
+        // refused time never reaches an operator, a timer, an output timestamp or the watermark.
+        if (t !== undefined && t !== null) {
+          const problem = this.timeCheck.problem(source.timestampField, t)
+          if (problem !== undefined) {
+            this.count(source.nodeId, 'time_rejected', 'implausible_time')
+            this.fail('deserialize', source.nodeId, new SerdeError(problem), input, source.broadcast && this.partition !== 0)
+            return Number.NaN
+          }
+          ts = t as number
+        }
       }
       let key = input.key
       // Read back from a source's repartition topic, a record's key is its key field's value.
@@ -330,7 +349,8 @@ export class Task {
     const stat = this.stats.get(nodeId)
     if (stat) stat.errors++
     const policy = this.opts.errorPolicy[phase]
-    const decision = typeof policy === 'function' ? policy({ phase, error, topic: raw.topic, partition: raw.partition, offset: raw.offset, nodeId }) : policy
+    // A timer at no point in time is the input's data, not a fault a restart could get past (see TimerTimeError).
+    const decision = error instanceof TimerTimeError ? 'continue' : typeof policy === 'function' ? policy({ phase, error, topic: raw.topic, partition: raw.partition, offset: raw.offset, nodeId }) : policy
     const where = `${raw.topic || '(timer)'}[${raw.partition}]@${raw.offset}`
     if (decision !== 'continue') {
       throw new HermesError(phase === 'process' ? 'PROCESS_ERROR' : phase === 'produce' ? 'PRODUCE_ERROR' : 'SERDE_ERROR', `${phase} failed at node ${nodeId} on ${where}: ${describeError(error)}`, {

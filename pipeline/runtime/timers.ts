@@ -1,8 +1,23 @@
+import { HermesError } from '../api/errors.ts'
 import type { Timer } from '../api/processor.ts'
 import type { KeyValueBackend } from '../state/backend.ts'
 import { PREFIX } from '../state/task-state.ts'
+import { MAX_DATE_MS } from './event-time.ts'
 
 const SEP = '\u0000'
+
+/**
+ * A timer asked for at no point in time (NaN, ±Infinity, beyond the Date range). Such a time
+ * comes from the data of the input being processed (a time or attribute no check caught), so
+ * the task dead-letters that input and goes on, whatever `errors.process` says: stopping would
+ * stop again on the same record after every restart, and the timer could never fire anyway.
+ */
+export class TimerTimeError extends HermesError {
+  constructor(domain: Domain, node: string, key: string | null, time: number) {
+    super('PROCESS_ERROR', `node ${node} registered a${domain === 'event' ? 'n event' : ' processing'}-time timer at ${time} for key ${JSON.stringify(key ?? '')}: a timer's time must be a finite epoch millisecond within the Date range (±${MAX_DATE_MS})`)
+    this.name = 'TimerTimeError'
+  }
+}
 
 type Domain = 'event' | 'processing'
 
@@ -225,7 +240,7 @@ export class TimerQueue {
   }
 
   register(domain: Domain, node: string, key: string | null, time: number, name: string, payload: unknown): void {
-    if (!Number.isFinite(time)) throw new RangeError(`timer time must be a finite number, got ${time}`)
+    if (!Number.isFinite(time) || Math.abs(time) > MAX_DATE_MS) throw new TimerTimeError(domain, node, key, time)
     const old = this.find(domain, node, key, time, name)
     if (old) {
       // Same id, so the same place in the queue: only the payload changes.
