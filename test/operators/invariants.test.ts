@@ -138,6 +138,14 @@ function generate(seed: string): { workload: Workload; config: Batch; phases: Ar
   }
   // A steady trickle of events from one more user keeps the watermark moving in the quiet hours of the run.
   for (let t = START; t <= END; t += 10 * MIN) timed.push({ topic: 'behavior-events', ts: t, value: { eventId: `tick-${t}`, userId: 'zz-clock', type: 'tick', ts: t } })
+  // Events whose time is no integer millisecond, from producers that divide: refused at the
+  // source, they never reach a decision (before, a cart push was sent at a fractional sendAt).
+  const buyers = [...workload.shoppers].filter((u) => !workload.optedOut.has(u)).slice(0, 3)
+  buyers.forEach((userId, k) => {
+    const ts = START + (k + 1) * DAY + 10 * HOUR + 0.5
+    timed.push({ topic: 'behavior-events', ts, value: { eventId: `frac-${k}`, userId, type: 'cart_add', ts } })
+    timed.push({ topic: 'behavior-events', ts, value: { eventId: `frac-pd-${k}`, userId, type: 'price_drop', ts, attrs: { dropPct: 25 } } })
+  })
   timed.sort((a, b) => a.ts - b.ts)
 
   const materials = Array.from({ length: 12 }, (_, i) => {
@@ -216,7 +224,11 @@ async function run(seed: string, replay?: Batch[]): Promise<RunResult> {
     raw,
     batches: replay ?? batches,
   }
-  expect(deadLetters(d).map((x) => x.reason)).toEqual([expect.stringMatching(/^invalid task daily-noon: trigger\.cron: bad cron expression "every noon"/)])
+  const fractional = /^event time "ts" = \d+\.5 is not an integer number of milliseconds$/
+  expect(deadLetters(d).map((x) => x.reason)).toEqual([
+    expect.stringMatching(/^invalid task daily-noon: trigger\.cron: bad cron expression "every noon"/),
+    ...Array.from({ length: 6 }, () => expect.stringMatching(fractional)),
+  ])
   await d.close()
   return result
 }
@@ -266,6 +278,20 @@ describe('invariants over a long randomized run', () => {
       expect(times, userId).toEqual([...times].sort((a, b) => a - b))
       expect(maxInWindow(times, DAY), userId).toBeLessThanOrEqual(USER_MAX)
     }
+  })
+
+  it('emits every sendAt, decidedAt and ts as an integer epoch millisecond inside the run', () => {
+    // Delays, schedule spreads by hash, quiet-hours deferrals and personalized hours all move a
+    // time: none may leave a fraction (a push gateway reads epoch ms) or leave the run's span.
+    const plausible = (t: unknown): boolean => Number.isSafeInteger(t) && (t as number) >= START - DAY && (t as number) <= END + 7 * DAY
+    for (const x of first.decisions) {
+      expect(plausible(x.sendAt) && plausible(x.decidedAt), `${x.decisionId}: sendAt ${x.sendAt}, decidedAt ${x.decidedAt}`).toBe(true)
+      expect(x.sendAt, x.decisionId).toBeGreaterThanOrEqual(x.decidedAt)
+    }
+    for (const x of first.suppressions) expect(plausible(x.ts), `${x.userId} ${x.taskId} ${x.reason}: ts ${x.ts}`).toBe(true)
+    for (const line of first.raw['material-stats'] as string[]) expect(plausible((JSON.parse(line) as { ts: unknown }).ts), line).toBe(true)
+    const delayed = first.decisions.filter((x) => x.sendAt > x.decidedAt)
+    expect(delayed.length, 'no delayed, spread or deferred push in the workload').toBeGreaterThan(50)
   })
 
   it('never exceeds the per-(user, material) cap in any rolling 7 d window', () => {
