@@ -309,6 +309,25 @@ export function buildCases(n: Names, avro: AvroCodec): { plan: Plan; cases: Case
     plan.ticks.push((now) => ({ topic: T.events, key: user, value: json({ eventId: `tick-${p}`, userId: user, type: 'probe', ts: now(65_000) }) }))
   }
 
+  // ---- Implausible event times: what they should do belongs to the live event-time issue; here
+  // only that nothing crashes or stalls. Last, so a time accepted far ahead cannot move the other cases. ----
+  const times: Array<[string, string, (now: number) => number]> = [
+    ['T01', 'fractional ts', (now) => now + 0.5],
+    ['T02', 'ts in seconds, not milliseconds', (now) => Math.floor(now / 1000)],
+    ['T03', 'negative ts', () => -86_400_000],
+    ['T04', 'ts beyond the largest date (9e15)', () => 9e15],
+  ]
+  for (const [id, name, ts] of times) {
+    const user = `u-${id.toLowerCase()}`
+    plan.finalEvents.push((now) => ({ topic: T.events, key: user, value: json({ eventId: `x-${user}`, userId: user, type: 'probe', ts: ts(now()) }) }))
+    const p = probe(id, user, { final: true })
+    add({ id, name, defect: 'time', expected: 'not crashing: dead-lettered or handled (another issue decides which); next record decided' }, (o) => {
+      const dead = o.dlq.find((r) => r.app === apps.decisions && r.key === user)
+      const decided = decisionsFor(o, user).some((d) => d.triggerEventId === `x-${user}`)
+      return all({ pass: true, observed: dead ? `DLQ reason "${(dead.headers['hermes.dlq.reason'] ?? '').slice(0, 70)}"` : decided ? 'decided' : 'nothing fired' }, probeDecided(o, user, p))
+    })
+  }
+
   // ---- Every partition still decides after everything (no stall) ----
   const tails = Array.from({ length: PARTITIONS }, (_, p) => keyOnPartition('tail', p, PARTITIONS))
   for (const [p, user] of tails.entries()) plan.finalEvents.push((now) => ({ topic: T.events, key: user, value: json({ eventId: `tail-${p}`, userId: user, type: 'probe', ts: now() }) }))
