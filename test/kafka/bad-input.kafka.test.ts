@@ -12,8 +12,7 @@
  * are judged only as not crashing or stalling. kcat missing fails the suite with how to install
  * it; it is never skipped.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry'
