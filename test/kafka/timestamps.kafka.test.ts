@@ -55,9 +55,9 @@ describe('implausible event times (real broker)', () => {
     const config = testConfig({ runtime: { guarantee }, topics: { defaultPartitions: 1 } })
 
     const material = { materialId: 'm1', title: 'Title', body: 'Body', deeplink: 'app://home', segments: [], prior: { alpha: 1, beta: 20 }, status: 'active' }
-    const now = { taskId: 'now', status: 'active', priority: 10, channel: 'push', trigger: { type: 'event', events: ['price_drop'] }, materials: ['m1'], ts: 1 }
+    const now = { taskId: 'now', status: 'active', priority: 10, channel: 'push', trigger: { type: 'event', events: ['price_drop'] }, materials: ['m1'] }
     // A cart push held 10 minutes unless a purchase follows: a watermark moved by a bad time would release it.
-    const cart = { taskId: 'cart', status: 'active', priority: 5, channel: 'push', trigger: { type: 'event', events: ['cart_add'], delayMs: 10 * MIN, unless: { events: ['purchase'], withinMs: 10 * MIN } }, materials: ['m1'], ts: 2 }
+    const cart = { taskId: 'cart', status: 'active', priority: 5, channel: 'push', trigger: { type: 'event', events: ['cart_add'], delayMs: 10 * MIN, unless: { events: ['purchase'], withinMs: 10 * MIN } }, materials: ['m1'] }
     const t = Date.now() - 30 * MIN
     const event = (userId: string, type: string, ts: unknown): object => ({ eventId: `${userId}-${type}`, userId, type, ts })
     const events = [
