@@ -69,6 +69,9 @@ export class EventTimeCheck {
   /** Why `value` of the time field `field` is refused, or undefined when it is a plausible time. */
   problem(field: string, value: unknown): string | undefined {
     const max = this.rules.maxFutureMs
+    const floor = this.rules.minTimestampMs ?? 0
+    // The common case, with no allocation: every record pays for this check.
+    if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0 && value >= floor && value <= MAX_DATE_MS && (max === null || max <= 0 || value - this.lastNow <= max)) return undefined
     const now = typeof value === 'number' && max !== null && value - this.lastNow <= max ? (): number => this.lastNow : (): number => (this.lastNow = this.clock())
     return eventTimeProblem(field, value, now, this.rules)
   }
