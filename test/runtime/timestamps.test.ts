@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { Record, TopologyBuilder, jsonSerde, valueStore } from '../../pipeline/api/index.ts'
 import type { Headers, Processor, ProcessorContext, Timer } from '../../pipeline/api/index.ts'
+import { HermesMetrics } from '../../pipeline/observability/metrics.ts'
 import { DLQ_HEADERS } from '../../pipeline/runtime/dead-letter.ts'
 import type { EventTimeRules } from '../../pipeline/runtime/event-time.ts'
 import { compilePlan } from '../../pipeline/runtime/plan.ts'
@@ -76,6 +77,15 @@ describe('a record whose time field holds no point in time is dead-lettered and 
     expect(seen(outs)).toEqual([['u1', T0], ['u3', T0 + 1000]])
     expect(fired(outs)).toEqual([])
     expect(d.watermark('times')).toBe(T0 + 1000)
+    await d.close()
+  })
+
+  it('counts each refusal as time_rejected of the source node', async () => {
+    const metrics = new HermesMetrics({ defaultMetrics: false })
+    const d = await TopologyTestDriver.create(topology(), { wallClock: T0, metrics })
+    await d.pipe('events', [{ userId: 'u1', ts: 1.5 }, { userId: 'u2', ts: -1 }, { userId: 'u3', ts: T0 }])
+    const text = await metrics.registry.getSingleMetricAsString('hermes_operator_events_total')
+    expect(text).toContain('hermes_operator_events_total{app="times",node="events",event="time_rejected",reason="implausible_time"} 2')
     await d.close()
   })
 
