@@ -1,6 +1,6 @@
 /**
  * The plausibility check of a record's event time, taken once where the time is read
- * ({@link Task.processRecord}): a refused record is dead-lettered with the reason this returns,
+ * (`Task.processRecord`): a refused record is dead-lettered with the reason this returns,
  * never reaches an operator and never moves the watermark.
  */
 
@@ -26,8 +26,9 @@ const YEAR_MS = 365.25 * 24 * 3600 * 1000
  * Date range: anything else is no point in time Hermes can schedule at (a fractional time would
  * give a fractional `sendAt` and cannot be a Kafka timestamp; one beyond the Date range makes
  * every date computation NaN; a negative one is before every watermark and vanished unseen). The
- * settings add a floor (zero, and seconds instead of milliseconds, land in January 1970) and a limit ahead of the wall clock, read by `now` only for that rule (one event dated in the year 3000 would
- * otherwise move the watermark there and release every held push at once).
+ * settings add a floor (zero, and seconds instead of milliseconds, land in January 1970) and a
+ * limit ahead of the wall clock, which `now` reads only for that rule (one event dated in the
+ * year 3000 would otherwise move the watermark there and release every held push at once).
  */
 export function eventTimeProblem(field: string, value: unknown, now: () => number, rules: EventTimeRules): string | undefined {
   const name = `event time ${JSON.stringify(field)}`
