@@ -240,6 +240,7 @@ export class AppRuntime {
       dlqTopic: this.dlqTopic,
       watermark: () => this.watermark(),
       clock: this.opts.clock,
+      time: this.opts.config.time,
       logger: this.opts.logger,
       onCount: metrics
         ? (node, event, labels, amount) => metrics.operatorEvents.inc({ app: this.name, node, event, ...(labels ?? {}) }, amount)

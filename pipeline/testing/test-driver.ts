@@ -34,7 +34,7 @@ export interface AppendOptions {
 }
 
 export interface TestDriverOptions {
-  /** Config overrides (merged over the defaults; `time.maxOutOfOrdernessMs` defaults to 0 here). */
+  /** Config overrides (merged over the defaults; here `time.maxOutOfOrdernessMs` defaults to 0, `time.maxFutureMs` and `time.minTimestampMs` to null: off). */
   config?: { [section: string]: unknown }
   /** Initial wall-clock time of the fake clock. */
   wallClock?: number
@@ -61,7 +61,9 @@ export class TopologyTestDriver {
     private readonly options: TestDriverOptions,
   ) {
     const overrides = options.config ?? {}
-    const time = { maxOutOfOrdernessMs: 0, ...((overrides.time as object) ?? {}) }
+    // Tests use small times (ts: 1) and a fake wall clock that starts at 0: the plausibility
+    // rules of event times are off unless a test sets them.
+    const time = { maxOutOfOrdernessMs: 0, maxFutureMs: null, minTimestampMs: null, ...((overrides.time as object) ?? {}) }
     this.config = validateConfig({ ...overrides, time, observability: { http: { enabled: false } } })
     this.now = options.wallClock ?? 0
   }

@@ -222,7 +222,7 @@ describe('config errors', () => {
 
   it('rejects time.idleTimeoutMs, which was never read, and names what the time section allows', () => {
     const err = configError(() => validateConfig({ time: { idleTimeoutMs: 60_000 } }))
-    expect(err.problems).toEqual(['unknown field "time.idleTimeoutMs": remove it or fix its spelling; allowed here: maxOutOfOrdernessMs'])
+    expect(err.problems).toEqual(['unknown field "time.idleTimeoutMs": remove it or fix its spelling; allowed here: maxOutOfOrdernessMs, maxFutureMs, minTimestampMs'])
   })
 
   it('reports an unknown section with the sections allowed at the top level', () => {

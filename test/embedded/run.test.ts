@@ -53,8 +53,9 @@ describe('hermes run (embedded)', () => {
 
   it('sends malformed lines to the dead-letter topic with their reason and origin, and processes the rest', async () => {
     const input = join(root, 'dlq.jsonl')
-    const good = { eventId: 'e1', userId: 'u1', type: 'view', ts: 1_000 }
-    writeFileSync(input, [JSON.stringify(good), '{"eventId":"e2",', JSON.stringify({ eventId: 'e3', type: 'view', ts: 2_000 }), JSON.stringify({ ...good, eventId: 'e4', ts: 9_000_000 })].join('\n'))
+    const t0 = Date.UTC(2026, 10, 2)
+    const good = { eventId: 'e1', userId: 'u1', type: 'view', ts: t0 + 1_000 }
+    writeFileSync(input, [JSON.stringify(good), '{"eventId":"e2",', JSON.stringify({ eventId: 'e3', type: 'view', ts: t0 + 2_000 }), JSON.stringify({ ...good, eventId: 'e4', ts: t0 + 9_000_000 })].join('\n'))
     const out = await runActivity('dlq', input, join(root, 'state-dlq'))
     const dead = (out['activity-counts.dlq'] ?? '').trim().split('\n').map((l) => JSON.parse(l) as { reason: string; phase: string; node: string; topic: string; offset: number; value: string })
     expect(dead).toHaveLength(2)

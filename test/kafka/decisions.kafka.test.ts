@@ -85,9 +85,10 @@ describe('the Hermes decision flow on Kafka (real broker)', () => {
     const events: Array<{ [k: string]: unknown }> = []
     for (let h = 0; h < 24; h++) events.push(...eventsForHour(world, START + h * HOUR, 700 + h))
     const configInputs: EmbeddedInput[] = [
-      // One partition each, and tasks a millisecond after the materials they name: broadcast topics are merged by time.
+      // One partition each, and tasks after the materials they name (which have no time: 0): broadcast
+      // topics are merged by time. A day before the events, as time.minTimestampMs refuses ts: 1.
       { topic: topics.materials, lines: jsonl(world.materials), keyField: 'materialId', partitions: 1 },
-      { topic: topics.tasks, lines: jsonl(world.tasks.map((x) => ({ ...x, ts: 1 }))), keyField: 'taskId', partitions: 1 },
+      { topic: topics.tasks, lines: jsonl(world.tasks.map((x) => ({ ...x, ts: START - DAY }))), keyField: 'taskId', partitions: 1 },
       { topic: topics.users, lines: jsonl(world.users.map((u) => ({ userId: u.userId, timezone: u.timezone, pushEnabled: u.pushEnabled }))), keyField: 'userId', partitions: PARTITIONS },
       { topic: topics.audiences, lines: jsonl(world.users.flatMap((u) => u.segments.map((s) => ({ userId: u.userId, segmentId: s, member: true })))), keyField: 'userId', partitions: PARTITIONS },
     ]

@@ -47,7 +47,7 @@ describe('keys and partitions chosen by producers (real broker)', () => {
     const config = testConfig({ runtime: { guarantee }, kafka: { maxAheadMs: 0 }, topics: { defaultPartitions: PARTITIONS } })
 
     const material = { materialId: 'm1', title: 'Title', body: 'Body {{event.itemId}}', deeplink: 'app://item/{{event.itemId}}', segments: [], prior: { alpha: 1, beta: 20 }, status: 'active' }
-    const task = { taskId: 't1', status: 'active', priority: 10, channel: 'push', trigger: { type: 'event', events: ['price_drop'] }, materials: ['m1'], ts: 1 }
+    const task = { taskId: 't1', status: 'active', priority: 10, channel: 'push', trigger: { type: 'event', events: ['price_drop'] }, materials: ['m1'], ts: T0 - 60 * MIN } // a plausible time: time.minTimestampMs refuses ts: 1
     const event = (userId: string, ts: number): object => ({ eventId: `${userId}-${ts}`, userId, type: 'price_drop', ts, itemId: 'i1' })
     const optedOut = Array.from({ length: 20 }, (_, i) => `opted-out-${i}`)
     const optedIn = Array.from({ length: 10 }, (_, i) => `opted-in-${i}`)

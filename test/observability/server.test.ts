@@ -43,7 +43,7 @@ function countsTopology(): Topology {
 
 /** Opens an embedded runner over an in-memory log and state, with its own metrics registry. */
 async function openRunner(): Promise<{ runner: EmbeddedRunner; log: EmbeddedLog; metrics: HermesMetrics }> {
-  const config = validateConfig({ runtime: { stateBackend: 'memory' }, topics: { defaultPartitions: 2 }, observability: { http: { enabled: false } } })
+  const config = validateConfig({ runtime: { stateBackend: 'memory' }, topics: { defaultPartitions: 2 }, time: { minTimestampMs: null }, observability: { http: { enabled: false } } })
   const log = EmbeddedLog.inMemory()
   const metrics = new HermesMetrics({ defaultMetrics: false })
   const runner = await EmbeddedRunner.open({
