@@ -32,7 +32,7 @@ import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
 import { buildWorld, eventsForHour } from '../../scripts/hermes-workload.ts'
 import materialStats from '../../topologies/material-stats.ts'
 import pushDecisions, { TOPICS } from '../../topologies/push-decisions.ts'
-import type { EmbeddedInput, OutRecord } from './helpers.ts'
+import type { Cleanup, EmbeddedInput, OutRecord } from './helpers.ts'
 import { FAST, keyAndTime, logContents, perKey, produceLines, readTopics, runEmbeddedReference, runId, silent, testConfig } from './helpers.ts'
 
 const PARTITIONS = 4
@@ -121,7 +121,9 @@ describe('the Hermes decision flow on Kafka (real broker)', () => {
     expect(stats.length).toBeGreaterThanOrEqual(6)
     expect(stats.filter((s) => s.clicks > 0).length).toBeGreaterThanOrEqual(3)
 
-    for (const i of inputs) await produceLines(i.topic, i.lines, { partitions: i.partitions ?? PARTITIONS, keyField: i.keyField })
+    // Profiles compacted, memberships kept forever: as the runner creates (and requires) them.
+    const cleanup = new Map<string, Cleanup>([[topics.users, 'compact'], [topics.audiences, 'forever']])
+    for (const i of inputs) await produceLines(i.topic, i.lines, { partitions: i.partitions ?? PARTITIONS, keyField: i.keyField, ...(cleanup.has(i.topic) ? { cleanup: cleanup.get(i.topic) } : {}) })
     const runner = await KafkaRunner.open({ topologies: topologies(), config, logger: silent, timings: FAST, state: { kind: 'memory', maps: new Map() } })
     try {
       const one = await runner.run({ stopWhenIdleMs: 300 })

@@ -28,7 +28,9 @@ describe('hermes dlq replay on Kafka (real broker)', () => {
     await produceLines(topics.materials, [JSON.stringify(material)], { partitions: PARTITIONS, keyField: 'materialId' })
     await produceLines(topics.tasks, [JSON.stringify(bad)], { partitions: PARTITIONS, keyField: 'taskId' })
     await produceLines(topics.events, [drop('u1', T0), drop('u2', T0 + 60_000)], { partitions: PARTITIONS, keyField: 'userId' })
-    for (const t of [topics.audiences, topics.users, topics.stats]) await produceLines(t, [], { partitions: PARTITIONS, keyField: 'userId' })
+    await produceLines(topics.audiences, [], { partitions: PARTITIONS, keyField: 'userId', cleanup: 'forever' })
+    await produceLines(topics.users, [], { partitions: PARTITIONS, keyField: 'userId', cleanup: 'compact' })
+    await produceLines(topics.stats, [], { partitions: PARTITIONS, keyField: 'materialId', cleanup: 'compact' })
 
     const runOnce = async (): Promise<void> => {
       const runner = await KafkaRunner.open({ topologies: [pushDecisions({ settings })], config, logger: silent, timings: FAST, state: { kind: 'memory', maps: new Map() } })

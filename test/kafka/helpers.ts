@@ -65,7 +65,10 @@ export function keyAndTime(line: string, keyField: string): { key: string | null
  * Creates topics that do not exist yet and waits for their leaders, as the runner does (kafkajs'
  * own `waitForLeaders` can fail with "does not host this topic-partition" on KRaft, kafkajs#1563).
  */
-export async function createTopics(topics: ReadonlyArray<{ topic: string; partitions: number }>, brokers?: string[]): Promise<void> {
+/** How a configuration input must keep its records (created so, as the runner would; the runner refuses one set otherwise). */
+export type Cleanup = 'compact' | 'forever'
+
+export async function createTopics(topics: ReadonlyArray<{ topic: string; partitions: number; cleanup?: Cleanup }>, brokers?: string[]): Promise<void> {
   const admin = new KafkaAdmin(kafkaClient('hermes-test-admin', brokers), silent, 1)
   await admin.connect()
   try {
@@ -76,9 +79,9 @@ export async function createTopics(topics: ReadonlyArray<{ topic: string; partit
 }
 
 /** Creates a topic and produces the lines to it, partitioned and timestamped as embedded mode loads them. */
-export async function produceLines(topic: string, lines: readonly string[], options: { partitions: number; keyField: string; brokers?: string[]; perRequest?: number }): Promise<void> {
+export async function produceLines(topic: string, lines: readonly string[], options: { partitions: number; keyField: string; brokers?: string[]; perRequest?: number; cleanup?: Cleanup }): Promise<void> {
   const kafka = kafkaClient('hermes-test', options.brokers)
-  await createTopics([{ topic, partitions: options.partitions }], options.brokers)
+  await createTopics([{ topic, partitions: options.partitions, ...(options.cleanup ? { cleanup: options.cleanup } : {}) }], options.brokers)
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner })
   await producer.connect()
   const step = options.perRequest ?? 2000

@@ -79,7 +79,10 @@ describe('keys and partitions chosen by producers (real broker)', () => {
     await createTopics([
       { topic: topics.materials, partitions: 1 },
       { topic: topics.tasks, partitions: 1 },
-      ...[topics.users, topics.events, topics.audiences].map((topic) => ({ topic, partitions: PARTITIONS })),
+      { topic: topics.events, partitions: PARTITIONS },
+      // As the runner creates (and requires) them: profiles compacted, memberships kept forever.
+      { topic: topics.users, partitions: PARTITIONS, cleanup: 'compact' },
+      { topic: topics.audiences, partitions: PARTITIONS, cleanup: 'forever' },
     ])
     const producer = kafkaClient().producer({ idempotent: true, maxInFlightRequests: 1 })
     await producer.connect()
