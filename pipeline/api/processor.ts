@@ -17,7 +17,10 @@ export interface Timer {
 /**
  * Per-key timers. Event-time timers fire, in (time, key, name) order, once the watermark reaches
  * their time; processing-time timers fire once the wall clock does. Both survive restarts.
- * Registering the same (key, time, name) again replaces the payload.
+ * Registering the same (key, time, name) again replaces the payload. A time that is no point in
+ * time (NaN, infinite, beyond the Date range) throws a `TimerTimeError`: the task dead-letters
+ * the input that asked for it (whatever `errors.process` says, since it is bad data that would
+ * stop the run again at every restart) and goes on.
  */
 export interface TimerService {
   registerEventTime(time: number, name?: string, payload?: unknown): void

@@ -56,7 +56,10 @@ export async function produceToKafka(o: { config: HermesConfig; logger: HermesLo
     const v = value !== null && typeof value === 'object' ? (value as { [k: string]: unknown }) : {}
     const k = o.keyField === undefined ? undefined : v[o.keyField]
     const key = typeof k === 'string' ? k : typeof k === 'number' ? String(k) : null
-    const ts = typeof v[o.timeField] === 'number' ? (v[o.timeField] as number) : Date.now()
+    // The record's time as the broker's timestamp: only a whole, non-negative epoch ms (kafkajs
+    // fails the whole batch on anything else); the value keeps its own time for Hermes to judge.
+    const t = v[o.timeField]
+    const ts = typeof t === 'number' && Number.isSafeInteger(t) && t >= 0 ? t : Date.now()
     let bytes: Buffer
     try {
       bytes = serde ? serde.serialize(avroForm(value)) : Buffer.from(line, 'utf8')
@@ -225,7 +228,7 @@ export async function sendToKafka(o: { config: HermesConfig; logger: HermesLogge
     }
     const list = byTopic.get(r.topic) ?? []
     byTopic.set(r.topic, list)
-    list.push({ key: r.key, value, ...(Object.keys(r.headers).length ? { headers: { ...r.headers } } : {}), ...(r.timestamp > 0 ? { timestamp: String(r.timestamp) } : {}) })
+    list.push({ key: r.key, value, ...(Object.keys(r.headers).length ? { headers: { ...r.headers } } : {}), ...(Number.isSafeInteger(r.timestamp) && r.timestamp > 0 ? { timestamp: String(r.timestamp) } : {}) })
   }
   if (byTopic.size === 0) return
   const kafka = createKafkaClient(config.kafka, logger, `${config.kafka.clientId}-produce`)

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest'
 import type { Processor, ProcessorContext, Record, Topology } from '../../pipeline/api/index.ts'
 import { TopologyBuilder, jsonObjectSerde, jsonSerde } from '../../pipeline/api/index.ts'
 import { KafkaRunner } from '../../pipeline/kafka/runner.ts'
+import { produceToKafka } from '../../pipeline/kafka/topic-io.ts'
 import { DLQ_HEADERS } from '../../pipeline/runtime/dead-letter.ts'
 import pushDecisions, { TOPICS } from '../../topologies/push-decisions.ts'
 import { FAST, kafkaClient, readTopics, runId, silent, testConfig } from './helpers.ts'
@@ -115,6 +116,15 @@ describe('implausible event times (real broker)', () => {
     const second = await read()
     expect(second.decisions).toEqual(first.decisions)
     expect(second.dlq).toHaveLength(3)
+  })
+
+  it('hermes produce sends lines whose ts is fractional or huge (Hermes judges them), instead of failing the batch', async () => {
+    const topic = `ts-produce-${runId()}`
+    const lines = [{ userId: 'u1', ts: 1_800_000_000_000.5 }, { userId: 'u2', ts: 1e300 }, { userId: 'u3', ts: 1_800_000_000_000 }].map((v) => JSON.stringify(v))
+    const result = await produceToKafka({ config: testConfig({ topics: { defaultPartitions: 1 } }), logger: silent, topic, lines, keyField: 'userId', timeField: 'ts' })
+    expect(result).toEqual({ produced: 3, rejected: [] })
+    const got = (await readTopics([topic])).get(topic) ?? []
+    expect(got.map((r) => r.value)).toEqual(lines)
   })
 
   it('writes an output whose timestamp an operator made fractional or huge, instead of failing every send', async () => {
