@@ -6,6 +6,7 @@ import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
 import { PRODUCER_RETRY } from '../../pipeline/kafka/client.ts'
 import { buildWorld, eventsForHour } from '../../scripts/hermes-workload.ts'
 import pushDecisions, { TOPICS } from '../../topologies/push-decisions.ts'
+import type { Cleanup } from '../kafka/helpers.ts'
 import { FAST, createTopics, kafkaClient, perKey, produceLines, readTopics, runEmbeddedReference, runId, silent, testConfig } from '../kafka/helpers.ts'
 import { REGISTRY_URL, schemaText, schemasWith } from './helpers.ts'
 
@@ -70,12 +71,18 @@ describe('Avro in the Confluent wire format through the decision flow (real regi
     const jsonl = (xs: readonly object[]): string[] => xs.map((x) => JSON.stringify(x))
     const configInputs = [
       { topic: t(TOPICS.materials), lines: jsonl(world.materials), keyField: 'materialId' },
-      // Tasks a millisecond after the materials they use: broadcast topics are merged by time.
-      { topic: t(TOPICS.tasks), lines: jsonl(world.tasks.map((x) => ({ ...x, ts: 1 }))), keyField: 'taskId' },
+      // Tasks after the materials they use (which have no time: 0): broadcast topics are merged by
+      // time. A day before the events, as time.minTimestampMs refuses ts: 1.
+      { topic: t(TOPICS.tasks), lines: jsonl(world.tasks.map((x) => ({ ...x, ts: start - 86_400_000 }))), keyField: 'taskId' },
       { topic: t(TOPICS.users), lines: jsonl(world.users.map((u) => ({ userId: u.userId, timezone: u.timezone, pushEnabled: u.pushEnabled }))), keyField: 'userId' },
       { topic: t(TOPICS.audiences), lines: jsonl(world.users.flatMap((u) => u.segments.map((s) => ({ userId: u.userId, segmentId: s, member: true })))), keyField: 'userId' },
     ]
-    for (const input of configInputs) await produceLines(input.topic, input.lines, { partitions: input.topic === t(TOPICS.materials) || input.topic === t(TOPICS.tasks) ? 1 : PARTITIONS, keyField: input.keyField })
+    // Profiles compacted, memberships kept forever: as the runner creates (and requires) them.
+    const cleanup = new Map<string, Cleanup>([[t(TOPICS.users), 'compact'], [t(TOPICS.audiences), 'forever']])
+    for (const input of configInputs) {
+      const partitions = input.topic === t(TOPICS.materials) || input.topic === t(TOPICS.tasks) ? 1 : PARTITIONS
+      await produceLines(input.topic, input.lines, { partitions, keyField: input.keyField, ...(cleanup.has(input.topic) ? { cleanup: cleanup.get(input.topic) } : {}) })
+    }
 
     const stats = await runKafka({ topologies: [topology], config, logger: silent, timings: FAST, stopWhenIdleMs: 2500 })
     expect(stats.records).toBeGreaterThan(raw.length)
