@@ -6,7 +6,7 @@ import type { RawRecord, Task } from '../runtime/task.ts'
 import type { KafkaAdmin } from './admin.ts'
 import { CompactedLog } from './compacted-log.ts'
 import type { ConsumerTimings } from './client.ts'
-import { describeKafkaError } from './client.ts'
+import { describeKafkaError, subscribeWhenKnown } from './client.ts'
 import type { Preparer } from './source.ts'
 import { prepareValues, toRaw, valuesOf } from './source.ts'
 import { CommittedFilter, rawMessages } from './transactions.ts'
@@ -56,7 +56,7 @@ export class BroadcastReader {
     const ready = new Promise<void>((resolve) => (this.caughtUp = resolve))
     if (this.ends.size === 0) this.caughtUp()
     await this.consumer.connect()
-    await this.consumer.subscribe({ topics: [...this.topics], fromBeginning: true })
+    await subscribeWhenKnown(this.consumer, this.topics)
     await this.consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch, heartbeat, isRunning }) => {

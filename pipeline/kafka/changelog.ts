@@ -9,6 +9,7 @@ import { fixedAssigner } from './assigner.ts'
 import type { TopicPartitions } from './assigner.ts'
 import type { ChangelogOffsets } from './checkpoint.ts'
 import type { ConsumerTimings } from './client.ts'
+import { subscribeWhenKnown } from './client.ts'
 import type { KafkaMetrics } from './metrics.ts'
 import { CommittedFilter, rawMessages } from './transactions.ts'
 
@@ -192,7 +193,7 @@ export async function restoreChangelogs(options: {
   }, 3000)
   try {
     await consumer.connect()
-    await consumer.subscribe({ topics: Object.keys(partitions), fromBeginning: true })
+    await subscribeWhenKnown(consumer, Object.keys(partitions))
     await consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch }) => {

@@ -1,4 +1,4 @@
-import type { IHeaders, KafkaConfig, KafkaMessage, LogEntry, RetryOptions, SASLOptions } from 'kafkajs'
+import type { Consumer, IHeaders, KafkaConfig, KafkaMessage, LogEntry, RetryOptions, SASLOptions } from 'kafkajs'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import type * as tls from 'node:tls'
@@ -193,3 +193,21 @@ export function isRecoverable(err: unknown): boolean {
   return false
 }
 
+/**
+ * `consumer.subscribe`, retried while a broker does not know a topic yet. A topic just created is
+ * in the metadata of the broker that answered the creation before it is in every other broker's
+ * (a race kafkajs#815 describes): kafkajs retries a producer's send, but not a subscribe, whose
+ * metadata request may reach a broker that has not caught up. Gives up after `timeoutMs`.
+ */
+export async function subscribeWhenKnown(consumer: Pick<Consumer, 'subscribe'>, topics: readonly string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+    try {
+      await consumer.subscribe({ topics: [...topics], fromBeginning: true })
+      return
+    } catch (err) {
+      if ((err as { type?: string } | null)?.type !== 'UNKNOWN_TOPIC_OR_PARTITION' || Date.now() + delay > deadline) throw err
+      await new Promise((r) => setTimeout(r, delay))
+    }
+  }
+}

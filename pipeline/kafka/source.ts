@@ -4,7 +4,7 @@ import type { Logger } from '../api/processor.ts'
 import type { RawRecord } from '../runtime/task.ts'
 import type { TopicPartitions } from './assigner.ts'
 import type { ConsumerTimings } from './client.ts'
-import { describeKafkaError, fromKafkaHeaders } from './client.ts'
+import { describeKafkaError, fromKafkaHeaders, subscribeWhenKnown } from './client.ts'
 import { CommittedFilter, rawMessages } from './transactions.ts'
 
 /** Fetched records of one assigned input partition, waiting to be processed. */
@@ -121,7 +121,7 @@ export class KafkaSource {
   /** Joins the group and starts fetching. */
   async start(): Promise<void> {
     await this.consumer.connect()
-    await this.consumer.subscribe({ topics: [...this.opts.topics], fromBeginning: true })
+    await subscribeWhenKnown(this.consumer, this.opts.topics)
     await this.consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch, heartbeat, isRunning }) => {

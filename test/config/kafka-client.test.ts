@@ -6,7 +6,7 @@ import { logLevel } from 'kafkajs'
 import { describe, expect, it } from 'vitest'
 import { HermesError } from '../../pipeline/api/errors.ts'
 import { validateConfig } from '../../pipeline/config/load.ts'
-import { STALE_METADATA_ERRORS, isRoutineKafkaLog, kafkaClientOptions } from '../../pipeline/kafka/client.ts'
+import { STALE_METADATA_ERRORS, isRoutineKafkaLog, kafkaClientOptions, subscribeWhenKnown } from '../../pipeline/kafka/client.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
 
 function captured(level = 'info'): { logger: ReturnType<typeof createLogger>; text: () => string } {
@@ -100,5 +100,36 @@ describe('kafkajs log levels', () => {
     expect([...STALE_METADATA_ERRORS].sort()).toEqual(['There is no leader for this topic-partition as we are in the middle of a leadership election', 'This server does not host this topic-partition', 'This server is not the leader for that topic-partition'])
     expect(isRoutineKafkaLog('Connection', 'Response ListOffsets(key: 2, version: 3)', 'This server is not the leader for that topic-partition')).toBe(true)
     expect(isRoutineKafkaLog('Connection', 'Request ListOffsets(key: 2, version: 3)', 'This server is not the leader for that topic-partition')).toBe(false)
+  })
+})
+
+describe('subscribeWhenKnown', () => {
+  const unknown = Object.assign(new Error('This server does not host this topic-partition'), { type: 'UNKNOWN_TOPIC_OR_PARTITION' })
+
+  it('retries a subscribe that a broker refused for a topic it does not know yet, then subscribes', async () => {
+    let calls = 0
+    await subscribeWhenKnown({
+      subscribe: async () => {
+        if (++calls < 3) throw unknown
+      },
+    }, ['t'])
+    expect(calls).toBe(3)
+  })
+
+  it('rethrows any other error at once, and the same error once the time is up', async () => {
+    let calls = 0
+    const other = Object.assign(new Error('nope'), { type: 'TOPIC_AUTHORIZATION_FAILED' })
+    await expect(subscribeWhenKnown({
+      subscribe: async () => {
+        calls++
+        throw other
+      },
+    }, ['t'])).rejects.toBe(other)
+    expect(calls).toBe(1)
+    await expect(subscribeWhenKnown({
+      subscribe: async () => {
+        throw unknown
+      },
+    }, ['t'], 300)).rejects.toBe(unknown)
   })
 })
