@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import type { Admin, Message } from 'kafkajs'
+import type { Admin, Message, Producer } from 'kafkajs'
 import { Kafka, Partitioners, logLevel } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runKafka } from '../../pipeline/kafka/run.ts'
@@ -69,7 +69,6 @@ async function createTopic(admin: Admin, topic: string, partitions: number): Pro
  */
 async function produce(topic: string, lines: readonly string[]): Promise<void> {
   const kafka = new Kafka({ clientId: 'hermes-test-replication', brokers, logLevel: logLevel.NOTHING, retry: { retries: 30, initialRetryTime: 200, maxRetryTime: 2000 } })
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner })
   const byPartition = new Map<number, Message[]>()
   for (const line of lines) {
     const { key, ts } = keyAndTime(line, 'userId')
@@ -78,11 +77,31 @@ async function produce(topic: string, lines: readonly string[]): Promise<void> {
     if (!list) byPartition.set(partition, (list = []))
     list.push({ key, value: line, timestamp: String(ts), partition })
   }
-  await producer.connect()
+  const producer = await connectIdempotent(kafka)
   try {
     for (const messages of byPartition.values()) for (let i = 0; i < messages.length; i += 500) await producer.send({ topic, messages: messages.slice(i, i + 500) })
   } finally {
     await producer.disconnect()
+  }
+}
+
+/**
+ * An idempotent producer, connected. kafkajs 2.2.4 asks the broker that metadata names as the
+ * controller for a producer id and gives up at once when it cannot reach it (`initProducerId`
+ * bails on a connection error); right after a broker is killed or restarted, KRaft metadata can
+ * still name that one. Nothing has been sent yet, so connecting again is safe.
+ */
+async function connectIdempotent(kafka: Kafka): Promise<Producer> {
+  for (let attempt = 1; ; attempt++) {
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner })
+    try {
+      await producer.connect()
+      return producer
+    } catch (err) {
+      await producer.disconnect().catch(() => {})
+      if ((err as { name?: string }).name !== 'KafkaJSConnectionError' || attempt >= 30) throw new Error(`the test's producer could not connect: ${String(err)}`, { cause: err })
+      await sleep(500)
+    }
   }
 }
 
@@ -136,7 +155,7 @@ describe('replication (three real brokers, one killed)', () => {
       })
       // A failed run ends the waits below at once.
       let failure: unknown
-      running.catch((err: unknown) => (failure = err ?? new Error('run failed')))
+      running.catch((err: unknown) => (failure = new Error(`the Hermes run failed: ${String(err)}`, { cause: err })))
       const failed = (): unknown => failure
       const t0 = Date.now()
       try {
