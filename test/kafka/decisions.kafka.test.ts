@@ -31,9 +31,9 @@ import { buffered } from '../../pipeline/kafka/source.ts'
 import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
 import { buildWorld, eventsForHour } from '../../scripts/hermes-workload.ts'
 import materialStats from '../../topologies/material-stats.ts'
-import pushDecisions, { TOPICS } from '../../topologies/push-decisions.ts'
+import pushDecisions from '../../topologies/push-decisions.ts'
 import type { Cleanup, EmbeddedInput, OutRecord } from './helpers.ts'
-import { FAST, keyAndTime, logContents, perKey, produceLines, readTopics, runEmbeddedReference, runId, silent, testConfig } from './helpers.ts'
+import { FAST, flowTopics, keyAndTime, logContents, perKey, produceLines, readTopics, runEmbeddedReference, runId, silent, testConfig } from './helpers.ts'
 
 const PARTITIONS = 4
 const HOUR = 3_600_000
@@ -76,7 +76,7 @@ const jsonl = (xs: readonly object[]): string[] => xs.map((x) => JSON.stringify(
 describe('the Hermes decision flow on Kafka (real broker)', () => {
   it('gives the same decisions, suppressions and material stats, key by key, as embedded mode, with both topologies in one runner', async () => {
     const id = runId()
-    const topics = Object.fromEntries(Object.entries(TOPICS).map(([k, v]) => [k, `${v}-${id}`])) as { [k in keyof typeof TOPICS]: string }
+    const topics = flowTopics(id)
     const settings = { topics, applications: { decisions: `push-decisions-${id}`, stats: `material-stats-${id}` }, stats: { publishIntervalMs: 3 * DAY } }
     const topologies = (): Topology[] => [pushDecisions({ settings }), materialStats({ settings })]
     const config = testConfig({ runtime: { guarantee: 'exactly_once' }, kafka: { maxAheadMs: 0 }, topics: { defaultPartitions: PARTITIONS } })

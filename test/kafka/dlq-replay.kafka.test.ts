@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { KafkaRunner } from '../../pipeline/kafka/runner.ts'
-import pushDecisions, { TOPICS } from '../../topologies/push-decisions.ts'
+import pushDecisions from '../../topologies/push-decisions.ts'
 import { runHermes } from '../hermes-cli.ts'
-import { BROKERS, FAST, produceLines, readTopics, runId, silent, testConfig } from './helpers.ts'
+import { BROKERS, FAST, flowTopics, produceLines, readTopics, runId, silent, testConfig } from './helpers.ts'
 
 const T0 = Date.UTC(2026, 10, 2, 10, 0)
 const PARTITIONS = 2
@@ -17,7 +17,7 @@ const PARTITIONS = 2
 describe('hermes dlq replay on Kafka (real broker)', () => {
   it('sends a fixed dead letter back to its topic, where push-decisions applies it and decides', async () => {
     const id = runId()
-    const topics = Object.fromEntries(Object.entries(TOPICS).map(([k, v]) => [k, `${v}-${id}`])) as { [k in keyof typeof TOPICS]: string }
+    const topics = flowTopics(id)
     const app = `push-decisions-${id}`
     const settings = { topics, applications: { decisions: app, stats: `material-stats-${id}` } }
     const config = testConfig({ topics: { defaultPartitions: PARTITIONS }, hermes: settings })

@@ -13,6 +13,7 @@ import { fromKafkaHeaders } from '../../pipeline/kafka/client.ts'
 import { CommittedFilter, rawMessages } from '../../pipeline/kafka/transactions.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
 import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
+import { TOPICS } from '../../topologies/push-decisions.ts'
 
 export const BROKERS = ['127.0.0.1:9092']
 
@@ -217,4 +218,21 @@ export function logContents(log: EmbeddedLog): Map<string, OutRecord[]> {
     out.set(topic, list)
   }
   return out
+}
+
+/** The decision flow's topic names with a run's suffix (`runId()`), so that tests never share topics. */
+export function flowTopics(id: string): { [k in keyof typeof TOPICS]: string } {
+  return Object.fromEntries(Object.entries(TOPICS).map(([k, v]) => [k, `${v}-${id}`])) as { [k in keyof typeof TOPICS]: string }
+}
+
+/** The offset a group committed on partition 0 of a topic (-1: none). */
+export async function committedOffset(groupId: string, topic: string): Promise<number> {
+  const admin = kafkaClient().admin()
+  await admin.connect()
+  try {
+    const rows = await admin.fetchOffsets({ groupId, topics: [topic] })
+    return Number(rows[0]?.partitions[0]?.offset ?? -1)
+  } finally {
+    await admin.disconnect()
+  }
 }

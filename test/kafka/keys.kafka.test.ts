@@ -13,9 +13,9 @@ import { EmbeddedRunner } from '../../pipeline/embedded/runner.ts'
 import { KafkaRunner } from '../../pipeline/kafka/runner.ts'
 import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
 import { repartitionTopic } from '../../pipeline/runtime/plan.ts'
-import pushDecisions, { TOPICS } from '../../topologies/push-decisions.ts'
+import pushDecisions from '../../topologies/push-decisions.ts'
 import type { OutRecord } from './helpers.ts'
-import { FAST, createTopics, kafkaClient, logContents, perKey, readTopics, runId, silent, testConfig } from './helpers.ts'
+import { FAST, createTopics, flowTopics, kafkaClient, logContents, perKey, readTopics, runId, silent, testConfig } from './helpers.ts'
 
 const PARTITIONS = 4
 const MIN = 60_000
@@ -36,7 +36,7 @@ const elsewhere = (userId: string, shift = 1): number => (home(userId) + shift) 
 describe('keys and partitions chosen by producers (real broker)', () => {
   it.each(['at_least_once', 'exactly_once'])('decides for the userId under its cap and opt-out, whatever key and partition the producer chose, as embedded mode does (%s)', async (guarantee) => {
     const id = runId()
-    const topics = Object.fromEntries(Object.entries(TOPICS).map(([k, v]) => [k, `${v}-${id}`])) as { [k in keyof typeof TOPICS]: string }
+    const topics = flowTopics(id)
     const app = `push-decisions-${id}`
     const settings = {
       topics,

@@ -9,7 +9,7 @@ import { TopologyBuilder, jsonObjectSerde, jsonSerde } from '../../pipeline/api/
 import { runKafka } from '../../pipeline/kafka/run.ts'
 import { KafkaRunner } from '../../pipeline/kafka/runner.ts'
 import { DLQ_HEADERS } from '../../pipeline/runtime/task.ts'
-import { FAST, createTopics, kafkaClient, readTopics, runId, silent, testConfig } from './helpers.ts'
+import { FAST, committedOffset, createTopics, kafkaClient, readTopics, runId, silent, testConfig } from './helpers.ts'
 
 interface Item {
   id: string
@@ -47,16 +47,6 @@ async function produce(topic: string, items: Item[]): Promise<void> {
   await producer.disconnect()
 }
 
-async function committed(groupId: string, topic: string): Promise<number> {
-  const admin = kafkaClient().admin()
-  await admin.connect()
-  try {
-    const rows = await admin.fetchOffsets({ groupId, topics: [topic] })
-    return Number(rows[0]?.partitions[0]?.offset ?? -1)
-  } finally {
-    await admin.disconnect()
-  }
-}
 
 const items = (n: number, big: Map<number, number>): Item[] => {
   const t0 = Date.now() - 60_000
@@ -81,7 +71,7 @@ describe('outputs the broker refuses (real broker)', () => {
     expect(dlq[0]?.headers[DLQ_HEADERS.phase]).toBe('produce')
     expect(dlq[0]?.headers[DLQ_HEADERS.offset]).toBe('2')
     expect(dlq[0]?.headers[DLQ_HEADERS.reason]).toMatch(new RegExp(`output record to ${out} is 12\\d\\d\\d bytes, over the 10000 bytes the topic accepts \\(max\\.message\\.bytes\\)`))
-    expect(await committed(app, input)).toBe(5)
+    expect(await committedOffset(app, input)).toBe(5)
   })
 
   it('outputs that fit one by one but not in one batch are all written, in order (batches split under the limit)', async () => {
@@ -115,7 +105,7 @@ describe('outputs the broker refuses (real broker)', () => {
     expect(dlq[0]?.headers[DLQ_HEADERS.offset]).toBe('1')
     expect(dlq[0]?.headers[DLQ_HEADERS.reason]).toMatch(/is 36\d{5} bytes, over the 1048588 bytes the topic accepts/)
     expect(dlq[0]?.headers['hermes.dlq.dropped']).toMatch(/^value \(12\d{5} bytes\): the dead letter was 12\d{5} bytes, over the 1048588 bytes/)
-    expect(await committed(app, input)).toBe(3)
+    expect(await committedOffset(app, input)).toBe(3)
   })
 
   it('a write Kafka keeps refusing ends the run with an error naming the topic and the Kafka error, well before kafka.maxOutageMs', async () => {
@@ -145,6 +135,6 @@ describe('outputs the broker refuses (real broker)', () => {
       await runner.close()
     }
     // Nothing after the refused record was committed past it.
-    expect(await committed(app, input)).toBeLessThanOrEqual(1)
+    expect(await committedOffset(app, input)).toBeLessThanOrEqual(1)
   })
 })

@@ -11,8 +11,8 @@ import { TopologyBuilder, jsonObjectSerde, jsonSerde } from '../../pipeline/api/
 import { KafkaRunner } from '../../pipeline/kafka/runner.ts'
 import { produceToKafka } from '../../pipeline/kafka/topic-io.ts'
 import { DLQ_HEADERS } from '../../pipeline/runtime/dead-letter.ts'
-import pushDecisions, { TOPICS } from '../../topologies/push-decisions.ts'
-import { FAST, kafkaClient, readTopics, runId, silent, testConfig } from './helpers.ts'
+import pushDecisions from '../../topologies/push-decisions.ts'
+import { FAST, committedOffset, flowTopics, kafkaClient, readTopics, runId, silent, testConfig } from './helpers.ts'
 
 const MIN = 60_000
 
@@ -31,21 +31,11 @@ function skewing(): Processor<Skewed, Skewed> {
   }
 }
 
-async function committed(groupId: string, topic: string): Promise<number> {
-  const admin = kafkaClient().admin()
-  await admin.connect()
-  try {
-    const rows = await admin.fetchOffsets({ groupId, topics: [topic] })
-    return Number(rows[0]?.partitions[0]?.offset ?? -1)
-  } finally {
-    await admin.disconnect()
-  }
-}
 
 describe('implausible event times (real broker)', () => {
   it.each(['at_least_once', 'exactly_once'])('dead-letters a fractional ts and one beyond the Date range, decides the rest, holds what is held, and restarts cleanly (%s)', async (guarantee) => {
     const id = runId()
-    const topics = Object.fromEntries(Object.entries(TOPICS).map(([k, v]) => [k, `${v}-${id}`])) as { [k in keyof typeof TOPICS]: string }
+    const topics = flowTopics(id)
     const app = `push-decisions-${id}`
     const settings = {
       topics,
@@ -109,7 +99,7 @@ describe('implausible event times (real broker)', () => {
     ])
     // As read: the bytes the producer sent, so they can be fixed and replayed.
     expect(first.dlq.map((r) => r.value)).toEqual([2, 3, 4].map((i) => JSON.stringify(events[i])))
-    expect(await committed(app, topics.events)).toBe(events.length)
+    expect(await committedOffset(app, topics.events)).toBe(events.length)
 
     // A restart does not crash on them again, nor decide anything twice.
     await runOnce()
@@ -151,6 +141,6 @@ describe('implausible event times (real broker)', () => {
     }
     const got = await readTopics([out])
     expect((got.get(out) ?? []).map((r) => (JSON.parse(r.value) as { userId: string }).userId)).toEqual(['u1', 'u2', 'u3', 'u4'])
-    expect(await committed(app, input)).toBe(values.length)
+    expect(await committedOffset(app, input)).toBe(values.length)
   })
 })
