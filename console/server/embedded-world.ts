@@ -78,6 +78,7 @@ export class EmbeddedWorld implements World {
   private readonly eventReader: TopicReader<BehaviorEvent>
   private readonly decisionReader: TopicReader<Decision>
   private readonly suppressionReader: TopicReader<Suppression>
+  private readonly statsReader: TopicReader<{ materialId?: string }>
   private sortedEvents: BehaviorEvent[] = []
   private queue: Promise<unknown> = Promise.resolve()
   private readonly meter = new RateMeter()
@@ -90,6 +91,7 @@ export class EmbeddedWorld implements World {
     this.eventReader = new TopicReader(log, t.events)
     this.decisionReader = new TopicReader(log, t.decisions)
     this.suppressionReader = new TopicReader(log, t.suppressions)
+    this.statsReader = new TopicReader(log, t.stats)
     this.refresh()
   }
 
@@ -119,6 +121,24 @@ export class EmbeddedWorld implements World {
     }
     this.decisionReader.refresh()
     this.suppressionReader.refresh()
+    this.statsReader.refresh()
+  }
+
+  statsBefore(ts: number): unknown[] {
+    this.refresh()
+    const latest = new Map<string, unknown>()
+    for (const i of this.statsReader.items) if (i.ts < ts && i.value && typeof i.value.materialId === 'string') latest.set(i.value.materialId, i.value)
+    return [...latest.values()]
+  }
+
+  profiles(): unknown[] {
+    this.refresh()
+    return [...this.view.profiles.values()]
+  }
+
+  memberships(): unknown[] {
+    this.refresh()
+    return [...this.view.audiences.values()]
   }
 
   current(kind: TopicKind): Map<string, unknown> {
@@ -202,7 +222,6 @@ export class EmbeddedWorld implements World {
     return { ratePerSec: this.meter.rates(), lag: 0, ...(Number.isFinite(wm) ? { watermark: wm } : {}) }
   }
 
-  /** Event time to give a simulated event that names none: just after the newest recorded event. */
   nextEventTime(): number {
     return this.now() + 1000
   }
