@@ -17,6 +17,7 @@ import { backtestRoutes } from './routes/backtest.ts'
 import { configRoutes } from './routes/config.ts'
 import { explainRoutes } from './routes/explain.ts'
 import { previewRoutes } from './routes/preview.ts'
+import { reportRoutes } from './routes/report.ts'
 import type { ConfigStore } from './store.ts'
 import type { World } from './world.ts'
 
@@ -62,6 +63,7 @@ export async function buildConsole(o: ConsoleOptions): Promise<FastifyInstance> 
     previewRoutes(api, ctx)
     backtestRoutes(api, ctx)
     explainRoutes(api, ctx)
+    reportRoutes(api, ctx)
   }, { prefix: '/api/v1' })
   app.all('/api/*', async (_req, reply) => reply.code(404).send({ error: 'no such API route (see console/API.md)' }))
   const web = o.webDir ?? join(ROOT, 'console', 'web')

@@ -83,9 +83,11 @@ export class EmbeddedWorld implements World {
   private queue: Promise<unknown> = Promise.resolve()
   private readonly meter = new RateMeter()
   private readonly topics: Settings['topics']
+  private readonly settings: Settings
 
   private constructor(readonly config: HermesConfig, private readonly log: EmbeddedLog, private readonly runner: EmbeddedRunner) {
-    this.topics = parseSettings(config.hermes).topics
+    this.settings = parseSettings(config.hermes)
+    this.topics = this.settings.topics
     const t = this.topics
     this.readers = { tasks: new TopicReader(log, t.tasks), materials: new TopicReader(log, t.materials), audiences: new TopicReader(log, t.audiences), users: new TopicReader(log, t.users) }
     this.eventReader = new TopicReader(log, t.events)
@@ -204,6 +206,15 @@ export class EmbeddedWorld implements World {
       const d0 = this.decisionReader.items.length
       const s0 = this.suppressionReader.items.length
       this.append(this.topics.events, event.userId, event, event.ts)
+      await this.runner.run()
+      // The world stands still after its run: nothing later moves event time, so a candidate
+      // would wait in arbitration forever. The simulated event is "now", and time moves on just
+      // past its arbitration window (delays, quiet hours and schedules still wait their time).
+      const settle = event.ts + this.config.time.maxOutOfOrdernessMs + this.settings.fatigue.arbitrationWindowMs + 1
+      for (const app of this.runner.apps) {
+        app.observe(settle)
+        app.fireEventTimers()
+      }
       await this.runner.run()
       this.refresh()
       const decisions = this.decisionReader.items.slice(d0).map((i) => i.value)
