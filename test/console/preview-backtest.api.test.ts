@@ -74,6 +74,21 @@ describe('console backtest', () => {
     expect(typeof body.elapsedMs).toBe('number')
   })
 
+  it('runs the current configuration once for several proposals, and again after a change is published', async () => {
+    const post = (changes: object) => c.app.inject({ method: 'POST', url: '/api/v1/backtest', headers: as(VIEWER), payload: { changes } })
+    const a = (await post({ tasks: [{ ...TASKS[1], audience: { include: [] } }] })).json()
+    const b = (await post({ materials: [{ ...MATERIALS[2], status: 'paused' }] })).json()
+    expect(b.currentCached).toBe(true)
+    expect(b.current).toEqual(a.current)
+    // Paused material: the welcome push has no material left.
+    expect(b.proposed.suppressions.no_material).toBe(1)
+    await c.app.inject({ method: 'POST', url: '/api/v1/config/tasks/welcome/pause', headers: as(EDITOR), payload: { comment: 'x' } })
+    const after = (await post({})).json()
+    expect(after.currentCached).toBe(false)
+    expect(after.current.decisions).toBe(a.current.decisions - 1)
+    await c.app.inject({ method: 'POST', url: '/api/v1/config/tasks/welcome/resume', headers: as(EDITOR), payload: { comment: 'x' } })
+  })
+
   it('refuses invalid proposed records with their path in the changes', async () => {
     const r = await c.app.inject({ method: 'POST', url: '/api/v1/backtest', headers: as(EDITOR), payload: { changes: { tasks: [{ ...TASKS[0], quietHours: 'later' }] } } })
     expect(r.statusCode).toBe(400)
