@@ -41,6 +41,10 @@ try {
     const sup = (s: { [k: string]: number }) => Object.values(s).reduce((a, b) => a + b, 0)
     process.stdout.write(`backtest round ${round}: 1 day, ${r.events} events, ${r.currentCached ? 'proposed only (current cached)' : 'current + proposed'} in ${(r.elapsedMs / 1000).toFixed(2)} s; current ${r.current.decisions} decisions / ${sup(r.current.suppressions)} suppressions, proposed ${r.proposed.decisions} / ${sup(r.proposed.suppressions)}\n`)
   }
+  // With a day of warm-up (counts and fatigue history as the world had them), against what the world recorded.
+  const recorded = { decisions: [...world.decisions()], suppressions: [...world.suppressions()] }
+  const w = await backtest({ config, logger, snapshot, changes, events, window: { from, to }, warmupMs: 86_400_000, recorded })
+  process.stdout.write(`backtest with 1 day of warm-up (${w.warmupEvents} + ${w.events} events), current + proposed in ${(w.elapsedMs / 1000).toFixed(2)} s; current ${w.current.decisions} decisions, recorded ${w.recorded?.decisions} (the world also fed its clicks back live)\n`)
   await world.close()
 } finally {
   rmSync(dir, { recursive: true, force: true })
