@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { HermesConfig } from '../../pipeline/config/schema.ts'
+import { endOffsets, readTopicSince } from '../../pipeline/embedded/files.ts'
 import { EmbeddedLog } from '../../pipeline/embedded/log.ts'
 import type { LogEntry } from '../../pipeline/embedded/log.ts'
 import { EmbeddedRunner } from '../../pipeline/embedded/runner.ts'
@@ -19,7 +20,7 @@ import type { Settings } from '../../operators/settings.ts'
 import type { BehaviorEvent, Decision, Suppression } from '../../operators/types.ts'
 import materialStats from '../../topologies/material-stats.ts'
 import pushDecisions from '../../topologies/push-decisions.ts'
-import type { LiveRates, TopicKind, UserProfile, World } from './world.ts'
+import type { LiveRates, SimulationResult, TopicKind, UserProfile, World } from './world.ts'
 import { ConfigView, RateMeter, splitAudienceId } from './world.ts'
 
 /** Values of one topic read so far, in append order, read on from where the last call stopped. */
@@ -207,11 +208,13 @@ export class EmbeddedWorld implements World {
     })
   }
 
-  simulate(event: BehaviorEvent): Promise<{ decisions: Decision[]; suppressions: Suppression[] }> {
+  simulate(event: BehaviorEvent): Promise<SimulationResult> {
     return this.serial(async () => {
       this.refresh()
       const d0 = this.decisionReader.items.length
       const s0 = this.suppressionReader.items.length
+      const dlqs = this.runner.apps.map((a) => a.dlqTopic)
+      const dlq0 = dlqs.map((t) => endOffsets(this.log, t))
       this.append(this.topics.events, event.userId, event, event.ts)
       await this.runner.run()
       // The world stands still after its run: nothing later moves event time, so a candidate
@@ -227,7 +230,9 @@ export class EmbeddedWorld implements World {
       const decisions = this.decisionReader.items.slice(d0).map((i) => i.value)
       const suppressions = this.suppressionReader.items.slice(s0).map((i) => i.value)
       this.meter.add({ events: 1, decisions: decisions.length, suppressions: suppressions.length })
-      return { decisions, suppressions }
+      // Both topologies read the events: the same refusal comes once from each.
+      const deadLetters = dlqs.flatMap((t, i) => readTopicSince(this.log, t, dlq0[i] ?? []).map((line) => String((JSON.parse(line) as { reason?: unknown }).reason)))
+      return { decisions, suppressions, deadLetters: [...new Set(deadLetters)] }
     })
   }
 
@@ -241,7 +246,8 @@ export class EmbeddedWorld implements World {
   }
 
   nextEventTime(): number {
-    return this.now() + 1000
+    // An empty world has no event time yet: the wall clock then (time 0 would be refused).
+    return this.events().length ? this.now() + 1000 : Date.now()
   }
 
   async close(): Promise<void> {

@@ -27,7 +27,7 @@ import type { Settings } from '../../operators/settings.ts'
 import type { BehaviorEvent, Decision, Suppression } from '../../operators/types.ts'
 import type { AuditEntry, AuditSink } from './store.ts'
 import { ConfigStore } from './store.ts'
-import type { LiveRates, TopicKind, UserProfile, World } from './world.ts'
+import type { LiveRates, SimulationResult, TopicKind, UserProfile, World } from './world.ts'
 import { ConfigView, RateMeter, splitAudienceId } from './world.ts'
 
 /** Options of {@link KafkaWorld.open}. */
@@ -250,10 +250,11 @@ export class KafkaWorld implements World {
   }
 
   /** Produces the event; waits (up to `simulateWaitMs`) for decisions or suppressions it triggered. */
-  async simulate(event: BehaviorEvent): Promise<{ decisions: Decision[]; suppressions: Suppression[] }> {
+  async simulate(event: BehaviorEvent): Promise<SimulationResult> {
     await this.send(this.topics.events, event.userId, event, event.ts)
     const deadline = Date.now() + this.simulateWaitMs
-    const mine = () => ({ decisions: this.decisionList.filter((d) => d.triggerEventId === event.eventId), suppressions: this.suppressionList.filter((s) => s.triggerEventId === event.eventId) })
+    // Dead letters are not read on Kafka (the instances' `<app>.dlq`): none are reported here.
+    const mine = () => ({ decisions: this.decisionList.filter((d) => d.triggerEventId === event.eventId), suppressions: this.suppressionList.filter((s) => s.triggerEventId === event.eventId), deadLetters: [] })
     while (Date.now() < deadline) {
       const r = mine()
       if (r.decisions.length || r.suppressions.length) return r

@@ -26,6 +26,13 @@ export interface LiveRates {
   watermark?: number
 }
 
+/** What a simulated event caused. */
+export interface SimulationResult {
+  decisions: Decision[]
+  suppressions: Suppression[]
+  deadLetters: string[]
+}
+
 /** The world behind a console. */
 export interface World {
   readonly mode: 'embedded' | 'kafka'
@@ -45,8 +52,11 @@ export interface World {
   /** Configuration records in force as the pipeline reads them: profiles and memberships. */
   profiles(): unknown[]
   memberships(): unknown[]
-  /** Simulates a behavior event: processes it and returns what it caused. */
-  simulate(event: BehaviorEvent): Promise<{ decisions: Decision[]; suppressions: Suppression[] }>
+  /**
+   * Simulates a behavior event: processes it and returns what it caused; `deadLetters` holds the
+   * reasons when the pipeline refused it (it is then in the dead-letter topic, as any bad input).
+   */
+  simulate(event: BehaviorEvent): Promise<SimulationResult>
   /** Event time for a simulated event that names none: just after the newest recorded event. */
   nextEventTime(): number
   /** The user's keyed state and timers from the task that owns them (null: unreachable). */

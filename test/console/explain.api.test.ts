@@ -77,6 +77,12 @@ describe('console simulated events', () => {
     expect(explain.timers).toContainEqual(expect.objectContaining({ node: 'task-center', domain: 'event', time: ts + 3_600_000 }))
   })
 
+  it('says why when the pipeline refuses a simulated event (a time in seconds), which it dead-letters', async () => {
+    const r = await c.app.inject({ method: 'POST', url: '/api/v1/events', headers: as(EDITOR), payload: { event: { userId: 'u1', type: 'view', ts: 1_793_613_600 } } })
+    expect(r.statusCode).toBe(400)
+    expect(r.json()).toMatchObject({ accepted: false, errors: [{ path: 'event', message: expect.stringMatching(/seconds|minTimestampMs|before/i) }] })
+  })
+
   it('refuses a bad event with the field named', async () => {
     const r = await c.app.inject({ method: 'POST', url: '/api/v1/events', headers: as(EDITOR), payload: { event: { userId: 'u1', type: '' } } })
     expect(r.statusCode).toBe(400)

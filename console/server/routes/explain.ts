@@ -26,7 +26,9 @@ export function explainRoutes(api: FastifyInstance, ctx: ConsoleContext): void {
       return reply.code(400).send({ error: problem, errors: [{ path: `event.${field}`, message: problem }] })
     }
     const r = await ctx.world.simulate(event as unknown as BehaviorEvent)
-    req.log.info({ user: req.principal?.user, eventId: event.eventId, type: event.type }, 'simulated behavior event')
-    return { accepted: true, event, ...r }
+    req.log.info({ user: req.principal?.user, eventId: event.eventId, type: event.type, deadLetters: r.deadLetters.length }, 'simulated behavior event')
+    // Refused by the pipeline (e.g. a time in seconds): it sits in the dead-letter topic; say why.
+    if (r.deadLetters.length) return reply.code(400).send({ error: `the pipeline refused the event: ${r.deadLetters.join('; ')}`, errors: r.deadLetters.map((message) => ({ path: 'event', message })), accepted: false, event })
+    return { accepted: true, event, decisions: r.decisions, suppressions: r.suppressions }
   })
 }
