@@ -1,0 +1,216 @@
+/**
+ * The embedded world: the state directory a run left (`npm start` → `.hermes/start/`), opened
+ * with the same topologies, so that the console reads its configuration, inputs and outputs from
+ * the embedded log, publishes changes by appending to the configuration topics and running the
+ * topologies on them, and answers interactive queries from the RocksDB state.
+ */
+import { existsSync, mkdirSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import type { HermesConfig } from '../../pipeline/config/schema.ts'
+import { EmbeddedLog } from '../../pipeline/embedded/log.ts'
+import type { LogEntry } from '../../pipeline/embedded/log.ts'
+import { EmbeddedRunner } from '../../pipeline/embedded/runner.ts'
+import { queryKey } from '../../pipeline/observability/key-query.ts'
+import type { KeyQueryResult } from '../../pipeline/observability/key-query.ts'
+import type { HermesLogger } from '../../pipeline/observability/logger.ts'
+import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
+import { parseSettings } from '../../operators/settings.ts'
+import type { Settings } from '../../operators/settings.ts'
+import type { BehaviorEvent, Decision, Suppression } from '../../operators/types.ts'
+import materialStats from '../../topologies/material-stats.ts'
+import pushDecisions from '../../topologies/push-decisions.ts'
+import type { LiveRates, TopicKind, UserProfile, World } from './world.ts'
+import { ConfigView, RateMeter, splitAudienceId } from './world.ts'
+
+/** Values of one topic read so far, in append order, read on from where the last call stopped. */
+class TopicReader<T> {
+  private readonly positions: number[] = []
+  readonly items: Array<{ key: string | null; value: T; ts: number }> = []
+  constructor(private readonly log: EmbeddedLog, readonly topic: string) {}
+
+  /** Reads what was appended since the last call; returns the new items. */
+  refresh(): Array<{ key: string | null; value: T; ts: number }> {
+    if (!this.log.hasTopic(this.topic)) return []
+    const fresh: LogEntry[] = []
+    for (let p = 0; p < this.log.partitions(this.topic); p++) {
+      const end = this.log.endOffset(this.topic, p)
+      for (let o = this.positions[p] ?? 0; o < end; o++) fresh.push(this.log.read(this.topic, p, o) as LogEntry)
+      this.positions[p] = end
+    }
+    fresh.sort((a, b) => a.seq - b.seq)
+    const out: Array<{ key: string | null; value: T; ts: number }> = []
+    for (const e of fresh) {
+      let value: unknown = null
+      if (e.value !== null) {
+        try {
+          value = JSON.parse(e.value.toString('utf8'))
+        } catch {
+          continue // not JSON (a dead letter's business, not the console's)
+        }
+      }
+      const item = { key: e.key, value: value as T, ts: e.timestamp }
+      this.items.push(item)
+      out.push(item)
+    }
+    return out
+  }
+}
+
+/** Options of {@link EmbeddedWorld.open}. */
+export interface EmbeddedWorldOptions {
+  /** The directory a run left: `.hermes/start` (with `state/log`) or a `hermes run --state-dir`. */
+  stateDir: string
+  config: HermesConfig
+  logger: HermesLogger
+}
+
+/** Where the embedded log and state of a run live under the directory given. */
+export function runtimeDirOf(stateDir: string): string {
+  const abs = resolve(stateDir)
+  return existsSync(join(abs, 'state', 'log')) ? join(abs, 'state') : abs
+}
+
+/** The world of an embedded run, opened for the console. */
+export class EmbeddedWorld implements World {
+  readonly mode = 'embedded' as const
+  private readonly view = new ConfigView()
+  private readonly readers: { [k in TopicKind | 'users']: TopicReader<unknown> }
+  private readonly eventReader: TopicReader<BehaviorEvent>
+  private readonly decisionReader: TopicReader<Decision>
+  private readonly suppressionReader: TopicReader<Suppression>
+  private sortedEvents: BehaviorEvent[] = []
+  private queue: Promise<unknown> = Promise.resolve()
+  private readonly meter = new RateMeter()
+  private readonly topics: Settings['topics']
+
+  private constructor(readonly config: HermesConfig, private readonly log: EmbeddedLog, private readonly runner: EmbeddedRunner) {
+    this.topics = parseSettings(config.hermes).topics
+    const t = this.topics
+    this.readers = { tasks: new TopicReader(log, t.tasks), materials: new TopicReader(log, t.materials), audiences: new TopicReader(log, t.audiences), users: new TopicReader(log, t.users) }
+    this.eventReader = new TopicReader(log, t.events)
+    this.decisionReader = new TopicReader(log, t.decisions)
+    this.suppressionReader = new TopicReader(log, t.suppressions)
+    this.refresh()
+  }
+
+  /** Opens the log and state of a run (which must have ended: RocksDB allows one process). */
+  static async open(o: EmbeddedWorldOptions): Promise<EmbeddedWorld> {
+    const dir = runtimeDirOf(o.stateDir)
+    mkdirSync(dir, { recursive: true })
+    const config: HermesConfig = { ...o.config, runtime: { ...o.config.runtime, stateDir: dir } }
+    const log = EmbeddedLog.open(join(dir, 'log'))
+    const env = { settings: config.hermes }
+    const state = config.runtime.stateBackend === 'rocksdb' ? ({ kind: 'rocksdb', dir: join(dir, 'state') } as const) : ({ kind: 'memory', maps: new Map() } as const)
+    const runner = await EmbeddedRunner.open({ topologies: [pushDecisions(env), materialStats(env)], config, log, state, logger: o.logger })
+    // Anything appended since the run stopped (a crash between append and run) is processed now.
+    await runner.run()
+    return new EmbeddedWorld(config, log, runner)
+  }
+
+  private refresh(): void {
+    for (const kind of ['users', 'tasks', 'materials', 'audiences'] as const) {
+      for (const r of this.readers[kind].refresh()) this.view.apply(kind, r.key, r.value)
+    }
+    const fresh = this.eventReader.refresh()
+    if (fresh.length) {
+      const all = this.sortedEvents.concat(fresh.map((f) => f.value).filter((e) => e && typeof e.ts === 'number'))
+      // Stable: events of equal time keep their log order.
+      this.sortedEvents = all.sort((a, b) => a.ts - b.ts)
+    }
+    this.decisionReader.refresh()
+    this.suppressionReader.refresh()
+  }
+
+  current(kind: TopicKind): Map<string, unknown> {
+    this.refresh()
+    return this.view[kind]
+  }
+
+  users(): Map<string, UserProfile> {
+    this.refresh()
+    return this.view.users()
+  }
+
+  events(): readonly BehaviorEvent[] {
+    this.refresh()
+    return this.sortedEvents
+  }
+
+  decisions(): readonly Decision[] {
+    this.refresh()
+    return this.decisionReader.items.map((i) => i.value)
+  }
+
+  suppressions(): readonly Suppression[] {
+    this.refresh()
+    return this.suppressionReader.items.map((i) => i.value)
+  }
+
+  /** Event time of the newest event in the world (changes are appended at it, so they apply "now"). */
+  private now(): number {
+    const ev = this.events()
+    return ev.length ? (ev[ev.length - 1] as BehaviorEvent).ts : 0
+  }
+
+  private append(topic: string, key: string, value: unknown, ts: number): void {
+    if (!this.log.hasTopic(topic)) throw new Error(`topic ${topic} does not exist in the embedded log`)
+    this.log.append(topic, partitionFor(key, this.log.partitions(topic)), key, value === null ? null : Buffer.from(JSON.stringify(value)), ts)
+  }
+
+  /** Runs `fn` after every earlier change: the runner processes one batch at a time. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.queue.then(fn, fn)
+    this.queue = p.catch(() => undefined)
+    return p
+  }
+
+  publish(kind: TopicKind, id: string, record: unknown): Promise<void> {
+    return this.serial(async () => {
+      const ts = this.now()
+      if (kind === 'audiences') {
+        const a = splitAudienceId(id)
+        if (!a) throw new Error(`audience id "${id}" is not <segmentId>:<userId>`)
+        // Memberships are keyed by user; a deletion is `member: false`.
+        this.append(this.topics.audiences, a.userId, record ?? { userId: a.userId, segmentId: a.segmentId, member: false }, ts)
+      } else this.append(kind === 'tasks' ? this.topics.tasks : this.topics.materials, id, record, ts)
+      await this.runner.run()
+      this.refresh()
+    })
+  }
+
+  simulate(event: BehaviorEvent): Promise<{ decisions: Decision[]; suppressions: Suppression[] }> {
+    return this.serial(async () => {
+      this.refresh()
+      const d0 = this.decisionReader.items.length
+      const s0 = this.suppressionReader.items.length
+      this.append(this.topics.events, event.userId, event, event.ts)
+      await this.runner.run()
+      this.refresh()
+      const decisions = this.decisionReader.items.slice(d0).map((i) => i.value)
+      const suppressions = this.suppressionReader.items.slice(s0).map((i) => i.value)
+      this.meter.add({ events: 1, decisions: decisions.length, suppressions: suppressions.length })
+      return { decisions, suppressions }
+    })
+  }
+
+  userState(userId: string): Promise<KeyQueryResult | null> {
+    return this.serial(() => queryKey(this.runner.apps, userId))
+  }
+
+  live(): LiveRates {
+    const wm = Math.min(...this.runner.apps.map((a) => a.watermark()))
+    return { ratePerSec: this.meter.rates(), lag: 0, ...(Number.isFinite(wm) ? { watermark: wm } : {}) }
+  }
+
+  /** Event time to give a simulated event that names none: just after the newest recorded event. */
+  nextEventTime(): number {
+    return this.now() + 1000
+  }
+
+  async close(): Promise<void> {
+    await this.serial(async () => {
+      await this.runner.close()
+      this.log.flush()
+    })
+  }
+}
