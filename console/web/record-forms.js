@@ -33,6 +33,11 @@ const SHOWN = {
   experiments: ['id', 'arms'],
 }
 
+const OTHER_HINT = {
+  tasks: 'fields this form does not show: experiment, fatigue, rateLimit, validFrom, validUntil, fatigueCost, status',
+  materials: 'fields this form does not show, e.g. status',
+}
+
 /** The paths whose errors a form's fields show (any other error goes to the JSON field). */
 const CLAIMED = {
   tasks: ['taskId', 'priority', 'channel', 'materials', 'audience.include', 'audience.exclude', 'policy', 'quietHours', 'minExpectedCtr', 'trigger'],
@@ -55,7 +60,7 @@ export function RecordForm({ kind, record, onChange, errors, readOnly }) {
       value=${Object.keys(pick(record, shown, false)).length || !shown.length ? pick(record, shown, false) : undefined}
       onChange=${(v) => onChange({ ...pick(record, shown, true), ...(v && typeof v === 'object' ? v : {}) })}
       errors=${errorsAt(errors, '', CLAIMED[kind] ?? [], true)}
-      hint=${shown.length ? 'fields this form does not show, e.g. experiment, fatigue, rateLimit, validFrom, validUntil' : 'the whole record'} />`
+      hint=${OTHER_HINT[kind] ?? 'the whole record'} />`
   if (kind === 'tasks') {
     return html`<fieldset class="record-form" disabled=${readOnly}><legend>Task</legend>
       <div class="grid">

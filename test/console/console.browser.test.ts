@@ -1,0 +1,220 @@
+/**
+ * The web console in a real browser (Debian's Chromium through playwright-core) against the real
+ * `hermes console`, embedded, over a small sample world simulated for the test: an editor creates
+ * a material and a task through the forms, sees validation errors at their fields, backtests the
+ * task, publishes it, simulates an event and sees the decision, explains the user with the trace,
+ * reads the report; a viewer cannot save. Every wait is for an element or a text, never a time.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Browser, Locator, Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildWorld } from '../../scripts/hermes-workload.ts'
+import type { RunningConsole } from './browser.ts'
+import { WORLD, launchBrowser, makeWorld, openConsole, startConsole } from './browser.ts'
+
+const EDITOR = 'editor-token-for-the-browser-test'
+const VIEWER = 'viewer-token-for-the-browser-test'
+const H = 3_600_000
+
+/** A user of the sample world in UTC who takes pushes: noon in UTC is outside quiet hours. */
+const user = buildWorld({ users: WORLD.users, seed: WORLD.seed }).users.find((u) => u.timezone === 'UTC' && u.pushEnabled && u.segments.length === 0)
+/** Event time of the simulated event: noon, a day and a half after the world's last event. */
+const SIMULATED_AT = WORLD.start + (WORLD.days + 1) * 24 * H + 12 * H
+
+let dir: string
+let server: RunningConsole
+let browser: Browser
+let page: Page
+let errors: string[]
+
+/** The field (label, input, its errors) that holds the input labelled `label`. */
+const field = (p: Page, label: string): Locator => p.locator('.field', { has: p.getByLabel(label, { exact: true }) })
+/** A page of the console, by its button in the top bar. */
+const go = (p: Page, name: string): Promise<void> => p.getByRole('navigation', { name: 'Pages' }).getByRole('button', { name, exact: true }).click()
+/** The cells of a table's rows, as text. */
+const rowsOf = (table: Locator): Promise<string[][]> => table.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent?.trim() ?? '')))
+
+beforeAll(async () => {
+  if (!user) throw new Error('the sample world has no UTC user without segments who takes pushes: pick another user rule')
+  dir = mkdtempSync(join(tmpdir(), 'hermes-console-browser-'))
+  await makeWorld(dir)
+  server = await startConsole({ stateDir: dir, tokens: `alice:editor:${EDITOR},bob:viewer:${VIEWER}` })
+  browser = await launchBrowser()
+  ;({ page, errors } = await openConsole(browser, { url: server.url, token: EDITOR }))
+})
+
+afterAll(async () => {
+  await browser?.close()
+  await server?.stop()
+  if (dir) rmSync(dir, { recursive: true, force: true })
+})
+
+describe('the web console, as an editor', () => {
+  it('takes the token from the fragment, keeps it out of the address bar, and shows the session and the world', async () => {
+    await page.getByLabel('Session').getByText('alice').waitFor()
+    expect(await page.getByLabel('Session').textContent()).toContain('editor')
+    expect(page.url()).not.toContain('token')
+    expect(await page.evaluate(() => Object.values(sessionStorage))).toContain(EDITOR)
+    await page.getByRole('link', { name: 'price-drop', exact: true }).waitFor()
+  })
+
+  it('creates a material through its form', async () => {
+    await page.getByRole('tab', { name: 'materials' }).click()
+    await page.getByRole('button', { name: 'New material' }).click()
+    await page.getByLabel('Material id').fill('m-console')
+    await page.getByLabel('Title').fill('Deal on {{event.itemId}}')
+    await page.getByLabel('Body').fill('{{event.itemId}} is {{event.attrs.dropPct}}% off today')
+    await page.getByLabel('Comment', { exact: true }).fill('material for the console test')
+    await page.getByRole('button', { name: 'Save', exact: true }).click()
+    await page.getByText('Saved material m-console as version 1').waitFor()
+    await page.getByRole('link', { name: 'm-console', exact: true }).waitFor()
+  })
+
+  it('shows validation errors at their fields and checks the rule as it is typed', async () => {
+    await page.getByRole('tab', { name: 'tasks' }).click()
+    await page.getByRole('button', { name: 'New task' }).click()
+    await page.getByLabel('Task id').fill('console-deal')
+    await page.getByLabel('Trigger type').selectOption('schedule')
+    await page.getByLabel('Cron').fill('every morning')
+    await page.getByLabel('Comment', { exact: true }).fill('deal task')
+    await page.getByRole('button', { name: 'Save', exact: true }).click()
+    // Each error at its own field: the cron under Cron, the missing materials under Materials.
+    await field(page, 'Cron').getByRole('alert').waitFor()
+    expect(await field(page, 'Cron').getByRole('alert').textContent()).toMatch(/cron/i)
+    expect(await page.getByLabel('Cron').getAttribute('aria-invalid')).toBe('true')
+    await field(page, 'Materials').getByRole('alert').waitFor()
+    expect(await field(page, 'Task id').getByRole('alert').count()).toBe(0)
+    await page.getByText('Not saved').waitFor()
+
+    await page.getByLabel('Trigger type').selectOption('event')
+    await page.getByLabel('Events', { exact: true }).fill('price_drop')
+    const rule = page.getByLabel('Rule (when, JsonLogic)')
+    await rule.fill('{"no_such_op": [1]}')
+    await page.getByLabel('Rule check').getByText('rule error').waitFor()
+    await rule.fill('{">=": [{"var": "event.attrs.dropPct"}, 5]}')
+    await page.getByLabel('Rule check').getByText('rule ok').waitFor()
+    expect(await page.getByLabel('Rule check').textContent()).toContain('true')
+    await page.getByLabel('Materials').fill('m-console')
+    await page.getByLabel('Priority').fill('50')
+    await page.getByRole('button', { name: 'Validate' }).click()
+    await page.getByText('Valid.', { exact: true }).waitFor()
+    expect(await page.locator('.field.invalid').count()).toBe(0)
+  })
+
+  it('backtests the draft task: current and proposed side by side', async () => {
+    await page.getByRole('button', { name: 'Preview & backtest' }).click()
+    expect(await page.getByLabel('Proposed changes (JSON)').inputValue()).toContain('console-deal')
+    await page.getByRole('button', { name: 'Run backtest' }).click()
+    const result = page.getByLabel('Backtest result')
+    await result.waitFor()
+    const current = Number(await result.getByLabel('Current summary').getByTestId('decisions').textContent())
+    const proposed = Number(await result.getByLabel('Proposed summary').getByTestId('decisions').textContent())
+    // The sample world's current configuration sent pushes that day; the new task (priority 50,
+    // on price drops of 5% or more) adds decisions of its own.
+    const recorded = readFileSync(join(dir, 'push-decisions.jsonl'), 'utf8').trim().split('\n').length
+    expect(current).toBeGreaterThan(0)
+    expect(current).toBeLessThanOrEqual(recorded)
+    const byTask = await rowsOf(result.getByRole('table', { name: 'By task' }))
+    const deal = byTask.find((r) => r[0] === 'console-deal')
+    expect(deal, JSON.stringify(byTask)).toBeDefined()
+    expect(Number(deal?.[1])).toBe(0)
+    expect(Number(deal?.[2])).toBeGreaterThan(0)
+    expect(proposed).toBeGreaterThan(0)
+    expect(await result.getByLabel('Elapsed').textContent()).toMatch(/^\d+\.\d\d s$/)
+    expect(await result.locator('canvas').count()).toBeGreaterThan(0)
+  })
+
+  it('publishes the draft, which the task list then shows', async () => {
+    await page.getByLabel('Publish comment').fill('launch the deal task')
+    await page.getByRole('button', { name: /^Publish 1 change/ }).click()
+    await page.getByText('Published task console-deal v1').waitFor()
+    await go(page, 'Configure')
+    await page.getByRole('link', { name: 'console-deal', exact: true }).click()
+    await page.getByRole('region', { name: 'Versions' }).getByText('launch the deal task').waitFor()
+  })
+
+  it('simulates an event and shows the decision for that user', async () => {
+    await go(page, 'Simulate')
+    await page.getByLabel('Event user id').fill(user!.userId)
+    await page.getByLabel('Event type').fill('price_drop')
+    await page.getByLabel('Item id').fill('sku-console')
+    await page.getByLabel('Event time (UTC)').fill(new Date(SIMULATED_AT).toISOString().slice(0, 16))
+    await page.getByLabel('Attributes (JSON)').fill('{"dropPct": 30}')
+    await page.getByRole('button', { name: 'Send event' }).click()
+    const decisions = page.getByRole('table', { name: 'Simulated decisions' })
+    await decisions.waitFor()
+    const text = await decisions.textContent()
+    expect(text).toContain('console-deal')
+    expect(text).toContain('sku-console is 30% off today')
+  })
+
+  it('explains the user: profile, decisions, and the why-not trace', async () => {
+    await page.getByRole('button', { name: `Explain ${user!.userId}` }).click()
+    const explained = page.getByLabel(`Explanation of ${user!.userId}`)
+    await explained.waitFor()
+    expect(await explained.getByRole('table', { name: 'Profile' }).textContent()).toContain('UTC')
+    await explained.getByRole('table', { name: 'Decisions' }).getByText('console-deal').first().waitFor()
+    await page.getByLabel('Why not? (trace)').check()
+    const trace = page.getByRole('table', { name: 'Why-not trace' })
+    await trace.waitFor()
+    const steps = await rowsOf(trace)
+    expect(steps.length).toBeGreaterThan(0)
+    // morning-vip's audience is the vip segment, which this user is not in: a failed step.
+    expect(steps.some((r) => r[2] === 'failed'), JSON.stringify(steps)).toBe(true)
+  })
+
+  it('reports per task and arm, with charts drawn and the numbers of the recorded decisions', async () => {
+    await go(page, 'Report')
+    const tasks = page.getByRole('table', { name: 'Tasks report' })
+    await tasks.waitFor()
+    const rows = await rowsOf(tasks)
+    const recorded = readFileSync(join(dir, 'push-decisions.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { taskId: string })
+    const row = rows.find((r) => r[0] === 'price-drop')
+    expect(row, JSON.stringify(rows)).toBeDefined()
+    expect(Number(row?.[1])).toBe(recorded.filter((d) => d.taskId === 'price-drop').length)
+    // CTR is clicks over pushes, as the table shows them.
+    const [pushes, clicks] = [Number(row?.[1]), Number(row?.[3])]
+    expect(row?.[4]).toBe(`${((100 * clicks) / pushes).toFixed(2)}%`)
+    const arms = await rowsOf(page.getByRole('table', { name: 'Arms report' }))
+    expect(arms.map((r) => `${r[0]}/${r[1]}`)).toEqual(expect.arrayContaining(['exp-price/greedy', 'exp-price/thompson']))
+    // The chart has data and has drawn it: some pixels of its canvas are not transparent.
+    const canvas = page.getByRole('img', { name: 'Pushes per task over time' })
+    expect(Number(await canvas.getAttribute('data-points'))).toBeGreaterThan(0)
+    const painted = await canvas.evaluate((c: HTMLCanvasElement) => {
+      const d = c.getContext('2d')?.getImageData(0, 0, c.width, c.height).data ?? []
+      let n = 0
+      for (let i = 3; i < d.length; i += 4) if ((d[i] ?? 0) > 0) n++
+      return n
+    })
+    expect(painted).toBeGreaterThan(100)
+    await page.getByLabel('Live rates').getByText('events/s').waitFor()
+  })
+
+  it('had no script errors', () => {
+    expect(errors).toEqual([])
+  })
+})
+
+describe('the web console, as a viewer', () => {
+  it('shows read-only forms without save buttons', async () => {
+    const viewer = await openConsole(browser, { url: server.url, token: VIEWER })
+    const p = viewer.page
+    await p.getByLabel('Session').getByText('viewer').waitFor()
+    await p.getByRole('link', { name: 'price-drop', exact: true }).click()
+    await p.getByText('Read-only: your role is viewer.').waitFor()
+    expect(await p.getByRole('button', { name: 'Save', exact: true }).count()).toBe(0)
+    expect(await p.getByRole('button', { name: 'New task' }).count()).toBe(0)
+    expect(await p.getByRole('button', { name: 'Delete' }).count()).toBe(0)
+    expect(await p.getByLabel('Task id').isDisabled()).toBe(true)
+    await go(p, 'Simulate')
+    await p.getByText('Read-only: your role is viewer.').waitFor()
+    expect(await p.getByRole('button', { name: 'Send event' }).count()).toBe(0)
+    // The server refuses a viewer's write whatever the page shows.
+    const status = await p.evaluate(async (token) => (await fetch('/api/v1/config/tasks/price-drop/pause', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"comment":"x"}' })).status, VIEWER)
+    expect(status).toBe(403)
+    expect(viewer.errors).toEqual([])
+    await p.context().close()
+  })
+})
