@@ -13,8 +13,11 @@ import type { HermesLogger } from '../../pipeline/observability/logger.ts'
 import type { TokenEntry } from './auth.ts'
 import { accessHook } from './auth.ts'
 import type { ConsoleContext } from './context.ts'
+import { backtestRoutes } from './routes/backtest.ts'
 import { configRoutes } from './routes/config.ts'
+import { explainRoutes } from './routes/explain.ts'
 import { previewRoutes } from './routes/preview.ts'
+import { reportRoutes } from './routes/report.ts'
 import type { ConfigStore } from './store.ts'
 import type { World } from './world.ts'
 
@@ -58,6 +61,9 @@ export async function buildConsole(o: ConsoleOptions): Promise<FastifyInstance> 
   await app.register(async (api) => {
     configRoutes(api, ctx)
     previewRoutes(api, ctx)
+    backtestRoutes(api, ctx)
+    explainRoutes(api, ctx)
+    reportRoutes(api, ctx)
   }, { prefix: '/api/v1' })
   app.all('/api/*', async (_req, reply) => reply.code(404).send({ error: 'no such API route (see console/API.md)' }))
   const web = o.webDir ?? join(ROOT, 'console', 'web')

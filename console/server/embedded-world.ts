@@ -78,18 +78,22 @@ export class EmbeddedWorld implements World {
   private readonly eventReader: TopicReader<BehaviorEvent>
   private readonly decisionReader: TopicReader<Decision>
   private readonly suppressionReader: TopicReader<Suppression>
+  private readonly statsReader: TopicReader<{ materialId?: string }>
   private sortedEvents: BehaviorEvent[] = []
   private queue: Promise<unknown> = Promise.resolve()
   private readonly meter = new RateMeter()
   private readonly topics: Settings['topics']
+  private readonly settings: Settings
 
   private constructor(readonly config: HermesConfig, private readonly log: EmbeddedLog, private readonly runner: EmbeddedRunner) {
-    this.topics = parseSettings(config.hermes).topics
+    this.settings = parseSettings(config.hermes)
+    this.topics = this.settings.topics
     const t = this.topics
     this.readers = { tasks: new TopicReader(log, t.tasks), materials: new TopicReader(log, t.materials), audiences: new TopicReader(log, t.audiences), users: new TopicReader(log, t.users) }
     this.eventReader = new TopicReader(log, t.events)
     this.decisionReader = new TopicReader(log, t.decisions)
     this.suppressionReader = new TopicReader(log, t.suppressions)
+    this.statsReader = new TopicReader(log, t.stats)
     this.refresh()
   }
 
@@ -119,6 +123,24 @@ export class EmbeddedWorld implements World {
     }
     this.decisionReader.refresh()
     this.suppressionReader.refresh()
+    this.statsReader.refresh()
+  }
+
+  statsBefore(ts: number): unknown[] {
+    this.refresh()
+    const latest = new Map<string, unknown>()
+    for (const i of this.statsReader.items) if (i.ts < ts && i.value && typeof i.value.materialId === 'string') latest.set(i.value.materialId, i.value)
+    return [...latest.values()]
+  }
+
+  profiles(): unknown[] {
+    this.refresh()
+    return [...this.view.profiles.values()]
+  }
+
+  memberships(): unknown[] {
+    this.refresh()
+    return [...this.view.audiences.values()]
   }
 
   current(kind: TopicKind): Map<string, unknown> {
@@ -185,6 +207,15 @@ export class EmbeddedWorld implements World {
       const s0 = this.suppressionReader.items.length
       this.append(this.topics.events, event.userId, event, event.ts)
       await this.runner.run()
+      // The world stands still after its run: nothing later moves event time, so a candidate
+      // would wait in arbitration forever. The simulated event is "now", and time moves on just
+      // past its arbitration window (delays, quiet hours and schedules still wait their time).
+      const settle = event.ts + this.config.time.maxOutOfOrdernessMs + this.settings.fatigue.arbitrationWindowMs + 1
+      for (const app of this.runner.apps) {
+        app.observe(settle)
+        app.fireEventTimers()
+      }
+      await this.runner.run()
       this.refresh()
       const decisions = this.decisionReader.items.slice(d0).map((i) => i.value)
       const suppressions = this.suppressionReader.items.slice(s0).map((i) => i.value)
@@ -202,7 +233,6 @@ export class EmbeddedWorld implements World {
     return { ratePerSec: this.meter.rates(), lag: 0, ...(Number.isFinite(wm) ? { watermark: wm } : {}) }
   }
 
-  /** Event time to give a simulated event that names none: just after the newest recorded event. */
   nextEventTime(): number {
     return this.now() + 1000
   }

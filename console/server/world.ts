@@ -40,8 +40,15 @@ export interface World {
   events(): readonly BehaviorEvent[]
   decisions(): readonly Decision[]
   suppressions(): readonly Suppression[]
+  /** The latest `material-stats` record per material published before event time `ts`. */
+  statsBefore(ts: number): unknown[]
+  /** Configuration records in force as the pipeline reads them: profiles and memberships. */
+  profiles(): unknown[]
+  memberships(): unknown[]
   /** Simulates a behavior event: processes it and returns what it caused. */
   simulate(event: BehaviorEvent): Promise<{ decisions: Decision[]; suppressions: Suppression[] }>
+  /** Event time for a simulated event that names none: just after the newest recorded event. */
+  nextEventTime(): number
   /** The user's keyed state and timers from the task that owns them (null: unreachable). */
   userState(userId: string): Promise<KeyQueryResult | null>
   live(): LiveRates
