@@ -44,8 +44,8 @@ export function SimulatePage({ session, onExplain }) {
     ${out === null ? null : out.error ? html`<div class="error" role="alert">${out.error}${out.errors?.length ? html`<ul>${out.errors.map((e) => html`<li><code>${e.path}</code>: ${e.message}</li>`)}</ul>` : null}</div>` : html`<section aria-label="Simulation result">
       <p class="ok" role="status">Event ${out.event.eventId} accepted: ${out.decisions?.length ?? 0} decision(s), ${out.suppressions?.length ?? 0} suppression(s).
         <button class="link" onClick=${() => onExplain(out.event.userId)}>Explain ${out.event.userId}</button></p>
-      <h3>Decisions</h3><${Table} label="Simulated decisions" rows=${out.decisions} columns=${['taskId', 'materialId', 'title', 'body', 'sendAt', 'score', 'arm']} empty="no decision" />
-      <h3>Suppressions</h3><${Table} label="Simulated suppressions" rows=${out.suppressions} columns=${['taskId', 'reason', 'materialId', 'ts']} empty="no suppression" />
+      <h3>Decisions</h3><${Table} label="Simulated decisions" rows=${out.decisions} columns=${['userId', 'taskId', 'materialId', 'title', 'body', 'sendAt', 'score', 'arm']} empty="no decision" />
+      <h3>Suppressions</h3><${Table} label="Simulated suppressions" rows=${out.suppressions} columns=${['userId', 'taskId', 'reason', 'materialId', 'ts']} empty="no suppression" />
     </section>`}
   </div>`
 }
