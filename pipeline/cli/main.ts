@@ -13,6 +13,7 @@ import { createLogger } from '../observability/logger.ts'
 import { describeMermaid, describeText } from '../runtime/describe.ts'
 import { compilePlan } from '../runtime/plan.ts'
 import { PACKAGE_ROOT, loadTopology } from './topologies.ts'
+import { addConsoleCommand } from './console.ts'
 import { addDlqCommands } from './dlq.ts'
 import { produceEmbedded, produceFields } from './produce.ts'
 import { runEmbedded } from './run.ts'
@@ -276,6 +277,7 @@ export function buildCli(): Command {
   }
   addSchemaCommands(program, withConfigOptions, context)
   addDlqCommands(program, withConfigOptions, context)
+  addConsoleCommand(program)
 
   return program
 }

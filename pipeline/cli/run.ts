@@ -10,6 +10,7 @@ import type { RunStats } from '../embedded/runner.ts'
 import { EmbeddedRunner } from '../embedded/runner.ts'
 import type { HermesLogger } from '../observability/logger.ts'
 import { HermesMetrics } from '../observability/metrics.ts'
+import { queryKey } from '../observability/key-query.ts'
 import { maybeStartObservabilityServer } from '../observability/server.ts'
 
 export interface EmbeddedRunOptions {
@@ -53,6 +54,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<RunSumma
     registry: metrics.registry,
     health: { live: () => true, ready: () => (ready ? { ready: true } : { ready: false, reason: 'restoring state' }) },
     beforeScrape: () => runner.updateMetrics(),
+    query: (key) => queryKey(runner.apps, key),
     logger,
   })
   try {

@@ -245,6 +245,40 @@ export const kafkaSchema = z
   })
   .strict()
 
+/**
+ * `hermes console` (the Configuration Center's server, console/server/): where it listens and who
+ * may use it. Tokens are never written in the file: each entry names the environment variable
+ * that holds it.
+ */
+export const consoleSchema = z
+  .object({
+    /** Bind address; keep 127.0.0.1 unless the console must be reached from another host. */
+    host: z.string().min(1).default('127.0.0.1'),
+    /** 0 picks a free port. */
+    port: nonNegativeInt.max(65535).default(8480),
+    /** Users and roles; none (and no HERMES_CONSOLE_TOKENS): one editor token for `admin` is generated at start. */
+    tokens: z
+      .array(
+        z
+          .object({
+            user: z.string().min(1),
+            role: z.enum(['viewer', 'editor']),
+            /** Name of the environment variable holding the token, e.g. HERMES_CONSOLE_TOKEN_ALICE. */
+            tokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name, e.g. HERMES_CONSOLE_TOKEN_ALICE'),
+          })
+          .strict(),
+      )
+      .default([]),
+    /**
+     * Kafka mode: observability addresses of the running instances (`http://host:9464`), asked
+     * for a user's state (`/query/users/:id`) when explaining a user; the owner answers.
+     */
+    instances: z.array(z.string().url()).default([]),
+    /** Kafka mode: the compacted topic that keeps the console's versions and audit log. */
+    auditTopic: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name: 1-249 of A-Z a-z 0-9 . _ -').default('hermes.console.audit'),
+  })
+  .strict()
+
 export const configSchema = z
   .object({
     runtime: runtimeSchema.default(runtimeSchema.parse({})),
@@ -256,6 +290,7 @@ export const configSchema = z
     schemaRegistry: schemaRegistrySchema.default(schemaRegistrySchema.parse({})),
     /** Settings of the Hermes decision flow; validated by the topologies that read them. */
     hermes: z.record(z.string(), z.unknown()).default({}),
+    console: consoleSchema.default(consoleSchema.parse({})),
   })
   .strict()
 

@@ -3,6 +3,7 @@ import type { Topology } from '../api/topology.ts'
 import type { HermesConfig } from '../config/schema.ts'
 import type { HermesLogger } from '../observability/logger.ts'
 import { HermesMetrics } from '../observability/metrics.ts'
+import { queryKey } from '../observability/key-query.ts'
 import { maybeStartObservabilityServer } from '../observability/server.ts'
 import { safeUrl } from '../registry/client.ts'
 import { avroTopics, withTopicFormats } from '../registry/formats.ts'
@@ -69,6 +70,8 @@ export async function runKafka(options: KafkaRunOptions): Promise<KafkaRunStats>
       ready: () => runner?.readiness() ?? { ready: false, reason: starting },
     },
     beforeScrape: () => runner?.updateMetrics(),
+    // Interactive queries (the console's explain): the state of the tasks assigned here.
+    query: async (key) => (runner ? queryKey(runner.apps.map((a) => a.app), key) : null),
     logger,
   })
   const onAbort = (): void => runner?.stop()

@@ -14,6 +14,12 @@ export interface HealthSource {
   ready(): { ready: boolean; reason?: string }
 }
 
+/**
+ * Answers an interactive query: the state this process holds of a key (see key-query.ts), or
+ * null while it cannot tell (starting up).
+ */
+export type KeyQuery = (key: string) => Promise<unknown>
+
 /** A running metrics/health server. */
 export interface ObservabilityServer {
   readonly port: number
@@ -22,7 +28,9 @@ export interface ObservabilityServer {
 
 /**
  * Serves `/metrics` (Prometheus text), `/healthz` and `/readyz` on `host:port`
- * (127.0.0.1 by default: nothing listens on other interfaces unless configured).
+ * (127.0.0.1 by default: nothing listens on other interfaces unless configured), and, given
+ * `query`, the read-only interactive query `/query/users/<id>` (the user's keyed state and
+ * timers in the tasks this process owns; the console asks every instance, the owner answers).
  */
 export async function startObservabilityServer(options: {
   registry: Registry
@@ -30,9 +38,10 @@ export async function startObservabilityServer(options: {
   host?: string
   port?: number
   beforeScrape?: () => void
+  query?: KeyQuery
 }): Promise<ObservabilityServer> {
   const server: Server = createServer((req, res) => {
-    const url = (req.url ?? '/').split('?')[0]
+    const url = (req.url ?? '/').split('?')[0] ?? '/'
     if (req.method !== 'GET') {
       res.writeHead(405, { allow: 'GET' }).end()
       return
@@ -57,7 +66,25 @@ export async function startObservabilityServer(options: {
       res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready: r.ready, ...(r.reason ? { reason: r.reason } : {}) }))
       return
     }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /readyz\n')
+    if (url.startsWith('/query/users/')) {
+      let key: string
+      try {
+        key = decodeURIComponent(url.slice('/query/users/'.length))
+      } catch {
+        res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'malformed user id in the path' }))
+        return
+      }
+      if (!options.query || key === '') {
+        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: options.query ? 'name a user: /query/users/<id>' : 'interactive queries are not served by this process' }))
+        return
+      }
+      options
+        .query(key)
+        .then((r) => (r === null ? res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not ready: state is being restored' })) : res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(r))))
+        .catch((err: Error) => res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: err.message })))
+      return
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz, /readyz or /query/users/<id>\n')
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -82,12 +109,13 @@ export async function maybeStartObservabilityServer(options: {
   registry: Registry
   health: HealthSource
   beforeScrape?: () => void
+  query?: KeyQuery
   logger: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void }
 }): Promise<ObservabilityServer | null> {
   const { http, logger } = options
   if (!http.enabled) return null
   try {
-    const server = await startObservabilityServer({ registry: options.registry, host: http.host, port: http.port, health: options.health, ...(options.beforeScrape ? { beforeScrape: options.beforeScrape } : {}) })
+    const server = await startObservabilityServer({ registry: options.registry, host: http.host, port: http.port, health: options.health, ...(options.beforeScrape ? { beforeScrape: options.beforeScrape } : {}), ...(options.query ? { query: options.query } : {}) })
     logger.info({ host: http.host, port: server.port }, 'metrics on /metrics, health on /healthz and /readyz')
     return server
   } catch (err) {

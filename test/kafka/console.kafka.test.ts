@@ -1,0 +1,85 @@
+/**
+ * The console on Kafka (shared broker, topic names unique to this run through `hermes.topics`
+ * and `console.auditTopic`): a change is published to its configuration topic, its version to
+ * the compacted audit topic, a second console rebuilds versions and configuration from the
+ * topics, and outputs on the decision topics reach the report.
+ */
+import { afterAll, describe, expect, it } from 'vitest'
+import { readTopicFromKafka } from '../../pipeline/kafka/topic-io.ts'
+import { buildConsole } from '../../console/server/app.ts'
+import { KafkaWorld } from '../../console/server/kafka-world.ts'
+import { EDITOR, VIEWER, as } from '../console/helpers.ts'
+import { flowTopics, kafkaClient, runId, silent, testConfig } from './helpers.ts'
+
+const id = runId()
+const topics = flowTopics(id)
+const auditTopic = `hermes.console.audit-${id}`
+const config = testConfig({ hermes: { topics }, console: { auditTopic } })
+const closers: Array<() => Promise<void>> = []
+afterAll(async () => {
+  for (const c of closers.reverse()) await c()
+})
+
+async function open(): Promise<{ world: KafkaWorld; app: Awaited<ReturnType<typeof buildConsole>> }> {
+  const world = await KafkaWorld.open({ config, logger: silent, simulateWaitMs: 200 })
+  const app = await buildConsole({ world, store: world.store, tokens: [EDITOR, VIEWER], logger: silent, origins: () => [] })
+  closers.push(async () => {
+    await app.close()
+    await world.close()
+  })
+  return { world, app }
+}
+
+describe('hermes console on Kafka', () => {
+  it('publishes changes to the configuration topics, keeps versions in the audit topic, and a new console reads both back', async () => {
+    const { app } = await open()
+    const material = { materialId: 'm1', title: 'Hi', body: 'Hello {{user.userId}}', deeplink: null }
+    const task = { taskId: 't1', trigger: { type: 'event', events: ['signup'] }, materials: ['m1'] }
+    expect((await app.inject({ method: 'PUT', url: '/api/v1/config/materials/m1', headers: as(EDITOR), payload: { record: material, comment: 'first material' } })).json()).toEqual({ version: 1 })
+    expect((await app.inject({ method: 'PUT', url: '/api/v1/config/tasks/t1', headers: as(EDITOR), payload: { record: task, comment: 'first task' } })).json()).toEqual({ version: 1 })
+    expect((await app.inject({ method: 'POST', url: '/api/v1/config/tasks/t1/pause', headers: as(EDITOR), payload: { comment: 'wait' } })).json()).toEqual({ version: 2 })
+    expect((await app.inject({ method: 'DELETE', url: '/api/v1/config/materials/m1', headers: as(EDITOR), payload: { comment: 'gone' } })).json()).toEqual({ version: 2 })
+
+    const tasks = await readTopicFromKafka({ config, logger: silent, topic: topics.tasks })
+    expect(tasks.map((r) => [r.key, JSON.parse(String(r.value)).status ?? 'active'])).toEqual([['t1', 'active'], ['t1', 'paused']])
+    const materials = await readTopicFromKafka({ config, logger: silent, topic: topics.materials })
+    // The deletion is a tombstone.
+    expect(materials.map((r) => [r.key, r.value === null])).toEqual([['m1', false], ['m1', true]])
+    const audit = await readTopicFromKafka({ config, logger: silent, topic: auditTopic })
+    expect(audit.map((r) => r.key)).toEqual(['materials/m1/1', 'tasks/t1/1', 'tasks/t1/2', 'materials/m1/2'])
+    const admin = kafkaClient().admin()
+    await admin.connect()
+    try {
+      const [resource] = (await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: 2, name: auditTopic, configNames: ['cleanup.policy'] }] })).resources
+      expect(resource?.configEntries.find((e) => e.configName === 'cleanup.policy')?.configValue).toBe('compact')
+    } finally {
+      await admin.disconnect()
+    }
+
+    const second = await open()
+    const detail = (await second.app.inject({ method: 'GET', url: '/api/v1/config/tasks/t1', headers: as(VIEWER) })).json()
+    expect(detail.current).toMatchObject({ version: 2, paused: true })
+    expect(detail.versions.map((v: { by: string; comment: string }) => [v.by, v.comment])).toEqual([['alice', 'first task'], ['alice', 'wait']])
+    expect(((await second.app.inject({ method: 'GET', url: '/api/v1/config/materials', headers: as(VIEWER) })).json() as unknown[]).length).toBe(0)
+    const log = (await second.app.inject({ method: 'GET', url: '/api/v1/audit', headers: as(VIEWER) })).json() as Array<{ action: string }>
+    expect(log.map((e) => e.action)).toEqual(['delete', 'pause', 'create', 'create'])
+  })
+
+  it('reads decisions and clicks from their topics into the report, and produces simulated events', async () => {
+    const { world, app } = await open()
+    const producer = kafkaClient().producer()
+    await producer.connect()
+    const decision = { decisionId: 'd1', userId: 'u1', taskId: 't1', materialId: 'm1', channel: 'push', title: 'Hi', body: 'Hello u1', deeplink: null, sendAt: Date.now(), score: 0.1, policy: 'greedy', experimentId: null, arm: null, triggerEventId: 'e1', decidedAt: Date.now() }
+    await producer.send({ topic: topics.decisions, messages: [{ key: 'u1', value: JSON.stringify(decision) }] })
+    await producer.send({ topic: topics.events, messages: [{ key: 'u1', value: JSON.stringify({ eventId: 'c1', userId: 'u1', type: 'push_click', ts: Date.now(), attrs: { decisionId: 'd1' } }) }] })
+    await producer.disconnect()
+    // The console's consumer reads on: wait for what was produced to arrive.
+    for (let i = 0; i < 200 && (world.decisions().length < 1 || world.events().length < 1); i++) await new Promise((r) => setTimeout(r, 50))
+    const report = (await app.inject({ method: 'GET', url: '/api/v1/report', headers: as(VIEWER) })).json()
+    expect(report.tasks).toEqual([expect.objectContaining({ taskId: 't1', pushes: 1, clicks: 1, ctr: 1 })])
+    const sim = await app.inject({ method: 'POST', url: '/api/v1/events', headers: as(EDITOR), payload: { event: { eventId: 'sim-1', userId: 'u2', type: 'signup' } } })
+    expect(sim.json()).toMatchObject({ accepted: true, decisions: [], suppressions: [] })
+    const events = await readTopicFromKafka({ config, logger: silent, topic: topics.events })
+    expect(events.map((r) => JSON.parse(String(r.value)).eventId)).toContain('sim-1')
+  })
+})
