@@ -37,16 +37,20 @@ try {
   await page.getByLabel('Rule check').getByText('rule ok').waitFor()
   await shot('configure')
 
-  // The trigger editor: a new item-triggered task, its rule checked as typed, a field error.
+  // The trigger editor: a new task, its rule checked as typed, validation errors at the fields.
   await page.getByRole('button', { name: 'New task' }).click()
-  await page.getByLabel('Task id').fill('fav-price-drop')
-  await page.getByLabel('Trigger type').selectOption('item')
+  await page.getByLabel('Task id').fill('vip-price-drop')
+  await page.getByLabel('Materials').fill('m1, m2')
+  await page.getByLabel('Events', { exact: true }).fill('price_drop')
   await page.getByLabel('Rule (when, JsonLogic)').fill('{"and": [{">=": [{"var": "event.attrs.dropPct"}, 15]}, {"in": ["vip", {"var": "user.segments"}]}]}')
   await page.getByLabel('Rule check').getByText('rule ok').waitFor()
+  await page.getByLabel('Unless events', { exact: true }).fill('purchase')
+  await page.getByLabel('Unless within (ms)').fill('-5')
   await page.getByRole('button', { name: 'Validate' }).click()
   await page.locator('.field.invalid').first().waitFor()
-  await page.getByLabel('Trigger type').scrollIntoViewIfNeeded()
-  await page.screenshot({ path: join(out, 'trigger-editor.png'), clip: (await page.getByRole('region', { name: 'task editor' }).boundingBox()) ?? undefined })
+  // The sticky top bar would cover the top of an element shot of a scrolled page.
+  await page.addStyleTag({ content: 'header.top { position: static }' })
+  await page.getByRole('region', { name: 'task editor' }).screenshot({ path: join(out, 'trigger-editor.png') })
   process.stdout.write(`${join(values.out as string, 'trigger-editor.png')}\n`)
 
   // Backtest: price-drop on drops of 5% instead of 10%, against the recorded day.

@@ -48,7 +48,6 @@ function Versions({ kind, id, detail, readOnly, comment, onChanged, setNotice })
     try {
       const r = await api('POST', `/api/v1/config/${kind}/${encodeURIComponent(id)}/rollback`, { version, comment: comment.trim() || `rollback to v${version}` })
       const msg = `Rolled back ${SINGULAR[kind]} ${id} to version ${version}: now version ${r.version}.`
-      setNotice({ ok: msg })
       onChanged(msg)
     } catch (err) {
       setNotice({ error: messageOf(err) })
@@ -116,7 +115,6 @@ function Editor({ kind, id, readOnly, onSaved, onClose, onPreview }) {
     if (!comment.trim()) return setNotice({ error: 'Not saved: say why in the comment.' })
     const r = await api('PUT', `/api/v1/config/${kind}/${encodeURIComponent(target)}`, { record, comment, baseVersion: detail?.current?.version })
     const msg = `Saved ${SINGULAR[kind]} ${target} as version ${r.version}.`
-    setNotice({ ok: msg })
     setComment('')
     if (id !== null) await load()
     onSaved(target, msg)
@@ -127,7 +125,6 @@ function Editor({ kind, id, readOnly, onSaved, onClose, onPreview }) {
       const path = `/api/v1/config/${kind}/${encodeURIComponent(id)}`
       const r = verb === 'delete' ? await api('DELETE', path, { comment }) : await api('POST', `${path}/${verb}`, { comment })
       const msg = `${verb === 'pause' ? 'Paused' : verb === 'resume' ? 'Resumed' : 'Deleted'} ${SINGULAR[kind]} ${id}: version ${r.version}.`
-      setNotice({ ok: msg })
       setComment('')
       if (verb !== 'delete') await load()
       onSaved(verb === 'delete' ? null : id, msg)
@@ -155,7 +152,11 @@ function Editor({ kind, id, readOnly, onSaved, onClose, onPreview }) {
   </section>`
 }
 
-/** The Configure page. `onPreview(kind, record)` opens a draft in Preview. */
+/**
+ * The Configure page. `onPreview(kind, record)` opens a draft in Preview. A change's success is
+ * told once, above the list (the editor may be replaced by the saved record's); errors stay in
+ * the editor, next to what caused them.
+ */
 export function ConfigurePage({ session, onPreview }) {
   const readOnly = session.role !== 'editor'
   const [kind, setKind] = useState('tasks')

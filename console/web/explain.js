@@ -10,11 +10,20 @@ import { KeyValues, Table } from './table.js'
 /** Counts may come as a map or as a list of rows. */
 const CountsView = ({ counts }) => (Array.isArray(counts) ? html`<${Table} label="Counts" rows=${counts} />` : html`<${KeyValues} label="Counts" value=${counts} />`)
 
-/** The trace: one row per task and step, failed steps marked. */
+/**
+ * The trace: one row per task and step, failed steps marked. Most events are of a type a task
+ * does not listen to; those rows (step "listens" failed) answer no "why not?" and are hidden
+ * unless asked for.
+ */
 function Traces({ traces }) {
+  const [all, setAll] = useState(false)
   if (!traces?.length) return html`<p class="muted" aria-label="Why-not trace">No trace steps: no task came near this user in the recorded events.</p>`
-  return html`<table class="list trace" aria-label="Why-not trace"><thead><tr><th>task</th><th>step</th><th>result</th><th>values</th></tr></thead>
-    <tbody>${traces.map((t) => html`<tr class=${t.passed ? 'pass' : 'fail'}><td>${t.taskId}</td><td>${t.step}</td><td>${t.passed ? 'passed' : 'failed'}</td>
+  const noise = (t) => t.step === 'listens' && !t.passed
+  const shown = all ? traces : traces.filter((t) => !noise(t))
+  const hidden = traces.length - shown.length
+  return html`<label class="check"><input type="checkbox" checked=${all} onChange=${(e) => setAll(e.currentTarget.checked)} /> Show every step (${hidden || 'no'} step${hidden === 1 ? '' : 's'} of events a task does not listen to hidden)</label>
+    <table class="list trace" aria-label="Why-not trace"><thead><tr><th>task</th><th>step</th><th>result</th><th>values</th></tr></thead>
+    <tbody>${shown.map((t) => html`<tr class=${t.passed ? 'pass' : 'fail'}><td>${t.taskId}</td><td>${t.step}</td><td>${t.passed ? 'passed' : 'failed'}</td>
       <td><code>${JSON.stringify(t.values ?? t.detail ?? null)}</code>${t.reason ? html` — ${t.reason}` : null}</td></tr>`)}</tbody></table>`
 }
 

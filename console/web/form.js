@@ -106,7 +106,7 @@ export function JsonField({ label, value, onChange, errors = [], rows = 4, hint,
   }
   const all = parseError ? [{ path: '', message: parseError }, ...errors] : errors
   return html`<div class=${`field${all.length ? ' invalid' : ''}`}>
-    <label>${label} <textarea class="json" spellcheck="false" rows=${rows} aria-invalid=${all.length ? 'true' : undefined} aria-describedby=${all.length ? id : undefined} value=${text} onInput=${onInput}></textarea></label>
+    <label>${label} <textarea class="json" spellcheck="false" rows=${Math.min(Math.max(Number(rows), text.split('\n').length), 16)} aria-invalid=${all.length ? 'true' : undefined} aria-describedby=${all.length ? id : undefined} value=${text} onInput=${onInput}></textarea></label>
     ${hint ? html`<small class="hint">${hint}</small>` : null}
     <${FieldErrors} id=${id} errors=${all} />
     ${children}

@@ -35,8 +35,11 @@ let simulated: string[][] = []
 const field = (p: Page, label: string): Locator => p.locator('.field', { has: p.getByLabel(label, { exact: true }) })
 /** A page of the console, by its button in the top bar. */
 const go = (p: Page, name: string): Promise<void> => p.getByRole('navigation', { name: 'Pages' }).getByRole('button', { name, exact: true }).click()
-/** The cells of a table's rows, as text. */
-const rowsOf = (table: Locator): Promise<string[][]> => table.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent?.trim() ?? '')))
+/** The cells of a table's rows, as text, once the table is there. */
+async function rowsOf(table: Locator): Promise<string[][]> {
+  await table.waitFor()
+  return table.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent?.trim() ?? '')))
+}
 
 beforeAll(async () => {
   if (!user) throw new Error('the sample world has no UTC user without segments who takes pushes: pick another user rule')
@@ -133,6 +136,58 @@ describe('the web console, as an editor', () => {
     await go(page, 'Configure')
     await page.getByRole('link', { name: 'console-deal', exact: true }).click()
     await page.getByRole('region', { name: 'Versions' }).getByText('launch the deal task').waitFor()
+  })
+
+  it('keeps versions: a diff between two, a rollback, pause and resume, all attributed', async () => {
+    await go(page, 'Configure')
+    await page.getByRole('tab', { name: 'materials' }).click()
+    await page.getByRole('link', { name: 'm-console', exact: true }).click()
+    await page.getByLabel('Title').fill('Big deal on {{event.itemId}}')
+    await page.getByLabel('Comment', { exact: true }).fill('louder title')
+    await page.getByRole('button', { name: 'Save', exact: true }).click()
+    await page.getByText('Saved material m-console as version 2').waitFor()
+    const versions = page.getByRole('region', { name: 'Versions' })
+    await versions.getByLabel('From version').selectOption('1')
+    await versions.getByLabel('To version').selectOption('2')
+    await versions.getByRole('button', { name: 'Show diff' }).click()
+    const patch = versions.getByLabel('Diff')
+    await patch.waitFor()
+    const lines = async (cls: string): Promise<string[]> => (await patch.locator(cls).allTextContents()).map((l) => l.trim())
+    expect(await lines('.del')).toContain('-  "title": "Deal on {{event.itemId}}",')
+    expect(await lines('.add')).toContain('+  "title": "Big deal on {{event.itemId}}",')
+    await versions.getByRole('button', { name: 'Roll back to v1' }).click()
+    await page.getByText('Rolled back material m-console to version 1: now version 3').waitFor()
+    expect(await page.getByLabel('Title').inputValue()).toBe('Deal on {{event.itemId}}')
+    const rolled = (await rowsOf(page.getByRole('region', { name: 'Versions' }).getByRole('table'))).find((r) => r[0] === '3')
+    expect(rolled?.slice(1, 3)).toEqual(['rollback', 'alice'])
+
+    await page.getByLabel('Comment', { exact: true }).fill('hold it for a moment')
+    await page.getByRole('button', { name: 'Pause' }).click()
+    await page.getByText('Paused material m-console: version 4').waitFor()
+    const listed = async (): Promise<string[] | undefined> => (await rowsOf(page.getByRole('region', { name: 'materials list' }).getByRole('table'))).find((r) => r[0] === 'm-console')
+    await page.getByRole('region', { name: 'materials list' }).getByText('paused').waitFor()
+    expect((await listed())?.[2]).toBe('paused')
+    await page.getByLabel('Comment', { exact: true }).fill('back on')
+    await page.getByRole('button', { name: 'Resume' }).click()
+    await page.getByText('Resumed material m-console: version 5').waitFor()
+    expect((await listed())?.[2]).toBe('active')
+  })
+
+  it('adds and deletes an audience membership with its form', async () => {
+    await page.getByRole('tab', { name: 'audiences' }).click()
+    await page.getByRole('button', { name: 'New audience' }).click()
+    await page.getByLabel('Segment id').fill('console-testers')
+    await page.getByLabel('User id').fill(user!.userId)
+    await page.getByLabel('Comment', { exact: true }).fill('tester')
+    await page.getByRole('button', { name: 'Save', exact: true }).click()
+    await page.getByText(`Saved audience console-testers:${user!.userId} as version 1`).waitFor()
+    await page.getByLabel('Comment', { exact: true }).fill('no longer a tester')
+    await page.getByRole('button', { name: 'Delete' }).click()
+    await page.getByText(`Deleted audience console-testers:${user!.userId}: version 2`).waitFor()
+    expect(await page.getByRole('link', { name: `console-testers:${user!.userId}`, exact: true }).count()).toBe(0)
+    await go(page, 'Audit')
+    const audit = await rowsOf(page.getByRole('table', { name: 'Audit log' }))
+    expect(audit.some((r) => r.includes('delete') && r.includes('alice') && r.includes('no longer a tester')), JSON.stringify(audit.slice(0, 5))).toBe(true)
   })
 
   it('simulates an event and shows the decision for that user', async () => {
