@@ -15,6 +15,12 @@ export function adoptToken() {
   return sessionStorage.getItem(KEY)
 }
 
+/** Keeps a token typed in by hand (configured tokens are not in any URL). */
+export function setToken(token) {
+  if (token) sessionStorage.setItem(KEY, token)
+  else sessionStorage.removeItem(KEY)
+}
+
 /** An API error: the HTTP status, the message and the field errors ({path, message}) if any. */
 export class ApiError extends Error {
   constructor(status, body) {

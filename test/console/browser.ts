@@ -31,15 +31,17 @@ export async function launchBrowser(): Promise<Browser> {
 export interface OpenConsoleOptions {
   /** The console's base URL, e.g. http://127.0.0.1:8480. */
   url: string
-  token: string
+  /** The token put in the URL fragment as `hermes console` prints it; none: the sign-in form. */
+  token?: string
   /** Viewport width (default 1400). */
   width?: number
   height?: number
 }
 
 /**
- * Opens the console as its printed URL does (`/#token=...`) in a fresh context (its own
- * sessionStorage), and collects the page's errors: a test asserts there were none.
+ * Opens the console as its printed URL does (`/#token=...`), or at `/` without a token, in a
+ * fresh context (its own sessionStorage), and collects the page's errors: a test asserts there
+ * were none.
  */
 export async function openConsole(browser: Browser, o: OpenConsoleOptions): Promise<{ page: Page; errors: string[] }> {
   const context = await browser.newContext({ viewport: { width: o.width ?? 1400, height: o.height ?? 900 } })
@@ -51,7 +53,7 @@ export async function openConsole(browser: Browser, o: OpenConsoleOptions): Prom
     // by Chromium as "Failed to load resource"; that is the API speaking, not a script failing.
     if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(`console: ${m.text()}`)
   })
-  await page.goto(`${o.url}/#token=${encodeURIComponent(o.token)}`)
+  await page.goto(o.token === undefined ? `${o.url}/` : `${o.url}/#token=${encodeURIComponent(o.token)}`)
   return { page, errors }
 }
 

@@ -257,10 +257,16 @@ describe('the web console, as an editor', () => {
 })
 
 describe('the web console, as a viewer', () => {
-  it('shows read-only forms without save buttons', async () => {
-    const viewer = await openConsole(browser, { url: server.url, token: VIEWER })
+  it('signs in with a typed token (a wrong one is refused) and shows read-only forms without save buttons', async () => {
+    const viewer = await openConsole(browser, { url: server.url })
     const p = viewer.page
+    await p.getByLabel('Token').fill('not-a-token')
+    await p.getByRole('button', { name: 'Sign in' }).click()
+    await p.getByText('That token was refused (401).').waitFor()
+    await p.getByLabel('Token').fill(VIEWER)
+    await p.getByRole('button', { name: 'Sign in' }).click()
     await p.getByLabel('Session').getByText('viewer').waitFor()
+    expect(await p.getByLabel('Session').textContent()).toContain('bob')
     await p.getByRole('link', { name: 'price-drop', exact: true }).click()
     await p.getByText('Read-only: your role is viewer.').waitFor()
     expect(await p.getByRole('button', { name: 'Save', exact: true }).count()).toBe(0)
