@@ -6,15 +6,16 @@
  * consumer of a throwaway group that never commits: configuration, behavior events, decisions,
  * suppressions and material stats from the beginning of their topics.
  *
- * Interactive queries go to the instances' observability servers (`/query/users/:id`), asked
- * all at once; the one that owns the user's partition answers with state (see
- * pipeline/observability/key-query.ts). Values must be JSON: Avro topics are refused at start.
+ * Interactive queries go to the observability server (`/query/users/:id`) of the instance that
+ * owns the user's partition, found in the decision topology's consumer group, where each member
+ * advertises its address (pipeline/kafka/assigner.ts), as Kafka Streams finds a key's host. Values must be JSON: Avro topics are refused at start.
  */
 import { randomBytes } from 'node:crypto'
-import type { Consumer, Producer } from 'kafkajs'
+import type { Admin, Consumer, Producer } from 'kafkajs'
 import type { HermesConfig } from '../../pipeline/config/schema.ts'
 import { topicPartitions } from '../../pipeline/config/topic-partitions.ts'
 import { KafkaAdmin } from '../../pipeline/kafka/admin.ts'
+import { queryOwner } from '../../pipeline/kafka/assigner.ts'
 import type { TopicSpec } from '../../pipeline/kafka/admin.ts'
 import { createKafkaClient, subscribeWhenKnown } from '../../pipeline/kafka/client.ts'
 import type { KeyQueryResult } from '../../pipeline/observability/key-query.ts'
@@ -65,6 +66,8 @@ export class KafkaWorld implements World {
     private readonly producer: Producer,
     private readonly consumer: Consumer,
     private readonly simulateWaitMs: number,
+    /** Describes the decision topology's consumer group: who owns which partition, at which address. */
+    private readonly groups: Admin,
   ) {
     this.topics = parseSettings(config.hermes).topics
     const t = this.topics
@@ -107,7 +110,9 @@ export class KafkaWorld implements World {
     await producer.connect()
     const consumer = kafka.consumer({ groupId: `hermes-console-${randomBytes(6).toString('hex')}`, allowAutoTopicCreation: false })
     await consumer.connect()
-    const world = new KafkaWorld(config, logger, admin, producer, consumer, o.simulateWaitMs ?? 5000)
+    const groups = kafka.admin()
+    await groups.connect()
+    const world = new KafkaWorld(config, logger, admin, producer, consumer, o.simulateWaitMs ?? 5000, groups)
     const topics = [...all, config.console.auditTopic]
     await subscribeWhenKnown(consumer, topics)
     const ends = new Map<string, number>()
@@ -257,12 +262,34 @@ export class KafkaWorld implements World {
     return mine()
   }
 
-  /** Asks every instance's `/query/users/:id` (console.instances); merges what the owners hold. */
+  /**
+   * The instance that owns the user's partition, from the decision topology's consumer group:
+   * each member advertises its query address in its metadata (pipeline/kafka/assigner.ts).
+   */
+  async ownerOf(userId: string): Promise<string | null> {
+    const settings = parseSettings(this.config.hermes)
+    const { groups } = await this.groups.describeGroups([settings.applications.decisions])
+    const members = groups[0]?.members ?? []
+    const partition = partitionFor(userId, this.admin.partitions(this.topics.events))
+    return queryOwner(members, this.topics.events, partition)
+  }
+
+  /**
+   * Interactive query: asks the owner of the user's partition (found in the group's metadata)
+   * for the user's state; without one (no member advertises an address), asks every instance
+   * of `console.instances` and merges what the owners hold. Null: nobody could be asked.
+   */
   async userState(userId: string): Promise<KeyQueryResult | null> {
-    const instances = this.config.console.instances
-    if (!instances.length) return null
+    let owner: string | null = null
+    try {
+      owner = await this.ownerOf(userId)
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'console: could not describe the consumer group to find the owner of a user')
+    }
+    const targets = owner ? [owner] : this.config.console.instances
+    if (!targets.length) return null
     const answers = await Promise.all(
-      instances.map(async (base) => {
+      targets.map(async (base) => {
         try {
           const res = await fetch(`${base.replace(/\/$/, '')}/query/users/${encodeURIComponent(userId)}`, { signal: AbortSignal.timeout(3000) })
           return res.ok ? ((await res.json()) as KeyQueryResult) : null
@@ -272,7 +299,7 @@ export class KafkaWorld implements World {
         }
       }),
     )
-    return { key: userId, owned: answers.flatMap((a) => a?.owned ?? []) }
+    return { key: userId, owned: answers.flatMap((a) => a?.owned ?? []), ...(owner ? { owner } : {}) }
   }
 
   live(): LiveRates {
@@ -281,6 +308,7 @@ export class KafkaWorld implements World {
 
   async close(): Promise<void> {
     await this.consumer.disconnect()
+    await this.groups.disconnect()
     await this.producer.disconnect()
     await this.admin.disconnect()
   }

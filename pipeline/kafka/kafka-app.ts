@@ -9,7 +9,7 @@ import { AppRuntime } from '../runtime/app.ts'
 import type { PlanSource, SubTopology } from '../runtime/plan.ts'
 import type { Collector, ErrorPolicy, Task } from '../runtime/task.ts'
 import type { KafkaAdmin, TopicSpec } from './admin.ts'
-import { coPartitionAssigner, mergeGroups } from './assigner.ts'
+import { advertisedQueryAddress, coPartitionAssigner, mergeGroups } from './assigner.ts'
 import type { TopicPartitions } from './assigner.ts'
 import { BroadcastReader } from './broadcast.ts'
 import type { ChangelogRecord } from './changelog.ts'
@@ -188,7 +188,8 @@ export class KafkaApp {
     this.source = new KafkaSource(this.deps.kafka, {
       groupId: this.groupId,
       topics: [...new Set(plan.subtopologies.flatMap(keyedTopics))],
-      assigner: coPartitionAssigner(plan.subtopologies.map(keyedTopics)),
+      // The query address goes into the group metadata, so the console finds a key's owner.
+      assigner: coPartitionAssigner(plan.subtopologies.map(keyedTopics), { queryAddress: advertisedQueryAddress(this.deps.config.observability.http) }),
       timings: this.deps.timings,
       logger: this.deps.logger,
       maxBuffered: this.deps.maxBuffered,

@@ -30,6 +30,8 @@ export interface KeyState {
 export interface KeyQueryResult {
   key: string
   owned: KeyState[]
+  /** The instance asked, when it was found as the owner of the key's partition (Kafka). */
+  owner?: string
 }
 
 /**

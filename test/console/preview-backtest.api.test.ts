@@ -80,3 +80,12 @@ describe('console backtest', () => {
     expect(r.json().errors.map((e: { path: string }) => e.path)).toEqual(['changes.tasks.0.quietHours'])
   })
 })
+
+describe('console lookups', () => {
+  it('lists segments with their sizes and users (optionally of a segment)', async () => {
+    expect((await c.app.inject({ method: 'GET', url: '/api/v1/segments', headers: as(VIEWER) })).json()).toEqual([{ segmentId: 'churned', users: 1 }, { segmentId: 'new', users: 1 }])
+    const users = (await c.app.inject({ method: 'GET', url: '/api/v1/users?segment=new', headers: as(VIEWER) })).json()
+    expect(users).toEqual([{ userId: 'u4', timezone: 'UTC', pushEnabled: true, segments: ['new'] }])
+    expect(((await c.app.inject({ method: 'GET', url: '/api/v1/users?limit=2', headers: as(VIEWER) })).json() as unknown[]).length).toBe(2)
+  })
+})

@@ -83,3 +83,39 @@ describe('hermes console on Kafka', () => {
     expect(events.map((r) => JSON.parse(String(r.value)).eventId)).toContain('sim-1')
   })
 })
+
+describe('interactive-query routing on Kafka', () => {
+  it('asks the instance that owns the user\'s partition, found by its address in the consumer group', async () => {
+    const { createServer } = await import('node:http')
+    const { coPartitionAssigner } = await import('../../pipeline/kafka/assigner.ts')
+    // A stand-in instance: answers interactive queries as the observability server does.
+    const asked: string[] = []
+    const instance = createServer((req, res) => {
+      asked.push(req.url ?? '')
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ key: 'u1', owned: [{ app: 'push-decisions', partition: 0, stores: { 'task-center.user': { segments: ['vip'] } }, timers: [] }] }))
+    })
+    await new Promise<void>((r) => instance.listen(0, '127.0.0.1', () => r()))
+    const address = `http://127.0.0.1:${(instance.address() as { port: number }).port}`
+    const group = `push-decisions-${id}`
+    const groupConfig = testConfig({ hermes: { topics, applications: { decisions: group, stats: `material-stats-${id}` } }, console: { auditTopic } })
+    const member = kafkaClient().consumer({ groupId: group, partitionAssigners: [coPartitionAssigner([[topics.events]], { queryAddress: address })], sessionTimeout: 6000, heartbeatInterval: 500 })
+    await member.connect()
+    const joined = new Promise<void>((r) => member.on(member.events.GROUP_JOIN, () => r()))
+    await member.subscribe({ topics: [topics.events] })
+    await member.run({ eachMessage: async () => {} })
+    await joined
+    const world = await KafkaWorld.open({ config: groupConfig, logger: silent })
+    const app = await buildConsole({ world, store: world.store, tokens: [VIEWER], logger: silent, origins: () => [] })
+    try {
+      expect(await world.ownerOf('u1')).toBe(address)
+      const r = (await app.inject({ method: 'GET', url: '/api/v1/users/u1/explain', headers: as(VIEWER) })).json()
+      expect(r.state).toMatchObject({ owner: address, owned: [{ stores: { 'task-center.user': { segments: ['vip'] } } }] })
+      expect(asked).toEqual(['/query/users/u1'])
+    } finally {
+      await app.close()
+      await world.close()
+      await member.disconnect()
+      await new Promise<void>((r) => instance.close(() => r()))
+    }
+  })
+})

@@ -54,6 +54,23 @@ export function previewRoutes(api: FastifyInstance, ctx: ConsoleContext): void {
     return { materialId: m.materialId, ...out, ...(fallbacks.size ? { fallbacks: [...fallbacks] } : {}), ...(incomplete ? { incomplete: true, missing, reason: `no value and no fallback for {{${missing.join('}}, {{')}}}: the pipeline would suppress this push as template_incomplete` } : {}) }
   })
 
+  api.get('/segments', async () => {
+    const counts = new Map<string, number>()
+    for (const u of ctx.world.users().values()) for (const s of u.segments) counts.set(s, (counts.get(s) ?? 0) + 1)
+    return [...counts].map(([segmentId, users]) => ({ segmentId, users })).sort((a, b) => a.segmentId.localeCompare(b.segmentId))
+  })
+
+  api.get<{ Querystring: { limit?: string; segment?: string } }>('/users', async (req) => {
+    const limit = Math.min(Math.max(Number(req.query.limit ?? 50) || 50, 1), 1000)
+    const out: Array<{ userId: string; timezone: string; pushEnabled: boolean; segments: string[] }> = []
+    for (const u of ctx.world.users().values()) {
+      if (req.query.segment !== undefined && !u.segments.includes(req.query.segment)) continue
+      out.push(u)
+      if (out.length >= limit) break
+    }
+    return out
+  })
+
   api.post('/preview/audience', async (req, reply) => {
     const body = audienceBody.safeParse(req.body)
     if (!body.success) return badRequest(reply, '{task}', body.error)
