@@ -4,7 +4,7 @@
 import { html } from './html.js'
 import { useEffect, useState } from 'preact/hooks'
 import { api, messageOf } from './api.js'
-import { Field } from './form.js'
+import { Field, useUserIds } from './form.js'
 import { KeyValues, Table } from './table.js'
 
 /** Counts may come as a map or as a list of rows. */
@@ -22,8 +22,8 @@ function Traces({ traces }) {
   const shown = all ? traces : traces.filter((t) => !noise(t))
   const hidden = traces.length - shown.length
   return html`<label class="check"><input type="checkbox" checked=${all} onChange=${(e) => setAll(e.currentTarget.checked)} /> Show every step (${hidden || 'no'} step${hidden === 1 ? '' : 's'} of events a task does not listen to hidden)</label>
-    <table class="list trace" aria-label="Why-not trace"><thead><tr><th>task</th><th>step</th><th>result</th><th>values</th></tr></thead>
-    <tbody>${shown.map((t) => html`<tr class=${t.passed ? 'pass' : 'fail'}><td>${t.taskId}</td><td>${t.step}</td><td>${t.passed ? 'passed' : 'failed'}</td>
+    <table class="list trace" aria-label="Why-not trace"><thead><tr><th>task</th><th>step</th><th>result</th><th>event</th><th>values</th></tr></thead>
+    <tbody>${shown.map((t) => html`<tr class=${t.passed ? 'pass' : 'fail'}><td>${t.taskId}</td><td>${t.step}</td><td>${t.passed ? 'passed' : 'failed'}</td><td>${t.eventId ?? '(no event)'}</td>
       <td><code>${JSON.stringify(t.values ?? t.detail ?? null)}</code>${t.reason ? html` — ${t.reason}` : null}</td></tr>`)}</tbody></table>`
 }
 
@@ -33,6 +33,7 @@ export function ExplainPage({ userId: initial }) {
   const [trace, setTrace] = useState(false)
   const [out, setOut] = useState(null)
   const [busy, setBusy] = useState(false)
+  const userIds = useUserIds()
   const explain = async (id = userId, withTrace = trace) => {
     if (!id) return
     setBusy(true)
@@ -49,7 +50,7 @@ export function ExplainPage({ userId: initial }) {
   }, [initial])
   return html`<div class="explain">
     <form class="row" onSubmit=${(e) => { e.preventDefault(); explain() }}>
-      <${Field} label="User id" value=${userId} onChange=${(v) => setUserId(v ?? '')} placeholder="u1" />
+      <${Field} label="User id" value=${userId} onChange=${(v) => setUserId(v ?? '')} placeholder="u1" suggestions=${userIds} />
       <label class="check"><input type="checkbox" checked=${trace} onChange=${(e) => { setTrace(e.currentTarget.checked); if (out && !out.error) explain(userId, e.currentTarget.checked) }} /> Why not? (trace)</label>
       <button class="primary" type="submit" disabled=${busy}>Explain user</button>
     </form>

@@ -2,6 +2,7 @@
 // ({path, message}) to the field that holds that path, so an error shows where it is fixed.
 import { html } from './html.js'
 import { useEffect, useState } from 'preact/hooks'
+import { api } from './api.js'
 
 /** The normalized form of an error path: dots between segments, whatever the server sent. */
 export const normPath = (p) => String(p ?? '').replace(/^[/.]+/, '').replace(/\//g, '.')
@@ -51,15 +52,16 @@ function FieldErrors({ id, errors }) {
  * One labelled input. kind: text | number | list (comma-separated) | select | textarea.
  * The label wraps the input so that the label text finds the input (tests and screen readers).
  */
-export function Field({ label, kind = 'text', value, onChange, errors = [], options, hint, placeholder }) {
+export function Field({ label, kind = 'text', value, onChange, errors = [], options, hint, placeholder, suggestions }) {
   const id = useId('err')
+  const listId = useId('list')
   const shown = kind === 'list' ? (Array.isArray(value) ? value.join(', ') : value ?? '') : value ?? ''
   const parse = (raw) => {
     if (kind === 'number') return raw === '' ? undefined : Number(raw)
     if (kind === 'list') return raw.trim() === '' ? undefined : raw.split(',').map((s) => s.trim()).filter(Boolean)
     return raw === '' ? undefined : raw
   }
-  const common = { 'aria-invalid': errors.length ? 'true' : undefined, 'aria-describedby': errors.length ? id : undefined, placeholder }
+  const common = { 'aria-invalid': errors.length ? 'true' : undefined, 'aria-describedby': errors.length ? id : undefined, placeholder, list: suggestions?.length ? listId : undefined }
   const onInput = (e) => onChange(parse(e.currentTarget.value))
   let input
   if (kind === 'select') input = html`<select ...${common} value=${shown} onChange=${onInput}>${options.map((o) => html`<option value=${o}>${o || '(default)'}</option>`)}</select>`
@@ -67,9 +69,28 @@ export function Field({ label, kind = 'text', value, onChange, errors = [], opti
   else input = html`<input ...${common} type=${kind === 'number' ? 'number' : 'text'} step="any" value=${shown} onInput=${onInput} />`
   return html`<div class=${`field${errors.length ? ' invalid' : ''}`}>
     <label>${label} ${input}</label>
+    ${suggestions?.length ? html`<datalist id=${listId}>${suggestions.map((v) => html`<option value=${v} />`)}</datalist>` : null}
     ${hint ? html`<small class="hint">${hint}</small>` : null}
     <${FieldErrors} id=${id} errors=${errors} />
   </div>`
+}
+
+let knownUsers = null
+/**
+ * Some user ids of the world (GET /api/v1/users, fetched once per page load), offered as
+ * suggestions wherever a user id is typed.
+ */
+export function useUserIds() {
+  const [ids, setIds] = useState(Array.isArray(knownUsers) ? knownUsers : [])
+  useEffect(() => {
+    if (Array.isArray(knownUsers)) return
+    knownUsers ??= api('GET', '/api/v1/users?limit=50').then(
+      (users) => (knownUsers = users.map((u) => u.userId)),
+      () => (knownUsers = []),
+    )
+    knownUsers.then(() => setIds(knownUsers))
+  }, [])
+  return ids
 }
 
 /**

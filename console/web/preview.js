@@ -4,7 +4,7 @@
 import { html } from './html.js'
 import { useEffect, useState } from 'preact/hooks'
 import { api, messageOf } from './api.js'
-import { Field, JsonField } from './form.js'
+import { Field, JsonField, useUserIds } from './form.js'
 import { Chart, hourLabel } from './chart.js'
 import { recordId } from './record-forms.js'
 
@@ -17,6 +17,7 @@ function RenderPanel({ changes }) {
   const [userId, setUserId] = useState('u1')
   const [event, setEvent] = useState(SAMPLE_EVENT)
   const [out, setOut] = useState(null)
+  const userIds = useUserIds()
   const render = async () => {
     try {
       const body = { userId, event, ...(materialId ? { materialId } : { material: draftMaterial }) }
@@ -27,7 +28,7 @@ function RenderPanel({ changes }) {
   }
   return html`<section class="panel" aria-label="Render a material"><h3>Render a material</h3>
     <${Field} label="Material id" value=${materialId} onChange=${(v) => setMaterialId(v ?? '')} hint=${draftMaterial ? 'empty: the draft material' : 'a published material'} />
-    <${Field} label="Sample user id" value=${userId} onChange=${(v) => setUserId(v ?? '')} />
+    <${Field} label="Sample user id" value=${userId} onChange=${(v) => setUserId(v ?? '')} suggestions=${userIds} />
     <${JsonField} label="Sample event (JSON)" value=${event} onChange=${setEvent} rows="5" />
     <button onClick=${render}>Render</button>
     ${out === null ? null : out.error ? html`<p class="error" role="alert">${out.error}</p>` : html`<div class="push-preview" aria-label="Rendered push">
@@ -54,7 +55,7 @@ function AudiencePanel({ changes }) {
   return html`<section class="panel" aria-label="Audience size"><h3>Audience size</h3>
     <${Field} label="Task id for the audience" value=${taskId} onChange=${(v) => setTaskId(v ?? '')} hint=${task ? 'empty: the draft task' : 'a published task'} />
     <button onClick=${estimate}>Estimate audience</button>
-    ${out === null ? null : out.error ? html`<p class="error" role="alert">${out.error}</p>` : html`<p class="figure" aria-label="Audience estimate"><strong>${out.users.toLocaleString('en-US')}</strong> of ${out.total.toLocaleString('en-US')} users (${out.total ? ((100 * out.users) / out.total).toFixed(1) : 0}%)</p>`}
+    ${out === null ? null : out.error ? html`<p class="error" role="alert">${out.error}</p>` : html`<p class="figure" aria-label="Audience estimate"><strong>${out.users.toLocaleString('en-US')}</strong> of ${out.total.toLocaleString('en-US')} users (${out.total ? ((100 * out.users) / out.total).toFixed(1) : 0}%)${out.optedOut ? `, of whom ${out.optedOut.toLocaleString('en-US')} opted out of pushes` : ''}</p>`}
   </section>`
 }
 

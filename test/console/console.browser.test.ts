@@ -129,6 +129,22 @@ describe('the web console, as an editor', () => {
     expect(await result.locator('canvas').count()).toBeGreaterThan(0)
   })
 
+  it('renders the new material for a sample user and event, and sizes the draft task\'s audience', async () => {
+    await page.getByLabel('Material id').fill('m-console')
+    await page.getByLabel('Sample user id').fill(user!.userId)
+    await page.getByLabel('Sample event (JSON)').fill(JSON.stringify({ type: 'price_drop', itemId: 'sku-7', attrs: { dropPct: 40 } }))
+    await page.getByRole('button', { name: 'Render' }).click()
+    const push = page.getByLabel('Rendered push')
+    await push.waitFor()
+    expect(await push.textContent()).toContain('Deal on sku-7')
+    expect(await push.textContent()).toContain('sku-7 is 40% off today')
+    // The draft task has no audience restriction: every user of the world is reached.
+    await page.getByRole('button', { name: 'Estimate audience' }).click()
+    const estimate = page.getByLabel('Audience estimate')
+    await estimate.waitFor()
+    expect(await estimate.textContent()).toMatch(new RegExp(`^${WORLD.users} of ${WORLD.users} users \\(100\\.0%\\)`))
+  })
+
   it('publishes the draft, which the task list then shows', async () => {
     await page.getByLabel('Publish comment').fill('launch the deal task')
     await page.getByRole('button', { name: /^Publish 1 change/ }).click()
