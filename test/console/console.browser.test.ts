@@ -31,6 +31,13 @@ let errors: string[]
 /** The decisions the simulated event caused, as the page listed them (user, task, ...). */
 let simulated: string[][] = []
 
+/** What the test reads of a canvas in the page (the test compiles without the DOM's types). */
+interface Canvas {
+  width: number
+  height: number
+  getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } | null
+}
+
 /** The field (label, input, its errors) that holds the input labelled `label`. */
 const field = (p: Page, label: string): Locator => p.locator('.field', { has: p.getByLabel(label, { exact: true }) })
 /** A page of the console, by its button in the top bar. */
@@ -61,7 +68,7 @@ describe('the web console, as an editor', () => {
     await page.getByLabel('Session').getByText('alice').waitFor()
     expect(await page.getByLabel('Session').textContent()).toContain('editor')
     expect(page.url()).not.toContain('token')
-    expect(await page.evaluate(() => Object.values(sessionStorage))).toContain(EDITOR)
+    expect(await page.evaluate(() => Object.values((globalThis as unknown as { sessionStorage: object }).sessionStorage))).toContain(EDITOR)
     await page.getByRole('link', { name: 'price-drop', exact: true }).waitFor()
   })
 
@@ -257,7 +264,7 @@ describe('the web console, as an editor', () => {
     // The chart has data and has drawn it: some pixels of its canvas are not transparent.
     const canvas = page.getByRole('img', { name: 'Pushes per task over time' })
     expect(Number(await canvas.getAttribute('data-points'))).toBeGreaterThan(0)
-    const painted = await canvas.evaluate((c: HTMLCanvasElement) => {
+    const painted = await canvas.evaluate((c: Canvas) => {
       const d = c.getContext('2d')?.getImageData(0, 0, c.width, c.height).data ?? []
       let n = 0
       for (let i = 3; i < d.length; i += 4) if ((d[i] ?? 0) > 0) n++
