@@ -8,8 +8,8 @@ export const COLORS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#
 
 /**
  * One chart. `type` is a Chart.js type (bar, line); `labels` the x values; `datasets` Chart.js
- * datasets (colors filled in). The canvas is labelled for tests and screen readers, and
- * `data-points` says how many points it draws.
+ * datasets (colors filled in). The canvas is labelled for tests and screen readers,
+ * `data-points` says how many points it draws and `data-drawn` is set once it has drawn them.
  */
 export function Chart({ label, type = 'bar', labels, datasets, stacked = false, height = 220 }) {
   const canvas = useRef(null)
@@ -27,7 +27,12 @@ export function Chart({ label, type = 'bar', labels, datasets, stacked = false, 
         plugins: { legend: { position: 'bottom' } },
       },
     })
-    return () => chart.destroy()
+    // Drawn (animation off): say so, so a test or a screenshot waits for the picture, not a time.
+    canvas.current.dataset.drawn = 'true'
+    return () => {
+      chart.destroy()
+      if (canvas.current) delete canvas.current.dataset.drawn
+    }
   }, [type, JSON.stringify(labels), JSON.stringify(datasets), stacked])
   const points = datasets.reduce((n, d) => n + (d.data?.length ?? 0), 0)
   return html`<figure class="chart"><figcaption>${label}</figcaption><div style=${`height:${height}px;position:relative`}><canvas ref=${canvas} role="img" aria-label=${label} data-points=${points}></canvas></div></figure>`

@@ -2,7 +2,7 @@
 // personalized), and the JsonLogic `when` rule shown as JSON and checked as you type against
 // the server's safe evaluator (POST /api/v1/rules/check, debounced).
 import { html } from './html.js'
-import { useState } from 'preact/hooks'
+import { useRef, useState } from 'preact/hooks'
 import { api, messageOf } from './api.js'
 import { Field, JsonField, errorsAt, getPath, setPath, useDebounced } from './form.js'
 
@@ -24,13 +24,18 @@ const SAMPLE_DATA = {
 function RuleField({ value, onChange, errors, readOnly }) {
   const [data, setData] = useState(SAMPLE_DATA)
   const [check, setCheck] = useState(null)
+  // Only the answer to the latest check is shown: an earlier one may arrive after it.
+  const latest = useRef(0)
   useDebounced({ value, data }, 300, async ({ value: rule }) => {
+    const n = ++latest.current
     if (rule === undefined) return setCheck(null)
+    let r
     try {
-      setCheck(await api('POST', '/api/v1/rules/check', { rule, data }))
+      r = await api('POST', '/api/v1/rules/check', { rule, data })
     } catch (err) {
-      setCheck({ ok: false, error: messageOf(err) })
+      r = { ok: false, error: messageOf(err) }
     }
+    if (n === latest.current) setCheck(r)
   })
   return html`<${JsonField} label="Rule (when, JsonLogic)" value=${value} onChange=${onChange} errors=${errors} rows="4"
       hint="Leave empty to fire on every matching event. Checked as you type against the sample data below.">

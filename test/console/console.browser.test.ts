@@ -193,7 +193,9 @@ describe('the web console, as an editor', () => {
     await page.getByLabel('Comment', { exact: true }).fill('back on')
     await page.getByRole('button', { name: 'Resume' }).click()
     await page.getByText('Resumed material m-console: version 5').waitFor()
-    expect((await listed())?.[2]).toBe('active')
+    // The list reloads after the message: wait for the row to say so.
+    await page.getByRole('region', { name: 'materials list' }).locator('tr', { hasText: 'm-console' }).getByText('active').waitFor()
+    expect((await listed())?.[1]).toBe('5')
   })
 
   it('adds and deletes an audience membership with its form', async () => {
@@ -207,7 +209,7 @@ describe('the web console, as an editor', () => {
     await page.getByLabel('Comment', { exact: true }).fill('no longer a tester')
     await page.getByRole('button', { name: 'Delete' }).click()
     await page.getByText(`Deleted audience console-testers:${user!.userId}: version 2`).waitFor()
-    expect(await page.getByRole('link', { name: `console-testers:${user!.userId}`, exact: true }).count()).toBe(0)
+    await page.getByRole('link', { name: `console-testers:${user!.userId}`, exact: true }).waitFor({ state: 'detached' })
     await go(page, 'Audit')
     const audit = await rowsOf(page.getByRole('table', { name: 'Audit log' }))
     expect(audit.some((r) => r.includes('delete') && r.includes('alice') && r.includes('no longer a tester')), JSON.stringify(audit.slice(0, 5))).toBe(true)
@@ -263,6 +265,7 @@ describe('the web console, as an editor', () => {
     expect(arms.map((r) => `${r[0]}/${r[1]}`)).toEqual(expect.arrayContaining(['exp-price/greedy', 'exp-price/thompson']))
     // The chart has data and has drawn it: some pixels of its canvas are not transparent.
     const canvas = page.getByRole('img', { name: 'Pushes per task over time' })
+    await page.locator('canvas[data-drawn="true"][aria-label="Pushes per task over time"]').waitFor()
     expect(Number(await canvas.getAttribute('data-points'))).toBeGreaterThan(0)
     const painted = await canvas.evaluate((c: Canvas) => {
       const d = c.getContext('2d')?.getImageData(0, 0, c.width, c.height).data ?? []
