@@ -80,7 +80,7 @@ export function BacktestResult({ result }) {
   const taskRow = (list, id) => list.find((t) => t.taskId === id) ?? { decisions: 0, suppressions: 0 }
   const delta = (a, b) => (b - a === 0 ? '' : b - a > 0 ? `+${b - a}` : String(b - a))
   return html`<section class="backtest-result" aria-label="Backtest result">
-    <p class="muted">Window ${new Date(result.window.from).toISOString()} – ${new Date(result.window.to).toISOString()}; ran in <strong aria-label="Elapsed">${(result.elapsedMs / 1000).toFixed(2)} s</strong>.</p>
+    <p class="muted">Window <span aria-label="Window">${new Date(result.window.from).toISOString()} – ${new Date(result.window.to).toISOString()}</span>; ran in <strong aria-label="Elapsed">${(result.elapsedMs / 1000).toFixed(2)} s</strong>.</p>
     <div class="side-by-side"><${SummaryCard} title="Current" s=${current} /><${SummaryCard} title="Proposed" s=${proposed} /></div>
     <table class="list numbers" aria-label="Suppressions by reason"><thead><tr><th>suppression reason</th><th>current</th><th>proposed</th><th>change</th></tr></thead>
       <tbody>${reasons.map((r) => html`<tr><td>${r}</td><td>${current.suppressions[r] ?? 0}</td><td>${proposed.suppressions[r] ?? 0}</td><td>${delta(current.suppressions[r] ?? 0, proposed.suppressions[r] ?? 0)}</td></tr>`)}</tbody></table>

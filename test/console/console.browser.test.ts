@@ -100,6 +100,16 @@ describe('the web console, as an editor', () => {
     expect(await field(page, 'Task id').getByRole('alert').count()).toBe(0)
     await page.getByText('Not saved').waitFor()
 
+    // An item trigger (users related to an item, e.g. by a favorite, when its price drops): the
+    // form builds the record the pipeline reads.
+    await page.getByLabel('Trigger type').selectOption('item')
+    await page.getByLabel('Item events').fill('price_drop, back_in_stock')
+    await page.getByLabel('Relation types').fill('fav, cart')
+    await page.getByLabel('Relation within (ms)').fill('86400000')
+    const sent = page.waitForRequest((r) => r.url().endsWith('/api/v1/validate/tasks'))
+    await page.getByRole('button', { name: 'Validate' }).click()
+    expect(((await sent).postDataJSON() as { record: { trigger: unknown } }).record.trigger).toEqual({ type: 'item', events: ['price_drop', 'back_in_stock'], relation: { types: ['fav', 'cart'], withinMs: 86_400_000 } })
+
     await page.getByLabel('Trigger type').selectOption('event')
     await page.getByLabel('Events', { exact: true }).fill('price_drop')
     const rule = page.getByLabel('Rule (when, JsonLogic)')
@@ -118,9 +128,13 @@ describe('the web console, as an editor', () => {
   it('backtests the draft task: current and proposed side by side', async () => {
     await page.getByRole('button', { name: 'Preview & backtest' }).click()
     expect(await page.getByLabel('Proposed changes (JSON)').inputValue()).toContain('console-deal')
+    // The window: the recorded day.
+    await page.getByLabel('From (UTC)').fill(new Date(WORLD.start).toISOString().slice(0, 16))
+    await page.getByLabel('To (UTC)').fill(new Date(WORLD.start + WORLD.days * 24 * H).toISOString().slice(0, 16))
     await page.getByRole('button', { name: 'Run backtest' }).click()
     const result = page.getByLabel('Backtest result')
     await result.waitFor()
+    expect(await result.getByLabel('Window').textContent()).toBe(`${new Date(WORLD.start).toISOString()} – ${new Date(WORLD.start + WORLD.days * 24 * H).toISOString()}`)
     const current = Number(await result.getByLabel('Current summary').getByTestId('decisions').textContent())
     const proposed = Number(await result.getByLabel('Proposed summary').getByTestId('decisions').textContent())
     // The sample world's current configuration sent pushes that day; the new task (priority 50,
