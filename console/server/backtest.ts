@@ -5,6 +5,7 @@
  * start from the same configuration snapshot and the material stats recorded before the window,
  * so the difference between them is the change and nothing else.
  */
+import { createHash } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { HermesConfig } from '../../pipeline/config/schema.ts'
 import { EmbeddedLog } from '../../pipeline/embedded/log.ts'
@@ -171,17 +172,78 @@ export function applyChanges(base: BacktestConfig, changes: Changes): BacktestCo
 export interface BacktestResult {
   window: { from: number; to: number }
   elapsedMs: number
+  /** Events in the window, and before it for the warm-up. */
   events: number
+  warmupEvents: number
   current: Summary
   proposed: Summary
+  /** What the world decided in the window (its recorded outputs), for comparison. */
+  recorded?: Summary
 }
 
-/** Runs the window with the current configuration and with the changes; summarizes both. */
-export async function backtest(o: { config: HermesConfig; logger: HermesLogger; snapshot: BacktestConfig; changes: Changes; events: readonly BehaviorEvent[]; window: { from: number; to: number } }): Promise<BacktestResult> {
+/**
+ * The summaries of the current configuration already computed, by what they depend on (the
+ * snapshot, the window and the events in it): an editor trying several changes against the same
+ * configuration pays for the current run once. Holds the last few only.
+ */
+export class CurrentCache {
+  private readonly entries = new Map<string, Summary>()
+  constructor(private readonly size = 4) {}
+
+  /** The key of a run: a hash of everything its outcome depends on. */
+  static key(snapshot: BacktestConfig, window: { from: number; to: number }, events: readonly BehaviorEvent[]): string {
+    const h = createHash('sha256')
+    h.update(JSON.stringify([[...snapshot.tasks], [...snapshot.materials], snapshot.users, snapshot.audiences, snapshot.stats, window]))
+    for (const e of events) h.update(`${e.eventId}\u0000${e.ts}\u0000`)
+    return h.digest('hex')
+  }
+
+  get(key: string): Summary | undefined {
+    return this.entries.get(key)
+  }
+
+  set(key: string, s: Summary): void {
+    this.entries.delete(key)
+    this.entries.set(key, s)
+    while (this.entries.size > this.size) this.entries.delete(this.entries.keys().next().value as string)
+  }
+}
+
+/** Only what was decided or suppressed from `from` on: the warm-up's outputs are history, not results. */
+function fromOn(out: RunOutput, from: number): RunOutput {
+  return { decisions: out.decisions.filter((d) => d.decidedAt >= from), suppressions: out.suppressions.filter((s) => s.ts >= from) }
+}
+
+/**
+ * Runs the window with the current configuration and with the changes; summarizes both. With
+ * `warmupMs`, the events of that much time before the window run first (both runs) so that
+ * rolling counts and fatigue history are there when the window starts; only the window's
+ * decisions and suppressions are counted. `recorded` gives what the world actually decided in the
+ * window, when known.
+ */
+export async function backtest(o: { config: HermesConfig; logger: HermesLogger; snapshot: BacktestConfig; changes: Changes; events: readonly BehaviorEvent[]; window: { from: number; to: number }; warmupMs?: number; cache?: CurrentCache; recorded?: RunOutput }): Promise<BacktestResult & { currentCached: boolean }> {
   const started = performance.now()
-  const events = o.events.filter((e) => e.ts >= o.window.from && e.ts < o.window.to)
+  const start = o.window.from - (o.warmupMs ?? 0)
+  const events = o.events.filter((e) => e.ts >= start && e.ts < o.window.to)
   const proposedSnapshot = applyChanges(o.snapshot, o.changes)
-  const current = await runInMemory({ config: o.config, logger: o.logger, snapshot: o.snapshot, events })
-  const proposed = await runInMemory({ config: o.config, logger: o.logger, snapshot: proposedSnapshot, events })
-  return { window: o.window, elapsedMs: Math.round(performance.now() - started), events: events.length, current: summarize(current, o.snapshot.tasks), proposed: summarize(proposed, proposedSnapshot.tasks) }
+  const key = o.cache ? CurrentCache.key(o.snapshot, { ...o.window, from: start }, events) : ''
+  let current = o.cache?.get(key)
+  const currentCached = current !== undefined
+  if (!current) {
+    current = summarize(fromOn(await runInMemory({ config: o.config, logger: o.logger, snapshot: o.snapshot, events }), o.window.from), o.snapshot.tasks)
+    o.cache?.set(key, current)
+  }
+  const proposed = fromOn(await runInMemory({ config: o.config, logger: o.logger, snapshot: proposedSnapshot, events }), o.window.from)
+  const inWindow = (ts: number): boolean => ts >= o.window.from && ts < o.window.to
+  const recorded = o.recorded ? summarize({ decisions: o.recorded.decisions.filter((d) => inWindow(d.decidedAt)), suppressions: o.recorded.suppressions.filter((x) => inWindow(x.ts)) }, o.snapshot.tasks) : undefined
+  return {
+    window: o.window,
+    elapsedMs: Math.round(performance.now() - started),
+    events: events.filter((e) => e.ts >= o.window.from).length,
+    warmupEvents: events.filter((e) => e.ts < o.window.from).length,
+    currentCached,
+    current,
+    proposed: summarize(proposed, proposedSnapshot.tasks),
+    ...(recorded ? { recorded } : {}),
+  }
 }

@@ -96,7 +96,9 @@ async function publish(ctx: ConsoleContext, kind: Kind, id: string, record: unkn
 export async function changeRecord(ctx: ConsoleContext, o: { kind: Kind; id: string; user: string; action: Action; comment: string; record: unknown; baseVersion?: number }): Promise<number> {
   const { kind, id } = o
   const world = currentRecords(ctx, kind).get(id)
-  let record = o.record
+  // Published as the author wrote it, not with the schema's defaults filled in: the pipeline
+  // applies the defaults itself, and a later change of a default then reaches this record too.
+  const record = o.record
   if (record !== null) {
     const v = validateRecord(kind, record)
     if (!v.ok) throw new ChangeError(400, `invalid ${kind.replace(/s$/, '')} ${id}`, v.errors)
@@ -106,8 +108,6 @@ export async function changeRecord(ctx: ConsoleContext, o: { kind: Kind; id: str
       const r = record as { userId: string; segmentId: string }
       if (`${r.segmentId}:${r.userId}` !== id) throw new ChangeError(400, `an audience id is <segmentId>:<userId>: "${r.segmentId}:${r.userId}", not "${id}"`, [{ path: 'segmentId', message: `id must be "${r.segmentId}:${r.userId}"` }])
     }
-    // Kept as the author wrote it (defaults are the pipeline's business), minus nothing.
-    record = o.record
   } else if (world === undefined) throw new ChangeError(404, `no ${kind.replace(/s$/, '')} "${id}"`)
   let cascade: Cascade[] = []
   const version = await ctx.store.change({

@@ -105,7 +105,14 @@ export class EmbeddedWorld implements World {
     const log = EmbeddedLog.open(join(dir, 'log'))
     const env = { settings: config.hermes }
     const state = config.runtime.stateBackend === 'rocksdb' ? ({ kind: 'rocksdb', dir: join(dir, 'state') } as const) : ({ kind: 'memory', maps: new Map() } as const)
-    const runner = await EmbeddedRunner.open({ topologies: [pushDecisions(env), materialStats(env)], config, log, state, logger: o.logger })
+    let runner: EmbeddedRunner
+    try {
+      runner = await EmbeddedRunner.open({ topologies: [pushDecisions(env), materialStats(env)], config, log, state, logger: o.logger })
+    } catch (err) {
+      // RocksDB admits one process: the usual cause is a run still going on the same directory.
+      if (/lock/i.test((err as Error).message)) throw new Error(`the state in ${join(dir, 'state')} is in use by another process (is \`npm start\` or \`hermes run\` still running on it?): ${(err as Error).message}`)
+      throw err
+    }
     // Anything appended since the run stopped (a crash between append and run) is processed now.
     await runner.run()
     return new EmbeddedWorld(config, log, runner)

@@ -132,6 +132,15 @@ describe('console configuration', () => {
     expect(task.versions.at(-1)?.comment).toBe('experiment exp-1 version 2: 80/20')
   })
 
+  it('answers a body that is not JSON with 400, not a failure', async () => {
+    const r = await c.app.inject({ method: 'PUT', url: '/api/v1/config/tasks/cart', headers: as(EDITOR), payload: '{"record": {' })
+    expect(r.statusCode).toBe(400)
+    expect(r.json().error).toMatch(/JSON/i)
+    const missing = await c.app.inject({ method: 'PUT', url: '/api/v1/config/tasks/cart', headers: as(EDITOR), payload: { comment: 'no record' } })
+    expect(missing.statusCode).toBe(400)
+    expect(missing.json().errors).toEqual([{ path: 'record', message: 'required: the whole record (use DELETE to delete it)' }])
+  })
+
   it('refuses to pause what has no status, and 404s what does not exist', async () => {
     const a = await c.app.inject({ method: 'POST', url: '/api/v1/config/audiences/new:u4/pause', headers: as(EDITOR), payload: {} })
     expect(a.statusCode).toBe(400)

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EmbeddedLog } from '../../pipeline/embedded/log.ts'
 import { readTopicSince } from '../../pipeline/embedded/files.ts'
 import type { Decision, Suppression } from '../../operators/types.ts'
-import { AUDIENCES, EDITOR, EVENTS, MATERIALS, TASKS, USERS, VIEWER, as, makeWorld, openConsole } from './helpers.ts'
+import { AUDIENCES, EDITOR, EVENTS, MATERIALS, T0, TASKS, USERS, VIEWER, as, makeWorld, openConsole } from './helpers.ts'
 
 type Console = Awaited<ReturnType<typeof openConsole>>
 let c: Console
@@ -72,6 +72,34 @@ describe('console backtest', () => {
     expect(body.current.byHour.reduce((s: number, h: { decisions: number }) => s + h.decisions, 0)).toBe(current.decisions.length)
     expect(body.window.to - body.window.from).toBe(86_400_000)
     expect(typeof body.elapsedMs).toBe('number')
+  })
+
+  it('runs the current configuration once for several proposals, and again after a change is published', async () => {
+    const post = (changes: object) => c.app.inject({ method: 'POST', url: '/api/v1/backtest', headers: as(VIEWER), payload: { changes } })
+    const a = (await post({ tasks: [{ ...TASKS[1], audience: { include: [] } }] })).json()
+    const b = (await post({ materials: [{ ...MATERIALS[2], status: 'paused' }] })).json()
+    expect(b.currentCached).toBe(true)
+    expect(b.current).toEqual(a.current)
+    // Paused material: the welcome push has no material left.
+    expect(b.proposed.suppressions.no_material).toBe(1)
+    await c.app.inject({ method: 'POST', url: '/api/v1/config/tasks/welcome/pause', headers: as(EDITOR), payload: { comment: 'x' } })
+    const after = (await post({})).json()
+    expect(after.currentCached).toBe(false)
+    expect(after.current.decisions).toBe(a.current.decisions - 1)
+    await c.app.inject({ method: 'POST', url: '/api/v1/config/tasks/welcome/resume', headers: as(EDITOR), payload: { comment: 'x' } })
+  })
+
+  it('warms up on the events before the window, so fatigue history is there, and then agrees with what the world recorded', async () => {
+    const from = T0 + 30_000 // after u1's first push (e1), before the second price drop (e2)
+    const post = (warmupMs: number) => c.app.inject({ method: 'POST', url: '/api/v1/backtest', headers: as(VIEWER), payload: { from, warmupMs } })
+    const cold = (await post(0)).json()
+    const warm = (await post(3_600_000)).json()
+    expect(warm.recorded).toMatchObject({ decisions: 1, suppressions: { 'fatigue.gap': 1, opted_out: 1 } })
+    // Without history, u1's second price drop is pushed: the gap to the first push is unknown.
+    expect(cold.current.decisions).toBe(2)
+    expect(cold.current.suppressions['fatigue.gap']).toBeUndefined()
+    expect(warm.warmupEvents).toBe(1)
+    expect({ decisions: warm.current.decisions, suppressions: warm.current.suppressions }).toEqual({ decisions: warm.recorded.decisions, suppressions: warm.recorded.suppressions })
   })
 
   it('refuses invalid proposed records with their path in the changes', async () => {

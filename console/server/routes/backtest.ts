@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import type { Changes } from '../backtest.ts'
-import { backtest } from '../backtest.ts'
+import { CurrentCache, backtest } from '../backtest.ts'
 import type { ConsoleContext } from '../context.ts'
 import type { FieldError, Kind } from '../kinds.ts'
 import { validateRecord } from '../kinds.ts'
@@ -17,9 +17,12 @@ const body = z.object({
     .prefault({}),
   from: z.number().int().optional(),
   to: z.number().int().optional(),
+  /** Events this long before `from` run first, to build counts and fatigue history (not counted). */
+  warmupMs: z.number().int().nonnegative().max(30 * DAY).default(0),
 })
 
 export function backtestRoutes(api: FastifyInstance, ctx: ConsoleContext): void {
+  const cache = new CurrentCache()
   api.post('/backtest', async (req, reply) => {
     const b = body.safeParse(req.body ?? {})
     if (!b.success) return badRequest(reply, '{changes: {tasks?, materials?, audiences?, experiments?}, from?, to?}', b.error)
@@ -45,6 +48,6 @@ export function backtestRoutes(api: FastifyInstance, ctx: ConsoleContext): void 
     if (from >= to) return reply.code(400).send({ error: 'from must be before to', errors: [{ path: 'from', message: 'must be before to' }] })
     const snapshot = { tasks: ctx.world.current('tasks'), materials: ctx.world.current('materials'), users: ctx.world.profiles(), audiences: ctx.world.memberships(), stats: ctx.world.statsBefore(from) }
     // The in-memory runs log only what is wrong, not their start-up.
-    return backtest({ config: ctx.world.config, logger: ctx.logger.child({ component: 'backtest' }, { level: 'warn' }), snapshot, changes, events, window: { from, to } })
+    return backtest({ config: ctx.world.config, logger: ctx.logger.child({ component: 'backtest' }, { level: 'warn' }), snapshot, changes, events, window: { from, to }, warmupMs: b.data.warmupMs, cache, recorded: { decisions: [...ctx.world.decisions()], suppressions: [...ctx.world.suppressions()] } })
   })
 }

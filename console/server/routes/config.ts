@@ -24,7 +24,8 @@ export function sendChangeError(reply: FastifyReply, err: unknown): FastifyReply
   throw err
 }
 
-const putBody = z.object({ record: z.unknown(), comment: z.string().default(''), baseVersion: z.number().int().positive().optional() })
+// record is checked after parsing, so its absence is named plainly.
+const putBody = z.object({ record: z.unknown().optional(), comment: z.string().default(''), baseVersion: z.number().int().positive().optional() })
 const commentBody = z.object({ comment: z.string().default('') }).prefault({})
 const rollbackBody = z.object({ version: z.number().int().positive(), comment: z.string().default('') })
 const ruleBody = z.object({ rule: z.unknown(), data: z.unknown().optional() })
@@ -77,7 +78,7 @@ export function configRoutes(api: FastifyInstance, ctx: ConsoleContext): void {
     if (!kind) return reply
     const body = putBody.safeParse(req.body)
     if (!body.success) return badRequest(reply, '{record, comment, baseVersion?}', body.error)
-    if (body.data.record === undefined || body.data.record === null) return reply.code(400).send({ error: 'record is required (use DELETE to delete)', errors: [{ path: 'record', message: 'required' }] })
+    if (body.data.record === undefined || body.data.record === null) return reply.code(400).send({ error: 'record is required (use DELETE to delete)', errors: [{ path: 'record', message: 'required: the whole record (use DELETE to delete it)' }] })
     const exists = currentRecords(ctx, kind).has(req.params.id)
     try {
       const version = await changeRecord(ctx, { kind, id: req.params.id, user: req.principal?.user ?? '?', action: exists ? 'update' : 'create', comment: body.data.comment, record: body.data.record, ...(body.data.baseVersion !== undefined ? { baseVersion: body.data.baseVersion } : {}) })
