@@ -58,6 +58,7 @@ try {
   await page.getByRole('link', { name: 'price-drop', exact: true }).click()
   await page.getByLabel('Rule (when, JsonLogic)').fill('{">=": [{"var": "event.attrs.dropPct"}, 5]}')
   await page.getByRole('button', { name: 'Preview & backtest' }).click()
+  await page.getByLabel('Warm-up (hours)').fill('24')
   await page.getByRole('button', { name: 'Run backtest' }).click()
   await page.getByLabel('Backtest result').waitFor({ timeout: 120_000 })
   await shot('backtest')

@@ -80,8 +80,11 @@ export function BacktestResult({ result }) {
   const taskRow = (list, id) => list.find((t) => t.taskId === id) ?? { decisions: 0, suppressions: 0 }
   const delta = (a, b) => (b - a === 0 ? '' : b - a > 0 ? `+${b - a}` : String(b - a))
   return html`<section class="backtest-result" aria-label="Backtest result">
-    <p class="muted">Window <span aria-label="Window">${new Date(result.window.from).toISOString()} – ${new Date(result.window.to).toISOString()}</span>; ran in <strong aria-label="Elapsed">${(result.elapsedMs / 1000).toFixed(2)} s</strong>.</p>
-    <div class="side-by-side"><${SummaryCard} title="Current" s=${current} /><${SummaryCard} title="Proposed" s=${proposed} /></div>
+    <p class="muted">Window <span aria-label="Window">${new Date(result.window.from).toISOString()} – ${new Date(result.window.to).toISOString()}</span>${result.events !== undefined ? `, ${result.events.toLocaleString('en-US')} events` : ''}${result.warmupEvents ? ` after ${result.warmupEvents.toLocaleString('en-US')} of warm-up` : ''}; ran in <strong aria-label="Elapsed">${(result.elapsedMs / 1000).toFixed(2)} s</strong>${result.currentCached ? ' (the current run reused from an earlier backtest)' : ''}.</p>
+    <div class=${result.recorded ? 'side-by-side three' : 'side-by-side'}>
+      ${result.recorded ? html`<${SummaryCard} title="Recorded" s=${result.recorded} />` : null}
+      <${SummaryCard} title="Current" s=${current} /><${SummaryCard} title="Proposed" s=${proposed} /></div>
+    ${result.recorded ? html`<p class="muted">Recorded: what the world decided in the window. Current: the configuration in force replayed in memory${result.warmupEvents ? '' : ', with user state (fatigue, counts) starting empty at the window: add a warm-up to bring it closer to recorded'}.</p>` : null}
     <table class="list numbers" aria-label="Suppressions by reason"><thead><tr><th>suppression reason</th><th>current</th><th>proposed</th><th>change</th></tr></thead>
       <tbody>${reasons.map((r) => html`<tr><td>${r}</td><td>${current.suppressions[r] ?? 0}</td><td>${proposed.suppressions[r] ?? 0}</td><td>${delta(current.suppressions[r] ?? 0, proposed.suppressions[r] ?? 0)}</td></tr>`)}</tbody></table>
     <div class="charts">
@@ -107,6 +110,7 @@ export function PreviewPage({ session, draft, onPublished }) {
   useEffect(() => setChanges(draft ?? {}), [draft])
   const [from, setFrom] = useState('')
   const [to, setTo] = useState('')
+  const [warmupH, setWarmupH] = useState('')
   const [result, setResult] = useState(null)
   const [running, setRunning] = useState(false)
   const [comment, setComment] = useState('')
@@ -115,7 +119,8 @@ export function PreviewPage({ session, draft, onPublished }) {
     setRunning(true)
     setNotice(null)
     try {
-      const r = await api('POST', '/api/v1/backtest', { changes, from: fromInput(from), to: fromInput(to) })
+      const warmupMs = warmupH ? Math.round(Number(warmupH) * 3_600_000) : undefined
+      const r = await api('POST', '/api/v1/backtest', { changes, from: fromInput(from), to: fromInput(to), ...(warmupMs ? { warmupMs } : {}) })
       setResult(r)
       if (!from) setFrom(toInput(r.window.from))
       if (!to) setTo(toInput(r.window.to))
@@ -152,6 +157,7 @@ export function PreviewPage({ session, draft, onPublished }) {
       <div class="row">
         <label>From (UTC) <input type="datetime-local" value=${from} onInput=${(e) => setFrom(e.currentTarget.value)} /></label>
         <label>To (UTC) <input type="datetime-local" value=${to} onInput=${(e) => setTo(e.currentTarget.value)} /></label>
+        <label>Warm-up (hours) <input type="number" min="0" max="720" step="1" value=${warmupH} placeholder="0" onInput=${(e) => setWarmupH(e.currentTarget.value)} /></label>
         <button class="primary" disabled=${running} onClick=${run}>${running ? 'Running…' : 'Run backtest'}</button>
       </div>
       ${notice ? html`<div class=${notice.error ? 'error' : 'ok'} role=${notice.error ? 'alert' : 'status'}>${notice.error ?? notice.ok}${notice.errors?.length ? html`<ul>${notice.errors.map((e) => html`<li><code>${e.path}</code>: ${e.message}</li>`)}</ul>` : null}</div>` : null}

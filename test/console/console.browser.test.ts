@@ -135,6 +135,9 @@ describe('the web console, as an editor', () => {
     const result = page.getByLabel('Backtest result')
     await result.waitFor()
     expect(await result.getByLabel('Window').textContent()).toBe(`${new Date(WORLD.start).toISOString()} – ${new Date(WORLD.start + WORLD.days * 24 * H).toISOString()}`)
+    // What the world recorded that day, next to the replays: the recorded decisions file.
+    const recorded = readFileSync(join(dir, 'push-decisions.jsonl'), 'utf8').trim().split('\n').length
+    expect(Number(await result.getByLabel('Recorded summary').getByTestId('decisions').textContent())).toBe(recorded)
     const current = Number(await result.getByLabel('Current summary').getByTestId('decisions').textContent())
     const proposed = Number(await result.getByLabel('Proposed summary').getByTestId('decisions').textContent())
     // The sample world's current configuration sent pushes that day; the new task (priority 50,
