@@ -5,7 +5,7 @@ import { html } from './html.js'
 import { useEffect, useState } from 'preact/hooks'
 import { api, messageOf } from './api.js'
 import { Field } from './form.js'
-import { ID_PATH, NEW_RECORD, RecordForm, recordId } from './record-forms.js'
+import { ID_PATH, NEW_RECORD, PAUSABLE, RecordForm, recordId } from './record-forms.js'
 
 export const KINDS = ['tasks', 'materials', 'audiences', 'experiments']
 const SINGULAR = { tasks: 'task', materials: 'material', audiences: 'audience', experiments: 'experiment' }
@@ -145,7 +145,7 @@ function Editor({ kind, id, readOnly, onSaved, onClose, onPreview }) {
         <button class="primary" disabled=${busy} onClick=${save}>Save</button>
         ${(kind === 'tasks' || kind === 'materials') && onPreview ? html`<button disabled=${busy} onClick=${() => onPreview(kind, record)}>Preview & backtest</button>` : null}
         ${id !== null ? html`
-          ${paused ? html`<button disabled=${busy} onClick=${action('resume')}>Resume</button>` : html`<button disabled=${busy} onClick=${action('pause')}>Pause</button>`}
+          ${!PAUSABLE.includes(kind) ? null : paused ? html`<button disabled=${busy} onClick=${action('resume')}>Resume</button>` : html`<button disabled=${busy} onClick=${action('pause')}>Pause</button>`}
           <button class="danger" disabled=${busy} onClick=${action('delete')}>Delete</button>` : null}
       </div>`}
     ${detail ? html`<${Versions} key=${detail.current.version} kind=${kind} id=${id} detail=${detail} readOnly=${readOnly} comment=${comment} setNotice=${setNotice} onChanged=${async (msg) => { await load(); onSaved(id, msg) }} />` : null}

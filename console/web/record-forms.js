@@ -36,7 +36,12 @@ const SHOWN = {
 const OTHER_HINT = {
   tasks: 'fields this form does not show: experiment, fatigue, rateLimit, validFrom, validUntil, fatigueCost, status',
   materials: 'fields this form does not show, e.g. status',
+  audiences: 'fields this form does not show (none are expected)',
+  experiments: 'fields this form does not show (none are expected)',
 }
+
+/** Kinds whose records have a status to pause (the others are deleted instead). */
+export const PAUSABLE = ['tasks', 'materials']
 
 /** The paths whose errors a form's fields show (any other error goes to the JSON field). */
 const CLAIMED = {
