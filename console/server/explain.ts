@@ -107,6 +107,8 @@ export async function explainUser(world: World, userId: string, o: { trace: bool
   const now = all.length ? (all[all.length - 1] as BehaviorEvent).ts : null
   const counts = now === null ? {} : windowRaw ? rollingCounts(windowRaw.map(([ts, amount, tag]) => ({ ts, amount, tag })), now) : rollingCounts(mine.map((e) => ({ ts: e.ts, amount: 1, tag: e.type })), now)
   const pendingRaw = (unwrapped(stores['task-center.pending']) ?? {}) as { [field: string]: { taskId: string; due: number } }
+  // Pushes deferred to the end of the user's quiet hours wait in fatigue's store, due at sendAt.
+  const deferredRaw = (unwrapped(stores['fatigue.deferred']) ?? {}) as { [id: string]: { taskId: string; sendAt: number; materialId: string; score: number } }
   const out: Explanation = {
     userId,
     known: profile !== undefined || mine.length > 0,
@@ -115,7 +117,10 @@ export async function explainUser(world: World, userId: string, o: { trace: bool
     recentEvents: mine.slice(-RECENT).reverse(),
     counts: { ...counts },
     countsAt: now,
-    pending: Object.entries(pendingRaw).map(([field, p]) => ({ field, ...p })),
+    pending: [
+      ...Object.entries(pendingRaw).map(([field, p]) => ({ field, held: 'task-center', ...p })),
+      ...Object.entries(deferredRaw).map(([field, c]) => ({ field, held: 'quiet_hours', taskId: c.taskId, due: c.sendAt, materialId: c.materialId, score: c.score })),
+    ].sort((a, b) => a.due - b.due),
     timers: (state?.owned ?? []).flatMap((s) => s.timers),
     decisions: decisions.map((d) => ({ ...d, triggerEvent: d.triggerEventId ? (byId.get(d.triggerEventId) ?? null) : null })),
     suppressions: suppressions.map((s) => ({ ...s, triggerEvent: s.triggerEventId ? (byId.get(s.triggerEventId) ?? null) : null })),

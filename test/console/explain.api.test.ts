@@ -66,6 +66,17 @@ describe('console simulated events', () => {
     expect(live.ratePerSec.decisions).toBeCloseTo(1 / 60)
   })
 
+  it('shows a candidate held by a delay as pending, with its timer, read from the Task Center\'s state', async () => {
+    const task = { taskId: 'cart', trigger: { type: 'event', events: ['add_to_cart'], delayMs: 3_600_000 }, materials: ['m3'], quietHours: 'drop' }
+    expect((await c.app.inject({ method: 'PUT', url: '/api/v1/config/tasks/cart', headers: as(EDITOR), payload: { record: task, comment: 'delayed' } })).statusCode).toBe(200)
+    const ts = T0 + 4 * 3_600_000
+    const r = (await c.app.inject({ method: 'POST', url: '/api/v1/events', headers: as(EDITOR), payload: { event: { eventId: 'cart-1', userId: 'u2', type: 'add_to_cart', ts } } })).json()
+    expect(r.decisions).toEqual([])
+    const explain = (await c.app.inject({ method: 'GET', url: '/api/v1/users/u2/explain', headers: as(VIEWER) })).json()
+    expect(explain.pending).toEqual([expect.objectContaining({ held: 'task-center', taskId: 'cart', due: ts + 3_600_000, triggerEventId: 'cart-1' })])
+    expect(explain.timers).toContainEqual(expect.objectContaining({ node: 'task-center', domain: 'event', time: ts + 3_600_000 }))
+  })
+
   it('refuses a bad event with the field named', async () => {
     const r = await c.app.inject({ method: 'POST', url: '/api/v1/events', headers: as(EDITOR), payload: { event: { userId: 'u1', type: '' } } })
     expect(r.statusCode).toBe(400)
