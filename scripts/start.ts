@@ -43,7 +43,11 @@ const s = await simulate({
   outDir: dir,
   onHour: (h, total, t) => {
     if (bar) bar.update(h, t)
-    else if (h % 24 === 0 || h === total) process.stdout.write(`  ... day ${h / 24}: ${t.events.toLocaleString('en-US')} events, ${t.decisions.toLocaleString('en-US')} decisions\n`)
+    else if (h % 24 === 0 || h === total) {
+      const day = h / 24
+      const label = day <= warmupDays ? `history day ${day}` : `day ${day - warmupDays}`
+      process.stdout.write(`  ... ${label}: ${t.events.toLocaleString('en-US')} events, ${t.decisions.toLocaleString('en-US')} decisions\n`)
+    }
   },
 })
 bar?.stop()
