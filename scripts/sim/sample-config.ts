@@ -9,6 +9,8 @@
  *   user favorited or has in the cart) and `model` (`maxHoldMs`, content caps, delivery events).
  *   Today's code refuses their fields (unknown fields are dead-lettered), so they stay off by default.
  */
+import { SAMPLE_TASKS } from '../hermes-workload.ts'
+
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
 
@@ -63,51 +65,7 @@ export function appealOf(materialId: string): number {
 export type SampleTask = { taskId: string; [field: string]: unknown }
 
 /** The sample world's tasks as of commit 3768fcb (its win-back task still names item copy m3 for app_open events). */
-const BEFORE: SampleTask[] = [
-  {
-    taskId: 'price-drop',
-    priority: 10,
-    trigger: { type: 'event', events: ['price_drop'], when: { '>=': [{ var: 'event.attrs.dropPct' }, 10] } },
-    audience: { include: [], exclude: ['churned'] },
-    materials: ['m1', 'm2', 'm3'],
-    fatigue: { max: 2, windowMs: DAY },
-    experiment: { id: 'exp-price', arms: [{ name: 'greedy', weight: 50, policy: 'greedy' }, { name: 'thompson', weight: 50, policy: 'thompson' }] },
-    quietHours: 'defer',
-  },
-  {
-    taskId: 'cart-abandon',
-    priority: 20,
-    trigger: { type: 'event', events: ['add_to_cart'], delayMs: HOUR, unless: { events: ['purchase'], withinMs: HOUR } },
-    materials: ['m4', 'm5'],
-    experiment: { id: 'exp-cart', arms: [{ name: 'ucb', weight: 50, policy: 'ucb' }, { name: 'greedy', weight: 50, policy: 'greedy' }] },
-    quietHours: 'drop',
-  },
-  {
-    taskId: 'morning-vip',
-    priority: 5,
-    trigger: { type: 'schedule', cron: '0 9 * * *', timezone: 'Asia/Shanghai', spreadMs: 20 * 60_000 },
-    audience: { include: ['vip'], exclude: [] },
-    materials: ['m6', 'm8'],
-    policy: 'thompson',
-    quietHours: 'defer',
-  },
-  {
-    taskId: 'evening-picks',
-    priority: 3,
-    trigger: { type: 'personalized', windowStartHour: 18, windowEndHour: 22 },
-    audience: { include: ['bargain-hunters'], exclude: ['churned'] },
-    materials: ['m6', 'm7'],
-    policy: 'thompson',
-    minExpectedCtr: 0.02,
-  },
-  {
-    taskId: 'win-back',
-    priority: 1,
-    trigger: { type: 'event', events: ['app_open'], when: { '<=': [{ var: 'counts.app_open.7d' }, 1] } },
-    materials: ['m3', 'm7'],
-    policy: 'ucb',
-  },
-]
+const BEFORE: SampleTask[] = SAMPLE_TASKS
 
 /** With today's features: what a data engineer would configure for this shop (docs/quality.md says why). */
 const TUNED: SampleTask[] = [
@@ -132,7 +90,6 @@ const TUNED: SampleTask[] = [
     fatigue: { max: 1, windowMs: DAY },
     experiment: { id: 'exp-deal', arms: [{ name: 'greedy', weight: 50, policy: 'greedy' }, { name: 'thompson', weight: 50, policy: 'thompson' }] },
     quietHours: 'defer',
-    minExpectedCtr: 0.025,
   },
   {
     // One evening push at each user's own best hour; VIPs may get their own copy (m8 targets them).
