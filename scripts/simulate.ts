@@ -28,6 +28,7 @@ import { appealOf, materialRecord } from './sim/sample-config.ts'
 import type { SampleConfig } from './sim/sample-config.ts'
 import { DAY, HOUR, World } from './sim/world.ts'
 
+/** Options of {@link simulate}. */
 export interface SimulationOptions {
   users: number
   days: number
@@ -50,6 +51,7 @@ export interface SimulationOptions {
   onHour?: (hour: number, hours: number, totals: { events: number; decisions: number }) => void
 }
 
+/** Pushes, clicks and expected clicks of one group of decisions. */
 export interface Tally {
   decisions: number
   clicks: number
@@ -57,6 +59,7 @@ export interface Tally {
   expected: number
 }
 
+/** What a simulation run produced. */
 export interface SimulationSummary {
   events: number
   itemEvents: number
@@ -92,6 +95,11 @@ export function rulesOf(config: HermesConfig, sample: SampleConfig): Rules {
   return { ...f, taskCaps, contentCaps: sample.features.includes('model') }
 }
 
+/**
+ * Runs the closed loop: `warmupDays` of history, then `days` measured, Hermes and Push 1.0 in one
+ * world. Writes the watched topics as JSONL under `outDir`; returns the summary and both systems'
+ * decision quality. Deterministic for a seed (only `elapsedMs` varies).
+ */
 export async function simulate(o: SimulationOptions): Promise<SimulationSummary> {
   const started = performance.now()
   const warmupDays = o.warmupDays ?? 0

@@ -127,6 +127,7 @@ export interface Ratios {
   clicksPerUserDay: number
 }
 
+/** Each of Hermes' figures divided by Push 1.0's (NaN where Push 1.0's is 0). */
 export function ratios(hermes: SystemQuality, push1: SystemQuality): Ratios {
   const r = (a: number, b: number): number => (b === 0 ? Number.NaN : a / b)
   return {

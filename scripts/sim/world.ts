@@ -13,11 +13,13 @@
 import { hourOfWeek } from '../../operators/clock.ts'
 import { mulberry32, hash32 } from '../../operators/ids.ts'
 
+/** An hour and a day in milliseconds. */
 export const HOUR = 3_600_000
 export const DAY = 24 * HOUR
 
 /** The users' time zones (IANA names; local time comes from operators/clock.ts). */
 export const ZONES = ['Asia/Shanghai', 'Europe/Berlin', 'America/New_York', 'America/Los_Angeles', 'Asia/Kolkata', 'UTC'] as const
+/** Item categories; each user has two of them as interests. */
 export const CATEGORIES = ['fashion', 'shoes', 'electronics', 'home', 'beauty', 'sports', 'toys', 'books'] as const
 const SEGMENTS: Array<[string, number]> = [['vip', 0.15], ['bargain-hunters', 0.3], ['new', 0.3], ['churned', 0.05]]
 

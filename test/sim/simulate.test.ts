@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -33,6 +33,18 @@ describe('the closed-loop simulation', () => {
     expect(first.decisions).toBeGreaterThan(0)
     expect(first.hermes.violations).toEqual({ cap: 0, gap: 0, quietHours: 0, materialCap: 0 })
     for (const p of first.pushes) expect(p.sendAt).toBeGreaterThanOrEqual(Date.UTC(2026, 10, 2))
+  })
+
+  it('writes the world’s item events in the item-events contract, for the relations feature', () => {
+    const lines = readFileSync(first.outputs['item-events'] as string, 'utf8').split('\n').filter((l) => l !== '')
+    expect(lines.length).toBe(first.itemEvents)
+    expect(lines.length).toBeGreaterThan(0)
+    for (const line of lines) {
+      const e = JSON.parse(line) as { [k: string]: unknown }
+      expect(Object.keys(e).sort()).toEqual(e.type === 'price_drop' ? ['attrs', 'category', 'eventId', 'itemId', 'ts', 'type'] : ['category', 'eventId', 'itemId', 'ts', 'type'])
+      expect(['price_drop', 'out_of_stock', 'back_in_stock']).toContain(e.type)
+      if (e.type === 'price_drop') expect((e.attrs as { dropPct: number }).dropPct).toBeGreaterThanOrEqual(5)
+    }
   })
 
   it('reports figures that add up: per user-day over users × measured days, CTR over pushes', () => {
