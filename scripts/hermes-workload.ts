@@ -1,7 +1,8 @@
 /**
- * A seeded synthetic world for the decision flow: users in several time zones with daily rhythms
- * and segments, materials with different true click rates, tasks of all three trigger types, and
- * behavior events hour by hour. Clicks are simulated from the decisions (see scripts/start.ts).
+ * A seeded synthetic world for exercising the decision flow (the Kafka and registry equivalence
+ * tests, bench/decisions.bench.ts): users in several time zones with daily rhythms and segments,
+ * materials with different true click rates, tasks of all three trigger types, and behavior events
+ * hour by hour. Decision quality is measured in another world, scripts/sim/ (docs/quality.md).
  */
 import { mulberry32 } from '../operators/ids.ts'
 
@@ -36,6 +37,56 @@ export interface World {
   tasks: Array<{ taskId: string; [field: string]: unknown }>
 }
 
+/**
+ * The sample world's tasks: one of each trigger type, experiments, a quiet-hours policy of each
+ * kind. scripts/sim/sample-config.ts keeps them as its "before" set.
+ */
+export const SAMPLE_TASKS: Array<{ taskId: string; [field: string]: unknown }> = [
+  {
+    taskId: 'price-drop',
+    priority: 10,
+    trigger: { type: 'event', events: ['price_drop'], when: { '>=': [{ var: 'event.attrs.dropPct' }, 10] } },
+    audience: { include: [], exclude: ['churned'] },
+    materials: ['m1', 'm2', 'm3'],
+    fatigue: { max: 2, windowMs: 24 * HOUR },
+    experiment: { id: 'exp-price', arms: [{ name: 'greedy', weight: 50, policy: 'greedy' }, { name: 'thompson', weight: 50, policy: 'thompson' }] },
+    quietHours: 'defer',
+  },
+  {
+    taskId: 'cart-abandon',
+    priority: 20,
+    trigger: { type: 'event', events: ['add_to_cart'], delayMs: HOUR, unless: { events: ['purchase'], withinMs: HOUR } },
+    materials: ['m4', 'm5'],
+    experiment: { id: 'exp-cart', arms: [{ name: 'ucb', weight: 50, policy: 'ucb' }, { name: 'greedy', weight: 50, policy: 'greedy' }] },
+    quietHours: 'drop',
+  },
+  {
+    taskId: 'morning-vip',
+    priority: 5,
+    trigger: { type: 'schedule', cron: '0 9 * * *', timezone: 'Asia/Shanghai', spreadMs: 20 * 60_000 },
+    audience: { include: ['vip'], exclude: [] },
+    materials: ['m6', 'm8'],
+    policy: 'thompson',
+    quietHours: 'defer',
+  },
+  {
+    taskId: 'evening-picks',
+    priority: 3,
+    trigger: { type: 'personalized', windowStartHour: 18, windowEndHour: 22 },
+    audience: { include: ['bargain-hunters'], exclude: ['churned'] },
+    materials: ['m6', 'm7'],
+    policy: 'thompson',
+    minExpectedCtr: 0.02,
+  },
+  {
+    taskId: 'win-back',
+    priority: 1,
+    trigger: { type: 'event', events: ['app_open'], when: { '<=': [{ var: 'counts.app_open.7d' }, 1] } },
+    materials: ['m3', 'm7'],
+    policy: 'ucb',
+  },
+]
+
 export function buildWorld(options: { users: number; seed: number }): World {
   const rand = mulberry32(options.seed)
   const users: SimUser[] = []
@@ -54,51 +105,7 @@ export function buildWorld(options: { users: number; seed: number }): World {
     prior: { alpha: 1, beta: 20 },
     status: 'active',
   }))
-  const tasks = [
-    {
-      taskId: 'price-drop',
-      priority: 10,
-      trigger: { type: 'event', events: ['price_drop'], when: { '>=': [{ var: 'event.attrs.dropPct' }, 10] } },
-      audience: { include: [], exclude: ['churned'] },
-      materials: ['m1', 'm2', 'm3'],
-      fatigue: { max: 2, windowMs: 24 * HOUR },
-      experiment: { id: 'exp-price', arms: [{ name: 'greedy', weight: 50, policy: 'greedy' }, { name: 'thompson', weight: 50, policy: 'thompson' }] },
-      quietHours: 'defer',
-    },
-    {
-      taskId: 'cart-abandon',
-      priority: 20,
-      trigger: { type: 'event', events: ['add_to_cart'], delayMs: HOUR, unless: { events: ['purchase'], withinMs: HOUR } },
-      materials: ['m4', 'm5'],
-      experiment: { id: 'exp-cart', arms: [{ name: 'ucb', weight: 50, policy: 'ucb' }, { name: 'greedy', weight: 50, policy: 'greedy' }] },
-      quietHours: 'drop',
-    },
-    {
-      taskId: 'morning-vip',
-      priority: 5,
-      trigger: { type: 'schedule', cron: '0 9 * * *', timezone: 'Asia/Shanghai', spreadMs: 20 * 60_000 },
-      audience: { include: ['vip'], exclude: [] },
-      materials: ['m6', 'm8'],
-      policy: 'thompson',
-      quietHours: 'defer',
-    },
-    {
-      taskId: 'evening-picks',
-      priority: 3,
-      trigger: { type: 'personalized', windowStartHour: 18, windowEndHour: 22 },
-      audience: { include: ['bargain-hunters'], exclude: ['churned'] },
-      materials: ['m6', 'm7'],
-      policy: 'thompson',
-      minExpectedCtr: 0.02,
-    },
-    {
-      taskId: 'win-back',
-      priority: 1,
-      trigger: { type: 'event', events: ['app_open'], when: { '<=': [{ var: 'counts.app_open.7d' }, 1] } },
-      materials: ['m3', 'm7'],
-      policy: 'ucb',
-    },
-  ]
+  const tasks = structuredClone(SAMPLE_TASKS)
   return { users, materials, trueCtr, tasks }
 }
 
