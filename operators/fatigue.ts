@@ -11,13 +11,16 @@
  * `minExpectedCtr × (1 + fatigueCost × pushes in 24 h)` is sent; every other candidate becomes a
  * suppression with its reason.
  *
- * Decisions are idempotent by decision id: a candidate whose decision was already sent (a
- * redelivered trigger event, a timer fired again after a restart) or already waits in the open
- * arbitration window is counted as `duplicate` and sent no second time.
+ * Decisions are idempotent by decision id: a candidate whose decision was already sent or
+ * suppressed (a redelivered trigger event, a timer fired again after a restart; remembered in a
+ * bounded, expiring set per user, operators/recent-ids.ts) or already waits in the open
+ * arbitration window is counted as `duplicate`, and neither sent nor suppressed a second time.
  */
 import type { Processor, ProcessorContext, Record, Timer } from '../pipeline/api/index.ts'
 import { Record as RecordCtor } from '../pipeline/api/index.ts'
 import { inQuietHours, nextLocalHour } from './clock.ts'
+import type { RecentIds } from './recent-ids.ts'
+import { addRecentId, hasRecentId } from './recent-ids.ts'
 import type { Settings } from './settings.ts'
 import type { Decision, ScoredCandidate, SuppressionReason } from './types.ts'
 import { forwardSuppression, taskKey } from './types.ts'
@@ -39,10 +42,19 @@ export function rank(a: ScoredCandidate, b: ScoredCandidate): number {
 
 export function fatigue(options: { settings: Settings }): Processor<ScoredCandidate, Decision> {
   const f = options.settings.fatigue
+  const dedup = { ttlMs: options.settings.dedup.ttlMs, maxIds: options.settings.dedup.maxIdsPerUser }
   let ctx!: ProcessorContext<Decision>
 
-  const suppress = (c: ScoredCandidate, reason: SuppressionReason, ts: number): void =>
+  /** Remembers that this decision id was decided (sent or suppressed) at `now`. */
+  const decided = (c: ScoredCandidate, now: number): void => {
+    const store = ctx.valueStore<RecentIds>('decided')
+    store.put(addRecentId(store.get(), c.decisionId, now, dedup))
+  }
+
+  const suppress = (c: ScoredCandidate, reason: SuppressionReason, ts: number): void => {
+    decided(c, ts)
     forwardSuppression(ctx, { userId: c.userId, taskId: c.taskId, materialId: c.materialId, reason, ts, triggerEventId: c.triggerEventId })
+  }
 
   /** The cap a candidate fails at send time `at`, or null when it may go. */
   const failedCap = (c: ScoredCandidate, at: number): SuppressionReason | null => {
@@ -64,7 +76,7 @@ export function fatigue(options: { settings: Settings }): Processor<ScoredCandid
   }
 
   const send = (c: ScoredCandidate, at: number, now: number): void => {
-    ctx.windowStore('sent').add(at, 1, c.decisionId)
+    decided(c, now)
     ctx.windowStore('pushes').add(at, 1, c.taskId)
     ctx.windowStore('materialPushes').add(at, 1, c.materialId)
     if (c.rateLimit) ctx.withKey(taskKey('rate', c.taskId), () => ctx.windowStore('rate').add(at, 1))
@@ -95,7 +107,7 @@ export function fatigue(options: { settings: Settings }): Processor<ScoredCandid
     let sent = false
     for (const c of ranked) {
       // Admitted while its first copy still waited in the window that has just been decided.
-      if (duplicate(c)) continue
+      if (duplicate(c, now)) continue
       if (sent) {
         suppress(c, 'arbitration', now)
         continue
@@ -123,16 +135,16 @@ export function fatigue(options: { settings: Settings }): Processor<ScoredCandid
     }
   }
 
-  /** Whether this decision was sent already: then it is counted, and nothing else happens. */
-  const duplicate = (c: ScoredCandidate): boolean => {
-    if (ctx.windowStore('sent').latest(c.decisionId) === undefined) return false
-    ctx.count('duplicate', { reason: 'sent' })
+  /** Whether this decision was sent or suppressed already: then it is counted, and nothing else happens. */
+  const duplicate = (c: ScoredCandidate, now: number): boolean => {
+    if (!hasRecentId(ctx.valueStore<RecentIds>('decided').get(), c.decisionId, now, dedup)) return false
+    ctx.count('duplicate', { reason: 'decided' })
     return true
   }
 
   /** Opt-out and quiet hours, then arbitration. */
   const admit = (c: ScoredCandidate, now: number): void => {
-    if (duplicate(c)) return
+    if (duplicate(c, now)) return
     if (!c.user.pushEnabled) return suppress(c, 'opted_out', now)
     if (inQuietHours(c.sendAt, c.user.timezone, f.quietStartHour, f.quietEndHour)) {
       if (c.quietHours === 'drop') return suppress(c, 'quiet_hours', now)

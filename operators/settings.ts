@@ -74,6 +74,18 @@ export const settingsSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Idempotent decisions: the decision ids of each user's candidates (born in the Task Center,
+     * sent or suppressed by fatigue) are remembered this long (event time), at most
+     * `maxIdsPerUser` of them, so a redelivered or replayed trigger yields nothing a second time.
+     */
+    dedup: z
+      .object({
+        ttlMs: positive.default(31 * 24 * H),
+        maxIdsPerUser: positive.default(256),
+      })
+      .strict()
+      .prefault({}),
     /** Activity histogram decay per week (0..1): the weight old weeks keep. */
     histogramDecay: z.number().min(0).max(1).default(0.8),
     /**

@@ -15,14 +15,16 @@
  *   quiet hours is held here until they end, then re-checked with the user's profile and the
  *   task as they are then (an opt-out or a pause in the night stops it).
  */
-import type { Processor, ProcessorContext, Record, Timer, WindowEvent } from '../pipeline/api/index.ts'
-import { Record as RecordCtor } from '../pipeline/api/index.ts'
+import type { Processor, ProcessorContext, Record, StoreSpec, Timer, WindowEvent } from '../pipeline/api/index.ts'
+import { Record as RecordCtor, mapStore, valueStore, windowStore } from '../pipeline/api/index.ts'
 import { hourOfWeek, inQuietHours, localDayStart, nextCronFire, nextLocalHour } from './clock.ts'
 import type { MaterialConfig, TaskConfig } from './config.ts'
 import { audienceSchema, parseWith, userSchema } from './config.ts'
 import type { ConfigTopics } from './config-ingest.ts'
 import { inAudience, ingestConfig, onMaterialWaitTimer, taskLive } from './config-ingest.ts'
-import { unitHash } from './ids.ts'
+import { decisionId, unitHash } from './ids.ts'
+import type { RecentIds } from './recent-ids.ts'
+import { claimId } from './recent-ids.ts'
 import { evaluateRule } from './rules.ts'
 import type { Settings } from './settings.ts'
 import type { BehaviorEvent, Candidate, Suppression, UserContext } from './types.ts'
@@ -60,6 +62,19 @@ interface Pending {
 export interface TaskCenterOptions {
   topics: ConfigTopics & { events: string; audiences: string; users: string }
   settings: Settings
+}
+
+/** The keyed stores the Task Center needs, as a topology declares them on its node. */
+export function taskCenterStores(settings: Settings): { [name: string]: StoreSpec } {
+  return {
+    user: valueStore(),
+    events: windowStore({ retentionMs: WEEK }),
+    pending: mapStore(),
+    plans: mapStore(),
+    schedule: valueStore(),
+    // Decision ids born per user (bounded, expiring): a redelivered trigger is born once.
+    seen: valueStore({ ttlMs: settings.dedup.ttlMs }),
+  }
 }
 
 /** The default user: UTC, enabled, no segments. */
@@ -132,6 +147,7 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
     pending: ctx.mapStore<Pending>('pending'),
     plans: ctx.mapStore<number>('plans'),
     schedule: ctx.valueStore<{ next: number }>('schedule'),
+    seen: ctx.valueStore<RecentIds>('seen'),
     tasks: ctx.broadcastStore<TaskConfig>('tasks'),
     materials: ctx.broadcastStore<MaterialConfig>('materials'),
   })
@@ -160,6 +176,17 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
   }
 
   const suppress = (s: Suppression): void => forwardSuppression(ctx, s)
+
+  /**
+   * Whether a candidate (or a suppression in its place) may be born for this trigger: false when
+   * its decision id was born already (a redelivered event, a timer fired again), so one trigger
+   * gives one decision or one suppression however often it arrives. Records the id otherwise.
+   */
+  const firstBirth = (userId: string, taskId: string, trigger: string, now: number): boolean => {
+    if (claimId(stores().seen, decisionId(userId, taskId, trigger), now, { ttlMs: settings.dedup.ttlMs, maxIds: settings.dedup.maxIdsPerUser })) return true
+    ctx.count('duplicate', { reason: 'trigger' })
+    return false
+  }
 
   /** Counts a rule that failed on a record, and logs it once per task (see ruleErrorLogged). */
   const ruleFailed = (taskId: string, reason: string): void => {
@@ -250,12 +277,14 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
         counts ??= rollingCounts(st.events.events(), ts)
         const r = evaluateRule(trig.when, { event: ev, user, counts })
         if (r.error !== undefined) {
+          if (!firstBirth(userId, taskId, ev.eventId, ts)) continue
           ruleFailed(taskId, r.error)
           suppress({ userId, taskId, materialId: null, reason: 'rule_error', ts, triggerEventId: ev.eventId })
           continue
         }
         if (!r.result) continue
       }
+      if (!firstBirth(userId, taskId, ev.eventId, ts)) continue
       const c: Candidate = { userId, taskId, origin: 'event', trigger: ev.eventId, triggerEventId: ev.eventId, decidedAt: ts, sendAt: ts, user, event: (carried ??= candidateEvent(ev)) }
       const holdMs = Math.max(trig.delayMs, trig.unless?.withinMs ?? 0)
       if (holdMs === 0) emit(c)
@@ -368,7 +397,7 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
       const user = userContext(userId, state)
       if (timer.name.startsWith('s:')) {
         const { taskId, fire } = timer.payload as { taskId: string; fire: number }
-        if (!taskLive(st.tasks.get(taskId), timer.time)) return
+        if (!taskLive(st.tasks.get(taskId), timer.time) || !firstBirth(userId, taskId, `schedule:${fire}`, timer.time)) return
         emit({ userId, taskId, origin: 'schedule', trigger: `schedule:${fire}`, triggerEventId: null, decidedAt: timer.time, sendAt: timer.time, user, event: null })
         return
       }
@@ -398,7 +427,7 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
         }
         if (inAudience(task, state.segments)) {
           const day = new Date(localDayStart(timer.time, state.timezone)).toISOString().slice(0, 10)
-          emit({ userId, taskId, origin: 'personalized', trigger: `personalized:${day}`, triggerEventId: null, decidedAt: timer.time, sendAt: timer.time, user, event: null })
+          if (firstBirth(userId, taskId, `personalized:${day}`, timer.time)) emit({ userId, taskId, origin: 'personalized', trigger: `personalized:${day}`, triggerEventId: null, decidedAt: timer.time, sendAt: timer.time, user, event: null })
         }
         ensurePlans(state, timer.time)
       }

@@ -11,11 +11,9 @@ import { PUSH_HISTORY_MS, fatigue } from '../operators/fatigue.ts'
 import { matchingCenter } from '../operators/matching-center.ts'
 import { parseSettings } from '../operators/settings.ts'
 import type { Settings } from '../operators/settings.ts'
-import { taskCenter } from '../operators/task-center.ts'
+import { taskCenter, taskCenterStores } from '../operators/task-center.ts'
 import type { BehaviorEvent, Candidate, Decision, ScoredCandidate, Suppression } from '../operators/types.ts'
 import { SUPPRESSIONS, checkBehaviorEvent } from '../operators/types.ts'
-
-const WEEK = 7 * 86_400_000
 
 /** Default topic names of the flow: the defaults of `hermes.topics` (operators/settings.ts). */
 export const TOPICS: Readonly<Settings['topics']> = Object.freeze(parseSettings({}).topics)
@@ -37,13 +35,7 @@ export default defineTopology(({ settings }) => {
     .merge('user-inputs', audiences, users)
     .connect(tasks, materials)
     .process<Candidate>('task-center', () => taskCenter({ topics, settings: s }), {
-      stores: {
-        user: valueStore(),
-        events: windowStore({ retentionMs: WEEK }),
-        pending: mapStore(),
-        plans: mapStore(),
-        schedule: valueStore(),
-      },
+      stores: taskCenterStores(s),
       broadcastStores: { tasks: broadcastStore(), materials: broadcastStore() },
       sideOutputs: [SUPPRESSIONS],
     })
@@ -53,8 +45,8 @@ export default defineTopology(({ settings }) => {
   })
   const decided = scored.process<Decision>('fatigue', () => fatigue({ settings: s }), {
     stores: {
-      // Decision ids sent, so a redelivered trigger never yields a second decision.
-      sent: windowStore({ retentionMs: PUSH_HISTORY_MS }),
+      // Decision ids sent or suppressed (bounded, expiring): one decision or one suppression each.
+      decided: valueStore({ ttlMs: s.dedup.ttlMs }),
       pushes: windowStore({ retentionMs: PUSH_HISTORY_MS }),
       materialPushes: windowStore({ retentionMs: PUSH_HISTORY_MS }),
       rate: windowStore({ retentionMs: PUSH_HISTORY_MS }),
