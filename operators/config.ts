@@ -73,8 +73,30 @@ const personalizedTrigger = strict({
 })
   .refine((t) => t.windowEndHour > t.windowStartHour, { message: 'windowEndHour must be after windowStartHour', path: ['windowEndHour'] })
 
-const trigger = z.discriminatedUnion('type', [eventTrigger, scheduleTrigger, personalizedTrigger], {
-  error: (issue) => (issue.code === 'invalid_union' ? 'unknown trigger type: use "event", "schedule" or "personalized"' : undefined),
+/** Default of an item trigger's `fanout.maxUsers`. */
+export const DEFAULT_FANOUT_MAX_USERS = 10_000
+
+/**
+ * Relational IFTTT: an item event of a listed type fans out to the users related to the item
+ * (operators/relations.ts) by one of `relation.types`, the latest relation event within
+ * `relation.withinMs` when set; `when` sees `item` and `relation` beside `event`, `user` and
+ * `counts`. At most `fanout.maxUsers` users per item event (the most recent relations first),
+ * their candidates spread over `fanout.spreadMs` by a stable hash of the user.
+ */
+const itemTrigger = strict({
+  type: z.literal('item'),
+  events: z.array(nonEmpty).min(1),
+  relation: strict({ types: z.array(nonEmpty).min(1), withinMs: z.number().int().positive().optional() }),
+  when: z.unknown().optional(),
+  fanout: strict({ maxUsers: z.number().int().positive().default(DEFAULT_FANOUT_MAX_USERS), spreadMs: ms.default(0) }).prefault({}),
+})
+  .superRefine((t, ctx) => {
+    const problem = t.when === undefined ? null : checkRule(t.when, 'trigger.when')
+    if (problem) ctx.addIssue({ code: 'custom', message: `malformed JsonLogic: ${problem}`, path: ['when'] })
+  })
+
+const trigger = z.discriminatedUnion('type', [eventTrigger, scheduleTrigger, personalizedTrigger, itemTrigger], {
+  error: (issue) => (issue.code === 'invalid_union' ? 'unknown trigger type: use "event", "schedule", "personalized" or "item"' : undefined),
 })
 
 const window = strict({ max: z.number().int().positive(), windowMs: z.number().int().positive() })

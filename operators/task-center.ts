@@ -11,6 +11,9 @@
  *   partition, each spread over `spreadMs` by a stable hash;
  * - personalized timing: per user and day, the best hour of the task's local window by the
  *   activity histogram (or the window start without history), waiting on a timer;
+ * - item triggers: a fan-out record of the relations node (operators/relations.ts) is checked
+ *   against the task, the audience and `when` over `{event, item, relation, user, counts}`, then
+ *   held until its spread send time;
  * - quiet hours: a candidate of a `quietHours: "defer"` task whose send time falls in the user's
  *   quiet hours is held here until they end, then re-checked with the user's profile and the
  *   task as they are then (an opt-out or a pause in the night stops it).
@@ -25,9 +28,13 @@ import { inAudience, ingestConfig, onMaterialWaitTimer, taskLive } from './confi
 import { decisionId, unitHash } from './ids.ts'
 import type { RecentIds } from './recent-ids.ts'
 import { claimId } from './recent-ids.ts'
+import { isItemFanOut, itemTrigger, recipientEvent } from './item-trigger.ts'
+import type { ItemEvent } from './item-event.ts'
+import type { ItemFanOut } from './relations.ts'
+import { checkRelationTypes } from './relations.ts'
 import { evaluateRule } from './rules.ts'
 import type { Settings } from './settings.ts'
-import type { BehaviorEvent, Candidate, Suppression, UserContext } from './types.ts'
+import type { BehaviorEvent, Candidate, ItemRelation, Suppression, UserContext } from './types.ts'
 import { candidateEvent, forwardSuppression, isBookkeepingKey, taskKey } from './types.ts'
 
 const HOUR = 3_600_000
@@ -57,6 +64,9 @@ interface Pending {
   unless: string[]
   until: number
   event: BehaviorEvent | null
+  /** Item triggers only (absent otherwise, to keep the state small). */
+  item?: ItemEvent | null
+  relation?: ItemRelation | null
 }
 
 export interface TaskCenterOptions {
@@ -140,6 +150,7 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
   // each failure is a rule_error suppression and a count, but only the first is logged, so a rule
   // that fails on every record cannot flood the log.
   const ruleErrorLogged = new Set<string>()
+  const checkTask = checkRelationTypes(settings)
 
   const stores = () => ({
     user: ctx.valueStore<UserState>('user'),
@@ -157,7 +168,7 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
   /** Holds a candidate until `due`; an event of a type in `unless` up to `until` cancels it. */
   const hold = (c: Candidate, due: number, unless: string[], until: number): void => {
     const field = `${c.taskId}\u0000${c.trigger}`
-    const p: Pending = { taskId: c.taskId, origin: c.origin, trigger: c.trigger, triggerEventId: c.triggerEventId, decidedAt: c.decidedAt, due, unless, until, event: c.event }
+    const p: Pending = { taskId: c.taskId, origin: c.origin, trigger: c.trigger, triggerEventId: c.triggerEventId, decidedAt: c.decidedAt, due, unless, until, event: c.event, ...(c.item ? { item: c.item, relation: c.relation ?? null } : {}) }
     stores().pending.put(field, p)
     ctx.timers.registerEventTime(due, `p:${field}`)
   }
@@ -293,6 +304,36 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
     ensurePlans(state, ts)
   }
 
+  /** An item event reaching this user through one of their relations (operators/relations.ts). */
+  const onItemFanOut = (record: Record<ItemFanOut>): void => {
+    const st = stores()
+    const f = record.value
+    const { userId, taskId } = f
+    if (record.key !== userId) return ctx.deadLetter(record, `item fan-out for user "${userId}" arrived under the key "${record.key}": it must be keyed by its userId`)
+    const ts = record.timestamp
+    const task = st.tasks.get(taskId)
+    const state = st.user.get() ?? newUserState()
+    if (!task || task.trigger.type !== 'item' || !taskLive(task, ts) || !inAudience(task, state.segments)) return
+    const trig = task.trigger
+    const user = userContext(userId, state)
+    const event = recipientEvent(f)
+    const trigger = itemTrigger(f.item.eventId)
+    if (trig.when !== undefined) {
+      const r = evaluateRule(trig.when, { event, item: f.item, relation: f.relation, user, counts: rollingCounts(st.events.events(), ts) })
+      if (r.error !== undefined) {
+        if (!firstBirth(userId, taskId, trigger, ts)) return
+        ruleFailed(taskId, r.error)
+        return suppress({ userId, taskId, materialId: null, reason: 'rule_error', ts, triggerEventId: f.item.eventId })
+      }
+      if (!r.result) return
+    }
+    if (!firstBirth(userId, taskId, trigger, ts)) return
+    const c: Candidate = { userId, taskId, origin: 'item', trigger, triggerEventId: f.item.eventId, decidedAt: ts, sendAt: ts, user, event, item: f.item, relation: f.relation }
+    // Spread: held on a timer until this user's share of fanout.spreadMs has passed.
+    if (f.sendAt > ts) hold(c, f.sendAt, [], ts)
+    else emit(c)
+  }
+
   const onFanOut = (taskId: string, fireTime: number): void => {
     const st = stores()
     const task = st.tasks.get(taskId)
@@ -367,11 +408,12 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
         const { timezone, pushEnabled } = parsed.value
         return updateUser(record.timestamp, (state) => ({ ...state, timezone, pushEnabled }))
       }
+      if (isItemFanOut(record, topics.events)) return onItemFanOut(record)
       onEvent(record as Record<BehaviorEvent>)
     },
     processBroadcast(record) {
       const st = stores()
-      const result = ingestConfig(ctx, topics, { tasks: st.tasks, materials: st.materials }, record, { materialWaitMs: settings.materialWaitMs })
+      const result = ingestConfig(ctx, topics, { tasks: st.tasks, materials: st.materials }, record, { materialWaitMs: settings.materialWaitMs, checkTask })
       // Tasks that changed: the one in the record, or those a material completed after a wait.
       const changed = result.kind === 'task' ? [{ id: result.id, task: result.task }] : result.kind === 'material' ? result.applied : []
       for (const { id, task } of changed) {
@@ -410,7 +452,7 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
           suppress({ userId, taskId: p.taskId, materialId: null, reason: 'expired', ts: timer.time, triggerEventId: p.triggerEventId })
           return
         }
-        emit({ userId, taskId: p.taskId, origin: p.origin, trigger: p.trigger, triggerEventId: p.triggerEventId, decidedAt: p.decidedAt, sendAt: timer.time, user, event: p.event })
+        emit({ userId, taskId: p.taskId, origin: p.origin, trigger: p.trigger, triggerEventId: p.triggerEventId, decidedAt: p.decidedAt, sendAt: timer.time, user, event: p.event, ...(p.item ? { item: p.item, relation: p.relation ?? null } : {}) })
         return
       }
       if (timer.name.startsWith('z:')) {
