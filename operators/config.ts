@@ -101,6 +101,23 @@ const trigger = z.discriminatedUnion('type', [eventTrigger, scheduleTrigger, per
 
 const window = strict({ max: z.number().int().positive(), windowMs: z.number().int().positive() })
 
+// Cap windows are counted over the push history fatigue keeps (PUSH_HISTORY_MS, 31 days).
+const capWindowMs = z.number().int().positive().max(31 * 86_400_000, 'at most 31 days (2678400000 ms): the push history fatigue keeps')
+
+/**
+ * Caps of a task's candidates that override the global ones (`hermes.fatigue`): the user cap
+ * (all pushes to the user), the material cap (what it counts: `per` material or content) and
+ * the minimum gap. Fields left out keep the global value.
+ */
+const caps = strict({
+  user: strict({ max: z.number().int().positive(), windowMs: capWindowMs }).optional(),
+  material: strict({ per: z.enum(['material', 'content']).optional(), max: z.number().int().positive().optional(), windowMs: capWindowMs.optional() }).optional(),
+  minGapMs: z.number().int().nonnegative().optional(),
+})
+
+/** A task's cap overrides (the `caps` field). */
+export type TaskCaps = z.infer<typeof caps>
+
 /**
  * A config record in its Avro form read as its JSON form (DESIGN.md, Contracts: both carry the
  * same fields): there an absent optional field is null, and a task's nested objects travel as
@@ -143,9 +160,10 @@ const taskFields = strict({
   minExpectedCtr: z.number().min(0).max(1).default(0),
   fatigueCost: z.number().nonnegative().optional(),
   rateLimit: window.optional(),
+  caps: caps.optional(),
 })
 
-export const taskSchema = z.preprocess((v) => fromAvroForm(v, ['trigger', 'audience', 'fatigue', 'experiment', 'rateLimit'], ['validUntil']), taskFields)
+export const taskSchema = z.preprocess((v) => fromAvroForm(v, ['trigger', 'audience', 'fatigue', 'experiment', 'rateLimit', 'caps'], ['validUntil']), taskFields)
 
 export type TaskConfig = z.infer<typeof taskFields>
 

@@ -35,6 +35,14 @@ interface Arbitration {
   candidates: ScoredCandidate[]
 }
 
+/**
+ * What a push counts as for a content cap: the material about one item (the item event's, else
+ * the triggering event's itemId; none for a push about no item).
+ */
+export function contentKey(c: ScoredCandidate): string {
+  return `${c.materialId}\u0000${c.item?.itemId ?? c.event?.itemId ?? ''}`
+}
+
 /** Ranking inside an arbitration window: priority, then expected value, then decision id. */
 export function rank(a: ScoredCandidate, b: ScoredCandidate): number {
   return b.priority - a.priority || b.expectedCtr - a.expectedCtr || (a.decisionId < b.decisionId ? -1 : a.decisionId > b.decisionId ? 1 : 0)
@@ -59,11 +67,16 @@ export function fatigue(options: { settings: Settings }): Processor<ScoredCandid
   /** The cap a candidate fails at send time `at`, or null when it may go. */
   const failedCap = (c: ScoredCandidate, at: number): SuppressionReason | null => {
     const pushes = ctx.windowStore('pushes')
-    if (pushes.sum(at - f.userWindowMs + 1, at) >= f.userMax) return 'fatigue.user'
+    // A task's caps override the global ones for its own candidates.
+    const user = c.caps?.user ?? { max: f.userMax, windowMs: f.userWindowMs }
+    if (pushes.sum(at - user.windowMs + 1, at) >= user.max) return 'fatigue.user'
     if (c.taskFatigue && pushes.sum(at - c.taskFatigue.windowMs + 1, at, c.taskId) >= c.taskFatigue.max) return 'fatigue.task'
-    if (ctx.windowStore('materialPushes').sum(at - f.materialWindowMs + 1, at, c.materialId) >= f.materialMax) return 'fatigue.material'
+    const m = c.caps?.material
+    const per = m?.per ?? f.materialPer
+    const [store, tag] = per === 'content' ? ['contentPushes', contentKey(c)] : ['materialPushes', c.materialId]
+    if (ctx.windowStore(store).sum(at - (m?.windowMs ?? f.materialWindowMs) + 1, at, tag) >= (m?.max ?? f.materialMax)) return 'fatigue.material'
     const last = pushes.latest()
-    if (last !== undefined && at - last < f.minGapMs) return 'fatigue.gap'
+    if (last !== undefined && at - last < (c.caps?.minGapMs ?? f.minGapMs)) return 'fatigue.gap'
     if (c.rateLimit) {
       const limit = c.rateLimit
       const full = ctx.withKey(taskKey('rate', c.taskId), () => ctx.windowStore('rate').sum(at - limit.windowMs + 1, at) >= limit.max)
@@ -79,6 +92,8 @@ export function fatigue(options: { settings: Settings }): Processor<ScoredCandid
     decided(c, now)
     ctx.windowStore('pushes').add(at, 1, c.taskId)
     ctx.windowStore('materialPushes').add(at, 1, c.materialId)
+    // Both counts are kept, so that tasks counting per material and per content share one history.
+    ctx.windowStore('contentPushes').add(at, 1, contentKey(c))
     if (c.rateLimit) ctx.withKey(taskKey('rate', c.taskId), () => ctx.windowStore('rate').add(at, 1))
     const d: Decision = {
       decisionId: c.decisionId,

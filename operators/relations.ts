@@ -91,7 +91,10 @@ export function relations(options: RelationsOptions): Processor<unknown, ItemFan
   const ttlOf = (type: string): number => (Object.hasOwn(defs, type) ? (defs[type] as { ttlMs: number }).ttlMs : 0)
   const alive = (type: string, e: Entry, at: number): boolean => e[1] + ttlOf(type) > at
 
-  /** Drops expired relations (and those of types no longer configured), then the oldest over the cap. */
+  /**
+   * Drops expired relations (and those of types no longer configured); over the cap, also the
+   * oldest, down to 90% of it, so that an item at its cap is not sorted again at every new relation.
+   */
   const prune = (at: number): void => {
     const st = store()
     const live: Array<[string, number]> = []
@@ -99,8 +102,8 @@ export function relations(options: RelationsOptions): Processor<unknown, ItemFan
       if (alive(field.slice(0, field.indexOf(SEP)), e, at)) live.push([field, e[1]])
       else st.delete(field)
     }
-    const over = live.length - settings.maxRelationsPerItem
-    if (over <= 0) return
+    if (live.length <= settings.maxRelationsPerItem) return
+    const over = live.length - Math.floor(settings.maxRelationsPerItem * 0.9)
     live.sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1))
     for (let i = 0; i < over; i++) st.delete((live[i] as [string, number])[0])
     ctx.count('relations_evicted', {}, over)
@@ -120,7 +123,9 @@ export function relations(options: RelationsOptions): Processor<unknown, ItemFan
       st.put(field, e && alive(type, e, at) ? [Math.min(e[0], at), Math.max(e[1], at), e[2] + 1] : [at, at, 1])
       changed = true
     }
-    if (changed) prune(at)
+    // Expired relations go when the item is read (onItemEvent) or grows past its cap, not at
+    // every event: the cost of a relation event stays independent of the item's popularity.
+    if (changed && st.size() > settings.maxRelationsPerItem) prune(at)
   }
 
   /** The users an item event reaches for one task, most recent relation first, each with the relation that qualifies them. */
@@ -150,6 +155,7 @@ export function relations(options: RelationsOptions): Processor<unknown, ItemFan
       .entries()
       .filter(([, t]) => t.trigger.type === 'item' && t.trigger.events.includes(item.type) && taskLive(t, at))
     if (tasks.length === 0) return
+    prune(at)
     const entries = store().entries()
     for (const [taskId, task] of tasks) {
       if (task.trigger.type !== 'item') continue

@@ -11,11 +11,14 @@ const positive = z.number().int().positive()
 /** Default of `hermes.materialWaitMs`: ten minutes of event time. */
 export const DEFAULT_MATERIAL_WAIT_MS = 10 * 60_000
 
-/** Default of `hermes.relations`: favorites for 90 days, carts for 30, views for 7. */
+/**
+ * Default of `hermes.relations`: favorites for 90 days, carts for 30. Views, the most frequent
+ * events, are left to deployments that want them (`view: {events: [view], ttlMs: ...}`): every
+ * relation event crosses to the item side.
+ */
 export const DEFAULT_RELATIONS = {
   fav: { events: ['favorite'], removedBy: ['unfavorite'], ttlMs: 90 * 24 * H },
   cart: { events: ['add_to_cart'], removedBy: ['cart_remove', 'purchase'], ttlMs: 30 * 24 * H },
-  view: { events: ['view'], removedBy: [], ttlMs: 7 * 24 * H },
 }
 
 /** A legal Kafka topic name. */
@@ -55,6 +58,12 @@ export const settingsSchema = z
         /** Pushes of one material to one user per rolling window. */
         materialMax: positive.default(1),
         materialWindowMs: positive.default(7 * 24 * H),
+        /**
+         * What the material cap counts: pushes of the `material` (its template, whatever it was
+         * about), or of the `content`, the material about one item (the candidate's itemId), so
+         * that a price drop on a second item is not capped by the first one's push.
+         */
+        materialPer: z.enum(['material', 'content']).default('material'),
         /** Minimum time between two pushes to a user. */
         minGapMs: z.number().int().nonnegative().default(30 * 60_000),
         /** Quiet hours in the user's local time: from `quietStartHour` up to (not including) `quietEndHour`. */

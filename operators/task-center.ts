@@ -183,7 +183,9 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
       return
     }
     ctx.count('candidate', { outcome: c.origin })
-    ctx.forward(new RecordCtor<Candidate>({ key: c.userId, value: c, timestamp: c.sendAt }))
+    // The task's cap overrides travel with the candidate, as the task is when it goes out.
+    const caps = stores().tasks.get(c.taskId)?.caps
+    ctx.forward(new RecordCtor<Candidate>({ key: c.userId, value: caps ? { ...c, caps } : c, timestamp: c.sendAt }))
   }
 
   const suppress = (s: Suppression): void => forwardSuppression(ctx, s)

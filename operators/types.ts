@@ -1,6 +1,7 @@
 /** Records passed between the decision operators, and the topic value shapes they emit. */
 import type { ProcessorContext } from '../pipeline/api/index.ts'
 import { Record } from '../pipeline/api/index.ts'
+import type { TaskCaps } from './config.ts'
 import type { ItemEvent } from './item-event.ts'
 
 /** A behavior event (DESIGN.md, Contracts). */
@@ -98,6 +99,8 @@ export interface Candidate {
   item?: ItemEvent | null
   /** Item triggers: the user's relation to the item that made them a recipient. */
   relation?: ItemRelation | null
+  /** The task's cap overrides (its `caps`), when it has any: fatigue applies them. */
+  caps?: TaskCaps | null
 }
 
 /** A user's relation of one type to one item (operators/relations.ts), as item triggers see it. */

@@ -73,6 +73,8 @@ export default defineTopology(({ settings }) => {
       decided: valueStore({ ttlMs: s.dedup.ttlMs }),
       pushes: windowStore({ retentionMs: PUSH_HISTORY_MS }),
       materialPushes: windowStore({ retentionMs: PUSH_HISTORY_MS }),
+      // Pushes per content (material and item), for material caps that count content.
+      contentPushes: windowStore({ retentionMs: PUSH_HISTORY_MS }),
       rate: windowStore({ retentionMs: PUSH_HISTORY_MS }),
       arbitration: valueStore(),
       deferred: mapStore(),

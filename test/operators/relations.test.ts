@@ -206,9 +206,20 @@ describe('item relations and item triggers', () => {
     await d.close()
   })
 
+  it('keeps at most hermes.maxRelationsPerItem relations per item: past it, the oldest go (down to 90%)', async () => {
+    const d = await setUp({ ...open, maxRelationsPerItem: 10 })
+    const users = Array.from({ length: 12 }, (_, i) => `u${String(i + 1).padStart(2, '0')}`)
+    await d.pipe('behavior-events', users.map((u, i) => fav(u, 'sku-1', T0 + i * MIN)))
+    await d.pipe('item-events', [drop('sku-1', T0 + HOUR)])
+    await advanceTo(d, T0 + 2 * HOUR)
+    // The 11th relation passed the cap: the two oldest went, and the 12th came after.
+    expect(decisions(d).map((x) => x.userId).sort()).toEqual(users.slice(2))
+    await d.close()
+  })
+
   it('refuses an item task naming a relation type hermes.relations does not define', async () => {
     const d = await setUp(open, [itemTask('t1', { relation: { types: ['wishlist'] } })])
-    expect(deadLetters(d).map((x) => x.reason)).toEqual([expect.stringContaining('trigger.relation.types: unknown relation type "wishlist" (hermes.relations defines fav, cart, view)')])
+    expect(deadLetters(d).map((x) => x.reason)).toEqual([expect.stringContaining('trigger.relation.types: unknown relation type "wishlist" (hermes.relations defines fav, cart)')])
     await d.close()
   })
 
