@@ -18,9 +18,9 @@
  *   quiet hours is held here until they end, then re-checked with the user's profile and the
  *   task as they are then (an opt-out or a pause in the night stops it).
  */
-import type { Processor, ProcessorContext, Record, StoreSpec, Timer, WindowEvent } from '../pipeline/api/index.ts'
+import type { Processor, ProcessorContext, Record, StoreSpec, Timer } from '../pipeline/api/index.ts'
 import { Record as RecordCtor, mapStore, valueStore, windowStore } from '../pipeline/api/index.ts'
-import { hourOfWeek, inQuietHours, localDayStart, nextCronFire, nextLocalHour } from './clock.ts'
+import { inQuietHours, localDayStart, nextCronFire, nextLocalHour } from './clock.ts'
 import type { MaterialConfig, TaskConfig } from './config.ts'
 import { audienceSchema, parseWith, userSchema } from './config.ts'
 import type { ConfigTopics } from './config-ingest.ts'
@@ -36,22 +36,14 @@ import { evaluateRule } from './rules.ts'
 import type { Settings } from './settings.ts'
 import type { BehaviorEvent, Candidate, ItemRelation, Suppression, UserContext } from './types.ts'
 import { candidateEvent, forwardSuppression, isBookkeepingKey, taskKey } from './types.ts'
+import type { UserState } from './user-activity.ts'
+import { newUserState, personalizedSendTime, recordActivity, rollingCounts } from './user-activity.ts'
 
-const HOUR = 3_600_000
-const DAY = 24 * HOUR
-const WEEK = 7 * DAY
-const COUNT_WINDOWS: Array<[string, number]> = [['1h', HOUR], ['24h', DAY], ['7d', WEEK]]
+// The user's state and activity live in user-activity.ts; exported here too, where they were.
+export type { UserState } from './user-activity.ts'
+export { newUserState, personalizedSendTime, recordActivity, rollingCounts } from './user-activity.ts'
 
-/** Per-user state of the Task Center. */
-export interface UserState {
-  timezone: string
-  pushEnabled: boolean
-  segments: string[]
-  /** 168 hour-of-week buckets (Monday 00:00 local = 0), decayed weekly. */
-  hist: number[] | null
-  /** Week index (of the event time) the histogram was last decayed to. */
-  histWeek: number
-}
+const WEEK = 7 * 24 * 3_600_000
 
 /** A candidate held on a timer: by `delayMs`/`unless`, or until the user's quiet hours end. */
 interface Pending {
@@ -85,60 +77,6 @@ export function taskCenterStores(settings: Settings): { [name: string]: StoreSpe
     // Decision ids born per user (bounded, expiring): a redelivered trigger is born once.
     seen: valueStore({ ttlMs: settings.dedup.ttlMs }),
   }
-}
-
-/** The default user: UTC, enabled, no segments. */
-export function newUserState(): UserState {
-  return { timezone: 'UTC', pushEnabled: true, segments: [], hist: null, histWeek: 0 }
-}
-
-/** Adds an event to the activity histogram, decaying it first to the event's week. */
-export function recordActivity(state: UserState, ts: number, decay: number): UserState {
-  const week = Math.floor(ts / WEEK)
-  const hist = state.hist ? state.hist.slice() : new Array<number>(168).fill(0)
-  if (state.hist && week > state.histWeek) {
-    const f = decay ** (week - state.histWeek)
-    for (let i = 0; i < 168; i++) hist[i] = (hist[i] as number) * f
-  }
-  const h = hourOfWeek(ts, state.timezone)
-  hist[h] = (hist[h] as number) + 1
-  return { ...state, hist, histWeek: Math.max(week, state.histWeek) }
-}
-
-/** Rolling counts per event type over 1 h, 24 h and 7 d ending at `now` (inclusive). */
-export function rollingCounts(events: ReadonlyArray<WindowEvent>, now: number): { [type: string]: { [window: string]: number } } {
-  const counts: { [type: string]: { [window: string]: number } } = Object.create(null)
-  for (const e of events) {
-    if (e.ts > now || e.tag === undefined) continue
-    const c = (counts[e.tag] ??= { '1h': 0, '24h': 0, '7d': 0 })
-    for (const [name, span] of COUNT_WINDOWS) if (e.ts > now - span) c[name] = (c[name] as number) + e.amount
-  }
-  return counts
-}
-
-/**
- * The send time for a personalized task on the local day after `after`'s day, or that day
- * itself when its chosen hour is still ahead: the window hour with the most (decayed) activity,
- * the earliest on ties, the window start without history.
- */
-export function personalizedSendTime(state: UserState, windowStart: number, windowEnd: number, after: number): number {
-  for (let d = 0; d < 2; d++) {
-    const dayStart = localDayStart(after + d * DAY, state.timezone)
-    const weekday = Math.floor((hourOfWeek(dayStart + HOUR / 2, state.timezone)) / 24)
-    let best = windowStart
-    let bestWeight = -1
-    for (let h = windowStart; h < windowEnd; h++) {
-      const w = state.hist ? (state.hist[weekday * 24 + h] as number) : 0
-      if (w > bestWeight) {
-        best = h
-        bestWeight = w
-      }
-    }
-    // The local hour, not dayStart + best hours: a day with a daylight-saving change is 23 or 25 hours long.
-    const at = nextLocalHour(dayStart - 1, state.timezone, best)
-    if (at > after) return at
-  }
-  return nextLocalHour(localDayStart(after + 2 * DAY, state.timezone) - 1, state.timezone, windowStart)
 }
 
 export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candidate> {
