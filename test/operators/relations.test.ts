@@ -61,6 +61,16 @@ describe('item relations and item triggers', () => {
     await d.close()
   })
 
+  it('keeps relations across a restart (keyed state of the relations node)', async () => {
+    const d = await setUp()
+    await d.pipe('behavior-events', [fav('u1', 'sku-1', T0)])
+    await d.restart()
+    await d.pipe('item-events', [drop('sku-1', T0 + HOUR)])
+    await advanceTo(d, T0 + 2 * HOUR)
+    expect(decisions(d).map((x) => x.userId)).toEqual(['u1'])
+    await d.close()
+  })
+
   it('forgets a relation its lifetime after its latest event (hermes.relations.<type>.ttlMs)', async () => {
     const settings = { ...open, relations: { fav: { events: ['favorite'], removedBy: ['unfavorite'], ttlMs: DAY } } }
     const d = await setUp(settings)
