@@ -83,6 +83,11 @@ export interface IngestOptions {
   deadLetter?: boolean
   /** How long (event time) a task waits for materials not yet seen; `hermes.materialWaitMs`. */
   materialWaitMs?: number
+  /**
+   * A check of a parsed task against the settings (e.g. relation types named by an item
+   * trigger): the reason it is refused, or null. A refused task is rejected like an invalid one.
+   */
+  checkTask?: (task: TaskConfig) => string | null
 }
 
 /**
@@ -115,6 +120,8 @@ export function ingestConfig(ctx: ProcessorContext<unknown>, topics: ConfigTopic
     const parsed = parseWith(taskSchema, `task ${id}`, record.value)
     if (!parsed.ok) return reject(parsed.reason)
     if (parsed.value.taskId !== id) return reject(`task record key "${id}" differs from its taskId "${parsed.value.taskId}"`)
+    const refused = options.checkTask?.(parsed.value)
+    if (refused) return reject(`invalid task ${id}: ${refused}`)
     const reserved = parsed.value.materials.find((m) => m.startsWith('\u0000'))
     if (reserved !== undefined) return reject(`invalid task ${id}: materials: material ids may not start with U+0000`)
     if (stores.materials) {

@@ -73,11 +73,50 @@ const personalizedTrigger = strict({
 })
   .refine((t) => t.windowEndHour > t.windowStartHour, { message: 'windowEndHour must be after windowStartHour', path: ['windowEndHour'] })
 
-const trigger = z.discriminatedUnion('type', [eventTrigger, scheduleTrigger, personalizedTrigger], {
-  error: (issue) => (issue.code === 'invalid_union' ? 'unknown trigger type: use "event", "schedule" or "personalized"' : undefined),
+/** Default of an item trigger's `fanout.maxUsers`. */
+export const DEFAULT_FANOUT_MAX_USERS = 10_000
+
+/**
+ * Relational IFTTT: an item event of a listed type fans out to the users related to the item
+ * (operators/relations.ts) by one of `relation.types`, the latest relation event within
+ * `relation.withinMs` when set; `when` sees `item` and `relation` beside `event`, `user` and
+ * `counts`. At most `fanout.maxUsers` users per item event (the most recent relations first),
+ * their candidates spread over `fanout.spreadMs` by a stable hash of the user.
+ */
+const itemTrigger = strict({
+  type: z.literal('item'),
+  events: z.array(nonEmpty).min(1),
+  relation: strict({ types: z.array(nonEmpty).min(1), withinMs: z.number().int().positive().optional() }),
+  when: z.unknown().optional(),
+  fanout: strict({ maxUsers: z.number().int().positive().default(DEFAULT_FANOUT_MAX_USERS), spreadMs: ms.default(0) }).prefault({}),
+})
+  .superRefine((t, ctx) => {
+    const problem = t.when === undefined ? null : checkRule(t.when, 'trigger.when')
+    if (problem) ctx.addIssue({ code: 'custom', message: `malformed JsonLogic: ${problem}`, path: ['when'] })
+  })
+
+const trigger = z.discriminatedUnion('type', [eventTrigger, scheduleTrigger, personalizedTrigger, itemTrigger], {
+  error: (issue) => (issue.code === 'invalid_union' ? 'unknown trigger type: use "event", "schedule", "personalized" or "item"' : undefined),
 })
 
 const window = strict({ max: z.number().int().positive(), windowMs: z.number().int().positive() })
+
+// Cap windows are counted over the push history fatigue keeps (PUSH_HISTORY_MS, 31 days).
+const capWindowMs = z.number().int().positive().max(31 * 86_400_000, 'at most 31 days (2678400000 ms): the push history fatigue keeps')
+
+/**
+ * Caps of a task's candidates that override the global ones (`hermes.fatigue`): the user cap
+ * (all pushes to the user), the material cap (what it counts: `per` material or content) and
+ * the minimum gap. Fields left out keep the global value.
+ */
+const caps = strict({
+  user: strict({ max: z.number().int().positive(), windowMs: capWindowMs }).optional(),
+  material: strict({ per: z.enum(['material', 'content']).optional(), max: z.number().int().positive().optional(), windowMs: capWindowMs.optional() }).optional(),
+  minGapMs: z.number().int().nonnegative().optional(),
+})
+
+/** A task's cap overrides (the `caps` field). */
+export type TaskCaps = z.infer<typeof caps>
 
 /**
  * A config record in its Avro form read as its JSON form (DESIGN.md, Contracts: both carry the
@@ -121,9 +160,10 @@ const taskFields = strict({
   minExpectedCtr: z.number().min(0).max(1).default(0),
   fatigueCost: z.number().nonnegative().optional(),
   rateLimit: window.optional(),
+  caps: caps.optional(),
 })
 
-export const taskSchema = z.preprocess((v) => fromAvroForm(v, ['trigger', 'audience', 'fatigue', 'experiment', 'rateLimit'], ['validUntil']), taskFields)
+export const taskSchema = z.preprocess((v) => fromAvroForm(v, ['trigger', 'audience', 'fatigue', 'experiment', 'rateLimit', 'caps'], ['validUntil']), taskFields)
 
 export type TaskConfig = z.infer<typeof taskFields>
 

@@ -11,13 +11,16 @@
  * `minExpectedCtr × (1 + fatigueCost × pushes in 24 h)` is sent; every other candidate becomes a
  * suppression with its reason.
  *
- * Decisions are idempotent by decision id: a candidate whose decision was already sent (a
- * redelivered trigger event, a timer fired again after a restart) or already waits in the open
- * arbitration window is counted as `duplicate` and sent no second time.
+ * Decisions are idempotent by decision id: a candidate whose decision was already sent or
+ * suppressed (a redelivered trigger event, a timer fired again after a restart; remembered in a
+ * bounded, expiring set per user, operators/recent-ids.ts) or already waits in the open
+ * arbitration window is counted as `duplicate`, and neither sent nor suppressed a second time.
  */
 import type { Processor, ProcessorContext, Record, Timer } from '../pipeline/api/index.ts'
 import { Record as RecordCtor } from '../pipeline/api/index.ts'
 import { inQuietHours, nextLocalHour } from './clock.ts'
+import type { RecentIds } from './recent-ids.ts'
+import { addRecentId, hasRecentId } from './recent-ids.ts'
 import type { Settings } from './settings.ts'
 import type { Decision, ScoredCandidate, SuppressionReason } from './types.ts'
 import { forwardSuppression, taskKey } from './types.ts'
@@ -32,6 +35,14 @@ interface Arbitration {
   candidates: ScoredCandidate[]
 }
 
+/**
+ * What a push counts as for a content cap: the material about one item (the item event's, else
+ * the triggering event's itemId; none for a push about no item).
+ */
+export function contentKey(c: ScoredCandidate): string {
+  return `${c.materialId}\u0000${c.item?.itemId ?? c.event?.itemId ?? ''}`
+}
+
 /** Ranking inside an arbitration window: priority, then expected value, then decision id. */
 export function rank(a: ScoredCandidate, b: ScoredCandidate): number {
   return b.priority - a.priority || b.expectedCtr - a.expectedCtr || (a.decisionId < b.decisionId ? -1 : a.decisionId > b.decisionId ? 1 : 0)
@@ -39,19 +50,33 @@ export function rank(a: ScoredCandidate, b: ScoredCandidate): number {
 
 export function fatigue(options: { settings: Settings }): Processor<ScoredCandidate, Decision> {
   const f = options.settings.fatigue
+  const dedup = { ttlMs: options.settings.dedup.ttlMs, maxIds: options.settings.dedup.maxIdsPerUser }
   let ctx!: ProcessorContext<Decision>
 
-  const suppress = (c: ScoredCandidate, reason: SuppressionReason, ts: number): void =>
+  /** Remembers that this decision id was decided (sent or suppressed) at `now`. */
+  const decided = (c: ScoredCandidate, now: number): void => {
+    const store = ctx.valueStore<RecentIds>('decided')
+    store.put(addRecentId(store.get(), c.decisionId, now, dedup))
+  }
+
+  const suppress = (c: ScoredCandidate, reason: SuppressionReason, ts: number): void => {
+    decided(c, ts)
     forwardSuppression(ctx, { userId: c.userId, taskId: c.taskId, materialId: c.materialId, reason, ts, triggerEventId: c.triggerEventId })
+  }
 
   /** The cap a candidate fails at send time `at`, or null when it may go. */
   const failedCap = (c: ScoredCandidate, at: number): SuppressionReason | null => {
     const pushes = ctx.windowStore('pushes')
-    if (pushes.sum(at - f.userWindowMs + 1, at) >= f.userMax) return 'fatigue.user'
+    // A task's caps override the global ones for its own candidates.
+    const user = c.caps?.user ?? { max: f.userMax, windowMs: f.userWindowMs }
+    if (pushes.sum(at - user.windowMs + 1, at) >= user.max) return 'fatigue.user'
     if (c.taskFatigue && pushes.sum(at - c.taskFatigue.windowMs + 1, at, c.taskId) >= c.taskFatigue.max) return 'fatigue.task'
-    if (ctx.windowStore('materialPushes').sum(at - f.materialWindowMs + 1, at, c.materialId) >= f.materialMax) return 'fatigue.material'
+    const m = c.caps?.material
+    const per = m?.per ?? f.materialPer
+    const [store, tag] = per === 'content' ? ['contentPushes', contentKey(c)] : ['materialPushes', c.materialId]
+    if (ctx.windowStore(store).sum(at - (m?.windowMs ?? f.materialWindowMs) + 1, at, tag) >= (m?.max ?? f.materialMax)) return 'fatigue.material'
     const last = pushes.latest()
-    if (last !== undefined && at - last < f.minGapMs) return 'fatigue.gap'
+    if (last !== undefined && at - last < (c.caps?.minGapMs ?? f.minGapMs)) return 'fatigue.gap'
     if (c.rateLimit) {
       const limit = c.rateLimit
       const full = ctx.withKey(taskKey('rate', c.taskId), () => ctx.windowStore('rate').sum(at - limit.windowMs + 1, at) >= limit.max)
@@ -64,9 +89,11 @@ export function fatigue(options: { settings: Settings }): Processor<ScoredCandid
   }
 
   const send = (c: ScoredCandidate, at: number, now: number): void => {
-    ctx.windowStore('sent').add(at, 1, c.decisionId)
+    decided(c, now)
     ctx.windowStore('pushes').add(at, 1, c.taskId)
     ctx.windowStore('materialPushes').add(at, 1, c.materialId)
+    // Both counts are kept, so that tasks counting per material and per content share one history.
+    ctx.windowStore('contentPushes').add(at, 1, contentKey(c))
     if (c.rateLimit) ctx.withKey(taskKey('rate', c.taskId), () => ctx.windowStore('rate').add(at, 1))
     const d: Decision = {
       decisionId: c.decisionId,
@@ -95,7 +122,7 @@ export function fatigue(options: { settings: Settings }): Processor<ScoredCandid
     let sent = false
     for (const c of ranked) {
       // Admitted while its first copy still waited in the window that has just been decided.
-      if (duplicate(c)) continue
+      if (duplicate(c, now)) continue
       if (sent) {
         suppress(c, 'arbitration', now)
         continue
@@ -123,16 +150,16 @@ export function fatigue(options: { settings: Settings }): Processor<ScoredCandid
     }
   }
 
-  /** Whether this decision was sent already: then it is counted, and nothing else happens. */
-  const duplicate = (c: ScoredCandidate): boolean => {
-    if (ctx.windowStore('sent').latest(c.decisionId) === undefined) return false
-    ctx.count('duplicate', { reason: 'sent' })
+  /** Whether this decision was sent or suppressed already: then it is counted, and nothing else happens. */
+  const duplicate = (c: ScoredCandidate, now: number): boolean => {
+    if (!hasRecentId(ctx.valueStore<RecentIds>('decided').get(), c.decisionId, now, dedup)) return false
+    ctx.count('duplicate', { reason: 'decided' })
     return true
   }
 
   /** Opt-out and quiet hours, then arbitration. */
   const admit = (c: ScoredCandidate, now: number): void => {
-    if (duplicate(c)) return
+    if (duplicate(c, now)) return
     if (!c.user.pushEnabled) return suppress(c, 'opted_out', now)
     if (inQuietHours(c.sendAt, c.user.timezone, f.quietStartHour, f.quietEndHour)) {
       if (c.quietHours === 'drop') return suppress(c, 'quiet_hours', now)

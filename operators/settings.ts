@@ -11,6 +11,16 @@ const positive = z.number().int().positive()
 /** Default of `hermes.materialWaitMs`: ten minutes of event time. */
 export const DEFAULT_MATERIAL_WAIT_MS = 10 * 60_000
 
+/**
+ * Default of `hermes.relations`: favorites for 90 days, carts for 30. Views, the most frequent
+ * events, are left to deployments that want them (`view: {events: [view], ttlMs: ...}`): every
+ * relation event crosses to the item side.
+ */
+export const DEFAULT_RELATIONS = {
+  fav: { events: ['favorite'], removedBy: ['unfavorite'], ttlMs: 90 * 24 * H },
+  cart: { events: ['add_to_cart'], removedBy: ['cart_remove', 'purchase'], ttlMs: 30 * 24 * H },
+}
+
 /** A legal Kafka topic name. */
 const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name: 1-249 of A-Z a-z 0-9 . _ -')
 
@@ -27,6 +37,8 @@ export const settingsSchema = z
         stats: topicName.default('material-stats'),
         decisions: topicName.default('push-decisions'),
         suppressions: topicName.default('push-suppressions'),
+        /** What happens to items (price drops, restocks), keyed by itemId: the input of item triggers. */
+        items: topicName.default('item-events'),
       })
       .strict()
       .prefault({}),
@@ -46,6 +58,12 @@ export const settingsSchema = z
         /** Pushes of one material to one user per rolling window. */
         materialMax: positive.default(1),
         materialWindowMs: positive.default(7 * 24 * H),
+        /**
+         * What the material cap counts: pushes of the `material` (its template, whatever it was
+         * about), or of the `content`, the material about one item (the candidate's itemId), so
+         * that a price drop on a second item is not capped by the first one's push.
+         */
+        materialPer: z.enum(['material', 'content']).default('material'),
         /** Minimum time between two pushes to a user. */
         minGapMs: z.number().int().nonnegative().default(30 * 60_000),
         /** Quiet hours in the user's local time: from `quietStartHour` up to (not including) `quietEndHour`. */
@@ -74,6 +92,44 @@ export const settingsSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Idempotent decisions: the decision ids of each user's candidates (born in the Task Center,
+     * sent or suppressed by fatigue) are remembered this long (event time), at most
+     * `maxIdsPerUser` of them, so a redelivered or replayed trigger yields nothing a second time.
+     */
+    dedup: z
+      .object({
+        ttlMs: positive.default(31 * 24 * H),
+        maxIdsPerUser: positive.default(256),
+      })
+      .strict()
+      .prefault({}),
+    /**
+     * User-item relations by type (operators/relations.ts): the behavior event types that build
+     * one (`events`), those that end it (`removedBy`) and how long it lasts after its latest
+     * event (`ttlMs`). Setting it replaces the defaults as a whole.
+     */
+    relations: z
+      .record(
+        z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a relation type: 1-64 of A-Z a-z 0-9 _ . -'),
+        z
+          .object({
+            events: z.array(z.string().min(1)).min(1),
+            removedBy: z.array(z.string().min(1)).default([]),
+            ttlMs: positive,
+          })
+          .strict()
+          .superRefine((r, ctx) => {
+            const both = r.events.filter((e) => r.removedBy.includes(e))
+            if (both.length) ctx.addIssue({ code: 'custom', path: ['removedBy'], message: `${both.join(', ')} both builds and removes the relation; list it in events or in removedBy` })
+          }),
+      )
+      .default(DEFAULT_RELATIONS),
+    /**
+     * Relations kept per item (the most recent win): bounds an item's state, and so the users one
+     * item event can reach.
+     */
+    maxRelationsPerItem: positive.default(10_000),
     /** Activity histogram decay per week (0..1): the weight old weeks keep. */
     histogramDecay: z.number().min(0).max(1).default(0.8),
     /**

@@ -11,38 +11,39 @@
  *   partition, each spread over `spreadMs` by a stable hash;
  * - personalized timing: per user and day, the best hour of the task's local window by the
  *   activity histogram (or the window start without history), waiting on a timer;
+ * - item triggers: a fan-out record of the relations node (operators/relations.ts) is checked
+ *   against the task, the audience and `when` over `{event, item, relation, user, counts}`, then
+ *   held until its spread send time;
  * - quiet hours: a candidate of a `quietHours: "defer"` task whose send time falls in the user's
  *   quiet hours is held here until they end, then re-checked with the user's profile and the
  *   task as they are then (an opt-out or a pause in the night stops it).
  */
-import type { Processor, ProcessorContext, Record, Timer, WindowEvent } from '../pipeline/api/index.ts'
-import { Record as RecordCtor } from '../pipeline/api/index.ts'
-import { hourOfWeek, inQuietHours, localDayStart, nextCronFire, nextLocalHour } from './clock.ts'
+import type { Processor, ProcessorContext, Record, StoreSpec, Timer } from '../pipeline/api/index.ts'
+import { Record as RecordCtor, mapStore, valueStore, windowStore } from '../pipeline/api/index.ts'
+import { inQuietHours, localDayStart, nextCronFire, nextLocalHour } from './clock.ts'
 import type { MaterialConfig, TaskConfig } from './config.ts'
 import { audienceSchema, parseWith, userSchema } from './config.ts'
 import type { ConfigTopics } from './config-ingest.ts'
 import { inAudience, ingestConfig, onMaterialWaitTimer, taskLive } from './config-ingest.ts'
-import { unitHash } from './ids.ts'
+import { decisionId, unitHash } from './ids.ts'
+import type { RecentIds } from './recent-ids.ts'
+import { claimId } from './recent-ids.ts'
+import { isItemFanOut, itemTrigger, recipientEvent } from './item-trigger.ts'
+import type { ItemEvent } from './item-event.ts'
+import type { ItemFanOut } from './relations.ts'
+import { checkRelationTypes } from './relations.ts'
 import { evaluateRule } from './rules.ts'
 import type { Settings } from './settings.ts'
-import type { BehaviorEvent, Candidate, Suppression, UserContext } from './types.ts'
+import type { BehaviorEvent, Candidate, ItemRelation, Suppression, UserContext } from './types.ts'
 import { candidateEvent, forwardSuppression, isBookkeepingKey, taskKey } from './types.ts'
+import type { UserState } from './user-activity.ts'
+import { newUserState, personalizedSendTime, recordActivity, rollingCounts } from './user-activity.ts'
 
-const HOUR = 3_600_000
-const DAY = 24 * HOUR
-const WEEK = 7 * DAY
-const COUNT_WINDOWS: Array<[string, number]> = [['1h', HOUR], ['24h', DAY], ['7d', WEEK]]
+// The user's state and activity live in user-activity.ts; exported here too, where they were.
+export type { UserState } from './user-activity.ts'
+export { newUserState, personalizedSendTime, recordActivity, rollingCounts } from './user-activity.ts'
 
-/** Per-user state of the Task Center. */
-export interface UserState {
-  timezone: string
-  pushEnabled: boolean
-  segments: string[]
-  /** 168 hour-of-week buckets (Monday 00:00 local = 0), decayed weekly. */
-  hist: number[] | null
-  /** Week index (of the event time) the histogram was last decayed to. */
-  histWeek: number
-}
+const WEEK = 7 * 24 * 3_600_000
 
 /** A candidate held on a timer: by `delayMs`/`unless`, or until the user's quiet hours end. */
 interface Pending {
@@ -55,6 +56,9 @@ interface Pending {
   unless: string[]
   until: number
   event: BehaviorEvent | null
+  /** Item triggers only (absent otherwise, to keep the state small). */
+  item?: ItemEvent | null
+  relation?: ItemRelation | null
 }
 
 export interface TaskCenterOptions {
@@ -62,58 +66,17 @@ export interface TaskCenterOptions {
   settings: Settings
 }
 
-/** The default user: UTC, enabled, no segments. */
-export function newUserState(): UserState {
-  return { timezone: 'UTC', pushEnabled: true, segments: [], hist: null, histWeek: 0 }
-}
-
-/** Adds an event to the activity histogram, decaying it first to the event's week. */
-export function recordActivity(state: UserState, ts: number, decay: number): UserState {
-  const week = Math.floor(ts / WEEK)
-  const hist = state.hist ? state.hist.slice() : new Array<number>(168).fill(0)
-  if (state.hist && week > state.histWeek) {
-    const f = decay ** (week - state.histWeek)
-    for (let i = 0; i < 168; i++) hist[i] = (hist[i] as number) * f
+/** The keyed stores the Task Center needs, as a topology declares them on its node. */
+export function taskCenterStores(settings: Settings): { [name: string]: StoreSpec } {
+  return {
+    user: valueStore(),
+    events: windowStore({ retentionMs: WEEK }),
+    pending: mapStore(),
+    plans: mapStore(),
+    schedule: valueStore(),
+    // Decision ids born per user (bounded, expiring): a redelivered trigger is born once.
+    seen: valueStore({ ttlMs: settings.dedup.ttlMs }),
   }
-  const h = hourOfWeek(ts, state.timezone)
-  hist[h] = (hist[h] as number) + 1
-  return { ...state, hist, histWeek: Math.max(week, state.histWeek) }
-}
-
-/** Rolling counts per event type over 1 h, 24 h and 7 d ending at `now` (inclusive). */
-export function rollingCounts(events: ReadonlyArray<WindowEvent>, now: number): { [type: string]: { [window: string]: number } } {
-  const counts: { [type: string]: { [window: string]: number } } = Object.create(null)
-  for (const e of events) {
-    if (e.ts > now || e.tag === undefined) continue
-    const c = (counts[e.tag] ??= { '1h': 0, '24h': 0, '7d': 0 })
-    for (const [name, span] of COUNT_WINDOWS) if (e.ts > now - span) c[name] = (c[name] as number) + e.amount
-  }
-  return counts
-}
-
-/**
- * The send time for a personalized task on the local day after `after`'s day, or that day
- * itself when its chosen hour is still ahead: the window hour with the most (decayed) activity,
- * the earliest on ties, the window start without history.
- */
-export function personalizedSendTime(state: UserState, windowStart: number, windowEnd: number, after: number): number {
-  for (let d = 0; d < 2; d++) {
-    const dayStart = localDayStart(after + d * DAY, state.timezone)
-    const weekday = Math.floor((hourOfWeek(dayStart + HOUR / 2, state.timezone)) / 24)
-    let best = windowStart
-    let bestWeight = -1
-    for (let h = windowStart; h < windowEnd; h++) {
-      const w = state.hist ? (state.hist[weekday * 24 + h] as number) : 0
-      if (w > bestWeight) {
-        best = h
-        bestWeight = w
-      }
-    }
-    // The local hour, not dayStart + best hours: a day with a daylight-saving change is 23 or 25 hours long.
-    const at = nextLocalHour(dayStart - 1, state.timezone, best)
-    if (at > after) return at
-  }
-  return nextLocalHour(localDayStart(after + 2 * DAY, state.timezone) - 1, state.timezone, windowStart)
 }
 
 export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candidate> {
@@ -125,6 +88,7 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
   // each failure is a rule_error suppression and a count, but only the first is logged, so a rule
   // that fails on every record cannot flood the log.
   const ruleErrorLogged = new Set<string>()
+  const checkTask = checkRelationTypes(settings)
 
   const stores = () => ({
     user: ctx.valueStore<UserState>('user'),
@@ -132,6 +96,7 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
     pending: ctx.mapStore<Pending>('pending'),
     plans: ctx.mapStore<number>('plans'),
     schedule: ctx.valueStore<{ next: number }>('schedule'),
+    seen: ctx.valueStore<RecentIds>('seen'),
     tasks: ctx.broadcastStore<TaskConfig>('tasks'),
     materials: ctx.broadcastStore<MaterialConfig>('materials'),
   })
@@ -141,7 +106,7 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
   /** Holds a candidate until `due`; an event of a type in `unless` up to `until` cancels it. */
   const hold = (c: Candidate, due: number, unless: string[], until: number): void => {
     const field = `${c.taskId}\u0000${c.trigger}`
-    const p: Pending = { taskId: c.taskId, origin: c.origin, trigger: c.trigger, triggerEventId: c.triggerEventId, decidedAt: c.decidedAt, due, unless, until, event: c.event }
+    const p: Pending = { taskId: c.taskId, origin: c.origin, trigger: c.trigger, triggerEventId: c.triggerEventId, decidedAt: c.decidedAt, due, unless, until, event: c.event, ...(c.item ? { item: c.item, relation: c.relation ?? null } : {}) }
     stores().pending.put(field, p)
     ctx.timers.registerEventTime(due, `p:${field}`)
   }
@@ -156,10 +121,23 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
       return
     }
     ctx.count('candidate', { outcome: c.origin })
-    ctx.forward(new RecordCtor<Candidate>({ key: c.userId, value: c, timestamp: c.sendAt }))
+    // The task's cap overrides travel with the candidate, as the task is when it goes out.
+    const caps = stores().tasks.get(c.taskId)?.caps
+    ctx.forward(new RecordCtor<Candidate>({ key: c.userId, value: caps ? { ...c, caps } : c, timestamp: c.sendAt }))
   }
 
   const suppress = (s: Suppression): void => forwardSuppression(ctx, s)
+
+  /**
+   * Whether a candidate (or a suppression in its place) may be born for this trigger: false when
+   * its decision id was born already (a redelivered event, a timer fired again), so one trigger
+   * gives one decision or one suppression however often it arrives. Records the id otherwise.
+   */
+  const firstBirth = (userId: string, taskId: string, trigger: string, now: number): boolean => {
+    if (claimId(stores().seen, decisionId(userId, taskId, trigger), now, { ttlMs: settings.dedup.ttlMs, maxIds: settings.dedup.maxIdsPerUser })) return true
+    ctx.count('duplicate', { reason: 'trigger' })
+    return false
+  }
 
   /** Counts a rule that failed on a record, and logs it once per task (see ruleErrorLogged). */
   const ruleFailed = (taskId: string, reason: string): void => {
@@ -250,18 +228,50 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
         counts ??= rollingCounts(st.events.events(), ts)
         const r = evaluateRule(trig.when, { event: ev, user, counts })
         if (r.error !== undefined) {
+          if (!firstBirth(userId, taskId, ev.eventId, ts)) continue
           ruleFailed(taskId, r.error)
           suppress({ userId, taskId, materialId: null, reason: 'rule_error', ts, triggerEventId: ev.eventId })
           continue
         }
         if (!r.result) continue
       }
+      if (!firstBirth(userId, taskId, ev.eventId, ts)) continue
       const c: Candidate = { userId, taskId, origin: 'event', trigger: ev.eventId, triggerEventId: ev.eventId, decidedAt: ts, sendAt: ts, user, event: (carried ??= candidateEvent(ev)) }
       const holdMs = Math.max(trig.delayMs, trig.unless?.withinMs ?? 0)
       if (holdMs === 0) emit(c)
       else hold(c, ts + holdMs, trig.unless?.events ?? [], ts + (trig.unless?.withinMs ?? 0))
     }
     ensurePlans(state, ts)
+  }
+
+  /** An item event reaching this user through one of their relations (operators/relations.ts). */
+  const onItemFanOut = (record: Record<ItemFanOut>): void => {
+    const st = stores()
+    const f = record.value
+    const { userId, taskId } = f
+    if (record.key !== userId) return ctx.deadLetter(record, `item fan-out for user "${userId}" arrived under the key "${record.key}": it must be keyed by its userId`)
+    const ts = record.timestamp
+    const task = st.tasks.get(taskId)
+    const state = st.user.get() ?? newUserState()
+    if (!task || task.trigger.type !== 'item' || !taskLive(task, ts) || !inAudience(task, state.segments)) return
+    const trig = task.trigger
+    const user = userContext(userId, state)
+    const event = recipientEvent(f)
+    const trigger = itemTrigger(f.item.eventId)
+    if (trig.when !== undefined) {
+      const r = evaluateRule(trig.when, { event, item: f.item, relation: f.relation, user, counts: rollingCounts(st.events.events(), ts) })
+      if (r.error !== undefined) {
+        if (!firstBirth(userId, taskId, trigger, ts)) return
+        ruleFailed(taskId, r.error)
+        return suppress({ userId, taskId, materialId: null, reason: 'rule_error', ts, triggerEventId: f.item.eventId })
+      }
+      if (!r.result) return
+    }
+    if (!firstBirth(userId, taskId, trigger, ts)) return
+    const c: Candidate = { userId, taskId, origin: 'item', trigger, triggerEventId: f.item.eventId, decidedAt: ts, sendAt: ts, user, event, item: f.item, relation: f.relation }
+    // Spread: held on a timer until this user's share of fanout.spreadMs has passed.
+    if (f.sendAt > ts) hold(c, f.sendAt, [], ts)
+    else emit(c)
   }
 
   const onFanOut = (taskId: string, fireTime: number): void => {
@@ -338,11 +348,12 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
         const { timezone, pushEnabled } = parsed.value
         return updateUser(record.timestamp, (state) => ({ ...state, timezone, pushEnabled }))
       }
+      if (isItemFanOut(record, topics.events)) return onItemFanOut(record)
       onEvent(record as Record<BehaviorEvent>)
     },
     processBroadcast(record) {
       const st = stores()
-      const result = ingestConfig(ctx, topics, { tasks: st.tasks, materials: st.materials }, record, { materialWaitMs: settings.materialWaitMs })
+      const result = ingestConfig(ctx, topics, { tasks: st.tasks, materials: st.materials }, record, { materialWaitMs: settings.materialWaitMs, checkTask })
       // Tasks that changed: the one in the record, or those a material completed after a wait.
       const changed = result.kind === 'task' ? [{ id: result.id, task: result.task }] : result.kind === 'material' ? result.applied : []
       for (const { id, task } of changed) {
@@ -368,7 +379,7 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
       const user = userContext(userId, state)
       if (timer.name.startsWith('s:')) {
         const { taskId, fire } = timer.payload as { taskId: string; fire: number }
-        if (!taskLive(st.tasks.get(taskId), timer.time)) return
+        if (!taskLive(st.tasks.get(taskId), timer.time) || !firstBirth(userId, taskId, `schedule:${fire}`, timer.time)) return
         emit({ userId, taskId, origin: 'schedule', trigger: `schedule:${fire}`, triggerEventId: null, decidedAt: timer.time, sendAt: timer.time, user, event: null })
         return
       }
@@ -381,7 +392,7 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
           suppress({ userId, taskId: p.taskId, materialId: null, reason: 'expired', ts: timer.time, triggerEventId: p.triggerEventId })
           return
         }
-        emit({ userId, taskId: p.taskId, origin: p.origin, trigger: p.trigger, triggerEventId: p.triggerEventId, decidedAt: p.decidedAt, sendAt: timer.time, user, event: p.event })
+        emit({ userId, taskId: p.taskId, origin: p.origin, trigger: p.trigger, triggerEventId: p.triggerEventId, decidedAt: p.decidedAt, sendAt: timer.time, user, event: p.event, ...(p.item ? { item: p.item, relation: p.relation ?? null } : {}) })
         return
       }
       if (timer.name.startsWith('z:')) {
@@ -398,7 +409,7 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
         }
         if (inAudience(task, state.segments)) {
           const day = new Date(localDayStart(timer.time, state.timezone)).toISOString().slice(0, 10)
-          emit({ userId, taskId, origin: 'personalized', trigger: `personalized:${day}`, triggerEventId: null, decidedAt: timer.time, sendAt: timer.time, user, event: null })
+          if (firstBirth(userId, taskId, `personalized:${day}`, timer.time)) emit({ userId, taskId, origin: 'personalized', trigger: `personalized:${day}`, triggerEventId: null, decidedAt: timer.time, sendAt: timer.time, user, event: null })
         }
         ensurePlans(state, timer.time)
       }

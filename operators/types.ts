@@ -1,6 +1,8 @@
 /** Records passed between the decision operators, and the topic value shapes they emit. */
 import type { ProcessorContext } from '../pipeline/api/index.ts'
 import { Record } from '../pipeline/api/index.ts'
+import type { TaskCaps } from './config.ts'
+import type { ItemEvent } from './item-event.ts'
 
 /** A behavior event (DESIGN.md, Contracts). */
 export interface BehaviorEvent {
@@ -83,7 +85,7 @@ export interface UserContext {
 export interface Candidate {
   userId: string
   taskId: string
-  origin: 'event' | 'schedule' | 'personalized'
+  origin: 'event' | 'schedule' | 'personalized' | 'item'
   /** Triggering event id, schedule fire time or personalized day: feeds the decision id. */
   trigger: string
   triggerEventId: string | null
@@ -93,6 +95,23 @@ export interface Candidate {
   sendAt: number
   user: UserContext
   event: BehaviorEvent | null
+  /** Item triggers: the item event that fanned out to this user (`event` is its copy as the user's). */
+  item?: ItemEvent | null
+  /** Item triggers: the user's relation to the item that made them a recipient. */
+  relation?: ItemRelation | null
+  /** The task's cap overrides (its `caps`), when it has any: fatigue applies them. */
+  caps?: TaskCaps | null
+}
+
+/** A user's relation of one type to one item (operators/relations.ts), as item triggers see it. */
+export interface ItemRelation {
+  type: string
+  /** Event time of the first event that built the relation (since it last began). */
+  firstTs: number
+  /** Event time of the latest event that built it. */
+  lastTs: number
+  /** Events that built it since it began. */
+  count: number
 }
 
 /** One rendered, scored material for a candidate. */

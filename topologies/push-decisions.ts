@@ -4,18 +4,24 @@
  * and the suppression audit trail out.
  *
  *   Task Center (when) → Matching Center (what) → fatigue and arbitration (whether) → push-decisions
+ *
+ * Item triggers add a sub-topology keyed by item: the behavior events that build or end a
+ * user-item relation (repartitioned by itemId) and item events meet in the relations node, whose
+ * fan-out (repartitioned by userId) joins the Task Center's input.
  */
 import { TopologyBuilder, broadcastStore, defineTopology, jsonObjectSerde, jsonSerde, mapStore, valueStore, windowStore } from '../pipeline/api/index.ts'
 import type { Stream } from '../pipeline/api/index.ts'
 import { PUSH_HISTORY_MS, fatigue } from '../operators/fatigue.ts'
 import { matchingCenter } from '../operators/matching-center.ts'
+import { checkItemEvent } from '../operators/item-event.ts'
+import type { ItemEvent } from '../operators/item-event.ts'
+import { relationEventTypes, relations, relationsStores } from '../operators/relations.ts'
+import type { ItemFanOut } from '../operators/relations.ts'
 import { parseSettings } from '../operators/settings.ts'
 import type { Settings } from '../operators/settings.ts'
-import { taskCenter } from '../operators/task-center.ts'
+import { taskCenter, taskCenterStores } from '../operators/task-center.ts'
 import type { BehaviorEvent, Candidate, Decision, ScoredCandidate, Suppression } from '../operators/types.ts'
 import { SUPPRESSIONS, checkBehaviorEvent } from '../operators/types.ts'
-
-const WEEK = 7 * 86_400_000
 
 /** Default topic names of the flow: the defaults of `hermes.topics` (operators/settings.ts). */
 export const TOPICS: Readonly<Settings['topics']> = Object.freeze(parseSettings({}).topics)
@@ -33,17 +39,27 @@ export default defineTopology(({ settings }) => {
   const materials = b.broadcast<unknown>('materials', { topic: topics.materials, serde: jsonSerde(), keyField: 'materialId', timestampField: 'ts' })
   const stats = b.broadcast<unknown>('stats', { topic: topics.stats, serde: jsonSerde(), keyField: 'materialId', timestampField: 'ts' })
 
+  const items = b.source<ItemEvent>('item-events', { topic: topics.items, serde: jsonObjectSerde<ItemEvent>(checkItemEvent), keyField: 'itemId', timestampField: 'ts' })
+
+  // Relations by item: only the events that build or end one cross to the item side.
+  const relationTypes = relationEventTypes(s)
+  const behaviorsByItem = events
+    .filter('relation-events', (e) => typeof e.itemId === 'string' && e.itemId !== '' && relationTypes.has(e.type))
+    .keyBy('behaviors-by-item', (e) => e.itemId as string)
+  const fanOut = (items as Stream<unknown>)
+    .merge('item-inputs', behaviorsByItem as Stream<unknown>)
+    .connect(tasks, materials)
+    .process<ItemFanOut>('relations', () => relations({ topics, settings: s }), {
+      stores: relationsStores(s),
+      broadcastStores: { tasks: broadcastStore(), materials: broadcastStore() },
+    })
+    .keyBy('fanout-by-user', (f) => f.userId)
+
   const candidates = (events as Stream<unknown>)
-    .merge('user-inputs', audiences, users)
+    .merge('user-inputs', audiences, users, fanOut as Stream<unknown>)
     .connect(tasks, materials)
     .process<Candidate>('task-center', () => taskCenter({ topics, settings: s }), {
-      stores: {
-        user: valueStore(),
-        events: windowStore({ retentionMs: WEEK }),
-        pending: mapStore(),
-        plans: mapStore(),
-        schedule: valueStore(),
-      },
+      stores: taskCenterStores(s),
       broadcastStores: { tasks: broadcastStore(), materials: broadcastStore() },
       sideOutputs: [SUPPRESSIONS],
     })
@@ -53,10 +69,12 @@ export default defineTopology(({ settings }) => {
   })
   const decided = scored.process<Decision>('fatigue', () => fatigue({ settings: s }), {
     stores: {
-      // Decision ids sent, so a redelivered trigger never yields a second decision.
-      sent: windowStore({ retentionMs: PUSH_HISTORY_MS }),
+      // Decision ids sent or suppressed (bounded, expiring): one decision or one suppression each.
+      decided: valueStore({ ttlMs: s.dedup.ttlMs }),
       pushes: windowStore({ retentionMs: PUSH_HISTORY_MS }),
       materialPushes: windowStore({ retentionMs: PUSH_HISTORY_MS }),
+      // Pushes per content (material and item), for material caps that count content.
+      contentPushes: windowStore({ retentionMs: PUSH_HISTORY_MS }),
       rate: windowStore({ retentionMs: PUSH_HISTORY_MS }),
       arbitration: valueStore(),
       deferred: mapStore(),

@@ -20,6 +20,12 @@ export interface PlanSource {
   misplacedTopic?: string
   /** The internal source reading a {@link PlanSource.misplacedTopic}: records already placed by their key field. */
   rerouted?: boolean
+  /**
+   * A broadcast topic that an earlier sub-topology reads too: that one dead-letters the topic's
+   * undecodable records, so that one bad record gives one dead letter (branch `relations`: the
+   * decision flow's relations sub-topology reads config.tasks beside the Task Center's).
+   */
+  reportedElsewhere?: boolean
 }
 
 /**
@@ -133,6 +139,14 @@ export function compilePlan(topology: Topology): Plan {
     }
   }
   const subtopologies = [...groups.values()]
+  const broadcastReaders = new Set<string>()
+  for (const g of subtopologies) {
+    for (const s of g.sources) {
+      if (!s.broadcast) continue
+      if (broadcastReaders.has(s.topic)) s.reportedElsewhere = true
+      broadcastReaders.add(s.topic)
+    }
+  }
   for (const g of subtopologies) {
     if (!g.sources.some((s) => !s.broadcast)) {
       throw new TopologyError(`Nodes ${g.nodes.map((n) => `"${n.id}"`).join(', ')} read no keyed source; connect them to builder.source(...).`)

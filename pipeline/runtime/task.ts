@@ -186,8 +186,9 @@ export class Task {
         if (raw.value === null && !source.broadcast) throw new Error('record has no value (null)')
         value = raw.value === null ? null : source.serde.deserialize(raw.value)
       } catch (err) {
-        // Every task reads a broadcast record: the task of partition 0 dead-letters it, once.
-        this.fail('deserialize', source.nodeId, err, input, source.broadcast && this.partition !== 0)
+        // Every task reads a broadcast record: the task of partition 0 dead-letters it, once (in
+        // the first sub-topology that reads the topic).
+        this.fail('deserialize', source.nodeId, err, input, source.broadcast && (this.partition !== 0 || source.reportedElsewhere === true))
         return Number.NaN
       }
       let ts = raw.timestamp
@@ -200,7 +201,7 @@ export class Task {
           const problem = this.timeCheck.problem(source.timestampField, t)
           if (problem !== undefined) {
             this.count(source.nodeId, 'time_rejected', 'implausible_time')
-            this.fail('deserialize', source.nodeId, new SerdeError(problem), input, source.broadcast && this.partition !== 0)
+            this.fail('deserialize', source.nodeId, new SerdeError(problem), input, source.broadcast && (this.partition !== 0 || source.reportedElsewhere === true))
             return Number.NaN
           }
           ts = t as number

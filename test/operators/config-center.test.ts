@@ -133,7 +133,7 @@ describe('Configuration Center: audiences and user profiles are keyed state', ()
 describe('Configuration Center: invalid records are rejected and the previous version stays in force', () => {
   const valid = eventTask('t1', { trigger: { type: 'event', events: ['price_drop'], when: { '>=': [{ var: 'event.attrs.dropPct' }, 10] } } })
   const cases: Array<[string, object, RegExp]> = [
-    ['an unknown trigger type', eventTask('t1', { trigger: { type: 'webhook', events: ['price_drop'] } }), /trigger\.type: unknown trigger type: use "event", "schedule" or "personalized"/],
+    ['an unknown trigger type', eventTask('t1', { trigger: { type: 'webhook', events: ['price_drop'] } }), /trigger\.type: unknown trigger type: use "event", "schedule", "personalized" or "item"/],
     ['a bad cron expression', eventTask('t1', { trigger: { type: 'schedule', cron: '61 * * * *', timezone: 'UTC' } }), /trigger\.cron: bad cron expression "61 \* \* \* \*"/],
     ['an unknown time zone', eventTask('t1', { trigger: { type: 'schedule', cron: '0 9 * * *', timezone: 'Mars/Olympus' } }), /trigger\.timezone: unknown time zone "Mars\/Olympus"/],
     ['an unknown JsonLogic operation', eventTask('t1', { trigger: { type: 'event', events: ['price_drop'], when: { eval: ['1+1'] } } }), /trigger\.when: malformed JsonLogic: .*unknown or forbidden JsonLogic operation "eval"/],

@@ -16,6 +16,7 @@ import pushDecisions from '../../topologies/push-decisions.ts'
 /** The field each input topic of the decision flow is keyed by. */
 const KEY_FIELDS: { [topic: string]: string } = {
   'behavior-events': 'userId',
+  'item-events': 'itemId',
   'config.users': 'userId',
   'config.audiences': 'userId',
   'config.tasks': 'taskId',

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest'
-import { TopologyBuilder, broadcastStore, jsonObjectSerde, jsonSerde, mapStore, valueStore, windowStore } from '../../pipeline/api/index.ts'
+import { TopologyBuilder, broadcastStore, jsonObjectSerde, jsonSerde } from '../../pipeline/api/index.ts'
 import { TopologyTestDriver } from '../../pipeline/testing/test-driver.ts'
 import { parseSettings } from '../../operators/settings.ts'
-import { taskCenter } from '../../operators/task-center.ts'
+import { taskCenter, taskCenterStores } from '../../operators/task-center.ts'
 import type { BehaviorEvent, Candidate } from '../../operators/types.ts'
 import { SUPPRESSIONS, checkBehaviorEvent } from '../../operators/types.ts'
 import type { DeadLetter } from './helpers.ts'
-import { HOUR, T0, ev, eventTask, material } from './helpers.ts'
+import { T0, ev, eventTask, material } from './helpers.ts'
 
 /**
  * The Task Center behind a keyBy on something other than the user (a device attribute): the
@@ -23,7 +23,7 @@ function keyedByDevice() {
     .keyBy('by-device', (e) => String(e.attrs?.device ?? 'none'))
     .connect(tasks, materials)
     .process<Candidate>('task-center', () => taskCenter({ topics: s.topics, settings: s }), {
-      stores: { user: valueStore(), events: windowStore({ retentionMs: 7 * 24 * HOUR }), pending: mapStore(), plans: mapStore(), schedule: valueStore() },
+      stores: taskCenterStores(s),
       broadcastStores: { tasks: broadcastStore(), materials: broadcastStore() },
       sideOutputs: [SUPPRESSIONS],
     })

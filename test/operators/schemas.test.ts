@@ -71,6 +71,21 @@ describe('schemas: JSON and the Avro form carry the same fields', () => {
     await d.close()
   })
 
+  it('accepts an item event and an item task in their Avro form', async () => {
+    const d = await flow()
+    await d.pipe('config.materials', [material('m1', { body: '{{event.itemId}} is {{event.attrs.dropPct}}% cheaper' })])
+    const trigger = { type: 'item', events: ['price_drop'], relation: { types: ['fav'], withinMs: 30 * 24 * HOUR }, when: { '>=': [{ var: 'item.attrs.dropPct' }, 10] }, fanout: { maxUsers: 100, spreadMs: 0 } }
+    await d.pipe('config.tasks', [viaAvro('task', { taskId: 't1', trigger: JSON.stringify(trigger), materials: ['m1'] })])
+    await d.pipe('behavior-events', [ev('u1', 'favorite', T0, { itemId: 'sku-1' })])
+    const item = viaAvro('item-event', { eventId: 'i1', itemId: 'sku-1', type: 'price_drop', ts: T0 + HOUR, attrs: { dropPct: 30 } })
+    expect(item).toMatchObject({ category: null })
+    await d.pipe('item-events', [item])
+    await advanceTo(d, T0 + 2 * HOUR)
+    expect(deadLetters(d)).toEqual([])
+    expect(decisions(d).map((x) => [x.userId, x.body])).toEqual([['u1', 'sku-1 is 30% cheaper']])
+    await d.close()
+  })
+
   it('dead-letters a task whose JSON text fields do not parse, naming the field', async () => {
     const d = await flow()
     await d.pipe('config.materials', [material('m1')])
