@@ -19,8 +19,9 @@ import type { Processor, ProcessorContext, Record, Timer } from '../pipeline/api
 import { Record as RecordCtor } from '../pipeline/api/index.ts'
 import { inQuietHours, nextLocalHour } from './clock.ts'
 import type { Settings } from './settings.ts'
-import type { Decision, ScoredCandidate, SuppressionReason } from './types.ts'
-import { forwardSuppression, taskKey } from './types.ts'
+import type { DecisionOut, ScoredCandidate, SuppressionReason } from './types.ts'
+import { expectedAt, modelFieldsAt } from './ctr-model.ts'
+import { experimentFields, forwardSuppression, taskKey } from './types.ts'
 
 const DAY = 86_400_000
 
@@ -37,12 +38,13 @@ export function rank(a: ScoredCandidate, b: ScoredCandidate): number {
   return b.priority - a.priority || b.expectedCtr - a.expectedCtr || (a.decisionId < b.decisionId ? -1 : a.decisionId > b.decisionId ? 1 : 0)
 }
 
-export function fatigue(options: { settings: Settings }): Processor<ScoredCandidate, Decision> {
+export function fatigue(options: { settings: Settings }): Processor<ScoredCandidate, DecisionOut> {
   const f = options.settings.fatigue
-  let ctx!: ProcessorContext<Decision>
+  let ctx!: ProcessorContext<DecisionOut>
 
   const suppress = (c: ScoredCandidate, reason: SuppressionReason, ts: number): void =>
-    forwardSuppression(ctx, { userId: c.userId, taskId: c.taskId, materialId: c.materialId, reason, ts, triggerEventId: c.triggerEventId })
+    // With the experiment and arm, for the exposure log and per-arm reports (operators/exposures.ts).
+    forwardSuppression(ctx, { userId: c.userId, taskId: c.taskId, materialId: c.materialId, reason, ts, triggerEventId: c.triggerEventId, ...experimentFields(c) })
 
   /** The cap a candidate fails at send time `at`, or null when it may go. */
   const failedCap = (c: ScoredCandidate, at: number): SuppressionReason | null => {
@@ -59,16 +61,19 @@ export function fatigue(options: { settings: Settings }): Processor<ScoredCandid
     }
     const recent = pushes.sum(at - DAY + 1, at)
     const threshold = c.minExpectedCtr * (1 + (c.fatigueCost ?? f.fatigueCost) * recent)
-    if (c.expectedCtr < threshold) return 'low_value'
+    // The click model's rate at this push count (operators/ctr-model.ts), else the material's.
+    if (expectedAt(c, recent) < threshold) return 'low_value'
     return null
   }
 
   const send = (c: ScoredCandidate, at: number, now: number): void => {
+    // Counted before this push is added: the model's pushes-in-24h feature at the send time.
+    const recent = ctx.windowStore('pushes').sum(at - DAY + 1, at)
     ctx.windowStore('sent').add(at, 1, c.decisionId)
     ctx.windowStore('pushes').add(at, 1, c.taskId)
     ctx.windowStore('materialPushes').add(at, 1, c.materialId)
     if (c.rateLimit) ctx.withKey(taskKey('rate', c.taskId), () => ctx.windowStore('rate').add(at, 1))
-    const d: Decision = {
+    const d: DecisionOut = {
       decisionId: c.decisionId,
       userId: c.userId,
       taskId: c.taskId,
@@ -84,9 +89,11 @@ export function fatigue(options: { settings: Settings }): Processor<ScoredCandid
       arm: c.arm,
       triggerEventId: c.triggerEventId,
       decidedAt: c.decidedAt,
+      // The click model's expected rate, top features and learning record (operators/ctr-model.ts).
+      ...modelFieldsAt(c, recent),
     }
     ctx.count('decision', { policy: c.policy, arm: c.arm ?? 'none' })
-    ctx.forward(new RecordCtor<Decision>({ key: c.userId, value: d, timestamp: now }))
+    ctx.forward(new RecordCtor<DecisionOut>({ key: c.userId, value: d, timestamp: now }))
   }
 
   /** Sends the best candidate that passes every check; the rest are suppressed with their reason. */

@@ -81,8 +81,11 @@ export interface Arm {
   policy: Policy
 }
 
-/** The arm of a user: a stable hash of (experiment id, user id) against the cumulative weights. */
-export function assignArm(experimentId: string, userId: string, arms: readonly Arm[]): Arm {
+/**
+ * The arm of a user: a stable hash of (experiment id, user id) against the cumulative weights.
+ * Generic over the arm's other fields (operators/experiments.ts reads the overrides).
+ */
+export function assignArm<A extends { weight: number }>(experimentId: string, userId: string, arms: readonly A[]): A {
   const total = arms.reduce((s, a) => s + a.weight, 0)
   const point = unitHash(`${experimentId}\u0000${userId}`) * total
   let acc = 0
@@ -90,5 +93,5 @@ export function assignArm(experimentId: string, userId: string, arms: readonly A
     acc += arm.weight
     if (point < acc) return arm
   }
-  return arms[arms.length - 1] as Arm
+  return arms[arms.length - 1] as A
 }

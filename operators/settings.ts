@@ -4,6 +4,7 @@
  */
 import { z } from 'zod'
 import { TopologyError } from '../pipeline/api/index.ts'
+import { modelSettingsSchema } from './model-settings.ts'
 
 const H = 3_600_000
 const positive = z.number().int().positive()
@@ -27,6 +28,9 @@ export const settingsSchema = z
         stats: topicName.default('material-stats'),
         decisions: topicName.default('push-decisions'),
         suppressions: topicName.default('push-suppressions'),
+        // Click model and experiments (operators/model-settings.ts): every candidate's exposure, the learned weights.
+        exposures: topicName.default('exposures'),
+        model: topicName.default('ctr-model'),
       })
       .strict()
       .prefault({}),
@@ -74,6 +78,8 @@ export const settingsSchema = z
       })
       .strict()
       .prefault({}),
+    /** The click model, held pushes and delivery feedback (operators/model-settings.ts). */
+    model: modelSettingsSchema.prefault({}),
     /** Activity histogram decay per week (0..1): the weight old weeks keep. */
     histogramDecay: z.number().min(0).max(1).default(0.8),
     /**

@@ -22,6 +22,7 @@ import type { MaterialConfig, TaskConfig } from './config.ts'
 import { audienceSchema, parseWith, userSchema } from './config.ts'
 import type { ConfigTopics } from './config-ingest.ts'
 import { inAudience, ingestConfig, onMaterialWaitTimer, taskLive } from './config-ingest.ts'
+import { quietHoursFor } from './experiments.ts'
 import { unitHash } from './ids.ts'
 import { evaluateRule } from './rules.ts'
 import type { Settings } from './settings.ts'
@@ -150,13 +151,15 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
     // Deferred here rather than downstream: only this operator sees profile and task updates,
     // so only here can the held candidate be re-checked when quiet hours end.
     const q = settings.fatigue
-    if (stores().tasks.get(c.taskId)?.quietHours === 'defer' && inQuietHours(c.sendAt, c.user.timezone, q.quietStartHour, q.quietEndHour)) {
+    // The user's experiment arm may override the task's quiet-hours handling (operators/experiments.ts).
+    if (quietHoursFor(stores().tasks.get(c.taskId), c.userId) === 'defer' && inQuietHours(c.sendAt, c.user.timezone, q.quietStartHour, q.quietEndHour)) {
       ctx.count('deferred', { reason: 'quiet_hours' })
       hold(c, nextLocalHour(c.sendAt, c.user.timezone, q.quietEndHour), [], c.decidedAt)
       return
     }
     ctx.count('candidate', { outcome: c.origin })
-    ctx.forward(new RecordCtor<Candidate>({ key: c.userId, value: c, timestamp: c.sendAt }))
+    // The activity histogram rides along for the click model's activity feature (operators/ctr-model.ts).
+    ctx.forward(new RecordCtor<Candidate>({ key: c.userId, value: { ...c, activity: stores().user.get()?.hist ?? null }, timestamp: c.sendAt }))
   }
 
   const suppress = (s: Suppression): void => forwardSuppression(ctx, s)
