@@ -36,6 +36,17 @@ const HOUR = 60 * MIN
 /** Key of the model's record on the model topic (one global model). */
 export const MODEL_KEY = 'ctr'
 
+/**
+ * An always-on feature that is learned but left out of predictions: it absorbs what the labels
+ * get wrong for every push alike (clicks after the attribution window, material rates that
+ * drift), so the level of a prediction stays the material's rate from material-stats and the
+ * other weights only say how this candidate differs. Its prior variance is large
+ * ({@link BIAS_VARIANCE_FACTOR} times the others'), so a global shift lands on it, not on the
+ * always-on context features.
+ */
+export const BIAS_FEATURE = 'bias'
+export const BIAS_VARIANCE_FACTOR = 100
+
 /** The published model (topic `hermes.topics.model`, compacted, key {@link MODEL_KEY}). */
 export interface ModelRecord {
   modelId: string
@@ -47,8 +58,6 @@ export interface ModelRecord {
   examples: number
   /** Weights that moved from the prior: `[index, mean, variance]`, by index. */
   weights: Array<[number, number, number]>
-  /** Feature names seen per index (the last one wins on a collision), for explanations. */
-  names: Array<[number, string]>
 }
 
 /** A decoded model, as the Matching Center uses it. */
@@ -57,7 +66,6 @@ export interface Model {
   examples: number
   mean: Float64Array
   variance: Float64Array
-  names: Map<number, string>
 }
 
 /** What the features of a candidate are computed from. */
@@ -148,7 +156,7 @@ export function decodeModel(r: ModelRecord, dims: number): Model | null {
       variance[i] = v
     }
   }
-  return { dims, examples: r.examples, mean, variance, names: new Map(r.names ?? []) }
+  return { dims, examples: r.examples, mean, variance }
 }
 
 /** What {@link scoreCandidate} returns: the policy's score and the model's view for fatigue and learning. */
@@ -179,9 +187,10 @@ export function scoreCandidate(options: {
   const features = names.map((n) => featureIndex(n, dims))
   const offset = logit(options.materialMean)
   const pushIdx = [0, 1, 2, 3].map((n) => featureIndex(pushesFeature(n), dims))
+  const trainOnly = [featureIndex(BIAS_FEATURE, dims)]
   if (!model) {
     const byPushes = pushIdx.map(() => round(options.materialMean))
-    return { score: options.materialScore, expectedCtr: options.materialMean, model: { features, offset: round(offset), byPushes, pushFeatures: pushIdx, explain: [] } }
+    return { score: options.materialScore, expectedCtr: options.materialMean, model: { features, offset: round(offset), byPushes, pushFeatures: pushIdx, trainOnly, explain: [] } }
   }
   let mu = 0
   let variance = 0
@@ -201,16 +210,19 @@ export function scoreCandidate(options: {
   } else if (options.policy === 'ucb') {
     score = sigmoid(logit(Math.min(options.materialScore, 1 - 1e-6)) + mu + at0 + options.ucbAlpha * Math.sqrt(variance))
   } else score = expectedCtr
-  return { score, expectedCtr, model: { features, offset: round(offset), byPushes, pushFeatures: pushIdx, explain: explain(model, features) } }
+  return { score, expectedCtr, model: { features, offset: round(offset), byPushes, pushFeatures: pushIdx, trainOnly, explain: explain(model, names, features) } }
 }
 
 /** The (at most three) active features with the largest absolute weights, largest first. */
-function explain(model: Model, features: readonly number[]): FeatureWeight[] {
+function explain(model: Model, names: readonly string[], features: readonly number[]): FeatureWeight[] {
   const out: FeatureWeight[] = []
-  for (const i of new Set(features)) {
+  const seen = new Set<number>()
+  features.forEach((i, k) => {
     const w = model.mean[i] as number
-    if (Math.abs(w) >= 1e-4) out.push({ feature: model.names.get(i) ?? `#${i}`, weight: round(w) })
-  }
+    if (seen.has(i) || Math.abs(w) < 1e-4) return
+    seen.add(i)
+    out.push({ feature: names[k] as string, weight: round(w) })
+  })
   return out.sort((a, b) => Math.abs(b.weight) - Math.abs(a.weight) || (a.feature < b.feature ? -1 : 1)).slice(0, 3)
 }
 
@@ -232,16 +244,17 @@ export function learnExample(options: {
   features: readonly number[]
   offset: number
   clicked: boolean
-  priorVariance: number
+  /** Prior variance of weight i. */
+  priorVariance: (i: number) => number
   forgetting: number
   get: (i: number) => WeightState | undefined
   put: (i: number, w: WeightState) => void
 }): void {
-  const q0 = 1 / options.priorVariance
   const y = options.clicked ? 1 : 0
   // A feature listed twice (a hash collision) counts once: x is binary.
   const idx = [...new Set(options.features)]
   const ws = idx.map((i) => {
+    const q0 = 1 / options.priorVariance(i)
     const w = options.get(i) ?? [0, q0]
     // Forgetting: the precision drifts back towards the prior, so old evidence fades.
     return [w[0], q0 + (w[1] - q0) * options.forgetting] as WeightState
@@ -293,6 +306,6 @@ export function modelFieldsAt(c: { expectedCtr: number; model?: ModelScore; impr
   return {
     expectedCtr: round(expectedAt(c, pushes)),
     explain: c.model.explain,
-    learn: { features: [...c.model.features, push], offset: c.model.offset, impressions: c.impressions ?? 'decided' },
+    learn: { features: [...c.model.features, push, ...(c.model.trainOnly ?? [])], offset: c.model.offset, impressions: c.impressions ?? 'decided' },
   }
 }

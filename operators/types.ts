@@ -134,6 +134,8 @@ export interface ModelScore {
   byPushes: number[]
   /** Hashed indices of the pushes-in-24h feature for 0, 1, 2 and 3 or more pushes. */
   pushFeatures: number[]
+  /** Hashed indices of features learned but not used in predictions (the bias, operators/ctr-model.ts). */
+  trainOnly?: number[]
   /** The features with the largest weights (by absolute value), at most three. */
   explain: FeatureWeight[]
 }

@@ -45,17 +45,27 @@ describe('feedback: material-stats', () => {
     await d.close()
   })
 
-  it('ignores clicks without a decisionId or materialId, and events that are not clicks', async () => {
+  it('ignores clicks without a decisionId, clicks on unknown decisions without a materialId, and events that are not clicks', async () => {
     const { d, out } = await withDecisions()
     stats(d)
     const a = out[0] as Decision
     await d.pipe('behavior-events', [
       click(a, T0 + 20 * MIN, 'push_click', { materialId: a.materialId }),
-      click(a, T0 + 21 * MIN, 'push_click', { decisionId: a.decisionId }),
+      click(a, T0 + 21 * MIN, 'push_click', { decisionId: 'never-sent' }),
       click(a, T0 + 22 * MIN, 'view'),
     ])
     await advanceTo(d, T0 + 40 * MIN, MIN)
     expect(stats(d)).toEqual([])
+    await d.close()
+  })
+
+  it('attributes a click that names only its decision to the material the decision sent (from the exposure)', async () => {
+    const { d, out } = await withDecisions()
+    stats(d)
+    const a = out[0] as Decision
+    await d.pipe('behavior-events', [click(a, T0 + 20 * MIN, 'push_click', { decisionId: a.decisionId })])
+    await advanceTo(d, T0 + 40 * MIN, MIN)
+    expect(stats(d).map((s) => [s.materialId, s.clicks > 0])).toEqual([['m1', true]])
     await d.close()
   })
 
