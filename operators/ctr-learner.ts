@@ -1,42 +1,33 @@
 /**
  * The click model's learner (topologies/material-stats.ts): every training example of every user
- * comes to one key ({@link MODEL_KEY}), where the diagonal Gaussian posterior of the weights is
- * updated one example at a time (operators/ctr-model.ts, `learnExample`) and published, at most
- * once per `publishIntervalMs` of event time, to the compacted model topic that the decision
- * flow reads as broadcast state. One key on purpose: a global model needs one place, and its
- * state is small (at most `dims` weights, only those that moved are stored and published).
+ * comes to one key ({@link MODEL_KEY}), where examples are counted by (features, offset) until
+ * the publish interval ends; then the diagonal Gaussian posterior of the weights takes one batch
+ * update (operators/ctr-model.ts, `learnBatch`) and is published to the compacted model topic
+ * that the decision flow reads as broadcast state. One key on purpose: a global model needs one
+ * place, and its state is small (at most `dims` weights, only those that moved are stored and
+ * published; the batch holds one counter per distinct example).
  */
 import type { Processor, ProcessorContext, Record, Timer } from '../pipeline/api/index.ts'
 import { Record as RecordCtor } from '../pipeline/api/index.ts'
-import type { ModelRecord, WeightState } from './ctr-model.ts'
-import { BIAS_FEATURE, BIAS_VARIANCE_FACTOR, MODEL_KEY, featureIndex, learnExample, round } from './ctr-model.ts'
+import type { ExampleGroup, ModelRecord, WeightState } from './ctr-model.ts'
+import { MODEL_KEY, learnBatch, round } from './ctr-model.ts'
 import type { TrainingExample } from './feedback.ts'
 import type { ModelSettings } from './model-settings.ts'
 
-/** Learns from examples keyed by {@link MODEL_KEY}; stores `weights` (map by index), `examples` and `publishAt`. */
+/** Learns from examples keyed by {@link MODEL_KEY}; stores `weights` (map by index), `batch` (map by example), `examples` and `publishAt`. */
 export function ctrLearner(settings: Pick<ModelSettings, 'dims' | 'priorVariance' | 'forgetting' | 'publishIntervalMs'>): Processor<TrainingExample, ModelRecord> {
   let ctx!: ProcessorContext<ModelRecord>
-  const bias = featureIndex(BIAS_FEATURE, settings.dims)
-  const priorVariance = (i: number): number => (i === bias ? BIAS_VARIANCE_FACTOR : 1) * settings.priorVariance
   return {
     init(c) {
       ctx = c
     },
     process(record: Record<TrainingExample>) {
       const ex = record.value
-      const weights = ctx.mapStore<WeightState>('weights')
       const features = ex.features.filter((i) => Number.isInteger(i) && i >= 0 && i < settings.dims)
-      learnExample({
-        features,
-        offset: ex.offset,
-        clicked: ex.clicked,
-        priorVariance,
-        forgetting: settings.forgetting,
-        get: (i) => weights.get(String(i)),
-        put: (i, w) => weights.put(String(i), w),
-      })
-      const count = ctx.valueStore<number>('examples')
-      count.put((count.get() ?? 0) + 1)
+      const batch = ctx.mapStore<ExampleGroup>('batch')
+      const field = `${ex.offset}|${features.join(',')}`
+      const g = batch.get(field) ?? { features, offset: ex.offset, n: 0, clicks: 0 }
+      batch.put(field, { ...g, n: g.n + 1, clicks: g.clicks + (ex.clicked ? 1 : 0) })
       const pending = ctx.valueStore<number>('publishAt')
       if (pending.get() === undefined) {
         const at = record.timestamp + settings.publishIntervalMs
@@ -46,11 +37,18 @@ export function ctrLearner(settings: Pick<ModelSettings, 'dims' | 'priorVariance
     },
     onTimer(timer: Timer) {
       ctx.valueStore<number>('publishAt').delete()
+      const batch = ctx.mapStore<ExampleGroup>('batch')
+      const groups = batch.entries().map(([, g]) => g)
+      batch.clear()
       const weights = ctx.mapStore<WeightState>('weights')
+      learnBatch({ groups, priorVariance: () => settings.priorVariance, forgetting: settings.forgetting, get: (i) => weights.get(String(i)), put: (i, w) => weights.put(String(i), w) })
+      const examples = ctx.valueStore<number>('examples')
+      examples.put((examples.get() ?? 0) + groups.reduce((n, g) => n + g.n, 0))
+      const published = weights
         .entries()
         .map(([i, [m, q]]) => [Number(i), round(m), round(1 / q)] as [number, number, number])
         .sort((a, b) => a[0] - b[0])
-      const value: ModelRecord = { modelId: MODEL_KEY, ts: timer.time, dims: settings.dims, priorVariance: settings.priorVariance, examples: ctx.valueStore<number>('examples').get() ?? 0, weights }
+      const value: ModelRecord = { modelId: MODEL_KEY, ts: timer.time, dims: settings.dims, priorVariance: settings.priorVariance, examples: examples.get() ?? 0, weights: published }
       ctx.forward(new RecordCtor<ModelRecord>({ key: MODEL_KEY, value, timestamp: timer.time }))
     },
   }

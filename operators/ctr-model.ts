@@ -3,13 +3,18 @@
  * feedback loop.
  *
  * Method: Bayesian logistic regression with a diagonal Gaussian posterior over hashed binary
- * features, updated one example at a time with the Laplace approximation, and Thompson sampling
- * for exploration (Chapelle & Li 2011, "An Empirical Evaluation of Thompson Sampling",
- * Algorithm 3). Each weight has a mean `m` and a precision `q` (prior: mean 0, precision
- * 1 / `hermes.model.priorVariance`). For an example with active features x and label y:
- * the posterior mode w solves `w_i = m_i - (σ(s) - y) / q_i` for active i, where `s = offset +
- * Σ w_i` is found by Newton's method on one scalar; then `m_i ← w_i` and
- * `q_i ← q_i + σ(s)(1 - σ(s))`.
+ * features, updated in batches (one per publish interval) with the Laplace approximation, and
+ * Thompson sampling for exploration (Chapelle & Li 2011, "An Empirical Evaluation of Thompson
+ * Sampling", Algorithm 3). Clicks come late, so it is trained with fake negatives (Ktena et al. 2019,
+ * "Addressing Delayed Feedback for Continuous Training with Neural Networks in CTR Prediction"):
+ * a push is a negative example when it is sent (or delivered), and its click, whenever it comes
+ * within `attributionWindowMs`, adds a positive example with the same features. Learning starts
+ * at once and late clicks still count; the model then estimates q = p / (1 + p) of the click
+ * rate p, and predictions are turned back with p = q / (1 - q).
+ *
+ * Each weight has a mean `m` and a precision `q` (prior: mean 0, precision
+ * 1 / `hermes.model.priorVariance`); the posterior after a batch is the prior of the next (see
+ * {@link learnBatch}).
  *
  * The logit has an offset: the logit of the material's posterior mean click rate from
  * material-stats (today's per-material estimate). The weights learn what the context adds to
@@ -25,7 +30,6 @@
  */
 import { hourOfWeek } from './clock.ts'
 import { hash32 } from './ids.ts'
-import type { ModelSettings } from './model-settings.ts'
 import type { Policy } from './scoring.ts'
 import { seededRandom } from './scoring.ts'
 import type { BehaviorEvent, DecisionOut, FeatureWeight, ModelScore } from './types.ts'
@@ -37,15 +41,11 @@ const HOUR = 60 * MIN
 export const MODEL_KEY = 'ctr'
 
 /**
- * An always-on feature that is learned but left out of predictions: it absorbs what the labels
- * get wrong for every push alike (clicks after the attribution window, material rates that
- * drift), so the level of a prediction stays the material's rate from material-stats and the
- * other weights only say how this candidate differs. Its prior variance is large
- * ({@link BIAS_VARIANCE_FACTOR} times the others'), so a global shift lands on it, not on the
- * always-on context features.
+ * Fake negatives (module comment): the model learns q = p / (1 + p) for a click rate p. These
+ * convert between the two scales; both are exact inverses.
  */
-export const BIAS_FEATURE = 'bias'
-export const BIAS_VARIANCE_FACTOR = 100
+export const toLearned = (p: number): number => p / (1 + p)
+export const toRate = (q: number): number => Math.min(1, q / (1 - Math.min(q, 1 - 1e-9)))
 
 /** The published model (topic `hermes.topics.model`, compacted, key {@link MODEL_KEY}). */
 export interface ModelRecord {
@@ -185,12 +185,13 @@ export function scoreCandidate(options: {
 }): Scored {
   const { model, names, dims } = options
   const features = names.map((n) => featureIndex(n, dims))
-  const offset = logit(options.materialMean)
+  // On the learned scale (fake negatives): with every weight 0 the prediction is the material's rate.
+  const offset = logit(toLearned(options.materialMean))
   const pushIdx = [0, 1, 2, 3].map((n) => featureIndex(pushesFeature(n), dims))
-  const trainOnly = [featureIndex(BIAS_FEATURE, dims)]
+  const rate = (margin: number): number => toRate(sigmoid(margin))
   if (!model) {
     const byPushes = pushIdx.map(() => round(options.materialMean))
-    return { score: options.materialScore, expectedCtr: options.materialMean, model: { features, offset: round(offset), byPushes, pushFeatures: pushIdx, trainOnly, explain: [] } }
+    return { score: options.materialScore, expectedCtr: options.materialMean, model: { features, offset: round(offset), byPushes, pushFeatures: pushIdx, explain: [] } }
   }
   let mu = 0
   let variance = 0
@@ -199,18 +200,18 @@ export function scoreCandidate(options: {
     variance += model.variance[i] as number
   }
   const at0 = model.mean[pushIdx[0] as number] as number
-  const expectedCtr = sigmoid(offset + mu + at0)
-  const byPushes = pushIdx.map((i) => round(sigmoid(offset + mu + (model.mean[i] as number))))
+  const expectedCtr = rate(offset + mu + at0)
+  const byPushes = pushIdx.map((i) => round(rate(offset + mu + (model.mean[i] as number))))
   let score: number
   if (options.policy === 'thompson') {
     const rand = seededRandom(options.seed)
     let draw = 0
     for (const i of [...features, pushIdx[0] as number]) draw += (model.mean[i] as number) + Math.sqrt(model.variance[i] as number) * gaussian(rand)
-    score = sigmoid(logit(options.materialScore) + draw)
+    score = rate(logit(toLearned(options.materialScore)) + draw)
   } else if (options.policy === 'ucb') {
-    score = sigmoid(logit(Math.min(options.materialScore, 1 - 1e-6)) + mu + at0 + options.ucbAlpha * Math.sqrt(variance))
+    score = rate(logit(toLearned(Math.min(options.materialScore, 1))) + mu + at0 + options.ucbAlpha * Math.sqrt(variance))
   } else score = expectedCtr
-  return { score, expectedCtr, model: { features, offset: round(offset), byPushes, pushFeatures: pushIdx, trainOnly, explain: explain(model, names, features) } }
+  return { score, expectedCtr, model: { features, offset: round(offset), byPushes, pushFeatures: pushIdx, explain: explain(model, names, features) } }
 }
 
 /** The (at most three) active features with the largest absolute weights, largest first. */
@@ -235,50 +236,81 @@ export function expectedAt(c: { expectedCtr: number; model?: ModelScore }, pushe
 /** Per-index state of a weight being learned: mean and precision. */
 export type WeightState = [mean: number, precision: number]
 
-/**
- * One Laplace update of the diagonal Gaussian posterior (see the module comment) for an
- * example with active features `features`, logit offset `offset` and label `clicked`. Reads and
- * writes weights through `get`/`put`, so the caller decides where they live.
- */
-export function learnExample(options: {
-  features: readonly number[]
+/** Training examples with the same features and offset, counted. */
+export interface ExampleGroup {
+  features: number[]
   offset: number
-  clicked: boolean
+  /** Examples (pushes and, with fake negatives, clicks again). */
+  n: number
+  /** Of which positive. */
+  clicks: number
+}
+
+/**
+ * One batch update of the diagonal Gaussian posterior (Chapelle & Li 2011, Algorithm 3): the
+ * weights move to the mode of prior × likelihood of the batch, found by coordinate-wise Newton
+ * steps (one weight at a time, so features that are always on together share the evidence
+ * instead of each taking all of it), then each precision grows by the curvature at the mode:
+ * `q_i ← q_i + Σ n p(1 - p)` over the groups with feature i. Reads and writes weights through
+ * `get`/`put`, so the caller decides where they live.
+ */
+export function learnBatch(options: {
+  groups: readonly ExampleGroup[]
   /** Prior variance of weight i. */
   priorVariance: (i: number) => number
   forgetting: number
   get: (i: number) => WeightState | undefined
   put: (i: number, w: WeightState) => void
 }): void {
-  const y = options.clicked ? 1 : 0
-  // A feature listed twice (a hash collision) counts once: x is binary.
-  const idx = [...new Set(options.features)]
-  const ws = idx.map((i) => {
+  // A feature listed twice in one example (a hash collision) counts once: x is binary.
+  const groups = options.groups.map((g) => ({ ...g, features: [...new Set(g.features)] }))
+  const byFeature = new Map<number, number[]>()
+  groups.forEach((g, k) => {
+    for (const i of g.features) {
+      let list = byFeature.get(i)
+      if (!list) byFeature.set(i, (list = []))
+      list.push(k)
+    }
+  })
+  const active = [...byFeature.keys()].sort((a, b) => a - b)
+  const prior = new Map<number, WeightState>()
+  for (const i of active) {
     const q0 = 1 / options.priorVariance(i)
     const w = options.get(i) ?? [0, q0]
     // Forgetting: the precision drifts back towards the prior, so old evidence fades.
-    return [w[0], q0 + (w[1] - q0) * options.forgetting] as WeightState
-  })
-  let m = options.offset
-  let v = 0
-  for (const [mi, qi] of ws) {
-    m += mi
-    v += 1 / qi
+    prior.set(i, [w[0], q0 + (w[1] - q0) * options.forgetting])
   }
-  // Newton on g(s) = s - m + (σ(s) - y) v: increasing in s, so it converges from s = m.
-  let s = m
-  for (let k = 0; k < 20; k++) {
-    const p = sigmoid(s)
-    const g = s - m + (p - y) * v
-    const step = g / (1 + v * p * (1 - p))
-    s -= step
-    if (Math.abs(step) < 1e-10) break
+  const w = new Map<number, number>(active.map((i) => [i, (prior.get(i) as WeightState)[0]]))
+  const s = groups.map((g) => g.offset + g.features.reduce((sum, i) => sum + (w.get(i) as number), 0))
+  for (let sweep = 0; sweep < 50; sweep++) {
+    let largest = 0
+    for (const i of active) {
+      const [m, q] = prior.get(i) as WeightState
+      const wi = w.get(i) as number
+      let grad = q * (wi - m)
+      let hess = q
+      for (const k of byFeature.get(i) as number[]) {
+        const g = groups[k] as ExampleGroup
+        const p = sigmoid(s[k] as number)
+        grad += g.n * p - g.clicks
+        hess += g.n * p * (1 - p)
+      }
+      // A bounded Newton step: the objective is convex, the bound keeps a flat start from leaping.
+      const step = Math.max(-2, Math.min(2, grad / hess))
+      w.set(i, wi - step)
+      for (const k of byFeature.get(i) as number[]) s[k] = (s[k] as number) - step
+      largest = Math.max(largest, Math.abs(step))
+    }
+    if (largest < 1e-7) break
   }
-  const p = sigmoid(s)
-  idx.forEach((i, k) => {
-    const [mi, qi] = ws[k] as WeightState
-    options.put(i, [mi - (p - y) / qi, qi + p * (1 - p)])
-  })
+  for (const i of active) {
+    let q = (prior.get(i) as WeightState)[1]
+    for (const k of byFeature.get(i) as number[]) {
+      const p = sigmoid(s[k] as number)
+      q += (groups[k] as ExampleGroup).n * p * (1 - p)
+    }
+    options.put(i, [w.get(i) as number, q])
+  }
 }
 
 function gaussian(rand: () => number): number {
@@ -292,8 +324,6 @@ export function round(n: number): number {
   return Math.round(n * 1e6) / 1e6
 }
 
-/** The settings the Matching Center needs from `hermes.model`. */
-export type ScoringModelSettings = Pick<ModelSettings, 'dims' | 'ucbAlpha' | 'attributes'>
 
 /**
  * The model's fields of a decision sent with `pushes` in the last 24 hours: the expected click
@@ -306,6 +336,6 @@ export function modelFieldsAt(c: { expectedCtr: number; model?: ModelScore; impr
   return {
     expectedCtr: round(expectedAt(c, pushes)),
     explain: c.model.explain,
-    learn: { features: [...c.model.features, push, ...(c.model.trainOnly ?? [])], offset: c.model.offset, impressions: c.impressions ?? 'decided' },
+    learn: { features: [...c.model.features, push], offset: c.model.offset, impressions: c.impressions ?? 'decided' },
   }
 }

@@ -6,9 +6,10 @@
  *   delivery (`"delivered"`: a failed or never-delivered push is no impression; a click proves
  *   delivery);
  * - the material's click: once per decision, however many clicks and opens arrive;
- * - on the side output {@link EXAMPLES}, once the attribution window after the send has passed,
- *   a training example for the click model (features, offset, clicked or not), unless the push
- *   failed or, counted on delivery, was never delivered.
+ * - on the side output {@link EXAMPLES}, training examples for the click model with fake
+ *   negatives (operators/ctr-model.ts): a negative when the impression counts, a positive with
+ *   the same features on the first click within `attributionWindowMs` of the send. After that
+ *   window the push's features are forgotten (a later click still counts for its material).
  */
 import type { Processor, ProcessorContext, Record, Timer } from '../pipeline/api/index.ts'
 import { Record as RecordCtor } from '../pipeline/api/index.ts'
@@ -59,8 +60,6 @@ interface Pending {
   impressions: 'decided' | 'delivered'
   delivered: boolean
   failed: boolean
-  clicked: boolean
-  until: number
 }
 
 const TIMER = 'a:'
@@ -68,8 +67,12 @@ const TIMER = 'a:'
 /** The join; stores `pending` (map by decision id) and `clicked` (window store of clicked decisions). */
 export function feedbackJoin(options: { attributionWindowMs: number }): Processor<FeedbackInput, Feedback> {
   let ctx!: ProcessorContext<Feedback>
-  const emit = (kind: Feedback['kind'], materialId: string, decisionId: string, ts: number): void =>
-    ctx.forward(new RecordCtor<Feedback>({ key: ctx.currentKey(), value: { materialId, decisionId, kind }, timestamp: ts }))
+  /** The impression of a push: for its material, and a (fake) negative example for the model. */
+  const impression = (p: Pending, decisionId: string, ts: number): void => {
+    ctx.forward(new RecordCtor<Feedback>({ key: ctx.currentKey(), value: { materialId: p.materialId, decisionId, kind: 'impression' }, timestamp: ts }))
+    if (p.features !== null) example({ features: p.features, offset: p.offset, clicked: false }, ts)
+  }
+  const example = (e: TrainingExample, ts: number): void => ctx.forwardTo(EXAMPLES, new RecordCtor<TrainingExample>({ key: ctx.currentKey(), value: e, timestamp: ts }))
   return {
     init(c) {
       ctx = c
@@ -84,11 +87,10 @@ export function feedbackJoin(options: { attributionWindowMs: number }): Processo
         // A redelivered exposure: its push is already waiting (or was already counted).
         if (pending.has(id) || ctx.windowStore('exposed').latest(id) !== undefined) return
         ctx.windowStore('exposed').add(ts, 1, id)
-        const impressions = e.impressions ?? 'decided'
-        const until = e.ts + options.attributionWindowMs
-        pending.put(id, { materialId: e.materialId as string, features: e.features, offset: e.offset ?? 0, impressions, delivered: false, failed: false, clicked: false, until })
-        ctx.timers.registerEventTime(until, `${TIMER}${id}`)
-        if (impressions === 'decided') emit('impression', e.materialId as string, id, ts)
+        const p: Pending = { materialId: e.materialId as string, features: e.features, offset: e.offset ?? 0, impressions: e.impressions ?? 'decided', delivered: false, failed: false }
+        pending.put(id, p)
+        ctx.timers.registerEventTime(e.ts + options.attributionWindowMs, `${TIMER}${id}`)
+        if (p.impressions === 'decided') impression(p, id, ts)
         return
       }
       const p = pending.get(v.decisionId)
@@ -98,27 +100,23 @@ export function feedbackJoin(options: { attributionWindowMs: number }): Processo
         seen.add(ts, 1, v.decisionId)
         const materialId = p?.materialId ?? v.materialId
         if (materialId === null) return
-        // Counted on delivery but not reported delivered: a click proves it was.
-        if (p && p.impressions === 'delivered' && !p.delivered) emit('impression', materialId, v.decisionId, ts)
-        if (p) pending.put(v.decisionId, { ...p, clicked: true, delivered: true })
-        emit('click', materialId, v.decisionId, ts)
+        if (p) {
+          // Counted on delivery but not reported delivered: a click proves it was.
+          if (p.impressions === 'delivered' && !p.delivered) impression(p, v.decisionId, ts)
+          pending.put(v.decisionId, { ...p, delivered: true })
+          if (p.features !== null) example({ features: p.features, offset: p.offset, clicked: true }, ts)
+        }
+        ctx.forward(new RecordCtor<Feedback>({ key: ctx.currentKey(), value: { materialId, decisionId: v.decisionId, kind: 'click' }, timestamp: ts }))
         return
       }
       if (!p || p.delivered || p.failed) return
       if (v.kind === 'failed') return pending.put(v.decisionId, { ...p, failed: true })
       pending.put(v.decisionId, { ...p, delivered: true })
-      if (p.impressions === 'delivered') emit('impression', p.materialId, v.decisionId, ts)
+      if (p.impressions === 'delivered') impression(p, v.decisionId, ts)
     },
     onTimer(timer: Timer) {
-      if (!timer.name.startsWith(TIMER)) return
-      const id = timer.name.slice(TIMER.length)
-      const pending = ctx.mapStore<Pending>('pending')
-      const p = pending.get(id)
-      if (!p) return
-      pending.delete(id)
-      if (p.features === null || p.failed || (p.impressions === 'delivered' && !p.delivered)) return
-      const example: TrainingExample = { features: p.features, offset: p.offset, clicked: p.clicked }
-      ctx.forwardTo(EXAMPLES, new RecordCtor<TrainingExample>({ key: timer.key, value: example, timestamp: timer.time }))
+      // The attribution window is over: the push's features are no longer needed.
+      if (timer.name.startsWith(TIMER)) ctx.mapStore<Pending>('pending').delete(timer.name.slice(TIMER.length))
     },
   }
 }

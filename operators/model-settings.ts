@@ -21,8 +21,12 @@ export const modelSettingsSchema = z
     priorVariance: z.number().positive().default(0.25),
     /** Precision shrink per training example towards the prior, 0..1 (1: no forgetting): lets old evidence fade. */
     forgetting: z.number().gt(0).max(1).default(1),
-    /** How long after the send a click still counts for the model: the label is known then. */
-    attributionWindowMs: positive.default(2 * H),
+    /**
+     * How long after the send a click still teaches the model (a positive example beside the
+     * push's negative, operators/ctr-model.ts); a later click still counts for its material. Long,
+     * because a click the model misses biases it low against material-stats, which counts them all.
+     */
+    attributionWindowMs: positive.default(24 * H),
     /** The learned weights are published at most once per this interval (event time). */
     publishIntervalMs: positive.default(15 * 60_000),
     /** Exploration of the `ucb` policy on the model: standard deviations of the logit added. */

@@ -128,14 +128,12 @@ export interface FeatureWeight {
 export interface ModelScore {
   /** Hashed indices of the active features, without the pushes-in-24h feature (added at send). */
   features: number[]
-  /** Logit of the material's posterior mean click rate: the model learns the residual. */
+  /** Logit of the material's posterior mean click rate on the learned scale p / (1 + p): the model learns the residual. */
   offset: number
   /** Expected click rate with 0, 1, 2 and 3 or more pushes in the last 24 hours. */
   byPushes: number[]
   /** Hashed indices of the pushes-in-24h feature for 0, 1, 2 and 3 or more pushes. */
   pushFeatures: number[]
-  /** Hashed indices of features learned but not used in predictions (the bias, operators/ctr-model.ts). */
-  trainOnly?: number[]
   /** The features with the largest weights (by absolute value), at most three. */
   explain: FeatureWeight[]
 }
