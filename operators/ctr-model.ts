@@ -16,10 +16,12 @@
  * 1 / `hermes.model.priorVariance`); the posterior after a batch is the prior of the next (see
  * {@link learnBatch}).
  *
- * The logit has an offset: the logit of the material's posterior mean click rate from
- * material-stats (today's per-material estimate). The weights learn what the context adds to
- * it, so with no data (every weight 0) the model predicts exactly today's per-material rate:
- * the cold start is the per-material prior and counts.
+ * The logit has a fixed offset per material: its configured prior mean (`prior.alpha /
+ * (alpha + beta)`), so the weights (a `material=<id>` feature among them) learn everything the
+ * feedback says, from a start that does not move under them. (An offset taken from the live
+ * material-stats counted the same clicks twice: once in the counts, once in the weights learned
+ * against older counts.) Cold start: until the first model is published, a candidate is scored
+ * exactly as without a model, from the material's Beta posterior over material-stats.
  *
  * Features (binary, hashed into `dims` weights; names are kept for explanations): task, trigger
  * type, event type, the user's activity at the send hour (hour of day, as a share of the user's
@@ -125,12 +127,16 @@ export function pushesFeature(n: number): string {
   return `pushes24h=${n >= 3 ? '3+' : String(n)}`
 }
 
-/** The feature names of a candidate sent at `at` (without the pushes feature), in a stable order. */
-export function featureNames(input: FeatureInput, at: number, attributes: readonly string[]): string[] {
+/**
+ * The feature names of a candidate sent at `at` (without the pushes feature), in a stable order.
+ * `ageAt` (default `at`) is the time the trigger's age is taken at: a held push is weighed with
+ * its age now, because the hold's decay already prices the waiting (operators/hold.ts).
+ */
+export function featureNames(input: FeatureInput, at: number, attributes: readonly string[], ageAt = at): string[] {
   const act = activityBucket(input.activity, at, input.timezone)
-  const age = ageBucket(input.event, at)
+  const age = ageBucket(input.event, ageAt)
   const m = input.materialId
-  const names = [`task=${input.taskId}`, `trigger=${input.origin}`, `activity=${act}`, `age=${age}`, `material=${m}&activity=${act}`, `material=${m}&age=${age}`]
+  const names = [`material=${m}`, `task=${input.taskId}`, `trigger=${input.origin}`, `activity=${act}`, `age=${age}`, `material=${m}&activity=${act}`, `material=${m}&age=${age}`]
   if (input.event) names.push(`event=${input.event.type}`)
   const attrs = input.event?.attrs
   if (attrs) {
@@ -169,14 +175,16 @@ export interface Scored {
 /**
  * Scores a candidate's material with the click model. `materialMean` is the material's posterior
  * mean click rate and `materialScore` its score under the policy (operators/scoring.ts); without
- * a published model (cold start) both pass through unchanged. With one, the policy applies to
- * the weights too: greedy uses their means, Thompson a draw from the posterior seeded by `seed`
- * (the decision and material, so replays agree), UCB adds `ucbAlpha` standard deviations.
+ * a published model (cold start) both pass through unchanged. With one, the rate comes from the
+ * model (offset: the material's prior mean `priorMean`), under the policy: greedy uses the
+ * weights' means, Thompson a draw from their posterior seeded by `seed` (the decision and
+ * material, so replays agree), UCB adds `ucbAlpha` standard deviations of the logit.
  */
 export function scoreCandidate(options: {
   model: Model | null
   names: readonly string[]
   dims: number
+  priorMean: number
   materialMean: number
   materialScore: number
   policy: Policy
@@ -186,7 +194,7 @@ export function scoreCandidate(options: {
   const { model, names, dims } = options
   const features = names.map((n) => featureIndex(n, dims))
   // On the learned scale (fake negatives): with every weight 0 the prediction is the material's rate.
-  const offset = logit(toLearned(options.materialMean))
+  const offset = logit(toLearned(options.priorMean))
   const pushIdx = [0, 1, 2, 3].map((n) => featureIndex(pushesFeature(n), dims))
   const rate = (margin: number): number => toRate(sigmoid(margin))
   if (!model) {
@@ -207,9 +215,9 @@ export function scoreCandidate(options: {
     const rand = seededRandom(options.seed)
     let draw = 0
     for (const i of [...features, pushIdx[0] as number]) draw += (model.mean[i] as number) + Math.sqrt(model.variance[i] as number) * gaussian(rand)
-    score = rate(logit(toLearned(options.materialScore)) + draw)
+    score = rate(offset + draw)
   } else if (options.policy === 'ucb') {
-    score = rate(logit(toLearned(Math.min(options.materialScore, 1))) + mu + at0 + options.ucbAlpha * Math.sqrt(variance))
+    score = rate(offset + mu + at0 + options.ucbAlpha * Math.sqrt(variance))
   } else score = expectedCtr
   return { score, expectedCtr, model: { features, offset: round(offset), byPushes, pushFeatures: pushIdx, explain: explain(model, names, features) } }
 }

@@ -34,7 +34,7 @@ function train(examples: Array<{ names: string[]; clicked: boolean }>, materialR
 
 const candidate = (dropPct: number, activity: number[] | null = null) => ({ taskId: 't1', materialId: 'm1', origin: 'event', event: { eventId: 'e', userId: 'u', type: 'price_drop', ts: T0, attrs: { dropPct } }, segments: [], timezone: 'UTC', activity })
 const predict = (model: Model | null, names: string[], policy: 'greedy' | 'thompson' = 'greedy', seed = 's') =>
-  scoreCandidate({ model, names, dims: DIMS, materialMean: 0.05, materialScore: 0.05, policy, seed, ucbAlpha: 1 })
+  scoreCandidate({ model, names, dims: DIMS, priorMean: 0.05, materialMean: 0.05, materialScore: 0.05, policy, seed, ucbAlpha: 1 })
 
 describe('click model: online Bayesian logistic regression', () => {
   it('learns a planted effect (clicks only when dropPct >= 30) and separates the predicted rates', () => {
