@@ -5,30 +5,30 @@
  * Method: Bayesian logistic regression with a diagonal Gaussian posterior over hashed binary
  * features, updated in batches (one per publish interval) with the Laplace approximation, and
  * Thompson sampling for exploration (Chapelle & Li 2011, "An Empirical Evaluation of Thompson
- * Sampling", Algorithm 3). Clicks come late, so it is trained with fake negatives (Ktena et al. 2019,
- * "Addressing Delayed Feedback for Continuous Training with Neural Networks in CTR Prediction"):
- * a push is a negative example when it is sent (or delivered), and its click, whenever it comes
- * within `attributionWindowMs`, adds a positive example with the same features. Learning starts
- * at once and late clicks still count; the model then estimates q = p / (1 + p) of the click
- * rate p, and predictions are turned back with p = q / (1 - q).
+ * Sampling", Algorithm 3). Each weight has a mean `m` and a precision `q` (prior: mean 0,
+ * precision 1 / `hermes.model.priorVariance`); the posterior after a batch is the prior of the
+ * next (see {@link learnBatch}). A push becomes an example once its label is known: when the
+ * attribution window after the send has passed, clicked or not (operators/feedback.ts).
  *
- * Each weight has a mean `m` and a precision `q` (prior: mean 0, precision
- * 1 / `hermes.model.priorVariance`); the posterior after a batch is the prior of the next (see
- * {@link learnBatch}).
+ * Level and context. The click rate of a candidate is
+ * `σ(logit(material rate) + Σ context weights)`: the level is the material's posterior mean
+ * from material-stats (today's per-material estimate, updated every minute, decayed), and the
+ * model says how this candidate differs from it. The model also learns level features (`bias`,
+ * `material=<id>`, prior variance {@link LEVEL_VARIANCE_FACTOR} times larger, offset the
+ * material's configured prior mean) that are left out of predictions: they absorb what every
+ * push of a material shares (its rate, and clicks later than the attribution window), so the
+ * context weights carry mostly differences and the level is never counted twice. What the
+ * always-on context features still take of the level (a diagonal posterior shares it out) is
+ * removed by centring: predictions subtract the mean context sum over recent examples
+ * (`ModelRecord.center`). With no model (cold start), the rate is exactly the material's.
  *
- * The logit has a fixed offset per material: its configured prior mean (`prior.alpha /
- * (alpha + beta)`), so the weights (a `material=<id>` feature among them) learn everything the
- * feedback says, from a start that does not move under them. (An offset taken from the live
- * material-stats counted the same clicks twice: once in the counts, once in the weights learned
- * against older counts.) Cold start: until the first model is published, a candidate is scored
- * exactly as without a model, from the material's Beta posterior over material-stats.
- *
- * Features (binary, hashed into `dims` weights; names are kept for explanations): task, trigger
- * type, event type, the user's activity at the send hour (hour of day, as a share of the user's
- * decayed activity, bucketed), the trigger's age at the send time (bucketed), configured numeric
- * event attributes (bucketed, e.g. `dropPct`), segments, the material crossed with activity, age
- * and attributes (so materials can rank differently by context), and the user's pushes in the
- * last 24 hours (0, 1, 2, 3+; known only at send time, so a score carries one rate per count).
+ * Context features (binary, hashed into `dims` weights; names are kept for explanations): task,
+ * trigger type, event type, the user's activity at the send hour (hour of day, as a share of the
+ * user's decayed activity, bucketed), the trigger's age at the send time (bucketed), configured
+ * numeric event attributes (bucketed, e.g. `dropPct`), segments, the material crossed with
+ * activity, age and attributes (so materials can rank differently by context), and the user's
+ * pushes in the last 24 hours (0, 1, 2, 3+; known only at send time, so a score carries one
+ * rate per count).
  */
 import { hourOfWeek } from './clock.ts'
 import { hash32 } from './ids.ts'
@@ -42,12 +42,14 @@ const HOUR = 60 * MIN
 /** Key of the model's record on the model topic (one global model). */
 export const MODEL_KEY = 'ctr'
 
-/**
- * Fake negatives (module comment): the model learns q = p / (1 + p) for a click rate p. These
- * convert between the two scales; both are exact inverses.
- */
-export const toLearned = (p: number): number => p / (1 + p)
-export const toRate = (q: number): number => Math.min(1, q / (1 - Math.min(q, 1 - 1e-9)))
+/** Level features: learned, left out of predictions (module comment). */
+export const BIAS_FEATURE = 'bias'
+export const LEVEL_VARIANCE_FACTOR = 100
+
+/** The level feature names of a material. */
+export function levelNames(materialId: string): string[] {
+  return [BIAS_FEATURE, `material=${materialId}`]
+}
 
 /** The published model (topic `hermes.topics.model`, compacted, key {@link MODEL_KEY}). */
 export interface ModelRecord {
@@ -60,12 +62,18 @@ export interface ModelRecord {
   examples: number
   /** Weights that moved from the prior: `[index, mean, variance]`, by index. */
   weights: Array<[number, number, number]>
+  /**
+   * The mean of the context weights' sum over recent training examples: predictions subtract it,
+   * so an average push gets its material's rate and the context only moves it up or down.
+   */
+  center?: number
 }
 
 /** A decoded model, as the Matching Center uses it. */
 export interface Model {
   dims: number
   examples: number
+  center: number
   mean: Float64Array
   variance: Float64Array
 }
@@ -136,7 +144,7 @@ export function featureNames(input: FeatureInput, at: number, attributes: readon
   const act = activityBucket(input.activity, at, input.timezone)
   const age = ageBucket(input.event, ageAt)
   const m = input.materialId
-  const names = [`material=${m}`, `task=${input.taskId}`, `trigger=${input.origin}`, `activity=${act}`, `age=${age}`, `material=${m}&activity=${act}`, `material=${m}&age=${age}`]
+  const names = [`task=${input.taskId}`, `trigger=${input.origin}`, `activity=${act}`, `age=${age}`, `material=${m}&activity=${act}`, `material=${m}&age=${age}`]
   if (input.event) names.push(`event=${input.event.type}`)
   const attrs = input.event?.attrs
   if (attrs) {
@@ -162,7 +170,7 @@ export function decodeModel(r: ModelRecord, dims: number): Model | null {
       variance[i] = v
     }
   }
-  return { dims, examples: r.examples, mean, variance }
+  return { dims, examples: r.examples, center: typeof r.center === 'number' && Number.isFinite(r.center) ? r.center : 0, mean, variance }
 }
 
 /** What {@link scoreCandidate} returns: the policy's score and the model's view for fatigue and learning. */
@@ -173,17 +181,19 @@ export interface Scored {
 }
 
 /**
- * Scores a candidate's material with the click model. `materialMean` is the material's posterior
- * mean click rate and `materialScore` its score under the policy (operators/scoring.ts); without
- * a published model (cold start) both pass through unchanged. With one, the rate comes from the
- * model (offset: the material's prior mean `priorMean`), under the policy: greedy uses the
- * weights' means, Thompson a draw from their posterior seeded by `seed` (the decision and
- * material, so replays agree), UCB adds `ucbAlpha` standard deviations of the logit.
+ * Scores a candidate's material: the level is the material's Beta posterior (`materialMean`, and
+ * `materialScore` its score under the policy, operators/scoring.ts), the click model's context
+ * weights move it (module comment). Without a published model (cold start) both pass through
+ * unchanged. With one, the policy applies to the weights too: greedy uses their means, Thompson
+ * a draw from their posterior seeded by `seed` (the decision and material, so replays agree)
+ * added to the Beta draw, UCB adds `ucbAlpha` standard deviations of the context's logit.
  */
 export function scoreCandidate(options: {
   model: Model | null
   names: readonly string[]
   dims: number
+  materialId: string
+  /** The material's configured prior mean: the offset the level features are learned from. */
   priorMean: number
   materialMean: number
   materialScore: number
@@ -193,14 +203,15 @@ export function scoreCandidate(options: {
 }): Scored {
   const { model, names, dims } = options
   const features = names.map((n) => featureIndex(n, dims))
-  // On the learned scale (fake negatives): with every weight 0 the prediction is the material's rate.
-  const offset = logit(toLearned(options.priorMean))
+  const level = levelNames(options.materialId).map((n) => featureIndex(n, dims))
+  const offset = round(logit(options.priorMean))
   const pushIdx = [0, 1, 2, 3].map((n) => featureIndex(pushesFeature(n), dims))
-  const rate = (margin: number): number => toRate(sigmoid(margin))
   if (!model) {
     const byPushes = pushIdx.map(() => round(options.materialMean))
-    return { score: options.materialScore, expectedCtr: options.materialMean, model: { features, offset: round(offset), byPushes, pushFeatures: pushIdx, explain: [] } }
+    return { score: options.materialScore, expectedCtr: options.materialMean, model: { features, level, offset, byPushes, pushFeatures: pushIdx, explain: [] } }
   }
+  // Centred: the average context adds nothing to the material's level (ModelRecord.center).
+  const base = logit(options.materialMean) - model.center
   let mu = 0
   let variance = 0
   for (const i of features) {
@@ -208,18 +219,18 @@ export function scoreCandidate(options: {
     variance += model.variance[i] as number
   }
   const at0 = model.mean[pushIdx[0] as number] as number
-  const expectedCtr = rate(offset + mu + at0)
-  const byPushes = pushIdx.map((i) => round(rate(offset + mu + (model.mean[i] as number))))
+  const expectedCtr = sigmoid(base + mu + at0)
+  const byPushes = pushIdx.map((i) => round(sigmoid(base + mu + (model.mean[i] as number))))
   let score: number
   if (options.policy === 'thompson') {
     const rand = seededRandom(options.seed)
     let draw = 0
     for (const i of [...features, pushIdx[0] as number]) draw += (model.mean[i] as number) + Math.sqrt(model.variance[i] as number) * gaussian(rand)
-    score = rate(offset + draw)
+    score = sigmoid(logit(options.materialScore) + draw)
   } else if (options.policy === 'ucb') {
-    score = rate(offset + mu + at0 + options.ucbAlpha * Math.sqrt(variance))
+    score = sigmoid(logit(Math.min(options.materialScore, 1)) + mu + at0 + options.ucbAlpha * Math.sqrt(variance))
   } else score = expectedCtr
-  return { score, expectedCtr, model: { features, offset: round(offset), byPushes, pushFeatures: pushIdx, explain: explain(model, names, features) } }
+  return { score, expectedCtr, model: { features, level, offset, byPushes, pushFeatures: pushIdx, explain: explain(model, names, features) } }
 }
 
 /** The (at most three) active features with the largest absolute weights, largest first. */
@@ -344,6 +355,6 @@ export function modelFieldsAt(c: { expectedCtr: number; model?: ModelScore; impr
   return {
     expectedCtr: round(expectedAt(c, pushes)),
     explain: c.model.explain,
-    learn: { features: [...c.model.features, push], offset: c.model.offset, impressions: c.impressions ?? 'decided' },
+    learn: { features: [...c.model.features, push], level: c.model.level, offset: c.model.offset, impressions: c.impressions ?? 'decided' },
   }
 }

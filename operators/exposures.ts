@@ -32,7 +32,9 @@ export interface Exposure {
   expectedCtr: number | null
   /** Hashed feature indices of a sent push (operators/ctr-model.ts): what the model learns from. */
   features: number[] | null
-  /** Logit offset of a sent push: the material's rate the model's weights add to. */
+  /** Hashed indices of the level features of a sent push (bias, material), learned apart (operators/ctr-model.ts). */
+  level: number[] | null
+  /** Logit offset of a sent push: the material's configured prior mean. */
   offset: number | null
   /** When the push's impression counts: at decision, or on `push_delivered`. */
   impressions: 'decided' | 'delivered' | null
@@ -58,6 +60,7 @@ export function exposureOfDecision(d: DecisionOut): Exposure {
     ts: d.sendAt,
     expectedCtr: d.expectedCtr ?? null,
     features: d.learn?.features ?? null,
+    level: d.learn?.level ?? null,
     offset: d.learn?.offset ?? null,
     impressions: d.learn?.impressions ?? 'decided',
   }
@@ -77,6 +80,7 @@ export function exposureOfSuppression(s: Suppression): Exposure {
     ts: s.ts,
     expectedCtr: null,
     features: null,
+    level: null,
     offset: null,
     impressions: null,
   }

@@ -6,10 +6,10 @@
  *   delivery (`"delivered"`: a failed or never-delivered push is no impression; a click proves
  *   delivery);
  * - the material's click: once per decision, however many clicks and opens arrive;
- * - on the side output {@link EXAMPLES}, training examples for the click model with fake
- *   negatives (operators/ctr-model.ts): a negative when the impression counts, a positive with
- *   the same features on the first click within `attributionWindowMs` of the send. After that
- *   window the push's features are forgotten (a later click still counts for its material).
+ * - on the side output {@link EXAMPLES}, once `attributionWindowMs` after the send has passed,
+ *   a labelled training example for the click model (clicked or not; operators/ctr-model.ts),
+ *   unless the push failed or, counted on delivery, was never delivered. A later click still
+ *   counts for its material.
  */
 import type { Processor, ProcessorContext, Record, Timer } from '../pipeline/api/index.ts'
 import { Record as RecordCtor } from '../pipeline/api/index.ts'
@@ -27,6 +27,8 @@ export const DELIVERY_EVENTS = new Set(['push_delivered', 'push_failed'])
 /** A labelled example for the click model (operators/ctr-learner.ts). */
 export interface TrainingExample {
   features: number[]
+  /** Level features (bias, material): learned with a wider prior, left out of predictions. */
+  level: number[]
   offset: number
   clicked: boolean
 }
@@ -56,10 +58,12 @@ export function eventInput(e: BehaviorEvent): FeedbackInput[] {
 interface Pending {
   materialId: string
   features: number[] | null
+  level: number[]
   offset: number
   impressions: 'decided' | 'delivered'
   delivered: boolean
   failed: boolean
+  clicked: boolean
 }
 
 const TIMER = 'a:'
@@ -67,12 +71,9 @@ const TIMER = 'a:'
 /** The join; stores `pending` (map by decision id) and `clicked` (window store of clicked decisions). */
 export function feedbackJoin(options: { attributionWindowMs: number }): Processor<FeedbackInput, Feedback> {
   let ctx!: ProcessorContext<Feedback>
-  /** The impression of a push: for its material, and a (fake) negative example for the model. */
-  const impression = (p: Pending, decisionId: string, ts: number): void => {
+  /** The impression of a push, for its material's counts. */
+  const impression = (p: Pending, decisionId: string, ts: number): void =>
     ctx.forward(new RecordCtor<Feedback>({ key: ctx.currentKey(), value: { materialId: p.materialId, decisionId, kind: 'impression' }, timestamp: ts }))
-    if (p.features !== null) example({ features: p.features, offset: p.offset, clicked: false }, ts)
-  }
-  const example = (e: TrainingExample, ts: number): void => ctx.forwardTo(EXAMPLES, new RecordCtor<TrainingExample>({ key: ctx.currentKey(), value: e, timestamp: ts }))
   return {
     init(c) {
       ctx = c
@@ -87,7 +88,7 @@ export function feedbackJoin(options: { attributionWindowMs: number }): Processo
         // A redelivered exposure: its push is already waiting (or was already counted).
         if (pending.has(id) || ctx.windowStore('exposed').latest(id) !== undefined) return
         ctx.windowStore('exposed').add(ts, 1, id)
-        const p: Pending = { materialId: e.materialId as string, features: e.features, offset: e.offset ?? 0, impressions: e.impressions ?? 'decided', delivered: false, failed: false }
+        const p: Pending = { materialId: e.materialId as string, features: e.features, level: e.level ?? [], offset: e.offset ?? 0, impressions: e.impressions ?? 'decided', delivered: false, failed: false, clicked: false }
         pending.put(id, p)
         ctx.timers.registerEventTime(e.ts + options.attributionWindowMs, `${TIMER}${id}`)
         if (p.impressions === 'decided') impression(p, id, ts)
@@ -103,8 +104,7 @@ export function feedbackJoin(options: { attributionWindowMs: number }): Processo
         if (p) {
           // Counted on delivery but not reported delivered: a click proves it was.
           if (p.impressions === 'delivered' && !p.delivered) impression(p, v.decisionId, ts)
-          pending.put(v.decisionId, { ...p, delivered: true })
-          if (p.features !== null) example({ features: p.features, offset: p.offset, clicked: true }, ts)
+          pending.put(v.decisionId, { ...p, delivered: true, clicked: true })
         }
         ctx.forward(new RecordCtor<Feedback>({ key: ctx.currentKey(), value: { materialId, decisionId: v.decisionId, kind: 'click' }, timestamp: ts }))
         return
@@ -115,8 +115,16 @@ export function feedbackJoin(options: { attributionWindowMs: number }): Processo
       if (p.impressions === 'delivered') impression(p, v.decisionId, ts)
     },
     onTimer(timer: Timer) {
-      // The attribution window is over: the push's features are no longer needed.
-      if (timer.name.startsWith(TIMER)) ctx.mapStore<Pending>('pending').delete(timer.name.slice(TIMER.length))
+      if (!timer.name.startsWith(TIMER)) return
+      // The attribution window is over: the label is known.
+      const id = timer.name.slice(TIMER.length)
+      const pending = ctx.mapStore<Pending>('pending')
+      const p = pending.get(id)
+      if (!p) return
+      pending.delete(id)
+      if (p.features === null || p.failed || (p.impressions === 'delivered' && !p.delivered)) return
+      const example: TrainingExample = { features: p.features, level: p.level, offset: p.offset, clicked: p.clicked }
+      ctx.forwardTo(EXAMPLES, new RecordCtor<TrainingExample>({ key: timer.key, value: example, timestamp: timer.time }))
     },
   }
 }

@@ -109,7 +109,7 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
       .map((x) => {
         const seed = `${id}\u0000${x.m.materialId}`
         const names = featureNames({ taskId: c.taskId, materialId: x.m.materialId, origin: c.origin, event: c.event, segments: c.user.segments, timezone: c.user.timezone, activity: c.activity }, at, ms.attributes)
-        const scored = scoreCandidate({ model, names, dims: ms.dims, priorMean: betaMean(x.m.prior), materialMean: betaMean(x.p), materialScore: score(eff.policy, x.p, seed, total, settings.scoring.ucbC), policy: eff.policy, seed, ucbAlpha: ms.ucbAlpha })
+        const scored = scoreCandidate({ model, names, dims: ms.dims, materialId: x.m.materialId, priorMean: betaMean(x.m.prior), materialMean: betaMean(x.p), materialScore: score(eff.policy, x.p, seed, total, settings.scoring.ucbC), policy: eff.policy, seed, ucbAlpha: ms.ucbAlpha })
         return { ...x, ...scored }
       })
       .sort((a, b) => b.score - a.score)
@@ -138,7 +138,7 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
     const mean = betaMean(posterior(m.prior, s?.impressions ?? 0, s?.clicks ?? 0))
     const expected = (t: number): number => {
       const names = featureNames({ taskId: c.taskId, materialId: m.materialId, origin: c.origin, event: c.event, segments: c.user.segments, timezone: c.user.timezone, activity: c.activity }, t, ms.attributes, c.sendAt)
-      return scoreCandidate({ model, names, dims: ms.dims, priorMean: betaMean(m.prior), materialMean: mean, materialScore: mean, policy: 'greedy', seed: id, ucbAlpha: 0 }).expectedCtr
+      return scoreCandidate({ model, names, dims: ms.dims, materialId: m.materialId, priorMean: betaMean(m.prior), materialMean: mean, materialScore: mean, policy: 'greedy', seed: id, ucbAlpha: 0 }).expectedCtr
     }
     return bestSendTime({
       at: c.sendAt,

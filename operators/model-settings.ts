@@ -22,13 +22,13 @@ export const modelSettingsSchema = z
     /** Precision shrink per training example towards the prior, 0..1 (1: no forgetting): lets old evidence fade. */
     forgetting: z.number().gt(0).max(1).default(1),
     /**
-     * How long after the send a click still teaches the model (a positive example beside the
-     * push's negative, operators/ctr-model.ts); a later click still counts for its material. Long,
-     * because a click the model misses biases it low against material-stats, which counts them all.
+     * A push becomes a training example this long after its send, clicked or not (a later click
+     * still counts for its material). Clicks later than this are missed by the model's labels;
+     * the level features absorb that shortfall (operators/ctr-model.ts).
      */
-    attributionWindowMs: positive.default(24 * H),
+    attributionWindowMs: positive.default(2 * H),
     /** The learned weights are published at most once per this interval (event time). */
-    publishIntervalMs: positive.default(15 * 60_000),
+    publishIntervalMs: positive.default(60_000),
     /** Exploration of the `ucb` policy on the model: standard deviations of the logit added. */
     ucbAlpha: z.number().nonnegative().default(1),
     /** Numeric event attributes the model sees (bucketed), e.g. `dropPct` of a price drop. */

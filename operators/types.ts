@@ -128,7 +128,9 @@ export interface FeatureWeight {
 export interface ModelScore {
   /** Hashed indices of the active features, without the pushes-in-24h feature (added at send). */
   features: number[]
-  /** Logit of the material's posterior mean click rate on the learned scale p / (1 + p): the model learns the residual. */
+  /** Hashed indices of the level features (bias, material): learned, left out of predictions. */
+  level: number[]
+  /** Logit of the material's configured prior mean: the offset the model learns from. */
   offset: number
   /** Expected click rate with 0, 1, 2 and 3 or more pushes in the last 24 hours. */
   byPushes: number[]
@@ -192,7 +194,7 @@ export interface Decision {
  * the exposure log needs for learning. The push-decisions sink strips {@link learn}.
  */
 export interface DecisionOut extends Decision {
-  learn?: { features: number[]; offset: number; impressions: 'decided' | 'delivered' }
+  learn?: { features: number[]; level: number[]; offset: number; impressions: 'decided' | 'delivered' }
 }
 
 /**

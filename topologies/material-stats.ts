@@ -45,7 +45,7 @@ export default defineTopology(({ settings }) => {
   joined
     .sideOutput<TrainingExample>(EXAMPLES)
     .keyBy('to-model', () => MODEL_KEY)
-    .process<ModelRecord>('ctr-learner', () => ctrLearner(s.model), { stores: { weights: mapStore(), batch: mapStore(), examples: valueStore(), publishAt: valueStore() } })
+    .process<ModelRecord>('ctr-learner', () => ctrLearner(s.model), { stores: { weights: mapStore(), level: mapStore(), batch: mapStore(), examples: valueStore(), center: valueStore(), publishAt: valueStore() } })
     .to('model-out', { topic: s.topics.model, serde: jsonSerde() })
   return b.build()
 })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { ExampleGroup, Model, WeightState } from '../../operators/ctr-model.ts'
-import { activityBucket, decodeModel, featureIndex, featureNames, learnBatch, logit, scoreCandidate, sigmoid, toLearned } from '../../operators/ctr-model.ts'
+import { LEVEL_VARIANCE_FACTOR, activityBucket, decodeModel, featureIndex, featureNames, learnBatch, levelNames, logit, scoreCandidate, sigmoid } from '../../operators/ctr-model.ts'
 import { seededRandom } from '../../operators/scoring.ts'
 import type { Decision, Suppression } from '../../operators/types.ts'
 import type { TopologyTestDriver } from '../../pipeline/testing/test-driver.ts'
@@ -12,29 +12,34 @@ const drop = (u: string, ts: number, dropPct: number): object => ev(u, 'price_dr
 const clickOn = (x: Decision, ts: number): object => ({ eventId: `click-${x.decisionId}`, userId: x.userId, type: 'push_click', ts, attrs: { decisionId: x.decisionId } })
 
 /**
- * Trains the pure model as the learner does, with fake negatives (every push a negative, every
- * click a positive more), and returns it decoded, as the Matching Center would see it.
+ * Trains the pure model as the learner does (labelled examples in batches of 100, level
+ * features with the wider prior, offset the material's prior mean 5 %) and returns it decoded,
+ * as the Matching Center would see it.
  */
-function train(examples: Array<{ names: string[]; clicked: boolean }>, materialRate = 0.05): Model {
+function train(examples: Array<{ names: string[]; clicked: boolean }>): Model {
   const weights = new Map<number, WeightState>()
-  const offset = logit(toLearned(materialRate))
-  // Batches of 100 pushes, as a publish interval would hold them.
+  const offset = logit(0.05)
+  const level = levelNames('m1').map((n) => featureIndex(n, DIMS))
   for (let b = 0; b < examples.length; b += 100) {
     const groups = new Map<string, ExampleGroup>()
     for (const ex of examples.slice(b, b + 100)) {
-      const features = ex.names.map((n) => featureIndex(n, DIMS))
+      const features = [...ex.names.map((n) => featureIndex(n, DIMS)), ...level]
       const g = groups.get(features.join()) ?? { features, offset, n: 0, clicks: 0 }
-      groups.set(features.join(), { ...g, n: g.n + (ex.clicked ? 2 : 1), clicks: g.clicks + (ex.clicked ? 1 : 0) })
+      groups.set(features.join(), { ...g, n: g.n + 1, clicks: g.clicks + (ex.clicked ? 1 : 0) })
     }
-    learnBatch({ groups: [...groups.values()], priorVariance: () => 0.25, forgetting: 1, get: (i) => weights.get(i), put: (i, w) => weights.set(i, w) })
+    learnBatch({ groups: [...groups.values()], priorVariance: (i) => (level.includes(i) ? LEVEL_VARIANCE_FACTOR : 1) * 0.25, forgetting: 1, get: (i) => weights.get(i), put: (i, w) => weights.set(i, w) })
   }
-  const record = { modelId: 'ctr', ts: 0, dims: DIMS, priorVariance: 0.25, examples: examples.length, weights: [...weights].map(([i, [m, q]]) => [i, m, 1 / q] as [number, number, number]) }
+  // The centre, as the learner keeps it: the mean context sum over the examples.
+  const sum = (names: string[]): number => names.reduce((c, n) => c + (weights.get(featureIndex(n, DIMS))?.[0] ?? 0), 0)
+  const center = examples.reduce((c, ex) => c + sum(ex.names), 0) / examples.length
+  const record = { modelId: 'ctr', ts: 0, dims: DIMS, priorVariance: 0.25, examples: examples.length, center, weights: [...weights].map(([i, [m, q]]) => [i, m, 1 / q] as [number, number, number]) }
   return decodeModel(record, DIMS) as Model
 }
 
 const candidate = (dropPct: number, activity: number[] | null = null) => ({ taskId: 't1', materialId: 'm1', origin: 'event', event: { eventId: 'e', userId: 'u', type: 'price_drop', ts: T0, attrs: { dropPct } }, segments: [], timezone: 'UTC', activity })
-const predict = (model: Model | null, names: string[], policy: 'greedy' | 'thompson' = 'greedy', seed = 's') =>
-  scoreCandidate({ model, names, dims: DIMS, priorMean: 0.05, materialMean: 0.05, materialScore: 0.05, policy, seed, ucbAlpha: 1 })
+/** The model's rate for a candidate whose material's rate (from material-stats) is `rate`. */
+const predict = (model: Model | null, names: string[], policy: 'greedy' | 'thompson' = 'greedy', seed = 's', rate = 0.05) =>
+  scoreCandidate({ model, names, dims: DIMS, materialId: 'm1', priorMean: 0.05, materialMean: rate, materialScore: rate, policy, seed, ucbAlpha: 1 })
 
 describe('click model: online Bayesian logistic regression', () => {
   it('learns a planted effect (clicks only when dropPct >= 30) and separates the predicted rates', () => {
@@ -44,11 +49,12 @@ describe('click model: online Bayesian logistic regression', () => {
       return { names: featureNames(candidate(dropPct), T0, ['dropPct']), clicked: dropPct >= 30 && rand() < 0.2 }
     })
     const model = train(examples)
-    const high = predict(model, featureNames(candidate(40), T0, ['dropPct'])).expectedCtr
-    const low = predict(model, featureNames(candidate(10), T0, ['dropPct'])).expectedCtr
+    // The material's rate over all its pushes is 10 %: the context moves it up or down.
+    const high = predict(model, featureNames(candidate(40), T0, ['dropPct']), 'greedy', 's', 0.1).expectedCtr
+    const low = predict(model, featureNames(candidate(10), T0, ['dropPct']), 'greedy', 's', 0.1).expectedCtr
     // True rates 20 % and 0 %: the model must tell them apart by far.
-    expect(high).toBeGreaterThan(0.1)
-    expect(low).toBeLessThan(0.02)
+    expect(high).toBeGreaterThan(0.15)
+    expect(low).toBeLessThan(0.03)
     expect(predict(model, featureNames(candidate(40), T0, ['dropPct'])).model.explain[0]?.feature).toMatch(/dropPct=lt50/)
   })
 
@@ -69,13 +75,16 @@ describe('click model: online Bayesian logistic regression', () => {
     expect(atPeak).toBeGreaterThan(5 * idle)
   })
 
-  it('predicts the observed rate when the context adds nothing (fake negatives turned back into a rate)', () => {
+  it('keeps the material\'s level: what every push shares (its rate, clicks after the window) lands on the level features', () => {
     const rand = seededRandom('level')
-    // Material rate 5 %, but pushes of this context are clicked at 10 %.
-    const examples = Array.from({ length: 3000 }, () => ({ names: featureNames(candidate(10), T0, ['dropPct']), clicked: rand() < 0.1 }))
-    const p = predict(train(examples), featureNames(candidate(10), T0, ['dropPct'])).expectedCtr
-    expect(p).toBeGreaterThan(0.08)
-    expect(p).toBeLessThan(0.12)
+    // Prior mean 5 %, but only 1 % of pushes are clicked within the window, in every context.
+    const examples = Array.from({ length: 3000 }, () => ({ names: featureNames(candidate(rand() < 0.5 ? 10 : 40), T0, ['dropPct']), clicked: rand() < 0.01 }))
+    const model = train(examples)
+    for (const drop of [10, 40]) {
+      const p = predict(model, featureNames(candidate(drop), T0, ['dropPct'])).expectedCtr
+      expect(p).toBeGreaterThan(0.035)
+      expect(p).toBeLessThan(0.065)
+    }
   })
 
   it('starts from the material\'s rate (cold start) and explains nothing before it has learned', () => {
@@ -123,9 +132,9 @@ describe('click model in the decision flow', () => {
     await d.pipe('config.tasks', [eventTask('t1')])
     const clicks = await trained(d)
     expect(clicks).toBeGreaterThan(30)
-    // Fake negatives: one example per push, one more per click.
+    // One example per push, labelled when the attribution window has passed.
     const models = d.readValues<{ examples: number }>('ctr-model')
-    expect(models.at(-1)?.examples).toBe(200 + clicks)
+    expect(models.at(-1)?.examples).toBe(200)
     suppressions(d)
 
     // Two drops for one user inside the arbitration window: the bigger one wins on expected value.

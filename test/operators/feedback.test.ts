@@ -120,3 +120,48 @@ describe('feedback: the decision flow learns from material-stats', () => {
     await d.close()
   })
 })
+
+describe('feedback: delivery events from the gateway', () => {
+  const gateway = (x: Decision, type: string, ts: number): object => ({ eventId: `${type}-${x.decisionId}-${ts}`, userId: x.userId, type, ts, attrs: { decisionId: x.decisionId } })
+
+  async function delivered(impressions: 'decided' | 'delivered'): Promise<{ d: TopologyTestDriver; out: Decision[] }> {
+    const d = await flow({ stats: true })
+    await d.pipe('config.materials', [material('m1')])
+    await d.pipe('config.tasks', [eventTask('t1', { impressions })])
+    await d.pipe('behavior-events', ['a', 'b', 'c'].map((u) => ev(u, 'price_drop', T0)))
+    await advanceTo(d, T0 + 10 * MIN, MIN)
+    const out = decisions(d)
+    expect(out).toHaveLength(3)
+    return { d, out }
+  }
+
+  it('counts impressions on push_delivered when the task says so: a failed or undelivered push is no impression', async () => {
+    const { d, out } = await delivered('delivered')
+    const [a, b] = out as [Decision, Decision]
+    // Nothing yet: decisions alone are no impressions for this task.
+    expect(stats(d)).toEqual([])
+    await d.pipe('behavior-events', [gateway(a, 'push_delivered', T0 + 11 * MIN), gateway(a, 'push_delivered', T0 + 11 * MIN + 1), gateway(b, 'push_failed', T0 + 11 * MIN)])
+    await advanceTo(d, T0 + 20 * MIN, MIN)
+    // a once (its second delivery report is a duplicate), b failed, c never reported.
+    expect(stats(d).map((s) => round6(s.impressions))).toEqual([decayed(1, MIN)])
+    await d.close()
+  })
+
+  it('counts impressions at the decision by default, whatever the gateway reports', async () => {
+    const { d, out } = await delivered('decided')
+    await d.pipe('behavior-events', [gateway(out[0] as Decision, 'push_delivered', T0 + 11 * MIN), gateway(out[1] as Decision, 'push_failed', T0 + 11 * MIN)])
+    await advanceTo(d, T0 + 20 * MIN, MIN)
+    expect(stats(d).map((s) => round6(s.impressions))).toEqual([decayed(3, MIN)])
+    await d.close()
+  })
+
+  it('attributes clicks once: a repeated push_click counts one click, and a click proves a delivery not reported', async () => {
+    const { d, out } = await delivered('delivered')
+    const [a] = out as [Decision]
+    await d.pipe('behavior-events', [click(a, T0 + 12 * MIN), click(a, T0 + 12 * MIN + 1), click(a, T0 + 13 * MIN, 'push_open')])
+    await advanceTo(d, T0 + 20 * MIN, MIN)
+    const published = stats(d)
+    expect(published.map((s) => [round6(s.impressions), round6(s.clicks)])).toEqual([[decayed(1, MIN), decayed(1, MIN)]])
+    await d.close()
+  })
+})

@@ -64,7 +64,8 @@ describe('held pushes in the decision flow', () => {
     expect(held.map((x) => [x.userId, x.taskId, x.sendAt, x.decidedAt])).toEqual([['evening', 'hold', WED + 20 * HOUR, WED + 9 * HOUR]])
     // Scored as it is sent: at the user's peak hour.
     expect(held[0]?.explain).toEqual([{ feature: 'activity=peak', weight: 2 }])
-    expect(held[0]?.expectedCtr).toBeGreaterThan(0.3)
+    // σ(logit(1/21) + 2): the material's prior rate moved by the peak hour's weight.
+    expect(held[0]?.expectedCtr).toBeCloseTo(1 / (1 + 20 * Math.exp(-2)), 5)
     expect(suppressions(d)).toEqual([])
     await d.close()
   })
