@@ -16,6 +16,7 @@ import { PACKAGE_ROOT, loadTopology } from './topologies.ts'
 import { addDlqCommands } from './dlq.ts'
 import { produceEmbedded, produceFields } from './produce.ts'
 import { runEmbedded } from './run.ts'
+import { addReportCommands } from './report.ts'
 import { addSchemaCommands } from './schemas.ts'
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value]
@@ -276,6 +277,7 @@ export function buildCli(): Command {
   }
   addSchemaCommands(program, withConfigOptions, context)
   addDlqCommands(program, withConfigOptions, context)
+  addReportCommands(program, withConfigOptions, context)
 
   return program
 }
