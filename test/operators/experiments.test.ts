@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs'
+import avro from 'avsc'
 import { describe, expect, it } from 'vitest'
 import type { TaskConfig } from '../../operators/config.ts'
 import { taskSchema } from '../../operators/config.ts'
@@ -142,5 +144,24 @@ describe('experiments: arm assignment', () => {
     expect((counts.get('a') as number) / 4000).toBeCloseTo(0.25, 1)
     expect((counts.get('b') as number) / 4000).toBeCloseTo(0.25, 1)
     expect((counts.get('c') as number) / 4000).toBeCloseTo(0.5, 1)
+  })
+})
+
+describe('exposure and model topics: valid for their Avro schemas', () => {
+  const schema = (name: string): avro.Type => avro.Type.forSchema(JSON.parse(readFileSync(new URL(`../../schemas/${name}.avsc`, import.meta.url), 'utf8')) as avro.Schema)
+
+  it('writes exposures and model records that their schemas accept', async () => {
+    const d = await flow({ stats: true, settings: { model: { attributionWindowMs: 10 * MIN } } })
+    await d.pipe('config.materials', [material('m1')])
+    await d.pipe('config.tasks', [eventTask('t1', { experiment: { id: 'e', arms: [{ name: 'a', weight: 1 }, { name: 'h', weight: 1, holdout: true }] } })])
+    await d.pipe('behavior-events', users(10).map((u, i) => ev(u, 'price_drop', T0 + i * 1000, { attrs: { dropPct: 40 } })))
+    await advanceTo(d, T0 + 30 * MIN, MIN)
+    const ex = d.readValues<object>('exposures')
+    const models = d.readValues<object>('ctr-model')
+    expect(ex.length).toBeGreaterThan(5)
+    expect(models.length).toBeGreaterThan(0)
+    for (const e of ex) expect(schema('exposure').isValid(e), JSON.stringify(e)).toBe(true)
+    for (const m of models) expect(schema('ctr-model').isValid(m), JSON.stringify(m)).toBe(true)
+    await d.close()
   })
 })
