@@ -33,7 +33,7 @@
 import { hourOfWeek } from './clock.ts'
 import { hash32 } from './ids.ts'
 import type { Policy } from './scoring.ts'
-import { seededRandom } from './scoring.ts'
+import { gaussian, seededRandom } from './scoring.ts'
 import type { BehaviorEvent, DecisionOut, FeatureWeight, ModelScore } from './types.ts'
 
 const MIN = 60_000
@@ -332,11 +332,6 @@ export function learnBatch(options: {
   }
 }
 
-function gaussian(rand: () => number): number {
-  const u = 1 - rand()
-  const v = rand()
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v)
-}
 
 /** Six decimals: stable text in outputs. */
 export function round(n: number): number {

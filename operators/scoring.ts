@@ -29,7 +29,8 @@ export function seededRandom(seed: string): () => number {
   return mulberry32(hash32(seed))
 }
 
-function gaussian(rand: () => number): number {
+/** A standard normal draw (Box-Muller). */
+export function gaussian(rand: () => number): number {
   // Box-Muller; 1 - u keeps the log finite.
   const u = 1 - rand()
   const v = rand()
