@@ -27,8 +27,8 @@ export const modelSettingsSchema = z
      * the level features absorb that shortfall (operators/ctr-model.ts).
      */
     attributionWindowMs: positive.default(2 * H),
-    /** The learned weights are published at most once per this interval (event time). */
-    publishIntervalMs: positive.default(60_000),
+    /** The learned weights take a batch update and are published at most once per this interval (event time). */
+    publishIntervalMs: positive.default(5 * 60_000),
     /** Exploration of the `ucb` policy on the model: standard deviations of the logit added. */
     ucbAlpha: z.number().nonnegative().default(1),
     /** Numeric event attributes the model sees (bucketed), e.g. `dropPct` of a price drop. */
