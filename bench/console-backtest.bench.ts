@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks'
 import { loadConfig } from '../pipeline/config/load.ts'
 import { createLogger } from '../pipeline/observability/logger.ts'
 import { simulate } from '../scripts/simulate.ts'
+import { sampleConfig } from '../scripts/sim/sample-config.ts'
 import { EmbeddedWorld } from '../console/server/embedded-world.ts'
 import { CurrentCache, backtest } from '../console/server/backtest.ts'
 
@@ -21,9 +22,10 @@ const users = Number(process.env.HERMES_SAMPLE_USERS ?? 2000)
 const dir = mkdtempSync(join(tmpdir(), 'hermes-console-bench-'))
 const logger = createLogger({ level: 'error' })
 try {
-  const config = loadConfig({ overrides: { runtime: { stateDir: join(dir, 'state') }, observability: { http: { enabled: false }, log: { level: 'error' } } } })
+  const sample = sampleConfig('tuned')
+  const config = loadConfig({ overrides: { runtime: { stateDir: join(dir, 'state') }, observability: { http: { enabled: false }, log: { level: 'error' } }, hermes: sample.settings } })
   const t0 = performance.now()
-  await simulate({ users, days: 2, seed: 42, start: Date.UTC(2026, 10, 2), config, logger, outDir: dir })
+  await simulate({ users, days: 2, seed: 42, start: Date.UTC(2026, 10, 2), config, sample, logger, outDir: dir })
   process.stdout.write(`world: ${users} users, 2 days simulated in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`)
   const world = await EmbeddedWorld.open({ stateDir: dir, config, logger })
   const events = world.events()

@@ -153,7 +153,18 @@ const taskFields = strict({
   fatigue: window.optional(),
   experiment: strict({
     id: nonEmpty,
-    arms: z.array(strict({ name: nonEmpty, weight: z.number().positive(), policy })).min(1),
+    // An arm may override the task's materials, policy, threshold, hold and quiet-hours handling,
+    // or be a holdout (nothing sent, recorded as such): operators/experiments.ts.
+    arms: z.array(strict({
+      name: nonEmpty,
+      weight: z.number().positive(),
+      policy: policy.optional(),
+      materials: z.array(nonEmpty).min(1).optional(),
+      minExpectedCtr: z.number().min(0).max(1).optional(),
+      maxHoldMs: ms.optional(),
+      quietHours: z.enum(['defer', 'drop']).optional(),
+      holdout: z.boolean().default(false),
+    })).min(1),
   }).optional(),
   policy: policy.default('greedy'),
   quietHours: z.enum(['defer', 'drop']).default('defer'),
@@ -161,6 +172,10 @@ const taskFields = strict({
   fatigueCost: z.number().nonnegative().optional(),
   rateLimit: window.optional(),
   caps: caps.optional(),
+  // Held pushes and delivery feedback (operators/ctr-model.ts, operators/feedback.ts).
+  maxHoldMs: ms.default(0),
+  holdHalfLifeMs: z.number().int().positive().optional(),
+  impressions: z.enum(['decided', 'delivered']).default('decided'),
 })
 
 export const taskSchema = z.preprocess((v) => fromAvroForm(v, ['trigger', 'audience', 'fatigue', 'experiment', 'rateLimit', 'caps'], ['validUntil']), taskFields)

@@ -1,14 +1,14 @@
 /**
- * CTR feedback (topologies/material-stats.ts): impressions from decisions and clicks from
- * `push_click`/`push_open` events, counted once per decision, decayed exponentially and
- * published per material at most once per interval to the compacted material-stats topic.
+ * CTR feedback (topologies/material-stats.ts): impressions and clicks per material (from the
+ * per-user feedback join, operators/feedback.ts, which counts each click once per decision),
+ * decayed exponentially and published per material at most once per interval to the compacted
+ * material-stats topic.
  */
 import type { Processor, ProcessorContext, Record, Timer } from '../pipeline/api/index.ts'
 import { Record as RecordCtor } from '../pipeline/api/index.ts'
 import type { MaterialStats } from './config.ts'
-import type { BehaviorEvent, Decision } from './types.ts'
 
-/** One feedback signal, keyed by user before the re-keying and by material after. */
+/** One feedback signal for a material's counts, keyed by user before the re-keying and by material after. */
 export interface Feedback {
   materialId: string
   decisionId: string
@@ -17,42 +17,6 @@ export interface Feedback {
 
 /** Event types that count as a click on a push. */
 export const CLICK_EVENTS = new Set(['push_click', 'push_open'])
-
-/** A decision as an impression. */
-export function impressionOf(d: Decision): Feedback {
-  return { materialId: d.materialId, decisionId: d.decisionId, kind: 'impression' }
-}
-
-/** A click event as feedback, when it names its decision and material. */
-export function clickOf(e: BehaviorEvent): Feedback[] {
-  if (!CLICK_EVENTS.has(e.type)) return []
-  const materialId = e.attrs?.materialId
-  const decisionId = e.attrs?.decisionId
-  if (typeof materialId !== 'string' || typeof decisionId !== 'string') return []
-  return [{ materialId, decisionId, kind: 'click' }]
-}
-
-/**
- * Per user: lets the first click of each decision through (an open and a click count once).
- * Remembers clicks in the window store `clicked`, for as long as the topology's retention says.
- */
-export function firstClickOnly(): Processor<Feedback, Feedback> {
-  let ctx!: ProcessorContext<Feedback>
-  return {
-    init(c) {
-      ctx = c
-    },
-    process(record: Record<Feedback>) {
-      const f = record.value
-      if (f.kind === 'click') {
-        const seen = ctx.windowStore('clicked')
-        if (seen.latest(f.decisionId) !== undefined) return
-        seen.add(record.timestamp, 1, f.decisionId)
-      }
-      ctx.forward(record)
-    },
-  }
-}
 
 /** Decays counts from `from` to `to` with the given half-life. */
 export function decay(value: number, from: number, to: number, halfLifeMs: number): number {

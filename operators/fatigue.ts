@@ -22,8 +22,9 @@ import { inQuietHours, nextLocalHour } from './clock.ts'
 import type { RecentIds } from './recent-ids.ts'
 import { addRecentId, hasRecentId } from './recent-ids.ts'
 import type { Settings } from './settings.ts'
-import type { Decision, ScoredCandidate, SuppressionReason } from './types.ts'
-import { forwardSuppression, taskKey } from './types.ts'
+import type { DecisionOut, ScoredCandidate, SuppressionReason } from './types.ts'
+import { expectedAt, modelFieldsAt } from './ctr-model.ts'
+import { experimentFields, forwardSuppression, taskKey } from './types.ts'
 
 const DAY = 86_400_000
 
@@ -48,10 +49,10 @@ export function rank(a: ScoredCandidate, b: ScoredCandidate): number {
   return b.priority - a.priority || b.expectedCtr - a.expectedCtr || (a.decisionId < b.decisionId ? -1 : a.decisionId > b.decisionId ? 1 : 0)
 }
 
-export function fatigue(options: { settings: Settings }): Processor<ScoredCandidate, Decision> {
+export function fatigue(options: { settings: Settings }): Processor<ScoredCandidate, DecisionOut> {
   const f = options.settings.fatigue
   const dedup = { ttlMs: options.settings.dedup.ttlMs, maxIds: options.settings.dedup.maxIdsPerUser }
-  let ctx!: ProcessorContext<Decision>
+  let ctx!: ProcessorContext<DecisionOut>
 
   /** Remembers that this decision id was decided (sent or suppressed) at `now`. */
   const decided = (c: ScoredCandidate, now: number): void => {
@@ -61,7 +62,8 @@ export function fatigue(options: { settings: Settings }): Processor<ScoredCandid
 
   const suppress = (c: ScoredCandidate, reason: SuppressionReason, ts: number): void => {
     decided(c, ts)
-    forwardSuppression(ctx, { userId: c.userId, taskId: c.taskId, materialId: c.materialId, reason, ts, triggerEventId: c.triggerEventId })
+    // With the experiment and arm, for the exposure log and per-arm reports (operators/exposures.ts).
+    forwardSuppression(ctx, { userId: c.userId, taskId: c.taskId, materialId: c.materialId, reason, ts, triggerEventId: c.triggerEventId, ...experimentFields(c) })
   }
 
   /** The cap a candidate fails at send time `at`, or null when it may go. */
@@ -84,18 +86,21 @@ export function fatigue(options: { settings: Settings }): Processor<ScoredCandid
     }
     const recent = pushes.sum(at - DAY + 1, at)
     const threshold = c.minExpectedCtr * (1 + (c.fatigueCost ?? f.fatigueCost) * recent)
-    if (c.expectedCtr < threshold) return 'low_value'
+    // The click model's rate at this push count (operators/ctr-model.ts), else the material's.
+    if (expectedAt(c, recent) < threshold) return 'low_value'
     return null
   }
 
   const send = (c: ScoredCandidate, at: number, now: number): void => {
     decided(c, now)
+    // Counted before this push is added: the model's pushes-in-24h feature at the send time.
+    const recent = ctx.windowStore('pushes').sum(at - DAY + 1, at)
     ctx.windowStore('pushes').add(at, 1, c.taskId)
     ctx.windowStore('materialPushes').add(at, 1, c.materialId)
     // Both counts are kept, so that tasks counting per material and per content share one history.
     ctx.windowStore('contentPushes').add(at, 1, contentKey(c))
     if (c.rateLimit) ctx.withKey(taskKey('rate', c.taskId), () => ctx.windowStore('rate').add(at, 1))
-    const d: Decision = {
+    const d: DecisionOut = {
       decisionId: c.decisionId,
       userId: c.userId,
       taskId: c.taskId,
@@ -111,9 +116,11 @@ export function fatigue(options: { settings: Settings }): Processor<ScoredCandid
       arm: c.arm,
       triggerEventId: c.triggerEventId,
       decidedAt: c.decidedAt,
+      // The click model's expected rate, top features and learning record (operators/ctr-model.ts).
+      ...modelFieldsAt(c, recent),
     }
     ctx.count('decision', { policy: c.policy, arm: c.arm ?? 'none' })
-    ctx.forward(new RecordCtor<Decision>({ key: c.userId, value: d, timestamp: now }))
+    ctx.forward(new RecordCtor<DecisionOut>({ key: c.userId, value: d, timestamp: now }))
   }
 
   /** Sends the best candidate that passes every check; the rest are suppressed with their reason. */

@@ -6,21 +6,38 @@
  * policy); the best material whose templates render completely (operators/templates.ts) is
  * chosen, the others that render stay as alternatives, and a candidate none of whose materials
  * renders is suppressed as `template_incomplete`, never sent with a hole in its text.
+ *
+ * The click model (operators/ctr-model.ts, weights from the `hermes.topics.model` broadcast)
+ * turns each material's rate into the expected click rate of this candidate, which ranking,
+ * arbitration and the `low_value` test use. The user's experiment arm may override materials,
+ * policy, threshold, hold and quiet hours, or hold the user out (operators/experiments.ts). A
+ * triggered push of a task (or arm) with `maxHoldMs` may wait in this node's state for a better
+ * hour (operators/hold.ts), then goes on at that time.
  */
-import type { Processor, ProcessorContext, Record } from '../pipeline/api/index.ts'
+import type { Processor, ProcessorContext, Record, Timer } from '../pipeline/api/index.ts'
+import { Record as RecordCtor } from '../pipeline/api/index.ts'
 import type { MaterialConfig, MaterialStats, TaskConfig } from './config.ts'
 import type { ConfigTopics } from './config-ingest.ts'
 import { inAudience, ingestConfig, taskLive } from './config-ingest.ts'
 import { decisionId } from './ids.ts'
-import { assignArm, betaMean, posterior, score } from './scoring.ts'
+import { betaMean, posterior, score } from './scoring.ts'
+import type { Model, ModelRecord } from './ctr-model.ts'
+import { MODEL_KEY, decodeModel, featureNames, scoreCandidate } from './ctr-model.ts'
+import type { EffectiveTask } from './experiments.ts'
+import { effectiveTask } from './experiments.ts'
+import { bestSendTime } from './hold.ts'
+import { inQuietHours } from './clock.ts'
 import type { Settings } from './settings.ts'
 import type { TemplateData } from './templates.ts'
 import { renderTemplate } from './templates.ts'
 import type { Candidate, MaterialChoice, ScoredCandidate, Suppression } from './types.ts'
-import { forwardSuppression } from './types.ts'
+import { experimentFields, forwardSuppression } from './types.ts'
+
+/** Name prefix of the timer that releases a held push (followed by its decision id). */
+const HOLD_TIMER = 'h:'
 
 export interface MatchingCenterOptions {
-  topics: ConfigTopics
+  topics: ConfigTopics & { model: string }
   settings: Settings
 }
 
@@ -46,7 +63,10 @@ export function materialTargets(m: MaterialConfig | undefined, segments: readonl
 
 export function matchingCenter(options: MatchingCenterOptions): Processor<Candidate, ScoredCandidate> {
   const { topics, settings } = options
+  const ms = settings.model
   let ctx!: ProcessorContext<ScoredCandidate>
+  // The decoded model and the record it came from: decoded once per publication, not per candidate.
+  let decoded: { from: ModelRecord; model: Model | null } | null = null
 
   const suppress = (s: Suppression): void => forwardSuppression(ctx, s)
   // (material, placeholder) pairs already logged as missing by this instance: a material that
@@ -62,11 +82,109 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
     ctx.log.warn({ materialId, taskId, placeholder: missing }, `material ${materialId} has no value and no fallback for ${missing}; it is skipped for such candidates (add it to the material's "fallbacks" to send them)`)
   }
 
+  const currentModel = (): Model | null => {
+    const r = ctx.broadcastStore<ModelRecord>('model').get(MODEL_KEY)
+    if (!r) return null
+    if (decoded?.from !== r) decoded = { from: r, model: decodeModel(r, ms.dims) }
+    return decoded.model
+  }
+
+  /**
+   * The candidate's materials for a send at `at`, best first, each rendered and scored with the
+   * click model; or the id of the best-ranked material when none renders.
+   */
+  const choose = (c: Candidate, task: TaskConfig, eff: EffectiveTask, id: string, at: number): { choices: MaterialChoice[]; best: string } | null => {
+    const materials = ctx.broadcastStore<MaterialConfig>('materials')
+    const stats = ctx.broadcastStore<MaterialStats>('stats')
+    const candidates = eff.materials.map((m) => materials.get(m)).filter((m): m is MaterialConfig => materialTargets(m, c.user.segments))
+    if (candidates.length === 0) return null
+    const model = currentModel()
+    const withStats = candidates.map((m) => {
+      const s = stats.get(m.materialId)
+      return { m, impressions: s?.impressions ?? 0, p: posterior(m.prior, s?.impressions ?? 0, s?.clicks ?? 0) }
+    })
+    const total = withStats.reduce((sum, x) => sum + x.impressions, 0)
+    // Rank every candidate material; ties keep the task's order (a stable sort).
+    const ranked = withStats
+      .map((x) => {
+        const seed = `${id}\u0000${x.m.materialId}`
+        const names = featureNames({ taskId: c.taskId, materialId: x.m.materialId, origin: c.origin, event: c.event, segments: c.user.segments, timezone: c.user.timezone, activity: c.activity }, at, ms.attributes)
+        const scored = scoreCandidate({ model, names, dims: ms.dims, materialId: x.m.materialId, priorMean: betaMean(x.m.prior), materialMean: betaMean(x.p), materialScore: score(eff.policy, x.p, seed, total, settings.scoring.ucbC), policy: eff.policy, seed, ucbAlpha: ms.ucbAlpha })
+        return { ...x, ...scored }
+      })
+      .sort((a, b) => b.score - a.score)
+    const data: TemplateData = { event: c.event, user: c.user, task: { taskId: task.taskId } }
+    // Best first, only the materials whose templates render completely for this candidate.
+    const choices: MaterialChoice[] = []
+    for (const r of ranked) {
+      const text = renderMaterial(r.m, data)
+      if (!text.ok) incomplete(r.m.materialId, task.taskId, text.missing)
+      else choices.push({ materialId: r.m.materialId, title: text.title, body: text.body, deeplink: text.deeplink, score: r.score, expectedCtr: r.expectedCtr, model: r.model })
+    }
+    return { choices, best: (ranked[0] as (typeof ranked)[number]).m.materialId }
+  }
+
+  /** The time a triggered push goes out: now, or a better hour within the hold (operators/hold.ts). */
+  const sendTime = (c: Candidate, task: TaskConfig, eff: EffectiveTask, id: string, first: MaterialChoice): number => {
+    if (eff.maxHoldMs <= 0 || c.event === null || (c.origin !== 'event' && (c.origin as string) !== 'item')) return c.sendAt
+    const q = settings.fatigue
+    const model = currentModel()
+    // Without learned weights every hour looks the same, and waiting only loses relevance.
+    if (!model) return c.sendAt
+    const materials = ctx.broadcastStore<MaterialConfig>('materials')
+    const stats = ctx.broadcastStore<MaterialStats>('stats')
+    const m = materials.get(first.materialId) as MaterialConfig
+    const s = stats.get(m.materialId)
+    const mean = betaMean(posterior(m.prior, s?.impressions ?? 0, s?.clicks ?? 0))
+    const expected = (t: number): number => {
+      const names = featureNames({ taskId: c.taskId, materialId: m.materialId, origin: c.origin, event: c.event, segments: c.user.segments, timezone: c.user.timezone, activity: c.activity }, t, ms.attributes, c.sendAt)
+      return scoreCandidate({ model, names, dims: ms.dims, materialId: m.materialId, priorMean: betaMean(m.prior), materialMean: mean, materialScore: mean, policy: 'greedy', seed: id, ucbAlpha: 0 }).expectedCtr
+    }
+    return bestSendTime({
+      at: c.sendAt,
+      maxHoldMs: eff.maxHoldMs,
+      triggerTs: c.event.ts,
+      halfLifeMs: task.holdHalfLifeMs ?? ms.holdHalfLifeMs,
+      margin: ms.holdMargin,
+      expected,
+      quiet: (t) => inQuietHours(t, c.user.timezone, q.quietStartHour, q.quietEndHour),
+    })
+  }
+
+  const scored = (c: Candidate, task: TaskConfig, eff: EffectiveTask, id: string, first: MaterialChoice, rest: MaterialChoice[], at: number): ScoredCandidate => {
+    const { activity: _dropped, ...candidate } = c
+    return {
+      ...candidate,
+      sendAt: at,
+      decisionId: id,
+      priority: task.priority,
+      channel: task.channel,
+      ...first,
+      alternatives: rest,
+      policy: eff.policy,
+      experimentId: eff.experimentId,
+      arm: eff.arm,
+      minExpectedCtr: eff.minExpectedCtr,
+      fatigueCost: task.fatigueCost ?? null,
+      quietHours: eff.quietHours,
+      taskFatigue: task.fatigue ?? null,
+      rateLimit: task.rateLimit ?? null,
+      impressions: task.impressions,
+    }
+  }
+
   return {
     init(c) {
       ctx = c
     },
     processBroadcast(record) {
+      if (record.topic === topics.model) {
+        const v = record.value as ModelRecord | null
+        const store = ctx.broadcastStore<ModelRecord>('model')
+        if (v === null) store.delete(MODEL_KEY)
+        else if (typeof v === 'object' && Array.isArray(v.weights) && typeof v.dims === 'number') store.put(MODEL_KEY, v)
+        return
+      }
       // Tasks and materials are also ingested by the Task Center, which dead-letters bad ones;
       // only the stats are this node's to report.
       const result = ingestConfig(ctx, topics, {
@@ -79,62 +197,41 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
     },
     process(record: Record<Candidate>) {
       const c = record.value
-      const tasks = ctx.broadcastStore<TaskConfig>('tasks')
-      const materials = ctx.broadcastStore<MaterialConfig>('materials')
-      const stats = ctx.broadcastStore<MaterialStats>('stats')
-      const task = tasks.get(c.taskId)
+      const task = ctx.broadcastStore<TaskConfig>('tasks').get(c.taskId)
       const base = { userId: c.userId, taskId: c.taskId, ts: record.timestamp, triggerEventId: c.triggerEventId }
       if (!taskLive(task, record.timestamp)) return suppress({ ...base, materialId: null, reason: 'expired' })
-      if (!inAudience(task, c.user.segments)) return suppress({ ...base, materialId: null, reason: 'excluded' })
-      const candidates = task.materials.map((id) => materials.get(id)).filter((m): m is MaterialConfig => materialTargets(m, c.user.segments))
-      if (candidates.length === 0) return suppress({ ...base, materialId: null, reason: 'no_material' })
+      const eff = effectiveTask(task, c.userId)
       const id = decisionId(c.userId, c.taskId, c.trigger)
-      let policy = task.policy
-      let experimentId: string | null = null
-      let arm: string | null = null
-      if (task.experiment) {
-        const a = assignArm(task.experiment.id, c.userId, task.experiment.arms)
-        policy = a.policy
-        experimentId = task.experiment.id
-        arm = a.name
+      const tagged = { ...base, ...experimentFields({ decisionId: id, experimentId: eff.experimentId, arm: eff.arm }) }
+      if (!inAudience(task, c.user.segments)) return suppress({ ...tagged, materialId: null, reason: 'excluded' })
+      const chosen = choose(c, task, eff, id, c.sendAt)
+      if (chosen === null) return suppress({ ...tagged, materialId: null, reason: 'no_material' })
+      const [first, ...rest] = chosen.choices
+      if (first === undefined) return suppress({ ...tagged, materialId: chosen.best, reason: 'template_incomplete' })
+      // A holdout: what would have been sent is recorded, nothing is pushed.
+      if (eff.holdout) return suppress({ ...tagged, materialId: first.materialId, reason: 'holdout' })
+      const at = sendTime(c, task, eff, id, first)
+      if (at === c.sendAt) return ctx.forward(record.withValue<ScoredCandidate>(scored(c, task, eff, id, first, rest, at)))
+      // Held: scored as it will be sent (activity and age at that hour), released by a timer.
+      const later = choose(c, task, eff, id, at)
+      const [f2, ...r2] = later?.choices ?? []
+      if (f2 === undefined) return ctx.forward(record.withValue<ScoredCandidate>(scored(c, task, eff, id, first, rest, c.sendAt)))
+      ctx.count('held', { reason: c.taskId })
+      ctx.mapStore<ScoredCandidate>('held').put(id, scored(c, task, eff, id, f2, r2, at))
+      ctx.timers.registerEventTime(at, `${HOLD_TIMER}${id}`)
+    },
+    onTimer(timer: Timer) {
+      if (!timer.name.startsWith(HOLD_TIMER)) return
+      const held = ctx.mapStore<ScoredCandidate>('held')
+      const id = timer.name.slice(HOLD_TIMER.length)
+      const c = held.get(id)
+      if (!c) return
+      held.delete(id)
+      // The task may have been paused or ended during the hold.
+      if (!taskLive(ctx.broadcastStore<TaskConfig>('tasks').get(c.taskId), timer.time)) {
+        return suppress({ userId: c.userId, taskId: c.taskId, materialId: null, reason: 'expired', ts: timer.time, triggerEventId: c.triggerEventId, ...experimentFields(c) })
       }
-      const withStats = candidates.map((m) => {
-        const s = stats.get(m.materialId)
-        return { m, impressions: s?.impressions ?? 0, p: posterior(m.prior, s?.impressions ?? 0, s?.clicks ?? 0) }
-      })
-      const total = withStats.reduce((sum, x) => sum + x.impressions, 0)
-      // Rank every candidate material; ties keep the task's order (a stable sort).
-      const ranked = withStats
-        .map((x) => ({ ...x, score: score(policy, x.p, `${id}\u0000${x.m.materialId}`, total, settings.scoring.ucbC) }))
-        .sort((a, b) => b.score - a.score)
-      const data: TemplateData = { event: c.event, user: c.user, task: { taskId: task.taskId } }
-      // Best first, only the materials whose templates render completely for this candidate.
-      const choices: MaterialChoice[] = []
-      for (const r of ranked) {
-        const text = renderMaterial(r.m, data)
-        if (!text.ok) incomplete(r.m.materialId, task.taskId, text.missing)
-        else choices.push({ materialId: r.m.materialId, title: text.title, body: text.body, deeplink: text.deeplink, score: r.score, expectedCtr: betaMean(r.p) })
-      }
-      const [first, ...rest] = choices
-      if (first === undefined) return suppress({ ...base, materialId: (ranked[0] as (typeof ranked)[number]).m.materialId, reason: 'template_incomplete' })
-      ctx.forward(
-        record.withValue<ScoredCandidate>({
-          ...c,
-          decisionId: id,
-          priority: task.priority,
-          channel: task.channel,
-          ...first,
-          alternatives: rest,
-          policy,
-          experimentId,
-          arm,
-          minExpectedCtr: task.minExpectedCtr,
-          fatigueCost: task.fatigueCost ?? null,
-          quietHours: task.quietHours,
-          taskFatigue: task.fatigue ?? null,
-          rateLimit: task.rateLimit ?? null,
-        }),
-      )
+      ctx.forward(new RecordCtor<ScoredCandidate>({ key: c.userId, value: c, timestamp: timer.time }))
     },
   }
 }

@@ -3,7 +3,7 @@
  * score them (greedy mean, Thompson sampling seeded from the decision, UCB), and stable
  * experiment arm assignment.
  */
-import { hash32, mulberry32, unitHash } from './ids.ts'
+import { hash32, mulberry32 } from './ids.ts'
 
 /** The scoring policies a task or experiment arm may name. */
 export const POLICIES = ['greedy', 'thompson', 'ucb'] as const
@@ -29,7 +29,8 @@ export function seededRandom(seed: string): () => number {
   return mulberry32(hash32(seed))
 }
 
-function gaussian(rand: () => number): number {
+/** A standard normal draw (Box-Muller). */
+export function gaussian(rand: () => number): number {
   // Box-Muller; 1 - u keeps the log finite.
   const u = 1 - rand()
   const v = rand()
@@ -81,14 +82,31 @@ export interface Arm {
   policy: Policy
 }
 
-/** The arm of a user: a stable hash of (experiment id, user id) against the cumulative weights. */
-export function assignArm(experimentId: string, userId: string, arms: readonly Arm[]): Arm {
+/**
+ * The arm of a user: a stable hash of (experiment id, user id) against the cumulative weights.
+ * Generic over the arm's other fields (operators/experiments.ts reads the overrides).
+ */
+export function assignArm<A extends { weight: number }>(experimentId: string, userId: string, arms: readonly A[]): A {
   const total = arms.reduce((s, a) => s + a.weight, 0)
-  const point = unitHash(`${experimentId}\u0000${userId}`) * total
+  const point = (mix32(hash32(`${experimentId}\u0000${userId}`)) / 4294967296) * total
   let acc = 0
   for (const arm of arms) {
     acc += arm.weight
     if (point < acc) return arm
   }
-  return arms[arms.length - 1] as Arm
+  return arms[arms.length - 1] as A
+}
+
+/**
+ * MurmurHash3's 32-bit finalizer: spreads every input bit over the output. FNV-1a alone puts
+ * ids that differ in their last characters (user-01, user-02, ...) next to each other in
+ * [0, 1), so sequential user ids all fell into one arm.
+ */
+export function mix32(h: number): number {
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  h ^= h >>> 16
+  return h >>> 0
 }

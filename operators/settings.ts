@@ -4,6 +4,7 @@
  */
 import { z } from 'zod'
 import { TopologyError } from '../pipeline/api/index.ts'
+import { modelSettingsSchema } from './model-settings.ts'
 
 const H = 3_600_000
 const positive = z.number().int().positive()
@@ -39,6 +40,9 @@ export const settingsSchema = z
         suppressions: topicName.default('push-suppressions'),
         /** What happens to items (price drops, restocks), keyed by itemId: the input of item triggers. */
         items: topicName.default('item-events'),
+        // Click model and experiments (operators/model-settings.ts): every candidate's exposure, the learned weights.
+        exposures: topicName.default('exposures'),
+        model: topicName.default('ctr-model'),
       })
       .strict()
       .prefault({}),
@@ -130,6 +134,8 @@ export const settingsSchema = z
      * item event can reach.
      */
     maxRelationsPerItem: positive.default(10_000),
+    /** The click model, held pushes and delivery feedback (operators/model-settings.ts). */
+    model: modelSettingsSchema.prefault({}),
     /** Activity histogram decay per week (0..1): the weight old weeks keep. */
     histogramDecay: z.number().min(0).max(1).default(0.8),
     /**

@@ -32,6 +32,7 @@ import { isItemFanOut, itemTrigger, recipientEvent } from './item-trigger.ts'
 import type { ItemEvent } from './item-event.ts'
 import type { ItemFanOut } from './relations.ts'
 import { checkRelationTypes } from './relations.ts'
+import { quietHoursFor } from './experiments.ts'
 import { evaluateRule } from './rules.ts'
 import type { Settings } from './settings.ts'
 import type { BehaviorEvent, Candidate, ItemRelation, Suppression, UserContext } from './types.ts'
@@ -115,15 +116,17 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
     // Deferred here rather than downstream: only this operator sees profile and task updates,
     // so only here can the held candidate be re-checked when quiet hours end.
     const q = settings.fatigue
-    if (stores().tasks.get(c.taskId)?.quietHours === 'defer' && inQuietHours(c.sendAt, c.user.timezone, q.quietStartHour, q.quietEndHour)) {
+    // The user's experiment arm may override the task's quiet-hours handling (operators/experiments.ts).
+    if (quietHoursFor(stores().tasks.get(c.taskId), c.userId) === 'defer' && inQuietHours(c.sendAt, c.user.timezone, q.quietStartHour, q.quietEndHour)) {
       ctx.count('deferred', { reason: 'quiet_hours' })
       hold(c, nextLocalHour(c.sendAt, c.user.timezone, q.quietEndHour), [], c.decidedAt)
       return
     }
     ctx.count('candidate', { outcome: c.origin })
-    // The task's cap overrides travel with the candidate, as the task is when it goes out.
+    // The task's cap overrides travel with the candidate, as the task is when it goes out; the
+    // activity histogram rides along for the click model's activity feature (operators/ctr-model.ts).
     const caps = stores().tasks.get(c.taskId)?.caps
-    ctx.forward(new RecordCtor<Candidate>({ key: c.userId, value: caps ? { ...c, caps } : c, timestamp: c.sendAt }))
+    ctx.forward(new RecordCtor<Candidate>({ key: c.userId, value: { ...c, ...(caps ? { caps } : {}), activity: stores().user.get()?.hist ?? null }, timestamp: c.sendAt }))
   }
 
   const suppress = (s: Suppression): void => forwardSuppression(ctx, s)

@@ -101,6 +101,12 @@ export interface Candidate {
   relation?: ItemRelation | null
   /** The task's cap overrides (its `caps`), when it has any: fatigue applies them. */
   caps?: TaskCaps | null
+  /**
+   * The user's hour-of-week activity histogram (168 buckets, local time) when the candidate was
+   * emitted, for the click model's activity feature (operators/ctr-model.ts); absent or null
+   * without history. Dropped by the Matching Center, so held and arbitrated candidates stay small.
+   */
+  activity?: number[] | null
 }
 
 /** A user's relation of one type to one item (operators/relations.ts), as item triggers see it. */
@@ -124,6 +130,33 @@ export interface MaterialChoice {
   score: number
   /** Posterior mean click rate of the material (the expected value). */
   expectedCtr: number
+  /**
+   * The click model's view of this candidate with this material (operators/ctr-model.ts): what
+   * fatigue needs for the `low_value` test at the real push count, and what the learner needs.
+   */
+  model?: ModelScore
+}
+
+/** One feature of the click model and its weight, for explanations. */
+export interface FeatureWeight {
+  feature: string
+  weight: number
+}
+
+/** The click model's prediction for one candidate and material (operators/ctr-model.ts). */
+export interface ModelScore {
+  /** Hashed indices of the active features, without the pushes-in-24h feature (added at send). */
+  features: number[]
+  /** Hashed indices of the level features (bias, material): learned, left out of predictions. */
+  level: number[]
+  /** Logit of the material's configured prior mean: the offset the model learns from. */
+  offset: number
+  /** Expected click rate with 0, 1, 2 and 3 or more pushes in the last 24 hours. */
+  byPushes: number[]
+  /** Hashed indices of the pushes-in-24h feature for 0, 1, 2 and 3 or more pushes. */
+  pushFeatures: number[]
+  /** The features with the largest weights (by absolute value), at most three. */
+  explain: FeatureWeight[]
 }
 
 /**
@@ -144,6 +177,8 @@ export interface ScoredCandidate extends Candidate, MaterialChoice {
   quietHours: 'defer' | 'drop'
   taskFatigue: { max: number; windowMs: number } | null
   rateLimit: { max: number; windowMs: number } | null
+  /** When impressions count for the click statistics: at decision (default) or on `push_delivered`. */
+  impressions?: 'decided' | 'delivered'
 }
 
 /**
@@ -167,6 +202,18 @@ export interface Decision {
   arm: string | null
   triggerEventId: string | null
   decidedAt: number
+  /** The click model's expected click rate at the send time and push count (absent without a model score). */
+  expectedCtr?: number
+  /** The features that weighed most in {@link expectedCtr} (operators/ctr-model.ts). */
+  explain?: FeatureWeight[]
+}
+
+/**
+ * A decision as fatigue emits it inside the decision flow: the public {@link Decision} plus what
+ * the exposure log needs for learning. The push-decisions sink strips {@link learn}.
+ */
+export interface DecisionOut extends Decision {
+  learn?: { features: number[]; level: number[]; offset: number; impressions: 'decided' | 'delivered' }
 }
 
 /**
@@ -177,6 +224,8 @@ export const SUPPRESSION_REASONS = [
   'cancelled.unless', 'expired', 'rule_error',
   'excluded', 'no_material', 'template_incomplete',
   'opted_out', 'quiet_hours', 'arbitration', 'fatigue.user', 'fatigue.task', 'fatigue.material', 'fatigue.gap', 'rate_limit', 'low_value',
+  // An experiment arm that sends nothing (a holdout): recorded, never pushed.
+  'holdout',
 ] as const
 
 /** One of {@link SUPPRESSION_REASONS}. */
@@ -190,6 +239,19 @@ export interface Suppression {
   reason: SuppressionReason
   ts: number
   triggerEventId: string | null
+  /** The candidate's decision id, once the Matching Center has computed it. */
+  decisionId?: string | null
+  /** The experiment and arm of the candidate, when its task runs an experiment (Matching Center on). */
+  experimentId?: string | null
+  arm?: string | null
+}
+
+/**
+ * The experiment fields of a suppression (decision id, experiment, arm): present only when the
+ * candidate is in an experiment, so suppressions of tasks without one keep their shape.
+ */
+export function experimentFields(c: { decisionId: string; experimentId: string | null; arm: string | null }): Pick<Suppression, 'decisionId' | 'experimentId' | 'arm'> {
+  return c.experimentId === null ? {} : { decisionId: c.decisionId, experimentId: c.experimentId, arm: c.arm }
 }
 
 /** Side output carrying suppressions out of every decision operator. */

@@ -14,7 +14,7 @@ import { SingleBar } from 'cli-progress'
 import { loadConfig } from '../pipeline/config/load.ts'
 import { createLogger } from '../pipeline/observability/logger.ts'
 import { formatComparison } from './sim/quality.ts'
-import { parseFeatures, sampleConfig } from './sim/sample-config.ts'
+import { parseFeatures, sampleConfig, writeWorldConfig } from './sim/sample-config.ts'
 import { simulate } from './simulate.ts'
 import type { Tally } from './simulate.ts'
 
@@ -26,6 +26,7 @@ const warmupDays = Number(process.env.HERMES_SAMPLE_WARMUP_DAYS ?? 2)
 const sample = sampleConfig(process.env.HERMES_SAMPLE_CONFIG ?? 'tuned', parseFeatures(process.env.HERMES_SAMPLE_FEATURES))
 const config = loadConfig({ overrides: { runtime: { stateDir: join(dir, 'state') }, observability: { http: { enabled: false }, log: { level: 'error' } }, hermes: sample.settings } })
 const logger = createLogger({ level: config.observability.log.level })
+writeWorldConfig(dir, sample)
 const features = sample.features.length ? `, features ${sample.features.join('+')}` : ''
 process.stdout.write(`Hermes: simulating ${users.toLocaleString('en-US')} users over ${days} days after ${warmupDays} days of history (seed 42, configuration "${sample.name}"${features}), clicks fed back, Push 1.0 beside it...\n`)
 const tty = process.stderr.isTTY && !process.env.CI

@@ -1,7 +1,8 @@
 /**
  * The Hermes decision flow: behavior events, audience memberships and user profiles (keyed by
  * user, co-partitioned) and tasks, materials and material stats (broadcast) in; push decisions
- * and the suppression audit trail out.
+ * the suppression audit trail and every candidate's exposure out; the click model's weights in
+ * (broadcast, learned by topologies/material-stats.ts).
  *
  *   Task Center (when) → Matching Center (what) → fatigue and arbitration (whether) → push-decisions
  *
@@ -20,7 +21,9 @@ import type { ItemFanOut } from '../operators/relations.ts'
 import { parseSettings } from '../operators/settings.ts'
 import type { Settings } from '../operators/settings.ts'
 import { taskCenter, taskCenterStores } from '../operators/task-center.ts'
-import type { BehaviorEvent, Candidate, Decision, ScoredCandidate, Suppression } from '../operators/types.ts'
+import type { BehaviorEvent, Candidate, DecisionOut, ScoredCandidate, Suppression } from '../operators/types.ts'
+import type { Exposure } from '../operators/exposures.ts'
+import { exposureArms, exposureOfDecision, exposureOfSuppression, publicDecision } from '../operators/exposures.ts'
 import { SUPPRESSIONS, checkBehaviorEvent } from '../operators/types.ts'
 
 /** Default topic names of the flow: the defaults of `hermes.topics` (operators/settings.ts). */
@@ -38,6 +41,8 @@ export default defineTopology(({ settings }) => {
   const tasks = b.broadcast<unknown>('tasks', { topic: topics.tasks, serde: jsonSerde(), keyField: 'taskId', timestampField: 'ts' })
   const materials = b.broadcast<unknown>('materials', { topic: topics.materials, serde: jsonSerde(), keyField: 'materialId', timestampField: 'ts' })
   const stats = b.broadcast<unknown>('stats', { topic: topics.stats, serde: jsonSerde(), keyField: 'materialId', timestampField: 'ts' })
+  // The click model's weights, learned by the material-stats topology (operators/ctr-model.ts).
+  const model = b.broadcast<unknown>('model', { topic: topics.model, serde: jsonSerde(), keyField: 'modelId', timestampField: 'ts' })
 
   const items = b.source<ItemEvent>('item-events', { topic: topics.items, serde: jsonObjectSerde<ItemEvent>(checkItemEvent), keyField: 'itemId', timestampField: 'ts' })
 
@@ -63,11 +68,13 @@ export default defineTopology(({ settings }) => {
       broadcastStores: { tasks: broadcastStore(), materials: broadcastStore() },
       sideOutputs: [SUPPRESSIONS],
     })
-  const scored = candidates.connect(tasks, materials, stats).process<ScoredCandidate>('matching-center', () => matchingCenter({ topics, settings: s }), {
-    broadcastStores: { tasks: broadcastStore(), materials: broadcastStore(), stats: broadcastStore() },
+  const scored = candidates.connect(tasks, materials, stats, model).process<ScoredCandidate>('matching-center', () => matchingCenter({ topics, settings: s }), {
+    // Triggered pushes held for a better hour (task or arm maxHoldMs), by decision id.
+    stores: { held: mapStore() },
+    broadcastStores: { tasks: broadcastStore(), materials: broadcastStore(), stats: broadcastStore(), model: broadcastStore() },
     sideOutputs: [SUPPRESSIONS],
   })
-  const decided = scored.process<Decision>('fatigue', () => fatigue({ settings: s }), {
+  const decided = scored.process<DecisionOut>('fatigue', () => fatigue({ settings: s }), {
     stores: {
       // Decision ids sent or suppressed (bounded, expiring): one decision or one suppression each.
       decided: valueStore({ ttlMs: s.dedup.ttlMs }),
@@ -81,10 +88,17 @@ export default defineTopology(({ settings }) => {
     },
     sideOutputs: [SUPPRESSIONS],
   })
-  decided.to('decisions-out', { topic: topics.decisions, serde: jsonSerde() })
-  candidates
+  decided.map('public-decisions', publicDecision).to('decisions-out', { topic: topics.decisions, serde: jsonSerde() })
+  const suppressed = candidates
     .sideOutput<Suppression>(SUPPRESSIONS)
     .merge('all-suppressions', scored.sideOutput<Suppression>(SUPPRESSIONS), decided.sideOutput<Suppression>(SUPPRESSIONS))
-    .to('suppressions-out', { topic: topics.suppressions, serde: jsonSerde() })
+  suppressed.to('suppressions-out', { topic: topics.suppressions, serde: jsonSerde() })
+  // Every candidate's exposure (sent, suppressed, held out) with its experiment and arm (operators/exposures.ts).
+  decided
+    .map<Exposure>('sent-exposures', exposureOfDecision)
+    .merge('all-exposures', suppressed.map<Exposure>('suppressed-exposures', exposureOfSuppression))
+    .connect(tasks)
+    .process<Exposure>('exposure-arms', () => exposureArms({ topics }), { broadcastStores: { tasks: broadcastStore() } })
+    .to('exposures-out', { topic: topics.exposures, serde: jsonSerde() })
   return b.build()
 })

@@ -44,7 +44,11 @@ export function addConsoleCommand(program: Command): void {
       if (Object.keys(consoleOverrides).length) overrides.console = consoleOverrides
       if (flags.logLevel) overrides.observability = { log: { level: flags.logLevel } }
       const dir = resolve('config')
-      const config = loadConfig({ dir: existsSync(join(dir, 'default.yaml')) ? dir : join(PACKAGE_ROOT, 'config'), env: flags.env, files: flags.config, overrides })
+      const configDir = existsSync(join(dir, 'default.yaml')) ? dir : join(PACKAGE_ROOT, 'config')
+      let config = loadConfig({ dir: configDir, env: flags.env, files: flags.config, overrides })
+      // A simulated world (npm start) keeps the hermes settings it ran with beside it: decide as it did.
+      const worldFile = join(flags.stateDir, 'hermes.yaml')
+      if ((flags.mode ?? config.runtime.mode) === 'embedded' && existsSync(worldFile)) config = loadConfig({ dir: configDir, env: flags.env, files: [worldFile, ...flags.config], overrides })
       const logger = createLogger({ level: config.observability.log.level, name: 'hermes-console' })
       const { startConsole } = await import('../../console/server/start.ts')
       const mode = flags.mode ?? config.runtime.mode

@@ -17,6 +17,7 @@ import { addConsoleCommand } from './console.ts'
 import { addDlqCommands } from './dlq.ts'
 import { produceEmbedded, produceFields } from './produce.ts'
 import { runEmbedded } from './run.ts'
+import { addReportCommands } from './report.ts'
 import { addSchemaCommands } from './schemas.ts'
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value]
@@ -278,6 +279,7 @@ export function buildCli(): Command {
   addSchemaCommands(program, withConfigOptions, context)
   addDlqCommands(program, withConfigOptions, context)
   addConsoleCommand(program)
+  addReportCommands(program, withConfigOptions, context)
 
   return program
 }

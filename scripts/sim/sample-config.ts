@@ -9,6 +9,9 @@
  *   user favorited or has in the cart) and `model` (`maxHoldMs`, content caps, delivery events).
  *   Today's code refuses their fields (unknown fields are dead-lettered), so they stay off by default.
  */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { stringify } from 'yaml'
 import { SAMPLE_TASKS } from '../hermes-workload.ts'
 
 const HOUR = 3_600_000
@@ -115,9 +118,8 @@ const TUNED: SampleTask[] = [
 const TUNED_SETTINGS = { fatigue: { userMax: 3, userWindowMs: DAY, minGapMs: 2 * HOUR, materialMax: 1, materialWindowMs: DAY } }
 
 /**
- * AFTER MERGE (`HERMES_SAMPLE_FEATURES=relations`): item triggers over `item-events`. Field names
- * follow docs/decision-flow.md / DESIGN.md (Contracts: an item trigger); check them against the
- * merged schema before switching on.
+ * `HERMES_SAMPLE_FEATURES=relations`: item triggers over `item-events` (docs/decision-flow.md,
+ * Item triggers).
  */
 const RELATIONS: SampleTask[] = [
   {
@@ -140,15 +142,14 @@ const RELATIONS: SampleTask[] = [
 ]
 
 /**
- * AFTER MERGE (`HERMES_SAMPLE_FEATURES=model`): fields added to tasks of the other sets. The
- * names `maxHoldMs` and `materialCap` (`by: "content"`: material plus item) are the issue's
- * wording; check them against the merged schema before switching on.
+ * `HERMES_SAMPLE_FEATURES=model`: fields added to tasks of the other sets: `maxHoldMs` (held for
+ * a better hour by the click model) and a material cap counted per content (material plus item).
  */
 const MODEL_FIELDS: { [taskId: string]: { [field: string]: unknown } } = {
-  'cart-abandon': { maxHoldMs: 6 * HOUR, materialCap: { by: 'content' } },
-  'viewed-deal': { maxHoldMs: 6 * HOUR, materialCap: { by: 'content' } },
-  'fav-price-drop': { maxHoldMs: 8 * HOUR, materialCap: { by: 'content' } },
-  'back-in-stock': { maxHoldMs: 8 * HOUR, materialCap: { by: 'content' } },
+  'cart-abandon': { maxHoldMs: 6 * HOUR, caps: { material: { per: 'content' } } },
+  'viewed-deal': { maxHoldMs: 6 * HOUR, caps: { material: { per: 'content' } } },
+  'fav-price-drop': { maxHoldMs: 8 * HOUR, caps: { material: { per: 'content' } } },
+  'back-in-stock': { maxHoldMs: 8 * HOUR, caps: { material: { per: 'content' } } },
 }
 
 /** The optional features of the sample configuration. */
@@ -185,4 +186,17 @@ export function sampleConfig(name: string, features: Feature[] = []): SampleConf
   if (features.includes('relations')) tasks.push(...structuredClone(RELATIONS))
   if (features.includes('model')) tasks = tasks.map((t) => ({ ...t, ...(MODEL_FIELDS[t.taskId] ?? {}) }))
   return { name, features, materials: MATERIALS, tasks, settings: name === 'tuned' ? structuredClone(TUNED_SETTINGS) : {} }
+}
+
+/** The file a simulated world keeps its `hermes` settings in, beside its outputs (read by `hermes console`). */
+export const WORLD_CONFIG_FILE = 'hermes.yaml'
+
+/**
+ * Writes the `hermes` settings the set runs with into `dir`/{@link WORLD_CONFIG_FILE}, so that
+ * whatever opens the world later (`hermes console`, a backtest) decides with the same caps.
+ */
+export function writeWorldConfig(dir: string, sample: SampleConfig): void {
+  mkdirSync(dir, { recursive: true })
+  const header = `# Written by npm start: the hermes settings of the sample configuration "${sample.name}".\n# hermes console (embedded) loads this file from its --state-dir before any --config file.\n`
+  writeFileSync(join(dir, WORLD_CONFIG_FILE), header + stringify({ hermes: sample.settings }))
 }

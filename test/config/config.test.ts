@@ -395,7 +395,7 @@ describe('shipped configuration', () => {
     const { overrides: none, ...defaultTopics } = configSchema.parse({}).topics
     expect(none).toEqual({})
     expect({ ...shipped, topics }).toEqual({ ...configSchema.parse({}), topics: defaultTopics })
-    expect(Object.keys(overrides).sort()).toEqual(['behavior-events', 'config.audiences', 'config.materials', 'config.tasks', 'config.users', 'item-events', 'material-stats', 'push-decisions', 'push-suppressions'])
+    expect(Object.keys(overrides).sort()).toEqual(['behavior-events', 'config.audiences', 'config.materials', 'config.tasks', 'config.users', 'ctr-model', 'exposures', 'item-events', 'material-stats', 'push-decisions', 'push-suppressions'])
     for (const [topic, o] of Object.entries(overrides)) {
       expect(o.format, topic).toBeUndefined()
       expect(existsSync(join(SHIPPED, '..', 'schemas', `${o.schema}.avsc`)), `${topic}: schemas/${o.schema}.avsc`).toBe(true)

@@ -12,6 +12,7 @@ import { chromium } from 'playwright-core'
 import { loadConfig } from '../../pipeline/config/load.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
 import { simulate } from '../../scripts/simulate.ts'
+import { sampleConfig, writeWorldConfig } from '../../scripts/sim/sample-config.ts'
 
 const ROOT = resolve(import.meta.dirname, '..', '..')
 
@@ -66,8 +67,10 @@ export const WORLD = { start: Date.UTC(2026, 10, 2), seed: 42, users: 200, days:
  * log and RocksDB state in `dir/state`.
  */
 export async function makeWorld(dir: string): Promise<void> {
-  const config = loadConfig({ overrides: { runtime: { stateDir: join(dir, 'state') }, observability: { http: { enabled: false }, log: { level: 'error' } } } })
-  await simulate({ users: WORLD.users, days: WORLD.days, seed: WORLD.seed, start: WORLD.start, config, logger: createLogger({ level: 'error' }), outDir: dir })
+  const sample = sampleConfig('tuned')
+  const config = loadConfig({ overrides: { runtime: { stateDir: join(dir, 'state') }, observability: { http: { enabled: false }, log: { level: 'error' } }, hermes: sample.settings } })
+  writeWorldConfig(dir, sample)
+  await simulate({ users: WORLD.users, days: WORLD.days, seed: WORLD.seed, start: WORLD.start, config, sample, logger: createLogger({ level: 'error' }), outDir: dir })
 }
 
 /** A free TCP port on 127.0.0.1 (asked of the OS, then released for the console to take). */

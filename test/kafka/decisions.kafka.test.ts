@@ -9,7 +9,7 @@
  * their scores at a different point in each mode. So:
  * - `stats.publishIntervalMs` (3 days) is longer than the events (1 day): no stats are published
  *   while push-decisions works (checked on the embedded run);
- * - a second phase publishes them: one marker impression (user `zz-end`, material `end-of-run`,
+ * - a second phase publishes them: one marker exposure (user `zz-end`, material `end-of-run`,
  *   5 days on), written to push-decisions after the first phase, moves only material-stats'
  *   watermark past every publish time (its own publish time is never reached). The stats then
  *   reach push-decisions' broadcast state, but no keyed record follows, so no decision depends on
@@ -77,7 +77,7 @@ describe('the Hermes decision flow on Kafka (real broker)', () => {
   it('gives the same decisions, suppressions and material stats, key by key, as embedded mode, with both topologies in one runner', async () => {
     const id = runId()
     const topics = flowTopics(id)
-    const settings = { topics, applications: { decisions: `push-decisions-${id}`, stats: `material-stats-${id}` }, stats: { publishIntervalMs: 3 * DAY } }
+    const settings = { topics, applications: { decisions: `push-decisions-${id}`, stats: `material-stats-${id}` }, stats: { publishIntervalMs: 3 * DAY }, model: { publishIntervalMs: 3 * DAY } }
     const topologies = (): Topology[] => [pushDecisions({ settings }), materialStats({ settings })]
     const config = testConfig({ runtime: { guarantee: 'exactly_once' }, kafka: { maxAheadMs: 0 }, topics: { defaultPartitions: PARTITIONS } })
 
@@ -104,7 +104,8 @@ describe('the Hermes decision flow on Kafka (real broker)', () => {
       })
     expect(clicks.length).toBeGreaterThan(20)
     const inputs = [...configInputs, eventInput([...events, ...clicks])]
-    const marker: EmbeddedInput = { topic: topics.decisions, lines: jsonl([{ decisionId: 'end', userId: 'zz-end', materialId: 'end-of-run', sendAt: START + 5 * DAY }]), keyField: 'userId', partitions: PARTITIONS }
+    // material-stats reads the sent exposures (operators/exposures.ts), so the marker that moves its time is one.
+    const marker: EmbeddedInput = { topic: topics.exposures, lines: jsonl([{ userId: 'zz-end', taskId: 'end', decisionId: 'end', materialId: 'end-of-run', experimentId: null, arm: null, status: 'sent', reason: null, ts: START + 5 * DAY, expectedCtr: null, features: null, level: null, offset: null, impressions: 'decided' }]), keyField: 'userId', partitions: PARTITIONS }
 
     const [phase1, reference] = (await embeddedPhases(topologies, config, [inputs, [marker]])) as [Map<string, OutRecord[]>, Map<string, OutRecord[]>]
     // The design holds: nothing is published while decisions are made...
@@ -131,7 +132,7 @@ describe('the Hermes decision flow on Kafka (real broker)', () => {
       await produceLines(marker.topic, marker.lines, { partitions: PARTITIONS, keyField: 'userId' })
       // The run stops once idle, so it starts only when material-stats has fetched the marker.
       const stats = runner.apps.find((a) => a.name === settings.applications.stats)
-      const buffer = stats?.source.buffers.get(`${topics.decisions}:${partitionFor('zz-end', PARTITIONS)}`)
+      const buffer = stats?.source.buffers.get(`${topics.exposures}:${partitionFor('zz-end', PARTITIONS)}`)
       await until(() => buffer !== undefined && buffered(buffer) > 0, 'material-stats to fetch the marker')
       await runner.run({ stopWhenIdleMs: 300 })
     } finally {

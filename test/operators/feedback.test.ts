@@ -45,17 +45,27 @@ describe('feedback: material-stats', () => {
     await d.close()
   })
 
-  it('ignores clicks without a decisionId or materialId, and events that are not clicks', async () => {
+  it('ignores clicks without a decisionId, clicks on unknown decisions without a materialId, and events that are not clicks', async () => {
     const { d, out } = await withDecisions()
     stats(d)
     const a = out[0] as Decision
     await d.pipe('behavior-events', [
       click(a, T0 + 20 * MIN, 'push_click', { materialId: a.materialId }),
-      click(a, T0 + 21 * MIN, 'push_click', { decisionId: a.decisionId }),
+      click(a, T0 + 21 * MIN, 'push_click', { decisionId: 'never-sent' }),
       click(a, T0 + 22 * MIN, 'view'),
     ])
     await advanceTo(d, T0 + 40 * MIN, MIN)
     expect(stats(d)).toEqual([])
+    await d.close()
+  })
+
+  it('attributes a click that names only its decision to the material the decision sent (from the exposure)', async () => {
+    const { d, out } = await withDecisions()
+    stats(d)
+    const a = out[0] as Decision
+    await d.pipe('behavior-events', [click(a, T0 + 20 * MIN, 'push_click', { decisionId: a.decisionId })])
+    await advanceTo(d, T0 + 40 * MIN, MIN)
+    expect(stats(d).map((s) => [s.materialId, s.clicks > 0])).toEqual([['m1', true]])
     await d.close()
   })
 
@@ -107,6 +117,51 @@ describe('feedback: the decision flow learns from material-stats', () => {
     expect(third.map((x) => x.materialId)).toEqual(Array(30).fill('m2'))
     const m2 = stats(d).filter((s) => s.materialId === 'm2').at(-1)
     expect(m2?.clicks).toBeCloseTo(5, 1) // decayed for a few minutes
+    await d.close()
+  })
+})
+
+describe('feedback: delivery events from the gateway', () => {
+  const gateway = (x: Decision, type: string, ts: number): object => ({ eventId: `${type}-${x.decisionId}-${ts}`, userId: x.userId, type, ts, attrs: { decisionId: x.decisionId } })
+
+  async function delivered(impressions: 'decided' | 'delivered'): Promise<{ d: TopologyTestDriver; out: Decision[] }> {
+    const d = await flow({ stats: true })
+    await d.pipe('config.materials', [material('m1')])
+    await d.pipe('config.tasks', [eventTask('t1', { impressions })])
+    await d.pipe('behavior-events', ['a', 'b', 'c'].map((u) => ev(u, 'price_drop', T0)))
+    await advanceTo(d, T0 + 10 * MIN, MIN)
+    const out = decisions(d)
+    expect(out).toHaveLength(3)
+    return { d, out }
+  }
+
+  it('counts impressions on push_delivered when the task says so: a failed or undelivered push is no impression', async () => {
+    const { d, out } = await delivered('delivered')
+    const [a, b] = out as [Decision, Decision]
+    // Nothing yet: decisions alone are no impressions for this task.
+    expect(stats(d)).toEqual([])
+    await d.pipe('behavior-events', [gateway(a, 'push_delivered', T0 + 11 * MIN), gateway(a, 'push_delivered', T0 + 11 * MIN + 1), gateway(b, 'push_failed', T0 + 11 * MIN)])
+    await advanceTo(d, T0 + 20 * MIN, MIN)
+    // a once (its second delivery report is a duplicate), b failed, c never reported.
+    expect(stats(d).map((s) => round6(s.impressions))).toEqual([decayed(1, MIN)])
+    await d.close()
+  })
+
+  it('counts impressions at the decision by default, whatever the gateway reports', async () => {
+    const { d, out } = await delivered('decided')
+    await d.pipe('behavior-events', [gateway(out[0] as Decision, 'push_delivered', T0 + 11 * MIN), gateway(out[1] as Decision, 'push_failed', T0 + 11 * MIN)])
+    await advanceTo(d, T0 + 20 * MIN, MIN)
+    expect(stats(d).map((s) => round6(s.impressions))).toEqual([decayed(3, MIN)])
+    await d.close()
+  })
+
+  it('attributes clicks once: a repeated push_click counts one click, and a click proves a delivery not reported', async () => {
+    const { d, out } = await delivered('delivered')
+    const [a] = out as [Decision]
+    await d.pipe('behavior-events', [click(a, T0 + 12 * MIN), click(a, T0 + 12 * MIN + 1), click(a, T0 + 13 * MIN, 'push_open')])
+    await advanceTo(d, T0 + 20 * MIN, MIN)
+    const published = stats(d)
+    expect(published.map((s) => [round6(s.impressions), round6(s.clicks)])).toEqual([[decayed(1, MIN), decayed(1, MIN)]])
     await d.close()
   })
 })

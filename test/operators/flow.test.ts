@@ -40,6 +40,9 @@ describe('emission', () => {
       arm: null,
       triggerEventId: `u1-price_drop-${T0}`,
       decidedAt: T0,
+      // The click model before it has learned anything: the material's rate, nothing to explain.
+      expectedCtr: Math.round(1e6 / 21) / 1e6,
+      explain: [],
     })
     await d.close()
   })

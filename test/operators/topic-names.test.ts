@@ -20,7 +20,8 @@ describe('hermes.topics and hermes.applications', () => {
     expect(decisions.name).toBe('prod-decisions')
     expect(topicsOf(decisions)).toEqual(Object.values(TOPICS).map((t) => `prod.${t}`).sort())
     expect(materialStats({ settings }).name).toBe('prod-stats')
-    expect(topicsOf(materialStats({ settings }))).toEqual(['prod.behavior-events', 'prod.material-stats', 'prod.push-decisions'])
+    // The feedback reads exposures (sent pushes with the model's features), not decisions; it writes stats and the model.
+    expect(topicsOf(materialStats({ settings }))).toEqual(['prod.behavior-events', 'prod.ctr-model', 'prod.exposures', 'prod.material-stats'])
 
     // A task arriving on the renamed config topic is taken as a task (the operators route by topic name).
     const driver = await TopologyTestDriver.create(decisions)

@@ -1,0 +1,44 @@
+/**
+ * Settings of the click model, held pushes and delivery feedback: the `hermes.model` block of the
+ * configuration (composed into operators/settings.ts). Kept apart so the decision flow's other
+ * settings and these can change independently.
+ */
+import { z } from 'zod'
+
+const H = 3_600_000
+const positive = z.number().int().positive()
+
+/** `hermes.model`: the online click model (operators/ctr-model.ts) and held pushes. */
+export const modelSettingsSchema = z
+  .object({
+    /**
+     * Hashed feature space: weights are indexed by a 32-bit hash of the feature name modulo this
+     * power of two. 4096 keeps the published model small and collisions rare for a few hundred
+     * distinct features.
+     */
+    dims: positive.refine((n) => (n & (n - 1)) === 0 && n <= 1 << 16, { message: 'a power of two up to 65536, e.g. 4096' }).default(4096),
+    /** Prior variance of every weight (Gaussian, mean 0): how far one feature may move the logit before data. */
+    priorVariance: z.number().positive().default(0.25),
+    /** Precision shrink per training example towards the prior, 0..1 (1: no forgetting): lets old evidence fade. */
+    forgetting: z.number().gt(0).max(1).default(1),
+    /**
+     * A push becomes a training example this long after its send, clicked or not (a later click
+     * still counts for its material). Clicks later than this are missed by the model's labels;
+     * the level features absorb that shortfall (operators/ctr-model.ts).
+     */
+    attributionWindowMs: positive.default(2 * H),
+    /** The learned weights take a batch update and are published at most once per this interval (event time). */
+    publishIntervalMs: positive.default(5 * 60_000),
+    /** Exploration of the `ucb` policy on the model: standard deviations of the logit added. */
+    ucbAlpha: z.number().nonnegative().default(1),
+    /** Numeric event attributes the model sees (bucketed), e.g. `dropPct` of a price drop. */
+    attributes: z.array(z.string().min(1)).max(16).default(['dropPct', 'discountPct']),
+    /** Held pushes (task or arm `maxHoldMs`): the relevance of a trigger halves every this long, unless the task sets `holdHalfLifeMs`. */
+    holdHalfLifeMs: positive.default(6 * H),
+    /** Waiting pays only when the expected clicks of the best later hour exceed those of now by this fraction. */
+    holdMargin: z.number().nonnegative().default(0.1),
+  })
+  .strict()
+
+/** The validated `hermes.model` block. */
+export type ModelSettings = z.infer<typeof modelSettingsSchema>
