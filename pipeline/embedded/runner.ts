@@ -235,8 +235,8 @@ export class EmbeddedRunner {
         cursor.inHeap = false
       }
       if (!cursor.source.broadcast) {
-        if (cursor.source.timed) app.observe(eventTime)
-        app.advanceTime(this.inputs)
+        const clockMoved = cursor.source.timed && app.observe(eventTime)
+        app.advanceTime(this.inputs, -Infinity, clockMoved ? undefined : task)
         // Also when no time moved: the record may have registered a timer in the past.
         if (app.hasDueEventTimers()) stats.timersFired += app.fireEventTimers()
       }

@@ -158,10 +158,13 @@ export class AppRuntime {
    * Moves every task's time (see pipeline/runtime/task-time.ts) from what the runner knows of
    * the input partitions. Idle partitions follow `app clock - bound`, or `wallClock` if later
    * (the Kafka runner passes it once every input has been idle long enough; embedded runs never).
-   * Returns whether some task's time moved.
+   * `only`: the one task whose inputs changed, when neither the app clock nor the wall clock did
+   * (what another task's inputs gained since can only hold it back, never move it). Returns
+   * whether some task's time moved.
    */
-  advanceTime<O extends Task>(view: InputView<O>, wallClock = -Infinity): boolean {
+  advanceTime<O extends Task>(view: InputView<O>, wallClock = -Infinity, only?: O): boolean {
     const idle = Math.max(this.maxTs - this.bound, wallClock)
+    if (only) return only.time.advance(only, view, this.maxTs, idle, this.bound)
     let moved = false
     for (const t of this.tasks) if (t.time.advance(t as O, view, this.maxTs, idle, this.bound)) moved = true
     return moved
