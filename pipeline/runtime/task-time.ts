@@ -93,8 +93,9 @@ export interface InputView<O> {
   behind(owner: O, tp: string): boolean
 }
 
-/** Meta key of a task's time (`{ t, maxTs: { [topic:partition]: ms } }`). */
-const TIME_META = 'time'
+/** Meta key of a task's time (`{ t, maxTs: { [topic:partition]: ms } }`); changelogged with the timers on Kafka. */
+export const TASK_TIME_META = 'time'
+const TIME_META = TASK_TIME_META
 /** Meta key of the previous layout: the app's highest event time, the same in every task. */
 const LEGACY_MAX_TS_META = 'maxTs'
 
