@@ -113,9 +113,11 @@ export interface SourceOptions<V> {
    * Whether the records of this source carry event time (default true). Records of a source with
    * `eventTime: false` (configuration such as user profiles or audience memberships, whose values
    * usually have no time and take the broker's wall-clock timestamp) never move event time: not a
-   * task's time, not its watermark, and its partitions never hold a task back. Their operators
-   * still see a record time (the time field if present, else the log timestamp). Broadcast
-   * sources never move event time, whatever this says.
+   * task's time, not its watermark, and its partitions never hold a task back; on Kafka they are
+   * read as soon as fetched, ahead of records with event time. Their operators see the time
+   * field if present, else time 0 (no time: not the broker's clock at publication, which would
+   * differ between a replay and embedded mode). Broadcast sources never move event time,
+   * whatever this says.
    */
   eventTime?: boolean
   /**

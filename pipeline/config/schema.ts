@@ -212,10 +212,11 @@ export const kafkaSchema = z
      */
     maxTaskIdleMs: nonNegativeInt.default(500),
     /**
-     * How far (event time) a task may read ahead of a record this process wrote to one of its
-     * inputs (a repartition topic, or one topology's output that another reads) and has not read
-     * back yet; the order of its records matches embedded mode to within this bound (0: exactly).
-     * Only that task waits: the others go on. Unset: `time.maxOutOfOrdernessMs`.
+     * How far (event time) processing may run ahead of a record this process wrote to a topic
+     * it also reads (a repartition topic, or one topology's output that another reads) and has
+     * not read back yet; the order of records matches embedded mode to within this bound (0:
+     * exactly, slower backlog replays). Unset: `time.maxOutOfOrdernessMs`. The tasks' time waits
+     * for such records in any case (docs/engine.md, Time).
      */
     maxAheadMs: nonNegativeInt.optional(),
     /** How long Kafka may keep failing (broker down, no coordinator) before the run gives up. */

@@ -280,7 +280,7 @@ export class KafkaApp {
         list.push({ task, source: s, id: this.ownerOf(task) })
         list.sort((x, y) => x.task.sub.id - y.task.sub.id)
         this.owners.set(tp, list)
-        bufs.push(this.source.accept(s.topic, task.partition, start, range.high, s.internal))
+        bufs.push(this.source.accept(s.topic, task.partition, start, range.high, s.internal, !s.timed))
       }
       this.taskBuffers.set(task, bufs)
       this.broadcastCursors.set(task, new Map())

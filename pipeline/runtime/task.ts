@@ -197,7 +197,10 @@ export class Task {
         this.fail('deserialize', source.nodeId, err, input, source.broadcast && this.partition !== 0)
         return Number.NaN
       }
-      let ts = raw.timestamp
+      // A record of a source without event time (configuration) and without a time field has no
+      // time: 0, as embedded file loading gives it, not the broker's wall clock at publication
+      // (operators plan from their task's time then, never from when someone published a profile).
+      let ts = source.timed || source.broadcast ? raw.timestamp : 0
       if (source.timestampField !== undefined && value !== null && typeof value === 'object') {
         const t = (value as { [k: string]: unknown })[source.timestampField]
         // A value without the field (or null there) has no time of its own, e.g. a configuration

@@ -38,20 +38,8 @@ function buffer(topic: string, partition: number, timestamps: number[], more: Pa
   }
 }
 
-/**
- * A fake app: by default the buffers of one partition number belong to one task (co-partitioned
- * inputs, as a sub-topology reading a topic and its repartition topic); `tasks` groups them otherwise.
- */
-function app(name: string, buffers: PartitionBuffer[], inFlight = new InFlightTimes(), tasks?: PartitionBuffer[][]): KafkaApp {
-  const groups = tasks ?? [...new Set(buffers.map((b) => b.partition))].map((p) => buffers.filter((b) => b.partition === p))
-  const owners = new Map<string, Array<{ task: object }>>()
-  const taskBuffers = new Map<object, PartitionBuffer[]>()
-  for (const group of groups) {
-    const task = {}
-    taskBuffers.set(task, group)
-    for (const b of group) owners.set(b.tp, [...(owners.get(b.tp) ?? []), { task }])
-  }
-  return { name, source: { buffers: new Map(buffers.map((b) => [b.tp, b])) }, inFlight, owners, taskBuffers } as unknown as KafkaApp
+function app(name: string, buffers: PartitionBuffer[], inFlight = new InFlightTimes()): KafkaApp {
+  return { name, source: { buffers: new Map(buffers.map((b) => [b.tp, b])) }, inFlight } as unknown as KafkaApp
 }
 
 /** The tp of the chosen record, or the kind of answer. */
@@ -75,6 +63,13 @@ describe('nextRecord', () => {
 
   it('on equal timestamps keeps the first partition it meets (stable)', () => {
     expect(pick([app('a', [buffer('ev', 0, [10]), buffer('ev', 1, [10])])])).toBe('a/ev:0')
+  })
+
+  it('takes records of sources without event time (configuration) first, whatever their log timestamp', () => {
+    const users = buffer('users', 0, [9_000_000], { untimed: true })
+    expect(pick([app('a', [buffer('ev', 0, [10]), users])])).toBe('a/users:0')
+    users.head = 1
+    expect(pick([app('a', [buffer('ev', 0, [10]), users])])).toBe('a/ev:0')
   })
 
   it('says none when nothing is buffered and nothing is expected', () => {
@@ -129,30 +124,6 @@ describe('nextRecord', () => {
     inFlight.add('app-rep:0', 40)
     // The buffered head at 50 is taken first; the one on its way is behind it in that partition.
     expect(pick([a])).toBe('a/app-rep:0')
-  })
-
-  it('holds back only the task with a record of ours on its way: the other tasks go on (no stall of the whole loop)', () => {
-    const inFlight = new InFlightTimes()
-    // Task 0 reads ev:0 and its repartition partition app-rep:0; task 1 reads ev:1 and app-rep:1.
-    const a = app('a', [buffer('ev', 0, [100]), buffer('app-rep', 0, [], { internal: true }), buffer('ev', 1, [200]), buffer('app-rep', 1, [], { internal: true })], inFlight)
-    inFlight.add('app-rep:0', 40)
-    // The lowest head (ev:0 at 100) is held for the record at 40; task 1's head is taken meanwhile.
-    expect(pick([a])).toBe('a/ev:1')
-    // Within maxAheadMs, ev:0 is the best head again.
-    expect(pick([a], { ...opts, maxAheadMs: 60 })).toBe('a/ev:0')
-    // Held on both tasks: nothing can proceed before our records arrive.
-    inFlight.add('app-rep:1', 50)
-    expect(pick([a])).toBe('in-flight')
-  })
-
-  it('holds back a partition read by two tasks when either of them has a record of ours on its way', () => {
-    const inFlight = new InFlightTimes()
-    const ev = buffer('ev', 0, [100])
-    const rep = buffer('app-rep', 0, [], { internal: true })
-    // Two sub-topologies read ev:0; only the second one also reads app-rep:0.
-    const a = app('a', [ev, rep, buffer('other', 1, [300])], inFlight, [[ev], [ev, rep], [buffer('other', 1, [300])]])
-    inFlight.add('app-rep:0', 40)
-    expect(pick([a])).toBe('a/other:1')
   })
 
   it('prefers "in-flight" to "wait" so that exactly-once commits make our own records readable', () => {

@@ -5,13 +5,16 @@
  * - failover keeps every `unless` cancellation: a task restored on the surviving instance starts
  *   from its own saved time, and its timers wait until its buffered records are processed.
  */
+import { readFileSync } from 'node:fs'
+import { Partitioners } from 'kafkajs'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Topology } from '../../pipeline/api/index.ts'
 import { KafkaRunner } from '../../pipeline/kafka/runner.ts'
 import type { KafkaRunStats } from '../../pipeline/kafka/runner.ts'
 import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
 import pushDecisions from '../../topologies/push-decisions.ts'
-import { FAST, capturingLogger, flowTopics, produceLines, readTopics, runId, silent, testConfig } from './helpers.ts'
+import type { Cleanup, EmbeddedInput } from './helpers.ts'
+import { FAST, capturingLogger, createTopics, flowTopics, kafkaClient, perKey, produceLines, readTopics, runEmbeddedReference, runId, silent, testConfig } from './helpers.ts'
 
 const MIN = 60_000
 const DAY = 24 * 60 * MIN
@@ -51,6 +54,24 @@ function usersOn(partition: number, partitions: number, prefix: string, n: numbe
   const out: string[] = []
   for (let i = 0; out.length < n; i++) if (partitionFor(`${prefix}${i}`, partitions) === partition) out.push(`${prefix}${i}`)
   return out
+}
+
+/**
+ * Produces lines as a standard client does: keyed by the field, partitioned by murmur2, and with
+ * no timestamp of its own (the producer's wall clock) unless the line has a `ts`.
+ */
+async function produceAsClient(input: EmbeddedInput & { cleanup?: Cleanup }): Promise<void> {
+  const partitions = input.partitions ?? 1
+  await createTopics([{ topic: input.topic, partitions, ...(input.cleanup ? { cleanup: input.cleanup } : {}) }])
+  const producer = kafkaClient().producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner })
+  await producer.connect()
+  const messages = input.lines.map((line) => {
+    const v = JSON.parse(line) as { [k: string]: unknown }
+    const key = String(v[input.keyField])
+    return { key, value: line, partition: partitionFor(key, partitions), ...(typeof v.ts === 'number' ? { timestamp: String(v.ts) } : {}) }
+  })
+  await producer.send({ topic: input.topic, messages })
+  await producer.disconnect()
 }
 
 const runners: KafkaRunner[] = []
@@ -149,5 +170,34 @@ describe('live event time on Kafka (real broker)', () => {
     const decisions = got.map((r) => JSON.parse(r.value) as { userId: string; taskId: string })
     // Only the control push: every cart on B's partition was cancelled by its purchase.
     expect(decisions.map((d) => d.userId).sort()).toEqual([onA[0]])
+  })
+
+  it('replays docs/examples with configuration published at wall-clock time and gives the 5 decisions of embedded mode (configuration never moves time)', async () => {
+    const id = runId()
+    const { topics, topology } = flow(id)
+    const PARTITIONS = 2
+    const lines = (file: string): string[] => readFileSync(`docs/examples/${file}`, 'utf8').split('\n').filter((l) => l.trim() !== '')
+    const inputs: EmbeddedInput[] = [
+      { topic: topics.materials, lines: lines('materials.jsonl'), keyField: 'materialId', partitions: 1 },
+      { topic: topics.tasks, lines: lines('tasks.jsonl'), keyField: 'taskId', partitions: 1 },
+      { topic: topics.users, lines: lines('users.jsonl'), keyField: 'userId', partitions: PARTITIONS },
+      { topic: topics.audiences, lines: lines('audiences.jsonl'), keyField: 'userId', partitions: PARTITIONS },
+      { topic: topics.events, lines: lines('events.jsonl'), keyField: 'userId', partitions: PARTITIONS },
+    ]
+    // The settings of docs/examples: the defaults (quiet hours, arbitration), not flow()'s.
+    const settings = { topics, applications: { decisions: `push-decisions-${id}`, stats: `material-stats-${id}` } }
+    void topology
+    const config = testConfig({ topics: { defaultPartitions: PARTITIONS } })
+    const embedded = (await runEmbeddedReference([pushDecisions({ settings })], config, inputs)).get(topics.decisions) ?? []
+    expect(embedded).toHaveLength(5)
+    // Users and audiences as a producer publishes them: without a time, stamped with the wall clock.
+    // Profiles compacted, memberships kept forever: as the runner creates (and requires) them.
+    const cleanup = new Map<string, Cleanup>([[topics.users, 'compact'], [topics.audiences, 'forever']])
+    for (const i of inputs) await produceAsClient({ ...i, ...(cleanup.has(i.topic) ? { cleanup: cleanup.get(i.topic) } : {}) })
+    const runner = await KafkaRunner.open({ topologies: [pushDecisions({ settings })], config, logger: silent, timings: FAST, state: { kind: 'memory', maps: new Map() } })
+    runners.push(runner)
+    await runner.run({ stopWhenIdleMs: 500 })
+    const got = (await readTopics([topics.decisions])).get(topics.decisions) ?? []
+    expect(perKey(got)).toEqual(perKey(embedded))
   })
 })
