@@ -3,6 +3,7 @@ import { Record, TopologyBuilder, jsonSerde } from '../../pipeline/api/index.ts'
 import type { Processor, ProcessorContext, Timer } from '../../pipeline/api/index.ts'
 import { validateConfig } from '../../pipeline/config/load.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
+import { HermesMetrics } from '../../pipeline/observability/metrics.ts'
 import { AppRuntime } from '../../pipeline/runtime/app.ts'
 import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
 import type { InputView } from '../../pipeline/runtime/task-time.ts'
@@ -143,6 +144,18 @@ describe('task time in the embedded runner', () => {
     expect(fired(d.readValues<Out>('out'))).toEqual([])
     await d.pipe('cmds', [{ k: 'a', ts: 1500 }])
     expect(fired(d.readValues<Out>('out')).map((x) => x.fired)).toEqual([1500])
+    await d.close()
+  })
+
+  it('reports each task time (hermes_task_time_ms) and the lowest one as the app watermark (hermes_watermark_ms)', async () => {
+    const metrics = new HermesMetrics({ defaultMetrics: false })
+    const d = await TopologyTestDriver.create(topology(), { config: { topics: { defaultPartitions: 1 } }, metrics })
+    d.append('cmds', [{ k: 'a', ts: 100 }])
+    d.append('more', [{ k: 'x', ts: 600 }, { k: 'a', ts: 150 }, { k: 'a', ts: 700 }])
+    await d.run()
+    const text = await metrics.registry.metrics()
+    expect(text).toContain('hermes_task_time_ms{app="tt",task="0_0"} 700')
+    expect(text).toContain('hermes_watermark_ms{app="tt"} 700')
     await d.close()
   })
 
