@@ -36,8 +36,8 @@ export default defineTopology(({ settings }) => {
   const events = b.source<BehaviorEvent>('behavior-events', { topic: topics.events, serde: jsonObjectSerde<BehaviorEvent>(checkBehaviorEvent), keyField: 'userId', timestampField: 'ts' })
   // Configuration a restart with fresh state rebuilds from: profiles compacted (one per user),
   // memberships kept forever (several per user: compaction by user would keep only the last).
-  const audiences = b.source<unknown>('audiences', { topic: topics.audiences, serde: jsonObjectSerde(), keyField: 'userId', timestampField: 'ts', cleanup: 'forever' })
-  const users = b.source<unknown>('users', { topic: topics.users, serde: jsonObjectSerde(), keyField: 'userId', timestampField: 'ts', cleanup: 'compact' })
+  const audiences = b.source<unknown>('audiences', { topic: topics.audiences, serde: jsonObjectSerde(), keyField: 'userId', timestampField: 'ts', eventTime: false, cleanup: 'forever' })
+  const users = b.source<unknown>('users', { topic: topics.users, serde: jsonObjectSerde(), keyField: 'userId', timestampField: 'ts', eventTime: false, cleanup: 'compact' })
   const tasks = b.broadcast<unknown>('tasks', { topic: topics.tasks, serde: jsonSerde(), keyField: 'taskId', timestampField: 'ts' })
   const materials = b.broadcast<unknown>('materials', { topic: topics.materials, serde: jsonSerde(), keyField: 'materialId', timestampField: 'ts' })
   const stats = b.broadcast<unknown>('stats', { topic: topics.stats, serde: jsonSerde(), keyField: 'materialId', timestampField: 'ts' })

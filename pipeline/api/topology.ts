@@ -33,6 +33,8 @@ export interface SourceNode extends NodeBase {
   readonly keyField?: string
   /** Field of the value that holds the event time (epoch ms); else the log timestamp is used. */
   readonly timestampField?: string
+  /** Whether the records carry event time: see {@link SourceOptions.eventTime}. */
+  readonly eventTime?: boolean
   /** Broadcast sources are read in full by every task. */
   readonly broadcast: boolean
   /** How the topic must keep its records on Kafka: see {@link SourceOptions.cleanup}. */
@@ -107,6 +109,17 @@ export interface SourceOptions<V> {
   /** Field of the value that holds the record key: see {@link SourceNode.keyField}. */
   keyField?: string
   timestampField?: string
+  /**
+   * Whether the records of this source carry event time (default true). Records of a source with
+   * `eventTime: false` (configuration such as user profiles or audience memberships, whose values
+   * usually have no time and take the broker's wall-clock timestamp) never move event time: not a
+   * task's time, not its watermark, and its partitions never hold a task back; on Kafka they are
+   * read as soon as fetched, ahead of records with event time. Their operators see the time
+   * field if present, else time 0 (no time: not the broker's clock at publication, which would
+   * differ between a replay and embedded mode). Broadcast sources never move event time,
+   * whatever this says.
+   */
+  eventTime?: boolean
   /**
    * A configuration topic that must keep its records for a restart with fresh state to rebuild
    * from it: `compact` (the latest record per key: profiles) or `forever` (every record: changes
@@ -218,6 +231,9 @@ export class TopologyBuilder {
     }
     if (!isSerde(options.serde)) {
       throw new TopologyError(`Source "${id}" (topic ${options.topic}) has no serde: pass { serde: jsonSerde() } or another Serde.`)
+    }
+    if (options.eventTime !== undefined && typeof options.eventTime !== 'boolean') {
+      throw new TopologyError(`Source "${id}" (topic ${options.topic}): eventTime must be true or false, got ${JSON.stringify(options.eventTime)}.`)
     }
   }
 }

@@ -53,6 +53,14 @@ export const timeSchema = z
      * beyond the Date range are refused regardless.
      */
     minTimestampMs: nonNegativeInt.nullable().default(1_000_000_000_000),
+    /**
+     * On Kafka, once every input partition of an app has had nothing left to process for this
+     * long, the app's idle partitions follow the wall clock (minus this): a held push goes out
+     * about this long after its time with no further traffic. 0 or null: never (replays of old
+     * data on Kafka, which would otherwise fire every held timer past the end of the data).
+     * Embedded runs never read the wall clock for time.
+     */
+    idleTimeoutMs: nonNegativeInt.nullable().default(500),
   })
   .strict()
 
@@ -206,8 +214,9 @@ export const kafkaSchema = z
     /**
      * How far (event time) processing may run ahead of a record this process wrote to a topic
      * it also reads (a repartition topic, or one topology's output that another reads) and has
-     * not read back yet; timers and lateness match embedded mode to within this bound (0:
-     * exactly, slower backlog replays). Unset: `time.maxOutOfOrdernessMs`.
+     * not read back yet; the order of records matches embedded mode to within this bound (0:
+     * exactly, slower backlog replays). Unset: `time.maxOutOfOrdernessMs`. The tasks' time waits
+     * for such records in any case (docs/engine.md, Time).
      */
     maxAheadMs: nonNegativeInt.optional(),
     /** How long Kafka may keep failing (broker down, no coordinator) before the run gives up. */

@@ -12,6 +12,7 @@ import type { StateLocation } from '../runtime/app.ts'
 import { AppRuntime } from '../runtime/app.ts'
 import { MinHeap } from '../runtime/heap.ts'
 import type { PlanSource } from '../runtime/plan.ts'
+import type { InputView } from '../runtime/task-time.ts'
 import { outputPartition } from '../runtime/partitioner.ts'
 import type { EmbeddedLog, LogEntry } from './log.ts'
 
@@ -79,6 +80,19 @@ export class EmbeddedRunner {
   /** Cursors with a record to read, by their head's (timestamp, append sequence). */
   private readonly heap = new MinHeap<Cursor>(cursorBefore)
   private readonly roundRobin = new Map<string, number>()
+  /** Each task's keyed cursors by `topic:partition`, for {@link EmbeddedRunner.inputs}. */
+  private readonly keyedCursors = new Map<Task, Map<string, Cursor>>()
+  /**
+   * What the tasks' time knows of their inputs: the log hands every record over at once, so a
+   * partition is never behind, and its next record is its cursor's head.
+   */
+  private readonly inputs: InputView<Task> = {
+    pending: (task, tp) => {
+      const c = this.keyedCursors.get(task)?.get(tp)
+      return c?.inHeap ? c.headTs : Infinity
+    },
+    behind: () => false,
+  }
   private stopRequested = false
   private unsubscribe: () => void = () => {}
   private lastCommit = 0
@@ -144,6 +158,11 @@ export class EmbeddedRunner {
               tp: `${source.topic}:${p}`,
             }
             runner.cursors.push(cursor)
+            if (!source.broadcast) {
+              let mine = runner.keyedCursors.get(task)
+              if (!mine) runner.keyedCursors.set(task, (mine = new Map()))
+              mine.set(cursor.tp, cursor)
+            }
             let perTopic = runner.byTopicPartition.get(source.topic)
             if (!perTopic) {
               perTopic = []
@@ -206,11 +225,7 @@ export class EmbeddedRunner {
       const t0 = sample ? performance.now() : 0
       const eventTime = task.processRecord(cursor.source, raw, cursor.tp)
       const app = cursor.app
-      if (!cursor.source.broadcast) {
-        app.observe(eventTime)
-        // Also when the watermark did not move: the record may have registered a timer in the past.
-        if (app.hasDueEventTimers()) stats.timersFired += app.fireEventTimers()
-      }
+      // The cursor's next record first: the tasks' time depends on what is left to read.
       const head = this.opts.log.read(cursor.topic, cursor.partition, cursor.position)
       if (head) {
         cursor.headTs = head.timestamp
@@ -218,6 +233,12 @@ export class EmbeddedRunner {
         this.heap.push(cursor)
       } else {
         cursor.inHeap = false
+      }
+      if (!cursor.source.broadcast) {
+        const clockMoved = cursor.source.timed && app.observe(eventTime)
+        app.advanceTime(this.inputs, -Infinity, clockMoved ? undefined : task)
+        // Also when no time moved: the record may have registered a timer in the past.
+        if (app.hasDueEventTimers()) stats.timersFired += app.fireEventTimers()
       }
       if (sample) {
         const us = (performance.now() - t0) * 1000
@@ -317,6 +338,7 @@ export class EmbeddedRunner {
       m.timersPending.set({ app: app.name }, timers)
       const wm = app.watermark()
       if (Number.isFinite(wm)) m.watermark.set({ app: app.name }, wm)
+      for (const t of app.tasks) if (Number.isFinite(t.time.current)) m.taskTime.set({ app: app.name, task: t.id }, t.time.current)
     }
     for (const c of this.cursors) {
       m.lag.set({ app: c.app.name, topic: c.topic, partition: String(c.partition) }, this.opts.log.endOffset(c.topic, c.partition) - c.position)

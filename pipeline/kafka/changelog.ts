@@ -3,6 +3,7 @@ import type { Kafka } from 'kafkajs'
 import type { Logger } from '../api/processor.ts'
 import type { StoreSpec } from '../api/stores.ts'
 import type { KeyValueBackend } from '../state/backend.ts'
+import { TASK_TIME_META } from '../runtime/task-time.ts'
 import { PREFIX, fullKey } from '../state/task-state.ts'
 import type { KafkaAdmin } from './admin.ts'
 import { fixedAssigner } from './assigner.ts'
@@ -16,6 +17,12 @@ import { CommittedFilter, rawMessages } from './transactions.ts'
 const SEP = '\u0000'
 /** Backend key of the task's saved watermark input; it travels with the timers. */
 export const MAX_TS_KEY = `${PREFIX.meta}maxTs`
+/**
+ * Backend key of the task's saved time (per-partition watermarks, pipeline/runtime/task-time.ts),
+ * which replaced {@link MAX_TS_KEY}: it travels with the timers too, so that a task restored on
+ * another instance starts from its own time.
+ */
+export const TASK_TIME_KEY = `${PREFIX.meta}${TASK_TIME_META}`
 
 /** Changelog topic of a keyed store (`<node>.<store>`) of an application. */
 export function changelogTopic(app: string, store: string): string {
@@ -86,7 +93,7 @@ export class ChangelogBackend implements KeyValueBackend {
         const i = k.indexOf(SEP, PREFIX.keyed.length)
         const topic = this.topics.stores.get(k.slice(PREFIX.keyed.length, i))
         if (topic) records.push({ topic, key: k.slice(i + 1), value: v })
-      } else if (k.startsWith(PREFIX.timer) || k === MAX_TS_KEY) {
+      } else if (k.startsWith(PREFIX.timer) || k === MAX_TS_KEY || k === TASK_TIME_KEY) {
         records.push({ topic: this.topics.timers, key: k, value: v })
       }
     }

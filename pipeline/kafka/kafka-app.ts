@@ -17,6 +17,7 @@ import { ChangelogBackend, changelogTopic, changelogTopics, restoreChangelogs, t
 import type { ChangelogOffsets, TaskStateDir } from './checkpoint.ts'
 import type { ConsumerTimings } from './client.ts'
 import { InFlightTimes } from './in-flight.ts'
+import { IdleClock, KafkaInputView } from './input-time.ts'
 import type { KafkaMetrics } from './metrics.ts'
 import { RestoreBatch } from './restore-batch.ts'
 import type { KafkaSink } from './sink.ts'
@@ -78,8 +79,10 @@ export class KafkaApp {
   readonly taskBuffers = new Map<Task, PartitionBuffer[]>()
   readonly broadcastCursors = new Map<Task, Map<string, number>>()
   readonly inFlight = new InFlightTimes()
-  /** Highest event time processed (the watermark input before capping by in-flight records). */
-  maxSeen = -Infinity
+  /** What the tasks' time knows of their input partitions. */
+  readonly inputView = new KafkaInputView(this)
+  /** The wall-clock part of the app's idle clock (`time.idleTimeoutMs`). */
+  readonly idleClock: IdleClock
   pendingAssignment: TopicPartitions | null = null
   joined = false
   /** An assignment is being applied: tasks opening, state restoring. */
@@ -97,6 +100,7 @@ export class KafkaApp {
   constructor(topology: Topology, deps: KafkaAppDeps, collector: Collector) {
     this.deps = deps
     this.groupId = topology.name
+    this.idleClock = new IdleClock(deps.config.time.idleTimeoutMs, deps.logger)
     // The tasks opened together share one restore consumer.
     this.restores = new RestoreBatch(async (targets) => {
       const result = await restoreChangelogs({ kafka: deps.kafka, admin: deps.admin, targets, logger: deps.logger, metrics: deps.kafkaMetrics, timings: deps.timings })
@@ -277,7 +281,7 @@ export class KafkaApp {
         list.push({ task, source: s, id: this.ownerOf(task) })
         list.sort((x, y) => x.task.sub.id - y.task.sub.id)
         this.owners.set(tp, list)
-        bufs.push(this.source.accept(s.topic, task.partition, start, range.high, s.internal))
+        bufs.push(this.source.accept(s.topic, task.partition, start, range.high, s.internal, !s.timed))
       }
       this.taskBuffers.set(task, bufs)
       this.broadcastCursors.set(task, new Map())
@@ -306,14 +310,14 @@ export class KafkaApp {
 
   /**
    * Throws away everything since the last commit (after a Kafka failure in the middle of one):
-   * closes every task without committing and starts a new runtime (so the watermark, too, comes
-   * back from the committed state); the tasks are opened again from their committed state and
+   * closes every task without committing and starts a new runtime (so the tasks' time, too,
+   * comes back from the committed state); the tasks are opened again from their committed state and
    * offsets at the next {@link KafkaApp.applyAssignment}, as after a restart.
    */
   async reset(): Promise<void> {
     for (const t of [...this.app.tasks]) await this.dropTask(t, 'reset')
     this.app = AppRuntime.create(this.options)
-    this.maxSeen = -Infinity
+    this.idleClock.reset()
     this.inFlight.reset()
     this.committedOffsets.clear()
     this.groupCommits.clear()

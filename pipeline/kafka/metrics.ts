@@ -75,6 +75,7 @@ export function updateRunnerMetrics(apps: readonly KafkaApp[], m: HermesMetrics,
     }
     const wm = a.app.watermark()
     if (Number.isFinite(wm)) m.watermark.set({ app: a.name }, wm)
+    for (const t of a.app.tasks) if (Number.isFinite(t.time.current)) m.taskTime.set({ app: a.name, task: t.id }, t.time.current)
     let timers = 0
     let hits = 0
     let lookups = 0

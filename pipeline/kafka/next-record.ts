@@ -19,12 +19,16 @@ export interface NextRecordOptions {
 
 /**
  * Picks the next record as the embedded log would: the buffered head with the lowest timestamp
- * across all assigned partitions of all apps. It waits instead when a partition with nothing
+ * across all assigned partitions of all apps, records of sources without event time (declared
+ * `eventTime: false`) first. It waits instead when a partition with nothing
  * buffered may still hold an earlier record: one that was behind when assigned (always), or a
  * non-internal one whose last fetch saw more data (up to `maxTaskIdleMs` after it ran empty), one
  * holding records of a transaction whose marker has not been read yet, or one with a record of
  * ours on its way (repartitioned, or written by another app of this process) more than
- * `maxAheadMs` earlier.
+ * `maxAheadMs` earlier. That wait is global, not per task: holding back only the tasks (or
+ * sub-topologies) with a record on its way lets the others raise the app clock and write
+ * downstream ahead of it, and material-stats then differs from embedded mode (see
+ * test/kafka/decisions.kafka.test.ts, kafka.maxAheadMs: 0).
  */
 export function nextRecord(apps: readonly KafkaApp[], o: NextRecordOptions): NextRecord {
   let best: PartitionBuffer | undefined
@@ -35,7 +39,9 @@ export function nextRecord(apps: readonly KafkaApp[], o: NextRecordOptions): Nex
   for (const a of apps) {
     for (const b of a.source.buffers.values()) {
       if (b.head < b.records.length) {
-        const ts = (b.records[b.head] as { timestamp: number }).timestamp
+        // Configuration (no event time) first: its log timestamp is the time it was published, which
+        // would put it after the older events of a replay it must apply to.
+        const ts = b.untimed ? -Infinity : (b.records[b.head] as { timestamp: number }).timestamp
         if (ts < bestTs) {
           bestTs = ts
           best = b

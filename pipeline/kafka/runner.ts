@@ -212,8 +212,14 @@ export class KafkaRunner {
     let n = 0
     for (const a of this.apps) if (a.broadcast) n += feedBroadcast(a.broadcast, a.broadcastCursors, (task) => (this.current = a.ownerOf(task)))
     n += this.processChunk(now, stats)
-    for (const a of this.apps) n += this.fireTimers(a, 'processing', now)
+    for (const a of this.apps) n += this.fireProcessingTimers(a, now)
+    // Also with nothing to read: time moves with the wall clock once every input is caught up.
+    let fired = 0
+    for (const a of this.apps) fired += this.advanceTime(a, a.idleClock.update(a, now, a.joined && !a.pendingAssignment && !a.restoring))
+    stats.timersFired += fired
     stats.records += n
+    // Timers that fired with nothing read produced outputs to commit too.
+    n += fired
     this.sinceCommit += n
     this.sink.dispatch('all')
     while (this.sink.saturated()) await this.sink.waitOne()
@@ -279,7 +285,7 @@ export class KafkaRunner {
    * 1. outputs: at-least-once, every output sent so far is acknowledged (idempotent producer);
    * 2. per task, all tasks at once: its changelog records are produced and acknowledged
    *    (at-least-once), or its outputs, changelog records and input offsets are committed in one
-   *    transaction (exactly-once); then its local state (with positions and watermark) is written
+   *    transaction (exactly-once); then its local state (with positions and time) is written
    *    in one batch, then its checkpoint of changelog offsets;
    * 3. at-least-once: the input offsets are committed to the group.
    * Nothing is acknowledged as consumed before what it produced is durable, so a crash repeats
@@ -287,12 +293,9 @@ export class KafkaRunner {
    */
   async commit(): Promise<void> {
     const t0 = performance.now()
-    const bound = this.opts.config.time.maxOutOfOrdernessMs
     const jobs: Array<Promise<void>> = []
     for (const a of this.apps) {
-      const maxTs = a.app.watermark() + bound
       for (const t of [...a.app.tasks]) {
-        if (Number.isFinite(maxTs)) t.state.setMeta('maxTs', maxTs)
         jobs.push(t.commit().catch((err: unknown) => this.commitFailed(a, t, err)))
       }
     }
@@ -379,11 +382,10 @@ export class KafkaRunner {
         if (!task.state.isLoaded(raw.key ?? '')) this.prefetch(app, task)
         this.current = owner.id
         const eventTime = task.processRecord(owner.source, raw, best.tp)
-        if (eventTime > app.maxSeen) app.maxSeen = eventTime
-        stats.timersFired += this.advanceWatermark(app)
+        if (owner.source.timed) app.app.observe(eventTime)
       }
       app.inFlight.arrived(best.tp, raw.timestamp)
-      stats.timersFired += this.advanceWatermark(app)
+      stats.timersFired += this.advanceTime(app)
       if (sampledAt >= 0) observeProcessLatency(this.opts.metrics, app.name, sampledAt)
       n++
       if ((n & 63) === 0 && performance.now() > deadline) break
@@ -391,16 +393,19 @@ export class KafkaRunner {
     return n
   }
 
-  /** Moves the watermark, held back by records still on their way to our own partitions. */
-  private advanceWatermark(a: KafkaApp): number {
-    const input = Math.min(a.maxSeen, a.inFlight.min())
-    if (input > -Infinity) a.app.observe(input)
-    return a.app.hasDueEventTimers() ? this.fireTimers(a, 'event', a.app.watermark()) : 0
+  /**
+   * Moves the tasks' time (held back per partition by what is buffered, behind, or of ours on its
+   * way: see {@link KafkaInputView}), idle partitions following the wall clock from `wallClock`
+   * on (see {@link IdleClock}), and fires the event timers that became due.
+   */
+  private advanceTime(a: KafkaApp, wallClock = -Infinity): number {
+    a.app.advanceTime(a.inputView, wallClock)
+    return a.app.hasDueEventTimers() ? a.app.fireEventTimers((task) => (this.current = a.ownerOf(task))) : 0
   }
 
-  /** Fires due timers across an app's tasks in (time, key, name) order, remembering which task fired. */
-  private fireTimers(a: KafkaApp, domain: 'event' | 'processing', upTo: number): number {
-    return a.app.fireDue(domain, upTo, (task) => (this.current = a.ownerOf(task)))
+  /** Fires due processing-time timers across an app's tasks in (time, key, name) order, remembering which task fired. */
+  private fireProcessingTimers(a: KafkaApp, now: number): number {
+    return a.app.fireDue('processing', now, (task) => (this.current = a.ownerOf(task)))
   }
 
   /** Loads the state of the keys of a task's next buffered records with one multi-get. */

@@ -23,6 +23,11 @@ export interface PartitionBuffer {
   readonly initialEnd: number
   /** An internal (repartition) topic: records this process writes there are tracked as in flight. */
   readonly internal: boolean
+  /**
+   * Its records carry no event time (a source declared `eventTime: false`, configuration): they
+   * are taken as soon as they are buffered, ahead of timed records, as broadcast records are.
+   */
+  readonly untimed?: boolean
   /** Wall time since when the buffer is empty (for the idle wait on lagging partitions). */
   emptySince: number
   /** Paused for backpressure. */
@@ -148,11 +153,11 @@ export class KafkaSource {
    * resumes fetching. An existing buffer (a partition kept through a rebalance) continues where
    * it is.
    */
-  accept(topic: string, partition: number, offset: number, end: number, internal: boolean): PartitionBuffer {
+  accept(topic: string, partition: number, offset: number, end: number, internal: boolean, untimed = false): PartitionBuffer {
     const tp = `${topic}:${partition}`
     let b = this.buffers.get(tp)
     if (!b) {
-      b = { topic, partition, tp, records: [], head: 0, fetched: offset, end, initialEnd: end, internal, emptySince: this.opts.clock(), paused: false, filter: new CommittedFilter() }
+      b = { topic, partition, tp, records: [], head: 0, fetched: offset, end, initialEnd: end, internal, untimed, emptySince: this.opts.clock(), paused: false, filter: new CommittedFilter() }
       this.buffers.set(tp, b)
     }
     this.consumer.seek({ topic, partition, offset: String(b.fetched) })

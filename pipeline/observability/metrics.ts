@@ -17,6 +17,7 @@ export class HermesMetrics {
   readonly stateEntries: Gauge<'app'>
   readonly stateBytes: Gauge<'app'>
   readonly watermark: Gauge<'app'>
+  readonly taskTime: Gauge<'app' | 'task'>
   readonly timersPending: Gauge<'app'>
   readonly lag: Gauge<'app' | 'topic' | 'partition'>
 
@@ -49,7 +50,8 @@ export class HermesMetrics {
     this.cacheHitRatio = new Gauge({ name: 'hermes_state_cache_hit_ratio', help: 'Share of state reads served by the write-back cache', labelNames: ['app'], registers })
     this.stateEntries = new Gauge({ name: 'hermes_state_cache_entries', help: 'Keyed entries held in the write-back caches', labelNames: ['app'], registers })
     this.stateBytes = new Gauge({ name: 'hermes_state_bytes', help: 'Estimated live bytes of task state on disk (RocksDB)', labelNames: ['app'], registers })
-    this.watermark = new Gauge({ name: 'hermes_watermark_ms', help: 'Current event-time watermark (epoch ms)', labelNames: ['app'], registers })
+    this.watermark = new Gauge({ name: 'hermes_watermark_ms', help: 'Lowest event time of the app\'s tasks (epoch ms): the one holding output back', labelNames: ['app'], registers })
+    this.taskTime = new Gauge({ name: 'hermes_task_time_ms', help: 'Event time of each task (epoch ms): the minimum of its input partitions\' watermarks', labelNames: ['app', 'task'], registers })
     this.timersPending = new Gauge({ name: 'hermes_timers_pending', help: 'Registered timers not yet fired', labelNames: ['app'], registers })
     this.lag = new Gauge({ name: 'hermes_consumer_lag', help: 'Records not yet consumed per input partition', labelNames: ['app', 'topic', 'partition'], registers })
   }

@@ -16,6 +16,7 @@ import { producePolicy } from './error-policy.ts'
 import { Task } from './task.ts'
 import { TimerQueue, timerBefore } from './timers.ts'
 import type { Timer } from '../api/processor.ts'
+import type { InputView } from './task-time.ts'
 
 /** Where a runtime keeps task state: RocksDB under a directory, or shared in-memory maps. */
 export type StateLocation = { kind: 'rocksdb'; dir: string } | { kind: 'memory'; maps: Map<string, Map<string, Buffer>> }
@@ -48,16 +49,25 @@ export interface AppOptions {
 }
 
 /**
- * A running topology: its plan, one task per sub-topology partition, and its event-time watermark
- * (highest event time seen on keyed inputs minus the allowed out-of-orderness).
+ * A running topology: its plan, one task per sub-topology partition, and its app clock. Event
+ * time is per task ({@link Task.time}, see pipeline/runtime/task-time.ts): the minimum of the
+ * watermarks of its input partitions, an idle partition following the app's idle clock, which
+ * trails the app clock (the highest event time this process has processed for the app) by the
+ * allowed out-of-orderness.
  */
 export class AppRuntime {
   readonly name: string
   readonly plan: Plan
   readonly tasks: Task[] = []
   readonly dlqTopic: string
+  /**
+   * The app clock: the highest event time processed in this process, over all its tasks, from
+   * inputs whose records carry event time. Opening a task never raises it (a task restored after
+   * a rebalance starts from its own saved time, and must not push the others' time).
+   */
   private maxTs = -Infinity
-  private readonly bound: number
+  /** `time.maxOutOfOrdernessMs`. */
+  readonly bound: number
   private readonly opts: AppOptions
 
   private constructor(opts: AppOptions) {
@@ -86,8 +96,6 @@ export class AppRuntime {
   /** Opens the task of a sub-topology partition (state, timers, processors' init) and adds it. */
   async addTask(sub: SubTopology, partition: number): Promise<Task> {
     const task = await this.openTask(sub, partition)
-    const saved = task.state.getMeta<number>('maxTs')
-    if (typeof saved === 'number' && saved > this.maxTs) this.maxTs = saved
     task.init()
     this.tasks.push(task)
     return task
@@ -119,12 +127,25 @@ export class AppRuntime {
     return first[1]
   }
 
-  /** The current event-time watermark. */
+  /**
+   * The lowest time of the app's tasks: the one holding output back (the `hermes_watermark_ms`
+   * gauge). -Infinity before anything, or without tasks.
+   */
   watermark(): number {
-    return this.maxTs - this.bound
+    let min = Infinity
+    for (const t of this.tasks) if (t.time.current < min) min = t.time.current
+    return min === Infinity ? -Infinity : min
   }
 
-  /** Takes a keyed record's event time into account; returns true when the watermark moved. */
+  /** The app clock: the highest event time processed in this process (see {@link AppRuntime.maxTs}). */
+  appClock(): number {
+    return this.maxTs
+  }
+
+  /**
+   * Takes the event time of a processed record of an input whose records carry event time
+   * (`PlanSource.timed`) into account; returns true when the app clock moved.
+   */
   observe(eventTime: number): boolean {
     if (eventTime > this.maxTs) {
       this.maxTs = eventTime
@@ -133,19 +154,35 @@ export class AppRuntime {
     return false
   }
 
-  /** Whether some event-time timer is due at the current watermark. */
+  /**
+   * Moves every task's time (see pipeline/runtime/task-time.ts) from what the runner knows of
+   * the input partitions. Idle partitions follow `app clock - bound`, or `wallClock` if later
+   * (the Kafka runner passes it once every input has been idle long enough; embedded runs never).
+   * `only`: the one task whose inputs changed, when neither the app clock nor the wall clock did
+   * (what another task's inputs gained since can only hold it back, never move it). Returns
+   * whether some task's time moved.
+   */
+  advanceTime<O extends Task>(view: InputView<O>, wallClock = -Infinity, only?: O): boolean {
+    const idle = Math.max(this.maxTs - this.bound, wallClock)
+    if (only) return only.time.advance(only, view, this.maxTs, idle, this.bound)
+    let moved = false
+    for (const t of this.tasks) if (t.time.advance(t as O, view, this.maxTs, idle, this.bound)) moved = true
+    return moved
+  }
+
+  /** Whether some task has an event-time timer due at its own time. */
   hasDueEventTimers(): boolean {
-    const wm = this.watermark()
-    for (const t of this.tasks) if (t.timers.nextTime('event') <= wm) return true
+    for (const t of this.tasks) if (t.timers.nextTime('event') <= t.time.current) return true
     return false
   }
 
   /**
-   * Fires all event-time timers up to the watermark, across tasks in (time, key, name) order.
-   * Timers registered while firing are fired too when due.
+   * Fires every task's event-time timers due at that task's own time, across tasks in (time,
+   * key, name) order; `beforeFire` learns which task fires next. Timers registered while firing
+   * are fired too when due.
    */
-  fireEventTimers(): number {
-    return this.fireDue('event', this.watermark())
+  fireEventTimers(beforeFire?: (task: Task) => void): number {
+    return this.fireDue('event', (t) => t.time.current, beforeFire)
   }
 
   /** Fires processing-time timers due at `now`, in (time, key, name) order. */
@@ -154,41 +191,40 @@ export class AppRuntime {
   }
 
   /**
-   * Fires the timers of `domain` due at `upTo` across tasks in (time, key, name) order;
-   * `beforeFire` learns which task fires next (the Kafka runner routes its outputs by task).
+   * Fires the timers of `domain` due at `upTo` (one time for all tasks, or each task's own)
+   * across tasks in (time, key, name) order; `beforeFire` learns which task fires next (the
+   * Kafka runner routes its outputs by task).
    */
-  fireDue(domain: 'event' | 'processing', upTo: number, beforeFire?: (task: Task) => void): number {
+  fireDue(domain: 'event' | 'processing', upTo: number | ((task: Task) => number), beforeFire?: (task: Task) => void): number {
     let fired = 0
+    const limit = typeof upTo === 'number' ? (): number => upTo : upTo
     for (;;) {
       let best: Task | undefined
       let head: (Timer & { node: string }) | undefined
       for (const t of this.tasks) {
         const h = t.timers.peek(domain)
-        if (h && h.time <= upTo && (!head || timerBefore(h, head))) {
+        if (h && h.time <= limit(t) && (!head || timerBefore(h, head))) {
           head = h
           best = t
         }
       }
       if (!best) return fired
       beforeFire?.(best)
-      best.fireNextTimer(domain, upTo)
+      best.fireNextTimer(domain, limit(best))
       fired++
     }
   }
 
-  /** Commits every task (state, timers, positions, watermark). */
+  /** Commits every task (state, timers, positions, time). */
   async commit(): Promise<void> {
-    for (const t of this.tasks) {
-      if (this.maxTs > -Infinity) t.state.setMeta('maxTs', this.maxTs)
-      await t.commit()
-    }
+    for (const t of this.tasks) await t.commit()
   }
 
   /** Removes expired TTL and window entries from disk. */
   async sweep(): Promise<number> {
     let removed = 0
-    const now = this.watermark()
     for (const t of this.tasks) {
+      const now = t.time.current
       for (const [store, spec] of t.state.keyedStores) {
         if (spec.kind !== 'window' && spec.ttlMs === undefined) continue
         for await (const [key, raw] of t.state.scanStore(store)) {
@@ -238,7 +274,7 @@ export class AppRuntime {
       keyMismatch: this.opts.config.runtime.keyMismatch,
       errorPolicy: { deserialize: policy.deserialize, process: policy.process, produce: producePolicy(policy), ...this.opts.errorPolicy },
       dlqTopic: this.dlqTopic,
-      watermark: () => this.watermark(),
+      maxOutOfOrdernessMs: this.bound,
       clock: this.opts.clock,
       time: this.opts.config.time,
       logger: this.opts.logger,

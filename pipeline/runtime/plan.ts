@@ -12,6 +12,12 @@ export interface PlanSource {
   keyField?: string
   timestampField?: string
   broadcast: boolean
+  /**
+   * Whether a record read here moves event time: false for broadcast sources and for sources
+   * declared with `eventTime: false` (configuration), true for every other input, repartition
+   * topics included (a keyBy's records carry the event time of the records they came from).
+   */
+  timed: boolean
   internal: boolean
   /**
    * Keyed user topics (non-broadcast, with a `keyField`): the internal topic where a record read
@@ -127,6 +133,7 @@ export function compilePlan(topology: Topology): Plan {
           topic: repartitionTopics.get(up.id) as string,
           serde: up.serde ?? (jsonSerde() as Serde<unknown>),
           broadcast: false,
+          timed: true,
           internal: true,
         })
       }
@@ -157,7 +164,7 @@ export function compilePlan(topology: Topology): Plan {
 }
 
 function sourceOf(n: SourceNode): PlanSource {
-  const s: PlanSource = { nodeId: n.id, topic: n.topic, serde: n.serde, broadcast: n.broadcast, internal: false }
+  const s: PlanSource = { nodeId: n.id, topic: n.topic, serde: n.serde, broadcast: n.broadcast, timed: !n.broadcast && n.eventTime !== false, internal: false }
   if (n.keyField !== undefined) s.keyField = n.keyField
   if (n.timestampField !== undefined) s.timestampField = n.timestampField
   return s

@@ -14,6 +14,7 @@ import { partitionFor } from './partitioner.ts'
 import type { PlanSource, SubTopology } from './plan.ts'
 import type { DueTimer, TimerQueue } from './timers.ts'
 import { TimerTimeError } from './timers.ts'
+import { TaskTime } from './task-time.ts'
 
 /** Where a task's output records go (the embedded log or a Kafka producer). */
 export interface Collector {
@@ -70,7 +71,8 @@ export interface TaskOptions {
   keyMismatch: 'rekey' | 'dead-letter'
   errorPolicy: ErrorPolicy
   dlqTopic: string
-  watermark: () => number
+  /** `time.maxOutOfOrdernessMs`: only needed to read a task time saved by the previous layout (default 0). */
+  maxOutOfOrdernessMs?: number
   /** The wall clock, against which `time.maxFutureMs` is checked. */
   clock: () => number
   /** Plausibility of event times (`time.maxFutureMs`, `time.minTimestampMs`); absent: only the checks no setting turns off. */
@@ -114,6 +116,8 @@ export class Task {
   readonly sub: SubTopology
   readonly state: TaskState
   readonly timers: TimerQueue
+  /** The task's event time (per-partition watermarks), restored from its state. */
+  readonly time: TaskTime
   readonly stats = new Map<string, NodeStats>()
   /** Key routing of each keyed source node (see {@link KeyRoutingStats}). */
   readonly keyRouting = new Map<string, KeyRoutingStats>()
@@ -144,6 +148,8 @@ export class Task {
     for (const n of opts.sub.nodes) this.stats.set(n.id, { in: 0, out: 0, errors: 0 })
     // Build back to front so each handler can capture its downstream handlers.
     for (let i = opts.sub.nodes.length - 1; i >= 0; i--) this.wire(opts.sub.nodes[i] as TopologyNode)
+    this.time = new TaskTime([...new Set(opts.sub.sources.filter((s) => s.timed).map((s) => `${s.topic}:${opts.partition}`))])
+    this.time.load(this.state, opts.maxOutOfOrdernessMs ?? 0)
     const saved = this.state.getMeta<{ [tp: string]: number }>('positions') ?? {}
     for (const [tp, off] of Object.entries(saved)) {
       this.positions.set(tp, off)
@@ -168,7 +174,8 @@ export class Task {
   }
 
   /**
-   * Decodes and processes one record of `source`, then advances its position. Returns the
+   * Decodes and processes one record of `source`, then advances its position and, for a source
+   * whose records carry event time, the partition's highest time ({@link Task.time}). Returns the
    * record's event time, or NaN when it could not be decoded or was processed before.
    */
   processRecord(source: PlanSource, raw: RawRecord, tp = `${raw.topic}:${raw.partition}`): number {
@@ -191,7 +198,10 @@ export class Task {
         this.fail('deserialize', source.nodeId, err, input, source.broadcast && (this.partition !== 0 || source.reportedElsewhere === true))
         return Number.NaN
       }
-      let ts = raw.timestamp
+      // A record of a source without event time (configuration) and without a time field has no
+      // time: 0, as embedded file loading gives it, not the broker's wall clock at publication
+      // (operators plan from their task's time then, never from when someone published a profile).
+      let ts = source.timed || source.broadcast ? raw.timestamp : 0
       if (source.timestampField !== undefined && value !== null && typeof value === 'object') {
         const t = (value as { [k: string]: unknown })[source.timestampField]
         // A value without the field (or null there) has no time of its own, e.g. a configuration
@@ -227,6 +237,7 @@ export class Task {
           else throw err
         }
       }
+      if (source.timed) this.time.observe(tp, ts)
       return ts
     } finally {
       this.positions.set(tp, raw.offset + 1)
@@ -292,7 +303,7 @@ export class Task {
   }
 
   /**
-   * Saves positions and timers into the state and flushes it in one batch.
+   * Saves positions, time and timers into the state and flushes it in one batch.
    * @throws HermesError OFFSET_REGRESSION if a position moved backwards since the last commit.
    */
   async commit(): Promise<void> {
@@ -303,6 +314,7 @@ export class Task {
       }
     }
     this.state.setMeta('positions', Object.fromEntries(this.positions))
+    this.time.save(this.state)
     this.state.addRawOps(this.timers.drainChanges())
     await this.state.flush()
     this.committed = new Map(this.positions)
@@ -633,7 +645,7 @@ export class Task {
         return store as never
       },
       timers,
-      watermark: () => task.opts.watermark(),
+      watermark: () => task.time.current,
       currentKey: () => scope.currentKey(),
       withKey<T>(key: string, fn: () => T): T {
         const saved = { key: scope.key, broadcast: scope.broadcast }

@@ -220,9 +220,16 @@ describe('config errors', () => {
     expect(p).toContain('allowed here: mode, stateDir, stateBackend, guarantee, commitIntervalMs, commitEveryRecords')
   })
 
-  it('rejects time.idleTimeoutMs, which was never read, and names what the time section allows', () => {
-    const err = configError(() => validateConfig({ time: { idleTimeoutMs: 60_000 } }))
-    expect(err.problems).toEqual(['unknown field "time.idleTimeoutMs": remove it or fix its spelling; allowed here: maxOutOfOrdernessMs, maxFutureMs, minTimestampMs'])
+  it('rejects a misspelled time setting and names what the time section allows', () => {
+    const err = configError(() => validateConfig({ time: { idleTimeout: 60_000 } }))
+    expect(err.problems).toEqual(['unknown field "time.idleTimeout": remove it or fix its spelling (did you mean \"idleTimeoutMs\"?); allowed here: maxOutOfOrdernessMs, maxFutureMs, minTimestampMs, idleTimeoutMs'])
+  })
+
+  it('reads time.idleTimeoutMs: 500 by default, 0 or null to never follow the wall clock', () => {
+    expect(validateConfig({}).time.idleTimeoutMs).toBe(500)
+    expect(validateConfig({ time: { idleTimeoutMs: 0 } }).time.idleTimeoutMs).toBe(0)
+    expect(validateConfig({ time: { idleTimeoutMs: null } }).time.idleTimeoutMs).toBeNull()
+    expect(configError(() => validateConfig({ time: { idleTimeoutMs: -1 } })).problems[0]).toContain('time.idleTimeoutMs')
   })
 
   it('reports an unknown section with the sections allowed at the top level', () => {

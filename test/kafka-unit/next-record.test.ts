@@ -65,6 +65,13 @@ describe('nextRecord', () => {
     expect(pick([app('a', [buffer('ev', 0, [10]), buffer('ev', 1, [10])])])).toBe('a/ev:0')
   })
 
+  it('takes records of sources without event time (configuration) first, whatever their log timestamp', () => {
+    const users = buffer('users', 0, [9_000_000], { untimed: true })
+    expect(pick([app('a', [buffer('ev', 0, [10]), users])])).toBe('a/users:0')
+    users.head = 1
+    expect(pick([app('a', [buffer('ev', 0, [10]), users])])).toBe('a/ev:0')
+  })
+
   it('says none when nothing is buffered and nothing is expected', () => {
     expect(pick([app('a', [buffer('ev', 0, []), buffer('ev', 1, [])])])).toBe('none')
     expect(pick([])).toBe('none')

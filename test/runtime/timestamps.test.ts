@@ -138,7 +138,7 @@ async function taskWith(rules: EventTimeRules, now: number) {
     keyMismatch: 'rekey',
     errorPolicy: { deserialize: 'continue', process: 'fail', produce: 'fail' },
     dlqTopic: DLQ,
-    watermark: () => -Infinity,
+    maxOutOfOrdernessMs: 0,
     clock: () => {
       clock.reads++
       return clock.now
