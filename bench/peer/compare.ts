@@ -7,6 +7,7 @@
  *   npx tsx bench/peer/compare.ts [--runs 3] [--events 200000] [--rate 2000] [--seconds 20]
  *     [--only exactly_once,hermes,throughput,...] [--brokers 127.0.0.1:9092] [--out FILE]
  *     [--peer-linger-ms N] [--java-opts "-Xmx1g"] [--keep-topics]
+ *   npx tsx bench/peer/compare.ts --table FILE   (the table of a saved comparison, finished or not)
  *
  * The backlog is produced once, to one topic both sides read (each run with its own application
  * id, so each reads it from the start). Every run's topics and groups carry the run's id and are
@@ -44,8 +45,15 @@ const { values: args } = parseArgs({
     'peer-linger-ms': { type: 'string' },
     'java-opts': { type: 'string', default: '-Xmx1g' },
     'keep-topics': { type: 'boolean', default: false },
+    table: { type: 'string' },
   },
 })
+if (args.table) {
+  const saved = JSON.parse(readFileSync(args.table, 'utf8')) as { runs: Array<Omit<RunRecord, 'result'> & { result: unknown }> }
+  const runs = saved.runs.map((r, i) => ({ ...r, result: parseBenchResult(JSON.stringify(r.result), `${args.table} runs[${i}]`) }))
+  process.stdout.write(renderTable(summarize(runs)))
+  process.exit(0)
+}
 const positive = (name: string, v: string | undefined): number => {
   const n = Number(v)
   if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got ${JSON.stringify(v)}`)
