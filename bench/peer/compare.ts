@@ -21,6 +21,8 @@ import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Kafka, logLevel } from 'kafkajs'
+import { KafkaAdmin } from '../../pipeline/kafka/admin.ts'
+import { createLogger } from '../../pipeline/observability/logger.ts'
 import { parseOnly } from './only.ts'
 import { parseBenchResult } from './result.ts'
 import type { Engine, Guarantee } from './result.ts'
@@ -151,7 +153,9 @@ function save(): string {
 }
 try {
   if (only.measurements.includes('throughput')) {
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic: input, numPartitions: PARTITIONS }] })
+    const topics = new KafkaAdmin(kafka, createLogger({ level: 'warn' }), 1)
+    await topics.connect()
+    await topics.ensureTopics([{ topic: input, partitions: PARTITIONS }]).finally(() => topics.disconnect())
     await produceEvents({ kafka, topic: input, partitions: PARTITIONS, events: backlogEvents(EVENTS, Date.now()), encode: (e) => Buffer.from(JSON.stringify(e)) })
     common.push('--input-topic', input)
   }
@@ -171,8 +175,9 @@ try {
             ? await runChild(label, process.execPath, ['--import', 'tsx', 'scripts/kafka/bench.ts', ...argv])
             : await runChild(label, 'java', [...(args['java-opts'] as string).split(' ').filter(Boolean), '-jar', jar, ...argv, ...(args['peer-linger-ms'] ? ['--linger-ms', args['peer-linger-ms']] : [])])
         timeline.push({ run, engine, guarantee, seconds: Math.round((Date.now() - t0) / 100) / 10, loadBefore, loadAfter: loadavg()[0] as number })
-        if (code === 0 && existsSync(json)) records.push({ run, engine, guarantee, result: parseBenchResult(readFileSync(json, 'utf8'), json) })
-        else failures.push({ run, engine, guarantee, exitCode: code })
+        // A bench writes its JSON after each step: a failed run still counts for the steps it finished.
+        if (existsSync(json)) records.push({ run, engine, guarantee, result: parseBenchResult(readFileSync(json, 'utf8'), json) })
+        if (code !== 0) failures.push({ run, engine, guarantee, exitCode: code })
         await deleteTopics(runId)
         save() // after every run, so that an interrupted comparison keeps what it measured
       }

@@ -29,6 +29,7 @@ import type { BenchEvent } from '../../bench/peer/workload.ts'
 import { TopologyBuilder, jsonObjectSerde, jsonSerde, valueStore } from '../../pipeline/api/index.ts'
 import type { Aggregator, Processor, ProcessorContext, Topology } from '../../pipeline/api/index.ts'
 import { loadConfig } from '../../pipeline/config/load.ts'
+import { KafkaAdmin } from '../../pipeline/kafka/admin.ts'
 import { runKafka } from '../../pipeline/kafka/run.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
 import { SchemaRegistryClient } from '../../pipeline/registry/client.ts'
@@ -104,11 +105,15 @@ async function produce(topic: string, events: Ev[]): Promise<void> {
   await produceEvents({ kafka, topic, partitions: PARTITIONS, events, encode: (e) => encode(topic, e) })
 }
 
+/** Creates a topic and waits for its leaders (polling metadata: kafkajs#1563, see KafkaAdmin). */
 async function createTopic(topic: string): Promise<void> {
-  const admin = kafka.admin()
+  const admin = new KafkaAdmin(kafka, createLogger({ level: 'warn' }), 1)
   await admin.connect()
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: PARTITIONS }] })
-  await admin.disconnect()
+  try {
+    await admin.ensureTopics([{ topic, partitions: PARTITIONS }])
+  } finally {
+    await admin.disconnect()
+  }
 }
 
 function capture(): { logger: ReturnType<typeof createLogger>; lines: Array<{ [k: string]: unknown }> } {
@@ -136,6 +141,10 @@ const result: BenchResult = {
   restore: null,
   latency: null,
 }
+/** Written after each step, so a later step's failure keeps what the earlier ones measured. */
+const save = (): void => {
+  if (JSON_OUT) writeFileSync(JSON_OUT, `${JSON.stringify(result, null, 2)}\n`)
+}
 try {
   if (MEASURE.has('throughput')) {
     // 1. Throughput over a backlog.
@@ -152,6 +161,7 @@ try {
     const cpuPercent = Math.round((cpu.user + cpu.system) / 1e4 / secs)
     console.log(`throughput (${GUARANTEE}, ${FORMAT}): ${EVENTS} events (${stats.records} record steps over 2 sub-topologies) in ${secs.toFixed(1)} s = ${Math.round(EVENTS / secs)} events/s, ${stats.commits} commits, cpu ${cpuPercent}% of one core`)
     result.throughput = { events: EVENTS, seconds: +secs.toFixed(3), eventsPerSecond: Math.round(EVENTS / secs), commits: stats.commits, cpuPercent }
+    save()
 
     if (MEASURE.has('restore')) {
       // 3. Restore of that state on a new instance.
@@ -162,6 +172,7 @@ try {
       const records = restored.reduce((n, l) => n + Number(l.records), 0)
       const ms = restored.reduce((n, l) => n + Number(l.ms), 0)
       result.restore = { records, ms, recordsPerSecond: Math.round((records / Math.max(ms, 1)) * 1000) }
+      save()
     }
   }
 
@@ -210,7 +221,7 @@ try {
     const last = latencies.length ? pct(latencies, 100) : -1
     result.latency = { rate: RATE, seconds: SECONDS, produced: n, received: latencies.length, p50Ms: latencies.length ? pct(latencies, 50) : -1, p99Ms: latencies.length ? pct(latencies, 99) : -1, maxMs: last }
   }
-  if (JSON_OUT) writeFileSync(JSON_OUT, `${JSON.stringify(result, null, 2)}\n`)
+  save()
 } finally {
   rmSync(root, { recursive: true, force: true })
 }

@@ -28,6 +28,7 @@ import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.Metric;
 import org.apache.kafka.common.MetricName;
 import org.apache.kafka.common.TopicPartition;
@@ -54,7 +55,8 @@ import org.apache.kafka.streams.processor.StateRestoreListener;
  *
  * <pre>java -jar bench/peer/target/hermes-peer.jar [--events 200000] [--rate 2000] [--seconds 20]
  *   [--guarantee at_least_once|exactly_once] [--commit-interval-ms N] [--brokers 127.0.0.1:9092]
- *   [--input-topic T] [--measure throughput,restore,latency] [--id ID] [--json-out FILE]</pre>
+ *   [--input-topic T] [--measure throughput,restore,latency] [--id ID] [--json-out FILE]
+ *   [--linger-ms N] (the streams' producers; unset: Kafka Streams' default, 100 ms)</pre>
  */
 public final class PeerBench {
   static final int PARTITIONS = 4;
@@ -82,7 +84,11 @@ public final class PeerBench {
     // Hermes' defaults (runtime.commitIntervalMs unset): 100 ms exactly-once, 5000 ms at-least-once.
     String interval = arg("commit-interval-ms", "");
     commitIntervalMs = interval.isEmpty() ? (guarantee.equals("exactly_once") ? 100 : 5000) : Long.parseLong(interval);
-    root = Files.createTempDirectory("hermes-peer-bench-");
+    // Next to the jar (bench/peer/target/state/), not under the OS temp dir, which Kafka Streams
+    // warns about: a temp cleaner could delete a checkpoint under a running instance.
+    Path jarDir = Path.of(PeerBench.class.getProtectionDomain().getCodeSource().getLocation().toURI()).getParent();
+    Files.createDirectories(jarDir.resolve("state"));
+    root = Files.createTempDirectory(jarDir.resolve("state"), "run-");
   }
 
   private String arg(String name, String dflt) {
@@ -129,9 +135,20 @@ public final class PeerBench {
       }
       createTopics(out + "-hourly", out + "-running");
       result.set("throughput", throughput(app, input, out));
-      if (measure.contains("restore")) result.set("restore", restore(app, input, out));
+      save(result);
+      if (measure.contains("restore")) {
+        result.set("restore", restore(app, input, out));
+        save(result);
+      }
     }
-    if (measure.contains("latency")) result.set("latency", latency());
+    if (measure.contains("latency")) {
+      result.set("latency", latency());
+      save(result);
+    }
+  }
+
+  /** Written after each step, so a later step's failure keeps what the earlier ones measured. */
+  private void save(ObjectNode result) throws java.io.IOException {
     String jsonOut = arg("json-out", "");
     if (!jsonOut.isEmpty()) Files.writeString(Path.of(jsonOut), Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(result) + "\n");
   }
@@ -149,6 +166,9 @@ public final class PeerBench {
     p.put(StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), 6000);
     p.put(StreamsConfig.consumerPrefix(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG), 500);
     p.put(StreamsConfig.consumerPrefix(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG), 20);
+    // Unset: Kafka Streams' own default (100 ms), which trades latency for throughput.
+    String linger = arg("linger-ms", "");
+    if (!linger.isEmpty()) p.put(StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), Integer.parseInt(linger));
     return p;
   }
 
