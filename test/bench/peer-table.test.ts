@@ -70,6 +70,8 @@ describe('summarize', () => {
     expect(row('at_least_once', 'latency p99')?.hermesMedian).toBe(90)
     expect(row('at_least_once', 'latency p99')?.ratio).toBeCloseTo(90 / 250)
     expect(row('at_least_once', 'restore')?.ratio).toBeCloseTo(60_000 / 110_000)
+    // 40,000 read of 2,000/s × 20 s
+    expect(row('at_least_once', 'latency outputs read')?.hermes).toEqual([100, 100, 100])
   })
 
   it('takes the mean of the middle two for an even number of runs, and lists guarantees in table order', () => {
@@ -86,6 +88,7 @@ describe('summarize', () => {
     const p50 = none.find((r) => r.figure.label === 'latency p50')
     expect(p50?.hermes).toEqual([])
     expect(p50?.ratio).toBeNull()
+    expect(none.find((r) => r.figure.label === 'latency outputs read')?.ratio).toBe(0)
   })
 })
 
