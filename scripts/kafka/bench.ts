@@ -10,16 +10,26 @@
  *    producing an event to reading its running-count output (read_committed) is measured;
  * 3. restore: a new instance rebuilds the state of step 1 from the changelogs.
  * Prints the numbers; nothing is asserted. `--max-ahead-ms` sets the runner's `maxAheadMs`.
+ *
+ * For the side-by-side run with Kafka Streams (bench/peer/compare.ts, the peer generates the same
+ * events: bench/peer/workload.ts): `--input-topic T` reads an existing backlog of `--events`
+ * events instead of producing one, `--measure throughput,restore,latency` picks the steps,
+ * `--id ID` names this run's topics and groups, and `--json-out FILE` writes the figures as JSON
+ * (bench/peer/result.ts).
  */
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { Kafka, Partitioners, logLevel } from 'kafkajs'
+import type { BenchResult } from '../../bench/peer/result.ts'
+import { backlogEvents, liveEvent, produceEvents } from '../../bench/peer/workload.ts'
+import type { BenchEvent } from '../../bench/peer/workload.ts'
 import { TopologyBuilder, jsonObjectSerde, jsonSerde, valueStore } from '../../pipeline/api/index.ts'
 import type { Aggregator, Processor, ProcessorContext, Topology } from '../../pipeline/api/index.ts'
 import { loadConfig } from '../../pipeline/config/load.ts'
+import { KafkaAdmin } from '../../pipeline/kafka/admin.ts'
 import { runKafka } from '../../pipeline/kafka/run.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
 import { SchemaRegistryClient } from '../../pipeline/registry/client.ts'
@@ -40,14 +50,11 @@ const AHEAD = arg('max-ahead-ms', '')
 const ahead = AHEAD === '' ? {} : { maxAheadMs: Number(AHEAD) }
 const INTERVAL = arg('commit-interval-ms', '')
 const FORMAT = arg('format', 'json')
+const INPUT_TOPIC = arg('input-topic', '')
+const MEASURE = new Set(arg('measure', 'throughput,restore,latency').split(','))
+const JSON_OUT = arg('json-out', '')
 
-interface Ev {
-  eventId: string
-  userId: string
-  type: string
-  ts: number
-}
-const TYPES = ['view', 'click', 'search', 'cart', 'chat', 'buy']
+type Ev = BenchEvent
 const count: Aggregator<Ev, number> = { init: () => 0, add: (n) => n + 1 }
 
 function topology(app: string, input: string, out: string): Topology {
@@ -71,8 +78,8 @@ function topology(app: string, input: string, out: string): Topology {
 }
 
 const kafka = new Kafka({ clientId: 'hermes-bench', brokers: BROKERS, logLevel: logLevel.NOTHING })
-const id = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`
-const [input, input2] = [`bench-in-${id}`, `bench-live-in-${id}`]
+const id = arg('id', `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`)
+const [input, input2] = [INPUT_TOPIC || `bench-in-${id}`, `bench-live-in-${id}`]
 const avroTopics = FORMAT === 'avro' ? { overrides: { [input]: { format: 'avro', schema: 'behavior-event' }, [input2]: { format: 'avro', schema: 'behavior-event' } } } : {}
 const config = loadConfig({
   dir: 'config',
@@ -95,21 +102,18 @@ async function encode(topic: string, e: Ev): Promise<Buffer> {
 const timings = { sessionTimeout: 6000, heartbeatInterval: 500, rebalanceTimeout: 10_000, maxWaitTimeInMs: 20 }
 
 async function produce(topic: string, events: Ev[]): Promise<void> {
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner })
-  await producer.connect()
-  for (let i = 0; i < events.length; i += 5000) {
-    const slice = events.slice(i, i + 5000)
-    const values = await Promise.all(slice.map((e) => encode(topic, e)))
-    await producer.send({ topic, messages: slice.map((e, j) => ({ key: e.userId, value: values[j] as Buffer, timestamp: String(e.ts), partition: partitionFor(e.userId, PARTITIONS) })) })
-  }
-  await producer.disconnect()
+  await produceEvents({ kafka, topic, partitions: PARTITIONS, events, encode: (e) => encode(topic, e) })
 }
 
+/** Creates a topic and waits for its leaders (polling metadata: kafkajs#1563, see KafkaAdmin). */
 async function createTopic(topic: string): Promise<void> {
-  const admin = kafka.admin()
+  const admin = new KafkaAdmin(kafka, createLogger({ level: 'warn' }), 1)
   await admin.connect()
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: PARTITIONS }] })
-  await admin.disconnect()
+  try {
+    await admin.ensureTopics([{ topic, partitions: PARTITIONS }])
+  } finally {
+    await admin.disconnect()
+  }
 }
 
 function capture(): { logger: ReturnType<typeof createLogger>; lines: Array<{ [k: string]: unknown }> } {
@@ -125,65 +129,99 @@ function capture(): { logger: ReturnType<typeof createLogger>; lines: Array<{ [k
 
 const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN
 const root = mkdtempSync(join(tmpdir(), 'hermes-bench-'))
+const result: BenchResult = {
+  engine: 'hermes',
+  version: process.version,
+  guarantee: GUARANTEE as BenchResult['guarantee'],
+  events: EVENTS,
+  partitions: PARTITIONS,
+  commitIntervalMs: config.runtime.commitIntervalMs ?? (GUARANTEE === 'exactly_once' ? 100 : 5000),
+  id,
+  throughput: null,
+  restore: null,
+  latency: null,
+}
+/** Written after each step, so a later step's failure keeps what the earlier ones measured. */
+const save = (): void => {
+  if (JSON_OUT) writeFileSync(JSON_OUT, `${JSON.stringify(result, null, 2)}\n`)
+}
 try {
-  // 1. Throughput over a backlog.
-  const app = `bench-${id}`
-  await createTopic(input)
-  // Recent event times: the broker's time-based retention deletes records with old timestamps.
-  const start = Math.floor((Date.now() - EVENTS * 10) / 3_600_000 - 1) * 3_600_000
-  const backlog: Ev[] = Array.from({ length: EVENTS }, (_, i) => ({ eventId: `e${i}`, userId: `u${(i * 7919) % 5000}`, type: TYPES[i % 6] as string, ts: start + i * 10 }))
-  await produce(input, backlog)
-  const t0 = Date.now()
-  const stats = await runKafka({ topologies: [topology(app, input, `bench-out-${id}`)], config, logger: createLogger({ level: 'warn' }), state: { kind: 'rocksdb', dir: join(root, 'a') }, stopWhenIdleMs: 200, timings, ...ahead })
-  const secs = (Date.now() - t0) / 1000
-  console.log(`throughput (${GUARANTEE}, ${FORMAT}): ${EVENTS} events (${stats.records} record steps over 2 sub-topologies) in ${secs.toFixed(1)} s = ${Math.round(EVENTS / secs)} events/s, ${stats.commits} commits`)
+  if (MEASURE.has('throughput')) {
+    // 1. Throughput over a backlog.
+    const app = `bench-${id}`
+    if (!INPUT_TOPIC) {
+      await createTopic(input)
+      await produce(input, backlogEvents(EVENTS, Date.now()))
+    }
+    const cpu0 = process.cpuUsage()
+    const t0 = Date.now()
+    const stats = await runKafka({ topologies: [topology(app, input, `bench-out-${id}`)], config, logger: createLogger({ level: 'warn' }), state: { kind: 'rocksdb', dir: join(root, 'a') }, stopWhenIdleMs: 200, timings, ...ahead })
+    const secs = (Date.now() - t0) / 1000
+    const cpu = process.cpuUsage(cpu0)
+    const cpuPercent = Math.round((cpu.user + cpu.system) / 1e4 / secs)
+    console.log(`throughput (${GUARANTEE}, ${FORMAT}): ${EVENTS} events (${stats.records} record steps over 2 sub-topologies) in ${secs.toFixed(1)} s = ${Math.round(EVENTS / secs)} events/s, ${stats.commits} commits, cpu ${cpuPercent}% of one core`)
+    result.throughput = { events: EVENTS, seconds: +secs.toFixed(3), eventsPerSecond: Math.round(EVENTS / secs), commits: stats.commits, cpuPercent }
+    save()
 
-  // 3. Restore of that state on a new instance.
-  const { logger, lines } = capture()
-  await runKafka({ topologies: [topology(app, input, `bench-out-${id}`)], config, logger, state: { kind: 'rocksdb', dir: join(root, 'b') }, stopWhenIdleMs: 200, timings })
-  for (const l of lines.filter((x) => x.msg === 'state restored')) console.log(`restore: ${l.records} changelog records in ${l.ms} ms (${l.perSecond} records/s)`)
-
-  // 2. Latency at a steady rate.
-  const app2 = `bench-live-${id}`
-  const out2 = `bench-live-out-${id}`
-  await createTopic(input2)
-  await createTopic(`${out2}-running`)
-  const controller = new AbortController()
-  const running = runKafka({ topologies: [topology(app2, input2, out2)], config, logger: createLogger({ level: 'warn' }), state: { kind: 'rocksdb', dir: join(root, 'c') }, signal: controller.signal, timings })
-  const sentAt = new Map<string, number>()
-  const latencies: number[] = []
-  const consumer = kafka.consumer({ groupId: `bench-reader-${id}`, maxWaitTimeInMs: 10 })
-  await consumer.connect()
-  await consumer.subscribe({ topic: `${out2}-running`, fromBeginning: true })
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      const { eventId } = JSON.parse(message.value?.toString() ?? '{}') as { eventId: string }
-      const t = sentAt.get(eventId)
-      if (t !== undefined) latencies.push(Date.now() - t)
-    },
-  })
-  await new Promise((r) => setTimeout(r, 3000)) // let the runner join and settle
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner })
-  await producer.connect()
-  const tick = 20
-  let n = 0
-  const until = Date.now() + SECONDS * 1000
-  while (Date.now() < until) {
-    const batch: Ev[] = []
-    for (let i = 0; i < (RATE * tick) / 1000; i++, n++) batch.push({ eventId: `l${n}`, userId: `u${(n * 7919) % 5000}`, type: TYPES[n % 6] as string, ts: Date.now() })
-    const now = Date.now()
-    for (const e of batch) sentAt.set(e.eventId, now)
-    const values = await Promise.all(batch.map((e) => encode(input2, e)))
-    await producer.send({ topic: input2, messages: batch.map((e, j) => ({ key: e.userId, value: values[j] as Buffer, timestamp: String(e.ts), partition: partitionFor(e.userId, PARTITIONS) })) })
-    await new Promise((r) => setTimeout(r, Math.max(0, tick - (Date.now() - now))))
+    if (MEASURE.has('restore')) {
+      // 3. Restore of that state on a new instance.
+      const { logger, lines } = capture()
+      await runKafka({ topologies: [topology(app, input, `bench-out-${id}`)], config, logger, state: { kind: 'rocksdb', dir: join(root, 'b') }, stopWhenIdleMs: 200, timings })
+      const restored = lines.filter((x) => x.msg === 'state restored')
+      for (const l of restored) console.log(`restore: ${l.records} changelog records in ${l.ms} ms (${l.perSecond} records/s)`)
+      const records = restored.reduce((n, l) => n + Number(l.records), 0)
+      const ms = restored.reduce((n, l) => n + Number(l.ms), 0)
+      result.restore = { records, ms, recordsPerSecond: Math.round((records / Math.max(ms, 1)) * 1000) }
+      save()
+    }
   }
-  await new Promise((r) => setTimeout(r, 2000))
-  await producer.disconnect()
-  await consumer.disconnect()
-  controller.abort()
-  await running
-  latencies.sort((a, b) => a - b)
-  console.log(`latency (${GUARANTEE}, ${FORMAT}) at ${RATE} events/s for ${SECONDS} s: ${latencies.length}/${n} outputs, p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms, max ${latencies[latencies.length - 1]} ms`)
+
+  if (MEASURE.has('latency')) {
+    // 2. Latency at a steady rate.
+    const app2 = `bench-live-${id}`
+    const out2 = `bench-live-out-${id}`
+    await createTopic(input2)
+    await createTopic(`${out2}-running`)
+    const controller = new AbortController()
+    const running = runKafka({ topologies: [topology(app2, input2, out2)], config, logger: createLogger({ level: 'warn' }), state: { kind: 'rocksdb', dir: join(root, 'c') }, signal: controller.signal, timings })
+    const sentAt = new Map<string, number>()
+    const latencies: number[] = []
+    const consumer = kafka.consumer({ groupId: `bench-reader-${id}`, maxWaitTimeInMs: 10 })
+    await consumer.connect()
+    await consumer.subscribe({ topic: `${out2}-running`, fromBeginning: true })
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const { eventId } = JSON.parse(message.value?.toString() ?? '{}') as { eventId: string }
+        const t = sentAt.get(eventId)
+        if (t !== undefined) latencies.push(Date.now() - t)
+      },
+    })
+    await new Promise((r) => setTimeout(r, 3000)) // let the runner join and settle
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner })
+    await producer.connect()
+    const tick = 20
+    let n = 0
+    const until = Date.now() + SECONDS * 1000
+    while (Date.now() < until) {
+      const batch: Ev[] = []
+      for (let i = 0; i < (RATE * tick) / 1000; i++, n++) batch.push(liveEvent(n, Date.now()))
+      const now = Date.now()
+      for (const e of batch) sentAt.set(e.eventId, now)
+      const values = await Promise.all(batch.map((e) => encode(input2, e)))
+      await producer.send({ topic: input2, messages: batch.map((e, j) => ({ key: e.userId, value: values[j] as Buffer, timestamp: String(e.ts), partition: partitionFor(e.userId, PARTITIONS) })) })
+      await new Promise((r) => setTimeout(r, Math.max(0, tick - (Date.now() - now))))
+    }
+    await new Promise((r) => setTimeout(r, 2000))
+    await producer.disconnect()
+    await consumer.disconnect()
+    controller.abort()
+    await running
+    latencies.sort((a, b) => a - b)
+    console.log(`latency (${GUARANTEE}, ${FORMAT}) at ${RATE} events/s for ${SECONDS} s: ${latencies.length}/${n} outputs, p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms, max ${latencies[latencies.length - 1]} ms`)
+    const last = latencies.length ? pct(latencies, 100) : -1
+    result.latency = { rate: RATE, seconds: SECONDS, produced: n, received: latencies.length, p50Ms: latencies.length ? pct(latencies, 50) : -1, p99Ms: latencies.length ? pct(latencies, 99) : -1, maxMs: last }
+  }
+  save()
 } finally {
   rmSync(root, { recursive: true, force: true })
 }
