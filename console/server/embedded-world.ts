@@ -221,10 +221,7 @@ export class EmbeddedWorld implements World {
       // would wait in arbitration forever. The simulated event is "now", and time moves on just
       // past its arbitration window (delays, quiet hours and schedules still wait their time).
       const settle = event.ts + this.config.time.maxOutOfOrdernessMs + this.settings.fatigue.arbitrationWindowMs + 1
-      for (const app of this.runner.apps) {
-        app.observe(settle)
-        app.fireEventTimers()
-      }
+      this.runner.advanceEventTime(settle)
       await this.runner.run()
       this.refresh()
       const decisions = this.decisionReader.items.slice(d0).map((i) => i.value)

@@ -179,6 +179,22 @@ export class EmbeddedRunner {
     return runner
   }
 
+  /**
+   * Moves event time to `eventTime` as if a record of that time had been read (none is): every
+   * task's time follows, and the event-time timers that become due fire. For tools that drive a
+   * world standing still after its run (the console's simulated events); replays never need it.
+   * Returns the number of timers fired; run {@link run} afterwards to process what they produced.
+   */
+  advanceEventTime(eventTime: number): number {
+    let fired = 0
+    for (const app of this.apps) {
+      app.observe(eventTime)
+      app.advanceTime(this.inputs)
+      if (app.hasDueEventTimers()) fired += app.fireEventTimers()
+    }
+    return fired
+  }
+
   /** Asks a running {@link run} to stop after the current record (it still commits). */
   stop(): void {
     this.stopRequested = true
