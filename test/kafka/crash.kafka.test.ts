@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { killChildren, sleep, startChild } from './children.ts'
-import { produceLines, readTopics, runEmbeddedReference, runId, sortedPerKey, testConfig } from './helpers.ts'
+import { produceLines, readTopics, replayable, runEmbeddedReference, runId, sortedPerKey, testConfig, testSeed } from './helpers.ts'
+import type { TestSeed } from './helpers.ts'
 import { testEvents, testTopics, testTopology } from './topology.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'hermes-kafka-crash-'))
@@ -12,16 +13,12 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true })
 })
 
-/** Seeded random delays, so a failing run can be repeated. */
-function delays(seed: number, n: number, min: number, max: number): number[] {
-  let s = seed
-  return Array.from({ length: n }, () => {
-    s = (s * 48271) % 0x7fffffff
-    return min + (s % (max - min))
-  })
+async function crashRun(guarantee: 'exactly_once' | 'at_least_once', kills: number): Promise<void> {
+  const seed = testSeed(`crash (${guarantee})`)
+  await replayable(seed, () => crashRunWith(seed, guarantee, kills))
 }
 
-async function crashRun(guarantee: 'exactly_once' | 'at_least_once', kills: number): Promise<void> {
+async function crashRunWith(seed: TestSeed, guarantee: 'exactly_once' | 'at_least_once', kills: number): Promise<void> {
   const id = runId()
   const t = testTopics(id)
   const app = `crash-${id}`
@@ -30,7 +27,8 @@ async function crashRun(guarantee: 'exactly_once' | 'at_least_once', kills: numb
   // lateness independent of which partition's chunk is fetched first.
   const config = testConfig({ time: { maxOutOfOrdernessMs: 600_000 } })
   const expected = await runEmbeddedReference([testTopology(app, t, { running: false })], config, { topic: t.input, lines, keyField: 'userId' })
-  const schedule = delays(Number.parseInt(id.slice(-6), 16) || 1, kills, 2500, 5500)
+  // Each life lasts a seeded time: some end while the instance starts or restores, most while it processes.
+  const schedule = Array.from({ length: kills }, () => seed.between(2500, 5500))
   const chunks = 24
   const span = schedule.reduce((a, b) => a + b, 0)
   const producing = (async () => {
