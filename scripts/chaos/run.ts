@@ -60,9 +60,9 @@ function parseOptions(argv: string[]): Options {
   const program = new Command('chaos')
     .description('fault run: SIGKILLs, a broker restart and a failover, compared with a crash-free run (docs/chaos.md)')
     .option('--seed <n>', 'seed of the input and the fault schedule (default: random, printed)', int('seed'))
-    .option('--events <n>', 'behavior events (a simulated day)', int('events'), 30_000)
-    .option('--users <n>', 'users', int('users'), 2000)
-    .option('--rate <n>', 'events per second the producer sends during the fault run', int('rate'), 250)
+    .option('--events <n>', 'behavior events (a simulated day)', int('events'), 4000)
+    .option('--users <n>', 'users', int('users'), 400)
+    .option('--rate <n>', 'events per second the producer sends during the fault run', int('rate'), 40)
     .option('--kills <n>', 'SIGKILLs of the running instance', int('kills'), 10)
     .option('--port <n>', 'port of the chaos broker (never the shared 9092)', int('port'), 29_092)
     .option('--controller-port <n>', 'controller port of the chaos broker', int('controller-port'), 39_092)
@@ -200,9 +200,9 @@ async function faultRun(o: Options, kafka: Kafka, steps: readonly FaultStep[], n
     if (code !== 0) notes.push(`instance ${name} exited with ${code} on SIGTERM: ${i.stderr().slice(-300)}`)
   }
   let a: Instance | null = null
-  const alive = (i: Instance | null): i is Instance => i !== null && i.child.exitCode === null && i.child.signalCode === null
+  const alive = (i: Instance | null): boolean => i !== null && i.child.exitCode === null && i.child.signalCode === null
   for (const [n, step] of steps.entries()) {
-    if (!alive(a)) a = start('a')
+    if (!a || !alive(a)) a = start('a')
     say(`step ${n + 1}/${steps.length}: ${describeStep(step)} (${producer.sent} events sent)`)
     if (step.kind === 'kill') {
       await sleep(step.lifeMs)
@@ -210,6 +210,9 @@ async function faultRun(o: Options, kafka: Kafka, steps: readonly FaultStep[], n
       await kill(a)
       say(`  killed A (${done} records reported in that life)`)
     } else if (step.kind === 'broker-restart') {
+      // The broker goes down under a running instance, not one still starting (a start-up that
+      // cannot reach Kafka fails, and a supervisor restarts it: see below).
+      await waitFor('A processing', async () => a?.progress() ?? 0, (n) => n > 0, 300_000).catch(() => notes.push('A reported no progress before the broker restart'))
       await sleep(step.afterMs)
       await producer.pause()
       const before = await committedInput(kafka, group, eventsTopic)
@@ -219,6 +222,11 @@ async function faultRun(o: Options, kafka: Kafka, steps: readonly FaultStep[], n
       producer.resume()
       const back = Date.now()
       say('  broker started again on its data')
+      // As a supervisor would: an instance that gave up while the broker was away is started again.
+      if (!alive(a)) {
+        notes.push(`A exited (code ${a.child.exitCode}) while the broker was away, and was started again`)
+        a = start('a')
+      }
       // Hermes must commit again by itself (the producer has sent more by now).
       await waitFor('a commit after the broker restart', () => committedInput(kafka, group, eventsTopic), (n) => n > before, 180_000).then(
         () => say(`  A committed again ${Date.now() - back} ms after the broker was back`),
@@ -242,7 +250,7 @@ async function faultRun(o: Options, kafka: Kafka, steps: readonly FaultStep[], n
   }
   await producing
   say(`fault run: all ${producer.sent} events sent; stopping A and draining`)
-  if (alive(a)) await stop(a, 'A')
+  if (a && alive(a)) await stop(a, 'A')
   const drain = startInstance({ script: INSTANCE, options: { phase: 'fault', brokers: brokerList(brokerOf(o)), stateDir: join(o.dir, 'fault-a'), stopWhenIdleMs: 3000 }, logFile: join(o.dir, 'logs', 'fault-drain.log') })
   const code = await exitWithin(drain, 600_000, 'the drain')
   if (code !== 0) throw new Error(`the draining instance exited with ${code}:\n${drain.stderr().slice(-2000)}`)
