@@ -111,15 +111,9 @@ export function chaosInput(options: { seed: number; users: number; events: numbe
   while (events.length < options.events) {
     const user = world.users[Math.floor(rand() * world.users.length)] as (typeof world.users)[number]
     const ts = DAY_START + Math.floor(rand() * DAY)
-    let pick = rand() * total
-    let type = 'view'
-    for (const [t, w] of TYPES) {
-      pick -= w
-      if (pick <= 0) {
-        type = t
-        break
-      }
-    }
+    // The first type whose cumulative weight reaches the draw.
+    let left = rand() * total
+    const type = TYPES.find(([, w]) => (left -= w) <= 0)?.[0] ?? 'view'
     const e: ChaosEvent = { eventId: `e${n++}`, userId: user.userId, type, ts }
     if (type !== 'app_open' && type !== 'chat') e.itemId = `item-${Math.floor(rand() * 200)}`
     if (type === 'price_drop') e.attrs = { dropPct: Math.floor(rand() * 40) }
