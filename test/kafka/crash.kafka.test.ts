@@ -27,23 +27,32 @@ async function crashRunWith(seed: TestSeed, guarantee: 'exactly_once' | 'at_leas
   // lateness independent of which partition's chunk is fetched first.
   const config = testConfig({ time: { maxOutOfOrdernessMs: 600_000 } })
   const expected = await runEmbeddedReference([testTopology(app, t, { running: false })], config, { topic: t.input, lines, keyField: 'userId' })
-  // Each life lasts a seeded time: some end while the instance starts or restores, most while it processes.
-  const schedule = Array.from({ length: kills }, () => seed.between(2500, 5500))
-  const chunks = 24
-  const span = schedule.reduce((a, b) => a + b, 0)
+  // Each life ends after a seeded number of records processed in it (reported about once a
+  // second), so kills land mid-processing however slow the machine; a life that stops making
+  // progress (input used up) is killed after a seeded wait instead.
+  const schedule = Array.from({ length: kills }, () => ({ records: seed.between(300, 2500), idleMs: seed.between(500, 3000) }))
+  const pauses = Array.from({ length: 24 }, () => seed.between(200, 900))
   const producing = (async () => {
-    for (let c = 0; c < chunks; c++) {
-      await produceLines(t.input, lines.slice(Math.floor((c * lines.length) / chunks), Math.floor(((c + 1) * lines.length) / chunks)), { partitions: 4, keyField: 'userId' })
-      await sleep(span / chunks)
+    for (const [c, pause] of pauses.entries()) {
+      await produceLines(t.input, lines.slice(Math.floor((c * lines.length) / pauses.length), Math.floor(((c + 1) * lines.length) / pauses.length)), { partitions: 4, keyField: 'userId' })
+      await sleep(pause)
     }
   })()
   const base = { app, suffix: id, guarantee, stateDir: join(root, app), maxAheadMs: 600_000, maxOutOfOrdernessMs: 600_000 }
-  for (const [i, ms] of schedule.entries()) {
+  for (const [i, life] of schedule.entries()) {
     const run = startChild(base)
-    await sleep(ms)
+    let seen = -1
+    let movedAt = Date.now()
+    while (run.progress() < life.records && run.child.exitCode === null) {
+      if (run.progress() !== seen) {
+        seen = run.progress()
+        movedAt = Date.now()
+      } else if (seen > 0 && Date.now() - movedAt > life.idleMs) break
+      await sleep(100)
+    }
     run.child.kill('SIGKILL')
     await run.exited
-    console.log(`${guarantee}: kill ${i + 1} after ${ms} ms (${run.progress()} records processed in that life)`)
+    console.log(`${guarantee}: kill ${i + 1} at ${run.progress()} records processed in that life (target ${life.records})`)
   }
   await producing
   const last = startChild({ ...base, stopWhenIdleMs: 500 })
