@@ -205,6 +205,9 @@ async function faultRun(o: Options, kafka: Kafka, steps: readonly FaultStep[], n
     if (!a || !alive(a)) a = start('a')
     say(`step ${n + 1}/${steps.length}: ${describeStep(step)} (${producer.sent} events sent)`)
     if (step.kind === 'kill') {
+      // The life is counted from its first processed records, so that on a slow machine the kill
+      // still lands mid-processing; an instance with nothing left to do is killed after a minute.
+      await waitFor('A processing', async () => (a ? a.progress() : 0), (n) => n > 0, 60_000).catch(() => {})
       await sleep(step.lifeMs)
       const done = a.progress()
       await kill(a)

@@ -8,7 +8,7 @@ import { mulberry32 } from '../../operators/ids.ts'
 
 /** One step of the fault run, in order. */
 export type FaultStep =
-  /** Start instance A, SIGKILL it after `lifeMs`. */
+  /** Start instance A, SIGKILL it `lifeMs` after it starts processing. */
   | { kind: 'kill'; lifeMs: number }
   /** Start A; after `afterMs` stop the broker (controlled), start it on its data, let A run `thenMs`. */
   | { kind: 'broker-restart'; afterMs: number; thenMs: number }
@@ -26,8 +26,8 @@ export interface ScheduleOptions {
 }
 
 /**
- * The steps for `seed`: `kills` SIGKILLs of a running instance (lives of `minLifeMs` to
- * `maxLifeMs`, so some die while starting or restoring, some while processing), with the broker
+ * The steps for `seed`: `kills` SIGKILLs of a running instance (`minLifeMs` to `maxLifeMs`
+ * after it starts processing), with the broker
  * restart and the failover placed at seeded positions among them.
  */
 export function faultSchedule(seed: number, options: ScheduleOptions): FaultStep[] {
@@ -50,7 +50,7 @@ export function faultSchedule(seed: number, options: ScheduleOptions): FaultStep
 export function describeStep(step: FaultStep): string {
   switch (step.kind) {
     case 'kill':
-      return `SIGKILL A after ${step.lifeMs} ms`
+      return `SIGKILL A ${step.lifeMs} ms into processing`
     case 'broker-restart':
       return `restart the broker ${step.afterMs} ms into A's life, then ${step.thenMs} ms more`
     case 'failover':
