@@ -227,7 +227,7 @@ async function faultRun(o: Options, kafka: Kafka, steps: readonly FaultStep[], n
       say('  broker started again on its data')
       // As a supervisor would: an instance that gave up while the broker was away is started again.
       if (!alive(a)) {
-        notes.push(`A exited (code ${a.child.exitCode}) while the broker was away, and was started again`)
+        notes.push(`A ended (exit code ${a.child.exitCode}, signal ${a.child.signalCode}) while the broker was away, and was started again`)
         a = start('a')
       }
       // Hermes must commit again by itself (the producer has sent more by now).
