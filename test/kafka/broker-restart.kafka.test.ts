@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runKafka } from '../../pipeline/kafka/run.ts'
 import { sleep } from './children.ts'
 import { FAST, committedOffsets, endOffsets, produceLines, readTopics, replayable, runEmbeddedReference, runId, silent, sortedPerKey, testConfig, testSeed, untilDone } from './helpers.ts'
@@ -16,6 +16,11 @@ const brokers = [`127.0.0.1:${PORT}`]
 const dataDir = mkdtempSync(join(tmpdir(), 'hermes-kafka-restart-'))
 const script = (name: string, ...args: string[]) => exec(join('scripts', 'kafka', name), args, { timeout: 120_000 })
 
+// Its first start is set-up, not the subject of the test (it takes a minute on a loaded machine).
+beforeAll(async () => {
+  await script('start.sh', '--port', String(PORT), '--data-dir', dataDir)
+}, 300_000)
+
 afterAll(async () => {
   await script('stop.sh', '--data-dir', dataDir, '--clean').catch(() => {})
   rmSync(dataDir, { recursive: true, force: true })
@@ -25,7 +30,6 @@ describe('broker restart (real broker)', () => {
   it('rides through a broker restart mid-run (exactly-once): nothing missing, nothing twice', async () => {
     const seed = testSeed('broker restart')
     await replayable(seed, async () => {
-      await script('start.sh', '--port', String(PORT), '--data-dir', dataDir)
       const id = runId()
       const t = testTopics(id)
       const app = `restart-${id}`
