@@ -22,15 +22,16 @@ async function crashRunWith(seed: TestSeed, guarantee: 'exactly_once' | 'at_leas
   const id = runId()
   const t = testTopics(id)
   const app = `crash-${id}`
-  const lines = testEvents({ events: 12_000, users: 60, late: 10, malformed: 5, spacingMs: 500 })
+  const lines = testEvents({ events: 6000, users: 60, late: 10, malformed: 5, spacingMs: 500 })
   // The input arrives in chunks while instances die; a watermark bound wider than a chunk keeps
   // lateness independent of which partition's chunk is fetched first.
   const config = testConfig({ time: { maxOutOfOrdernessMs: 600_000 } })
   const expected = await runEmbeddedReference([testTopology(app, t, { running: false })], config, { topic: t.input, lines, keyField: 'userId' })
   // Each life ends after a seeded number of records processed in it (reported about once a
   // second), so kills land mid-processing however slow the machine; a life that stops making
-  // progress (input used up) is killed after a seeded wait instead.
-  const schedule = Array.from({ length: kills }, () => ({ records: seed.between(300, 2500), idleMs: seed.between(500, 3000) }))
+  // progress (input used up) is killed after a seeded wait instead (longer than the report
+  // interval, which stretches on a loaded machine).
+  const schedule = Array.from({ length: kills }, () => ({ records: seed.between(200, 1500), idleMs: seed.between(3000, 6000) }))
   const pauses = Array.from({ length: 24 }, () => seed.between(200, 900))
   const producing = (async () => {
     for (const [c, pause] of pauses.entries()) {
