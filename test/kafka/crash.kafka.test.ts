@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { killChildren, sleep, startChild } from './children.ts'
-import { produceLines, readTopics, runEmbeddedReference, runId, sortedPerKey, testConfig } from './helpers.ts'
+import { produceLines, readTopics, replayable, runEmbeddedReference, runId, sortedPerKey, testConfig, testSeed } from './helpers.ts'
+import type { TestSeed } from './helpers.ts'
 import { testEvents, testTopics, testTopology } from './topology.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'hermes-kafka-crash-'))
@@ -12,40 +13,47 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true })
 })
 
-/** Seeded random delays, so a failing run can be repeated. */
-function delays(seed: number, n: number, min: number, max: number): number[] {
-  let s = seed
-  return Array.from({ length: n }, () => {
-    s = (s * 48271) % 0x7fffffff
-    return min + (s % (max - min))
-  })
+async function crashRun(guarantee: 'exactly_once' | 'at_least_once', kills: number): Promise<void> {
+  const seed = testSeed(`crash (${guarantee})`)
+  await replayable(seed, () => crashRunWith(seed, guarantee, kills))
 }
 
-async function crashRun(guarantee: 'exactly_once' | 'at_least_once', kills: number): Promise<void> {
+async function crashRunWith(seed: TestSeed, guarantee: 'exactly_once' | 'at_least_once', kills: number): Promise<void> {
   const id = runId()
   const t = testTopics(id)
   const app = `crash-${id}`
-  const lines = testEvents({ events: 12_000, users: 60, late: 10, malformed: 5, spacingMs: 500 })
+  const lines = testEvents({ events: 6000, users: 60, late: 10, malformed: 5, spacingMs: 500 })
   // The input arrives in chunks while instances die; a watermark bound wider than a chunk keeps
   // lateness independent of which partition's chunk is fetched first.
   const config = testConfig({ time: { maxOutOfOrdernessMs: 600_000 } })
   const expected = await runEmbeddedReference([testTopology(app, t, { running: false })], config, { topic: t.input, lines, keyField: 'userId' })
-  const schedule = delays(Number.parseInt(id.slice(-6), 16) || 1, kills, 2500, 5500)
-  const chunks = 24
-  const span = schedule.reduce((a, b) => a + b, 0)
+  // Each life ends after a seeded number of records processed in it (reported about once a
+  // second), so kills land mid-processing however slow the machine; a life that stops making
+  // progress (input used up) is killed after a seeded wait instead (longer than the report
+  // interval, which stretches on a loaded machine).
+  const schedule = Array.from({ length: kills }, () => ({ records: seed.between(200, 1500), idleMs: seed.between(3000, 6000) }))
+  const pauses = Array.from({ length: 24 }, () => seed.between(200, 900))
   const producing = (async () => {
-    for (let c = 0; c < chunks; c++) {
-      await produceLines(t.input, lines.slice(Math.floor((c * lines.length) / chunks), Math.floor(((c + 1) * lines.length) / chunks)), { partitions: 4, keyField: 'userId' })
-      await sleep(span / chunks)
+    for (const [c, pause] of pauses.entries()) {
+      await produceLines(t.input, lines.slice(Math.floor((c * lines.length) / pauses.length), Math.floor(((c + 1) * lines.length) / pauses.length)), { partitions: 4, keyField: 'userId' })
+      await sleep(pause)
     }
   })()
   const base = { app, suffix: id, guarantee, stateDir: join(root, app), maxAheadMs: 600_000, maxOutOfOrdernessMs: 600_000 }
-  for (const [i, ms] of schedule.entries()) {
+  for (const [i, life] of schedule.entries()) {
     const run = startChild(base)
-    await sleep(ms)
+    let seen = -1
+    let movedAt = Date.now()
+    while (run.progress() < life.records && run.child.exitCode === null) {
+      if (run.progress() !== seen) {
+        seen = run.progress()
+        movedAt = Date.now()
+      } else if (seen > 0 && Date.now() - movedAt > life.idleMs) break
+      await sleep(100)
+    }
     run.child.kill('SIGKILL')
     await run.exited
-    console.log(`${guarantee}: kill ${i + 1} after ${ms} ms (${run.progress()} records processed in that life)`)
+    console.log(`${guarantee}: kill ${i + 1} at ${run.progress()} records processed in that life (target ${life.records})`)
   }
   await producing
   const last = startChild({ ...base, stopWhenIdleMs: 500 })

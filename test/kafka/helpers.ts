@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
 import { Kafka, Partitioners, logLevel } from 'kafkajs'
+import { mulberry32 } from '../../operators/ids.ts'
 import type { Topology } from '../../pipeline/api/index.ts'
 import { loadConfig } from '../../pipeline/config/load.ts'
 import type { HermesConfig } from '../../pipeline/config/schema.ts'
@@ -237,6 +238,121 @@ export async function committedOffset(groupId: string, topic: string): Promise<n
   try {
     const rows = await admin.fetchOffsets({ groupId, topics: [topic] })
     return Number(rows[0]?.partitions[0]?.offset ?? -1)
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+/** The environment variable that replays a seeded test schedule. */
+export const SEED_ENV = 'HERMES_TEST_SEED'
+
+/** A test's seeded source of randomness (kill moments, victims, record counts). */
+export interface TestSeed {
+  readonly seed: number
+  /** `HERMES_TEST_SEED=<seed>`: what to set to replay this run. */
+  readonly replay: string
+  /** A number in [0, 1), from the seed. */
+  random(): number
+  /** An integer in [min, max], from the seed. */
+  between(min: number, max: number): number
+  /** One element of a non-empty list, from the seed. */
+  pick<T>(list: readonly T[]): T
+}
+
+/**
+ * The seed of a test's random schedule: `HERMES_TEST_SEED` when set (to replay a failed run),
+ * else drawn at random so that runs explore different schedules. It is printed at once, so the
+ * test's log says it even when the test hangs; wrap the test in {@link replayable} so the failure
+ * message says it too. Every random choice of the schedule must come from it.
+ * @throws Error when `HERMES_TEST_SEED` is set but not a non-negative integer.
+ */
+export function testSeed(label: string, env: { [k: string]: string | undefined } = process.env): TestSeed {
+  const raw = env[SEED_ENV]
+  let seed: number
+  if (raw !== undefined && raw !== '') {
+    if (!/^\d{1,10}$/.test(raw) || Number(raw) > 0xffffffff) throw new Error(`${SEED_ENV}=${raw} is not a seed: give an integer from 0 to ${0xffffffff}, as a failed run prints it`)
+    seed = Number(raw)
+  } else {
+    seed = randomBytes(4).readUInt32BE(0)
+  }
+  const random = mulberry32(seed)
+  const replay = `${SEED_ENV}=${seed}`
+  if (label) console.log(`${label}: ${replay}`)
+  return {
+    seed,
+    replay,
+    random,
+    between: (min, max) => min + Math.floor(random() * (max - min + 1)),
+    pick: (list) => list[Math.floor(random() * list.length)] as (typeof list)[number],
+  }
+}
+
+/**
+ * Runs a seeded test body; a failure's message ends with `HERMES_TEST_SEED=<seed>` (and the log
+ * says it again), so the exact schedule can be replayed.
+ */
+export async function replayable<T>(seed: TestSeed, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body()
+  } catch (err) {
+    const hint = `(replay this schedule: ${seed.replay})`
+    console.error(`failed with ${seed.replay}`)
+    if (err instanceof Error) {
+      err.message = `${err.message}\n${hint}`
+      throw err
+    }
+    throw new Error(`${String(err)}\n${hint}`, { cause: err })
+  }
+}
+
+/** What {@link untilDone} polls: whether the awaited state is reached, a figure that grows while work is done, and what to say. */
+export interface DoneCheck {
+  done: boolean
+  progress: number
+  detail: string
+}
+
+/**
+ * Polls `check` until it is done, for as long as work gets done: it fails when `progress` has not
+ * moved for `stallMs` (a stuck run), not after a fixed time, so that a slow, loaded machine is not
+ * taken for a failure while a run that stops making progress still is.
+ * @throws Error naming `what` and the last detail once progress stalls.
+ */
+export async function untilDone(what: string, check: () => Promise<DoneCheck>, stallMs = 30_000): Promise<DoneCheck> {
+  let best = -Infinity
+  let movedAt = Date.now()
+  let last: DoneCheck | null = null
+  for (;;) {
+    last = await check().catch((err: unknown) => ({ done: false, progress: best, detail: `check failed: ${String(err)}` }))
+    if (last.done) return last
+    if (last.progress > best) {
+      best = last.progress
+      movedAt = Date.now()
+    } else if (Date.now() - movedAt > stallMs) {
+      throw new Error(`no progress towards ${what} for ${stallMs / 1000} s (${last.detail})`)
+    }
+    await new Promise((r) => setTimeout(r, 500))
+  }
+}
+
+/** Offsets a group committed on a topic, by partition. */
+export async function committedOffsets(groupId: string, topic: string, brokers?: string[]): Promise<Map<number, number>> {
+  const admin = kafkaClient('hermes-test-admin', brokers).admin()
+  await admin.connect()
+  try {
+    const [rows] = await admin.fetchOffsets({ groupId, topics: [topic] })
+    return new Map((rows?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]))
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+/** A topic's end offsets, by partition. */
+export async function endOffsets(topic: string, brokers?: string[]): Promise<Map<number, number>> {
+  const admin = kafkaClient('hermes-test-admin', brokers).admin()
+  await admin.connect()
+  try {
+    return new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.high)]))
   } finally {
     await admin.disconnect()
   }
