@@ -44,7 +44,7 @@ try {
     const runner = await KafkaRunner.open(options)
     controller.signal.addEventListener('abort', () => runner.stop())
     const timer = setInterval(() => {
-      const apps = runner.apps.map((a) => ({ app: a.name, watermark: a.app.watermark(), maxSeen: a.maxSeen, inFlightMin: a.inFlight.min(), inFlight: a.inFlight.size(), tasks: a.app.tasks.map((t) => t.id).sort() }))
+      const apps = runner.apps.map((a) => ({ app: a.name, watermark: a.app.watermark(), maxSeen: a.app.appClock(), inFlightMin: a.inFlight.min(), inFlight: a.inFlight.size(), tasks: a.app.tasks.map((t) => t.id).sort() }))
       process.stdout.write(`${JSON.stringify({ diag: apps, at: Date.now() })}\n`)
     }, 1000)
     try {
