@@ -15,7 +15,7 @@ import { validateConfig } from '../pipeline/config/load.ts'
 import { createLogger } from '../pipeline/observability/logger.ts'
 import type { ClickFactors } from '../scripts/sim/clicks.ts'
 import { ratios } from '../scripts/sim/quality.ts'
-import { parseFeatures, sampleConfig } from '../scripts/sim/sample-config.ts'
+import { DEFAULT_FEATURES, parseFeatures, sampleConfig } from '../scripts/sim/sample-config.ts'
 import { simulate } from '../scripts/simulate.ts'
 
 const { values: args } = parseArgs({
@@ -24,7 +24,7 @@ const { values: args } = parseArgs({
     days: { type: 'string', default: '7' },
     'warmup-days': { type: 'string', default: '7' },
     config: { type: 'string', default: 'tuned' },
-    features: { type: 'string', default: '' },
+    features: { type: 'string', default: DEFAULT_FEATURES },
     seed: { type: 'string', default: '42' },
     backend: { type: 'string', default: 'memory' },
   },

@@ -6,7 +6,7 @@
  * Sizes: HERMES_SAMPLE_USERS (default 2000), HERMES_SAMPLE_DAYS (default 3, measured), after
  * HERMES_SAMPLE_WARMUP_DAYS (default 2) of history in which no task is live yet.
  * Configuration: HERMES_SAMPLE_CONFIG (`tuned`, default, or `before`), HERMES_SAMPLE_FEATURES
- * (comma-separated: `relations`, `model`; for code merged after this script was written).
+ * (comma-separated: `relations`, `model`; default both; empty: neither).
  */
 import { rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
@@ -14,7 +14,7 @@ import { SingleBar } from 'cli-progress'
 import { loadConfig } from '../pipeline/config/load.ts'
 import { createLogger } from '../pipeline/observability/logger.ts'
 import { formatComparison } from './sim/quality.ts'
-import { parseFeatures, sampleConfig, writeWorldConfig } from './sim/sample-config.ts'
+import { DEFAULT_FEATURES, parseFeatures, sampleConfig, writeWorldConfig } from './sim/sample-config.ts'
 import { simulate } from './simulate.ts'
 import type { Tally } from './simulate.ts'
 
@@ -23,7 +23,7 @@ rmSync(dir, { recursive: true, force: true })
 const users = Number(process.env.HERMES_SAMPLE_USERS ?? 2000)
 const days = Number(process.env.HERMES_SAMPLE_DAYS ?? 3)
 const warmupDays = Number(process.env.HERMES_SAMPLE_WARMUP_DAYS ?? 2)
-const sample = sampleConfig(process.env.HERMES_SAMPLE_CONFIG ?? 'tuned', parseFeatures(process.env.HERMES_SAMPLE_FEATURES))
+const sample = sampleConfig(process.env.HERMES_SAMPLE_CONFIG ?? 'tuned', parseFeatures(process.env.HERMES_SAMPLE_FEATURES ?? DEFAULT_FEATURES))
 const config = loadConfig({ overrides: { runtime: { stateDir: join(dir, 'state') }, observability: { http: { enabled: false }, log: { level: 'error' } }, hermes: sample.settings } })
 const logger = createLogger({ level: config.observability.log.level })
 writeWorldConfig(dir, sample)

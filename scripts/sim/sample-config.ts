@@ -4,10 +4,10 @@
  *
  * - `before`: the tasks of the sample world as they were (commit 3768fcb), to measure "before";
  * - `tuned`: what a data engineer configures with today's features (the default of `npm start`);
- * - features switched on with `HERMES_SAMPLE_FEATURES` (comma-separated) once their code is
- *   merged: `relations` (item triggers on `item-events`: a price drop or a restock of an item the
- *   user favorited or has in the cart) and `model` (`maxHoldMs`, content caps, delivery events).
- *   Today's code refuses their fields (unknown fields are dead-lettered), so they stay off by default.
+ * - features (`HERMES_SAMPLE_FEATURES`, comma-separated; both by default, empty for neither):
+ *   `relations` (item triggers on `item-events`: a price drop or a restock of an item the user
+ *   favorited or has in the cart) and `model` (`maxHoldMs` with the click model, content caps,
+ *   delivery events).
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -154,6 +154,8 @@ const MODEL_FIELDS: { [taskId: string]: { [field: string]: unknown } } = {
 
 /** The optional features of the sample configuration. */
 export const FEATURES = ['relations', 'model'] as const
+/** The features `npm start` and the quality bench switch on unless told otherwise. */
+export const DEFAULT_FEATURES = FEATURES.join(',')
 export type Feature = (typeof FEATURES)[number]
 
 /** A configuration set for the sample world. */
