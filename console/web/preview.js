@@ -42,10 +42,13 @@ function RenderPanel({ changes }) {
 function AudiencePanel({ changes }) {
   const [out, setOut] = useState(null)
   const task = changes.tasks?.[0]
-  const [taskId, setTaskId] = useState(task ? '' : 'price-drop')
+  // No default task id: a name of one world's task is wrong in another's (the sample world's
+  // tasks changed once already); without a draft task the field says what to type.
+  const [taskId, setTaskId] = useState('')
   const estimate = async () => {
     try {
       let t = task
+      if (!taskId && !t) throw new Error('Type the id of a published task (or draft a task to estimate it).')
       if (taskId) t = (await api('GET', `/api/v1/config/tasks/${encodeURIComponent(taskId)}`)).current.record
       setOut(await api('POST', '/api/v1/preview/audience', { task: t }))
     } catch (err) {

@@ -12,7 +12,7 @@ const fromInput = (s) => (s ? Date.parse(`${s}:00Z`) : undefined)
 /** The Simulate page; `onExplain(userId)` opens Explain for the user. */
 export function SimulatePage({ session, onExplain }) {
   const readOnly = session.role !== 'editor'
-  const [ev, setEv] = useState({ userId: 'u1', type: 'price_drop', itemId: 'sku-42', attrs: { dropPct: 30 } })
+  const [ev, setEv] = useState({ userId: 'u1', type: 'view', itemId: 'sku-42', attrs: { dropPct: 30 } })
   const [at, setAt] = useState('')
   const userIds = useUserIds()
   const [out, setOut] = useState(null)
@@ -35,7 +35,7 @@ export function SimulatePage({ session, onExplain }) {
     <form onSubmit=${send}><fieldset disabled=${readOnly}><legend>Behavior event</legend>
       <div class="grid">
         <${Field} label="Event user id" value=${ev.userId} onChange=${set('userId')} suggestions=${userIds} />
-        <${Field} label="Event type" value=${ev.type} onChange=${set('type')} hint="e.g. price_drop, add_to_cart, view" />
+        <${Field} label="Event type" value=${ev.type} onChange=${set('type')} hint="a behavior event, e.g. view, add_to_cart, app_open (item events such as price_drop go on item-events)" />
         <${Field} label="Item id" value=${ev.itemId} onChange=${set('itemId')} />
         <${Field} label="Category" value=${ev.category} onChange=${set('category')} />
         <div class="field"><label>Event time (UTC) <input type="datetime-local" value=${at} onInput=${(e) => setAt(e.currentTarget.value)} /></label>

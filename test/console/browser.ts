@@ -13,6 +13,7 @@ import { loadConfig } from '../../pipeline/config/load.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
 import { simulate } from '../../scripts/simulate.ts'
 import { sampleConfig, writeWorldConfig } from '../../scripts/sim/sample-config.ts'
+import type { SampleConfig } from '../../scripts/sim/sample-config.ts'
 
 const ROOT = resolve(import.meta.dirname, '..', '..')
 
@@ -61,13 +62,18 @@ export async function openConsole(browser: Browser, o: OpenConsoleOptions): Prom
 /** The sample world's start (as `npm start`), its seed, and its size for the browser tests. */
 export const WORLD = { start: Date.UTC(2026, 10, 2), seed: 42, users: 200, days: 1 } as const
 
+/** The sample configuration the test world runs (as `npm start` by default): tests pick its tasks. */
+export function worldSample(): SampleConfig {
+  return sampleConfig('tuned')
+}
+
 /**
  * Simulates the sample world as `npm start` does (`HERMES_SAMPLE_USERS=200
  * HERMES_SAMPLE_DAYS=1`), into `dir` instead of .hermes/start/: outputs in `dir`, the embedded
  * log and RocksDB state in `dir/state`.
  */
 export async function makeWorld(dir: string): Promise<void> {
-  const sample = sampleConfig('tuned')
+  const sample = worldSample()
   const config = loadConfig({ overrides: { runtime: { stateDir: join(dir, 'state') }, observability: { http: { enabled: false }, log: { level: 'error' } }, hermes: sample.settings } })
   writeWorldConfig(dir, sample)
   await simulate({ users: WORLD.users, days: WORLD.days, seed: WORLD.seed, start: WORLD.start, config, sample, logger: createLogger({ level: 'error' }), outDir: dir })

@@ -10,16 +10,21 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, Locator, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildWorld } from '../../scripts/hermes-workload.ts'
+import { World } from '../../scripts/sim/world.ts'
 import type { RunningConsole } from './browser.ts'
-import { WORLD, launchBrowser, makeWorld, openConsole, startConsole } from './browser.ts'
+import { WORLD, launchBrowser, makeWorld, openConsole, startConsole, worldSample } from './browser.ts'
 
 const EDITOR = 'editor-token-for-the-browser-test'
 const VIEWER = 'viewer-token-for-the-browser-test'
 const H = 3_600_000
 
 /** A user of the sample world in UTC who takes pushes: noon in UTC is outside quiet hours. */
-const user = buildWorld({ users: WORLD.users, seed: WORLD.seed }).users.find((u) => u.timezone === 'UTC' && u.pushEnabled && u.segments.length === 0)
+const user = new World({ users: WORLD.users, seed: WORLD.seed, start: WORLD.start }).users.find((u) => u.timezone === 'UTC' && u.pushEnabled && u.segments.length === 0)
+/**
+ * A task of the world's configuration (the tuned set `makeWorld` runs) with an experiment: the
+ * task list links it, the report has its row and its arms.
+ */
+const TASK = worldSample().tasks.find((t) => t.experiment !== undefined) as { taskId: string; experiment: { id: string; arms: Array<{ name: string }> } } | undefined
 /** Event time of the simulated event: noon, a day and a half after the world's last event. */
 const SIMULATED_AT = WORLD.start + (WORLD.days + 1) * 24 * H + 12 * H
 
@@ -50,6 +55,7 @@ async function rowsOf(table: Locator): Promise<string[][]> {
 
 beforeAll(async () => {
   if (!user) throw new Error('the sample world has no UTC user without segments who takes pushes: pick another user rule')
+  if (!TASK) throw new Error('the tuned sample configuration has no task with an experiment: pick another task for the test')
   dir = mkdtempSync(join(tmpdir(), 'hermes-console-browser-'))
   await makeWorld(dir)
   server = await startConsole({ stateDir: dir, tokens: `alice:editor:${EDITOR},bob:viewer:${VIEWER}` })
@@ -69,7 +75,7 @@ describe('the web console, as an editor', () => {
     expect(await page.getByLabel('Session').textContent()).toContain('editor')
     expect(page.url()).not.toContain('token')
     expect(await page.evaluate(() => Object.values((globalThis as unknown as { sessionStorage: object }).sessionStorage))).toContain(EDITOR)
-    await page.getByRole('link', { name: 'price-drop', exact: true }).waitFor()
+    await page.getByRole('link', { name: TASK!.taskId, exact: true }).waitFor()
   })
 
   it('creates a material through its form', async () => {
@@ -82,6 +88,25 @@ describe('the web console, as an editor', () => {
     await page.getByRole('button', { name: 'Save', exact: true }).click()
     await page.getByText('Saved material m-console as version 1').waitFor()
     await page.getByRole('link', { name: 'm-console', exact: true }).waitFor()
+  })
+
+  it('creates a task with an item trigger through its form, saved as the pipeline reads it', async () => {
+    await page.getByRole('tab', { name: 'tasks' }).click()
+    await page.getByRole('button', { name: 'New task' }).click()
+    await page.getByLabel('Task id').fill('console-fav-drop')
+    await page.getByLabel('Trigger type').selectOption('item')
+    await page.getByLabel('Item events').fill('price_drop')
+    await page.getByLabel('Relation types').fill('fav')
+    await page.getByLabel('Relation within (ms)').fill('604800000')
+    await page.getByLabel('Rule (when, JsonLogic)').fill('{">=": [{"var": "event.attrs.dropPct"}, 20]}')
+    await page.getByLabel('Materials').fill('m-console')
+    await page.getByLabel('Comment', { exact: true }).fill('favorites on sale')
+    await page.getByRole('button', { name: 'Save', exact: true }).click()
+    await page.getByText('Saved task console-fav-drop as version 1').waitFor()
+    await page.getByRole('link', { name: 'console-fav-drop', exact: true }).waitFor()
+    // What was stored is the item trigger the pipeline reads, not an event trigger's shape.
+    const saved = (await page.evaluate(async (token) => (await fetch('/api/v1/config/tasks/console-fav-drop', { headers: { authorization: `Bearer ${token}` } })).json(), EDITOR)) as { current: { record: { trigger: unknown } } | null }
+    expect(saved.current?.record.trigger).toEqual({ type: 'item', events: ['price_drop'], relation: { types: ['fav'], withinMs: 604_800_000 }, when: { '>=': [{ var: 'event.attrs.dropPct' }, 20] } })
   })
 
   it('shows validation errors at their fields and checks the rule as it is typed', async () => {
@@ -111,7 +136,8 @@ describe('the web console, as an editor', () => {
     expect(((await sent).postDataJSON() as { record: { trigger: unknown } }).record.trigger).toEqual({ type: 'item', events: ['price_drop', 'back_in_stock'], relation: { types: ['fav', 'cart'], withinMs: 86_400_000 } })
 
     await page.getByLabel('Trigger type').selectOption('event')
-    await page.getByLabel('Events', { exact: true }).fill('price_drop')
+    // The sample world's shop logs an item's discount on its view (attrs.dropPct).
+    await page.getByLabel('Events', { exact: true }).fill('view')
     const rule = page.getByLabel('Rule (when, JsonLogic)')
     await rule.fill('{"no_such_op": [1]}')
     await page.getByLabel('Rule check').getByText('rule error').waitFor()
@@ -141,7 +167,7 @@ describe('the web console, as an editor', () => {
     const current = Number(await result.getByLabel('Current summary').getByTestId('decisions').textContent())
     const proposed = Number(await result.getByLabel('Proposed summary').getByTestId('decisions').textContent())
     // The sample world's current configuration sent pushes that day; the new task (priority 50,
-    // on price drops of 5% or more) has decisions only in the proposed run.
+    // on views of items 5% or more off) has decisions only in the proposed run.
     expect(current).toBeGreaterThan(0)
     const byTask = await rowsOf(result.getByRole('table', { name: 'By task' }))
     const deal = byTask.find((r) => r[0] === 'console-deal')
@@ -235,7 +261,7 @@ describe('the web console, as an editor', () => {
   it('simulates an event and shows the decision for that user', async () => {
     await go(page, 'Simulate')
     await page.getByLabel('Event user id').fill(user!.userId)
-    await page.getByLabel('Event type').fill('price_drop')
+    await page.getByLabel('Event type').fill('view')
     await page.getByLabel('Item id').fill('sku-console')
     await page.getByLabel('Event time (UTC)').fill(new Date(SIMULATED_AT).toISOString().slice(0, 16))
     await page.getByLabel('Attributes (JSON)').fill('{"dropPct": 30}')
@@ -252,15 +278,18 @@ describe('the web console, as an editor', () => {
     await page.getByRole('button', { name: `Explain ${user!.userId}` }).click()
     const explained = page.getByLabel(`Explanation of ${user!.userId}`)
     await explained.waitFor()
-    expect(await explained.getByRole('table', { name: 'Profile' }).textContent()).toContain('UTC')
+    expect(await explained.getByRole('table', { name: 'Profile' }).textContent()).toContain(user!.timezone)
     await explained.getByRole('table', { name: 'Decisions' }).getByText('console-deal').first().waitFor()
     await page.getByLabel('Why not? (trace)').check()
     const trace = page.getByRole('table', { name: 'Why-not trace' })
     await trace.waitFor()
     const steps = await rowsOf(trace)
     expect(steps.length).toBeGreaterThan(0)
-    // morning-vip's audience is the vip segment, which this user is not in: a failed step.
-    expect(steps.some((r) => r[2] === 'failed'), JSON.stringify(steps)).toBe(true)
+    // Most of the user's recorded views are of items not on sale: viewed-deal's rule (a drop of
+    // 30% or more) failed for them, a failed step with the rule's result.
+    expect(steps.some((r) => r[0] === 'viewed-deal' && r[1] === 'rule' && r[2] === 'failed'), JSON.stringify(steps)).toBe(true)
+    // The simulated view decided console-deal: its outcome passed.
+    expect(steps.some((r) => r[0] === 'console-deal' && r[1] === 'outcome' && r[2] === 'passed'), JSON.stringify(steps)).toBe(true)
   })
 
   it('reports per task and arm, with charts drawn and the numbers of the recorded decisions', async () => {
@@ -269,17 +298,17 @@ describe('the web console, as an editor', () => {
     await tasks.waitFor()
     const rows = await rowsOf(tasks)
     const recorded = readFileSync(join(dir, 'push-decisions.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { taskId: string })
-    const row = rows.find((r) => r[0] === 'price-drop')
+    const row = rows.find((r) => r[0] === TASK!.taskId)
     expect(row, JSON.stringify(rows)).toBeDefined()
     // The world's recorded pushes, plus those the simulated event's time released (pushes held
     // for quiet hours at the end of the recorded day go out once event time passes them).
-    const released = simulated.filter((r) => r[1] === 'price-drop').length
-    expect(Number(row?.[1])).toBe(recorded.filter((d) => d.taskId === 'price-drop').length + released)
+    const released = simulated.filter((r) => r[1] === TASK!.taskId).length
+    expect(Number(row?.[1])).toBe(recorded.filter((d) => d.taskId === TASK!.taskId).length + released)
     // CTR is clicks over pushes, as the table shows them.
     const [pushes, clicks] = [Number(row?.[1]), Number(row?.[3])]
     expect(row?.[4]).toBe(`${((100 * clicks) / pushes).toFixed(2)}%`)
     const arms = await rowsOf(page.getByRole('table', { name: 'Arms report' }))
-    expect(arms.map((r) => `${r[0]}/${r[1]}`)).toEqual(expect.arrayContaining(['exp-price/greedy', 'exp-price/thompson']))
+    expect(arms.map((r) => `${r[0]}/${r[1]}`)).toEqual(expect.arrayContaining(TASK!.experiment.arms.map((a) => `${TASK!.experiment.id}/${a.name}`)))
     // The chart has data and has drawn it: some pixels of its canvas are not transparent.
     const canvas = page.getByRole('img', { name: 'Pushes per task over time' })
     await page.locator('canvas[data-drawn="true"][aria-label="Pushes per task over time"]').waitFor()
@@ -310,7 +339,7 @@ describe('the web console, as a viewer', () => {
     await p.getByRole('button', { name: 'Sign in' }).click()
     await p.getByLabel('Session').getByText('viewer').waitFor()
     expect(await p.getByLabel('Session').textContent()).toContain('bob')
-    await p.getByRole('link', { name: 'price-drop', exact: true }).click()
+    await p.getByRole('link', { name: TASK!.taskId, exact: true }).click()
     await p.getByText('Read-only: your role is viewer.').waitFor()
     expect(await p.getByRole('button', { name: 'Save', exact: true }).count()).toBe(0)
     expect(await p.getByRole('button', { name: 'New task' }).count()).toBe(0)
@@ -320,7 +349,7 @@ describe('the web console, as a viewer', () => {
     await p.getByText('Read-only: your role is viewer.').waitFor()
     expect(await p.getByRole('button', { name: 'Send event' }).count()).toBe(0)
     // The server refuses a viewer's write whatever the page shows.
-    const status = await p.evaluate(async (token) => (await fetch('/api/v1/config/tasks/price-drop/pause', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"comment":"x"}' })).status, VIEWER)
+    const status = await p.evaluate(async ({ token, taskId }) => (await fetch(`/api/v1/config/tasks/${taskId}/pause`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"comment":"x"}' })).status, { token: VIEWER, taskId: TASK!.taskId })
     expect(status).toBe(403)
     expect(viewer.errors).toEqual([])
     await p.context().close()
