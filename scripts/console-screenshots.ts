@@ -31,17 +31,17 @@ try {
     process.stdout.write(`${join(values.out as string, `${name}.png`)}\n`)
   }
 
-  // Configure: the task list and one task's form, versions below.
-  await page.getByRole('link', { name: 'price-drop', exact: true }).click()
+  // Configure: the task list and one task's form (the tuned sample set's viewed-deal, which has a rule), versions below.
+  await page.getByRole('link', { name: 'viewed-deal', exact: true }).click()
   await page.getByRole('region', { name: 'Versions' }).waitFor()
   await page.getByLabel('Rule check').getByText('rule ok').waitFor()
   await shot('configure')
 
   // The trigger editor: a new task, its rule checked as typed, validation errors at the fields.
   await page.getByRole('button', { name: 'New task' }).click()
-  await page.getByLabel('Task id').fill('vip-price-drop')
+  await page.getByLabel('Task id').fill('vip-deal')
   await page.getByLabel('Materials').fill('m1, m2')
-  await page.getByLabel('Events', { exact: true }).fill('price_drop')
+  await page.getByLabel('Events', { exact: true }).fill('view')
   await page.getByLabel('Rule (when, JsonLogic)').fill('{"and": [{">=": [{"var": "event.attrs.dropPct"}, 15]}, {"in": ["vip", {"var": "user.segments"}]}]}')
   await page.getByLabel('Rule check').getByText('rule ok').waitFor()
   await page.getByLabel('Unless events', { exact: true }).fill('purchase')
@@ -53,10 +53,10 @@ try {
   await page.getByRole('region', { name: 'task editor' }).screenshot({ path: join(out, 'trigger-editor.png') })
   process.stdout.write(`${join(values.out as string, 'trigger-editor.png')}\n`)
 
-  // Backtest: price-drop on drops of 5% instead of 10%, against the recorded day.
+  // Backtest: viewed-deal on views of items 20% off instead of 30%, against the recorded days.
   await page.getByRole('button', { name: 'Close' }).click()
-  await page.getByRole('link', { name: 'price-drop', exact: true }).click()
-  await page.getByLabel('Rule (when, JsonLogic)').fill('{">=": [{"var": "event.attrs.dropPct"}, 5]}')
+  await page.getByRole('link', { name: 'viewed-deal', exact: true }).click()
+  await page.getByLabel('Rule (when, JsonLogic)').fill('{">=": [{"var": "event.attrs.dropPct"}, 20]}')
   await page.getByRole('button', { name: 'Preview & backtest' }).click()
   await page.getByLabel('Warm-up (hours)').fill('24')
   await page.getByRole('button', { name: 'Run backtest' }).click()
