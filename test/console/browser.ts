@@ -12,7 +12,7 @@ import { chromium } from 'playwright-core'
 import { loadConfig } from '../../pipeline/config/load.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
 import { simulate } from '../../scripts/simulate.ts'
-import { sampleConfig, writeWorldConfig } from '../../scripts/sim/sample-config.ts'
+import { DEFAULT_FEATURES, parseFeatures, sampleConfig, writeWorldConfig } from '../../scripts/sim/sample-config.ts'
 import type { SampleConfig } from '../../scripts/sim/sample-config.ts'
 
 const ROOT = resolve(import.meta.dirname, '..', '..')
@@ -62,9 +62,12 @@ export async function openConsole(browser: Browser, o: OpenConsoleOptions): Prom
 /** The sample world's start (as `npm start`), its seed, and its size for the browser tests. */
 export const WORLD = { start: Date.UTC(2026, 10, 2), seed: 42, users: 200, days: 1 } as const
 
-/** The sample configuration the test world runs (as `npm start` by default): tests pick its tasks. */
+/**
+ * The sample configuration the test world runs, as `npm start` runs it by default (the tuned set
+ * with its default features: item triggers, the click model): tests pick its tasks.
+ */
 export function worldSample(): SampleConfig {
-  return sampleConfig('tuned')
+  return sampleConfig('tuned', parseFeatures(DEFAULT_FEATURES))
 }
 
 /**
