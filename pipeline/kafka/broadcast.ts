@@ -8,6 +8,7 @@ import { CompactedLog } from './compacted-log.ts'
 import type { ConsumerTimings } from './client.ts'
 import { describeKafkaError, subscribeWhenKnown } from './client.ts'
 import type { Preparer } from './source.ts'
+import { CONSUMER_RETRY } from './source.ts'
 import { prepareValues, toRaw, valuesOf } from './source.ts'
 import { CommittedFilter, rawMessages } from './transactions.ts'
 
@@ -39,7 +40,7 @@ export class BroadcastReader {
     private readonly prepare?: Preparer,
   ) {
     this.groupId = `${app}-broadcast-${randomUUID()}`
-    this.consumer = kafka.consumer({ groupId: this.groupId, ...timings, retry: { retries: 8 } })
+    this.consumer = kafka.consumer({ groupId: this.groupId, ...timings, retry: CONSUMER_RETRY })
     this.consumer.on(this.consumer.events.END_BATCH_PROCESS, (e) => this.advance(`${e.payload.topic}:${e.payload.partition}`, Number(e.payload.lastOffset) + 1))
     this.consumer.on(this.consumer.events.CRASH, (e) => logger.warn({ group: this.groupId, err: describeKafkaError(e.payload.error) }, 'broadcast consumer crashed'))
   }

@@ -93,6 +93,13 @@ export function valuePreparer(sources: ReadonlyArray<{ topic: string; serde: { p
  * assignment pauses all assigned partitions until the runner has set up their tasks and seeked
  * them to where processing continues.
  */
+/**
+ * Retries of the consumers' fetch loop: kafkajs' default backoff grows to 30 s between attempts,
+ * so a broker back after a minute's outage went unnoticed for up to half a minute more (and
+ * /readyz stayed 503). Capped at 5 s, a returning broker is seen within seconds.
+ */
+export const CONSUMER_RETRY = { retries: 8, maxRetryTime: 5000 }
+
 export class KafkaSource {
   readonly buffers = new Map<string, PartitionBuffer>()
   /** Wall time of the last answer from the cluster (a fetch, a heartbeat, a join). */
@@ -102,7 +109,7 @@ export class KafkaSource {
 
   constructor(kafka: Kafka, opts: KafkaSourceOptions) {
     this.opts = opts
-    this.consumer = kafka.consumer({ groupId: opts.groupId, partitionAssigners: [opts.assigner], ...opts.timings, maxBytesPerPartition: opts.maxBytesPerPartition, retry: { retries: 8 } })
+    this.consumer = kafka.consumer({ groupId: opts.groupId, partitionAssigners: [opts.assigner], ...opts.timings, maxBytesPerPartition: opts.maxBytesPerPartition, retry: CONSUMER_RETRY })
     this.lastContact = opts.clock()
     const { GROUP_JOIN, END_BATCH_PROCESS, CRASH, FETCH, HEARTBEAT } = this.consumer.events
     const contact = (): void => void (this.lastContact = opts.clock())
