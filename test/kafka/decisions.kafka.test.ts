@@ -33,7 +33,7 @@ import { buildWorld, eventsForHour } from '../../scripts/hermes-workload.ts'
 import materialStats from '../../topologies/material-stats.ts'
 import pushDecisions from '../../topologies/push-decisions.ts'
 import type { Cleanup, EmbeddedInput, OutRecord } from './helpers.ts'
-import { FAST, flowTopics, keyAndTime, logContents, perKey, produceLines, readTopics, runEmbeddedReference, runId, silent, testConfig } from './helpers.ts'
+import { FAST, flowTopics, keyAndTime, logContents, perKey, produceLines, readTopics, runEmbeddedReference, runId, silent, testConfig, until } from './helpers.ts'
 
 const PARTITIONS = 4
 const HOUR = 3_600_000
@@ -63,13 +63,6 @@ async function embeddedPhases(topologies: () => Topology[], config: HermesConfig
   return after
 }
 
-async function until(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 const jsonl = (xs: readonly object[]): string[] => xs.map((x) => JSON.stringify(x))
 

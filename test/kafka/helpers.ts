@@ -357,3 +357,15 @@ export async function endOffsets(topic: string, brokers?: string[]): Promise<Map
     await admin.disconnect()
   }
 }
+
+/**
+ * Polls a synchronous `condition` every 20 ms (an in-process runner's state) until it holds.
+ * @throws Error naming `what` after `timeoutMs`.
+ */
+export async function until(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}

@@ -14,7 +14,7 @@ import type { KafkaRunStats } from '../../pipeline/kafka/runner.ts'
 import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
 import pushDecisions from '../../topologies/push-decisions.ts'
 import type { Cleanup, EmbeddedInput } from './helpers.ts'
-import { FAST, capturingLogger, createTopics, flowTopics, kafkaClient, perKey, produceLines, readTopics, runEmbeddedReference, runId, silent, testConfig } from './helpers.ts'
+import { FAST, capturingLogger, createTopics, flowTopics, kafkaClient, perKey, produceLines, readTopics, runEmbeddedReference, runId, silent, testConfig, until } from './helpers.ts'
 
 const MIN = 60_000
 const DAY = 24 * 60 * MIN
@@ -30,13 +30,6 @@ function flow(id: string) {
 const material = { materialId: 'm3', title: 'Still thinking?', body: 'Your cart is waiting', deeplink: 'app://cart', segments: [], prior: { alpha: 2, beta: 20 }, status: 'active' }
 const cartTask = (delayMs: number, ts: number) => ({ taskId: 'cart', status: 'active', priority: 20, channel: 'push', trigger: { type: 'event', events: ['add_to_cart'], delayMs, unless: { events: ['purchase'], withinMs: delayMs } }, materials: ['m3'], ts })
 
-async function until(condition: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 /** Records the decisions sink of a runner has written so far (processed, not necessarily committed). */
 function decisionsMade(runner: KafkaRunner, topic: string): number {
@@ -94,11 +87,11 @@ describe('live event time on Kafka (real broker)', () => {
     const runner = await KafkaRunner.open({ topologies: [topology()], config, logger, timings: FAST, state: { kind: 'memory', maps: new Map() } })
     runners.push(runner)
     const done: Promise<KafkaRunStats> = runner.run()
-    await until(() => runner.readiness().ready, 'the runner to be ready')
+    await until(() => runner.readiness().ready, 'the runner to be ready', 60_000)
     // One event dated now, and nothing after it.
     const ts = Date.now()
     await produceLines(topics.events, jsonl([{ eventId: `cart-${id}`, userId: 'u1', type: 'add_to_cart', ts, itemId: 'sku-1' }]), { partitions: 2, keyField: 'userId' })
-    await until(() => decisionsMade(runner, topics.decisions) > 0, 'the delayed push')
+    await until(() => decisionsMade(runner, topics.decisions) > 0, 'the delayed push', 60_000)
     const madeAt = Date.now()
     runner.stop()
     await done
@@ -138,7 +131,7 @@ describe('live event time on Kafka (real broker)', () => {
     const b = await open()
     const bRun = b.run()
     const partitionsOf = (r: KafkaRunner): number[] => [...new Set(r.apps[0]?.app.tasks.map((t) => t.partition) ?? [])]
-    await until(() => a.readiness().ready && b.readiness().ready && partitionsOf(a).length === 1 && partitionsOf(b).length === 1, 'one partition on each instance')
+    await until(() => a.readiness().ready && b.readiness().ready && partitionsOf(a).length === 1 && partitionsOf(b).length === 1, 'one partition on each instance', 60_000)
     const pb = partitionsOf(b)[0] as number
     const pa = partitionsOf(a)[0] as number
     const onB = usersOn(pb, PARTITIONS, 'b', 8)
@@ -149,9 +142,9 @@ describe('live event time on Kafka (real broker)', () => {
     const ahead = { eventId: `open-${onA[0]}`, userId: onA[0], type: 'app_open', ts: T0 + 10 * DELAY }
     await produceLines(topics.events, jsonl([ahead]), { partitions: PARTITIONS, keyField: 'userId' })
     // A is far ahead (its control push went out); B has read its carts and committed them.
-    await until(() => decisionsMade(a, topics.decisions) === 1, "A's control push")
+    await until(() => decisionsMade(a, topics.decisions) === 1, "A's control push", 60_000)
     const bTasks = (): number => b.apps[0]?.app.tasks.reduce((n, t) => n + (t.stats.get('behavior-events')?.in ?? 0), 0) ?? 0
-    await until(() => bTasks() >= onB.length, 'B to read its carts')
+    await until(() => bTasks() >= onB.length, 'B to read its carts', 60_000)
     b.stop()
     await bRun
     await b.close()
@@ -163,7 +156,7 @@ describe('live event time on Kafka (real broker)', () => {
     await until(() => processedOnB() >= purchases.length, "A to read B's purchases", 90_000)
     // One more event on A's own partition, far ahead again: time moves everywhere.
     await produceLines(topics.events, jsonl([{ ...ahead, eventId: `open2-${onA[0]}`, ts: T0 + 20 * DELAY }]), { partitions: PARTITIONS, keyField: 'userId' })
-    await until(() => (a.apps[0]?.app.watermark() ?? -Infinity) >= T0 + 20 * DELAY - config.time.maxOutOfOrdernessMs, 'time to pass every cart timer')
+    await until(() => (a.apps[0]?.app.watermark() ?? -Infinity) >= T0 + 20 * DELAY - config.time.maxOutOfOrdernessMs, 'time to pass every cart timer', 60_000)
     a.stop()
     await aRun
     const got = (await readTopics([topics.decisions])).get(topics.decisions) ?? []
