@@ -10,6 +10,8 @@ export interface Instance {
   exited: Promise<number | null>
   /** Records it reported processing so far (reported about once a second). */
   progress: () => number
+  /** Whether it has reported progress at least once (its run loop has started). */
+  reported: () => boolean
   /** The last lines it wrote to stderr (kept for error messages). */
   stderr: () => string
 }
@@ -25,13 +27,17 @@ export function startInstance(o: { script: string; options: object; logFile?: st
   const child = spawn(process.execPath, ['--import', 'tsx', o.script, JSON.stringify(o.options)], { stdio: ['ignore', 'pipe', 'pipe'] })
   running.add(child)
   let records = 0
+  let reported = false
   let stderr = ''
   const log = o.logFile ? createWriteStream(o.logFile, { flags: 'a' }) : null
   child.stdout?.on('data', (d: Buffer) => {
     log?.write(d)
     const all = [...d.toString().matchAll(/"progress":(\d+)/g)]
     const last = all[all.length - 1]
-    if (last) records = Number(last[1])
+    if (last) {
+      records = Number(last[1])
+      reported = true
+    }
   })
   child.stderr?.on('data', (d: Buffer) => {
     log?.write(d)
@@ -44,7 +50,7 @@ export function startInstance(o: { script: string; options: object; logFile?: st
       resolve(code)
     }),
   )
-  return { child, exited, progress: () => records, stderr: () => stderr }
+  return { child, exited, progress: () => records, reported: () => reported, stderr: () => stderr }
 }
 
 /** SIGKILLs every instance still running (teardown); only processes this module started. */

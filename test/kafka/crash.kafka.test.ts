@@ -28,9 +28,9 @@ async function crashRunWith(seed: TestSeed, guarantee: 'exactly_once' | 'at_leas
   const config = testConfig({ time: { maxOutOfOrdernessMs: 600_000 } })
   const expected = await runEmbeddedReference([testTopology(app, t, { running: false })], config, { topic: t.input, lines, keyField: 'userId' })
   // Each life ends after a seeded number of records processed in it (reported about once a
-  // second), so kills land mid-processing however slow the machine; a life that stops making
-  // progress (input used up) is killed after a seeded wait instead (longer than the report
-  // interval, which stretches on a loaded machine).
+  // second), so kills land mid-processing however slow the machine; a life that makes no progress
+  // once running (input used up, or nothing left after the lives before it) is killed after a
+  // seeded wait instead (longer than the report interval, which stretches on a loaded machine).
   const schedule = Array.from({ length: kills }, () => ({ records: seed.between(200, 1500), idleMs: seed.between(3000, 6000) }))
   const pauses = Array.from({ length: 24 }, () => seed.between(200, 900))
   const producing = (async () => {
@@ -45,10 +45,12 @@ async function crashRunWith(seed: TestSeed, guarantee: 'exactly_once' | 'at_leas
     let seen = -1
     let movedAt = Date.now()
     while (run.progress() < life.records && run.child.exitCode === null) {
-      if (run.progress() !== seen) {
-        seen = run.progress()
-        movedAt = Date.now()
-      } else if (seen > 0 && Date.now() - movedAt > life.idleMs) break
+      if (run.reported()) {
+        if (run.progress() !== seen) {
+          seen = run.progress()
+          movedAt = Date.now()
+        } else if (Date.now() - movedAt > life.idleMs) break
+      }
       await sleep(100)
     }
     run.child.kill('SIGKILL')
