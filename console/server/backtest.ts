@@ -1,24 +1,17 @@
 /**
- * Backtests: the recorded behavior events of a window run through both topologies with the
- * embedded runner, in memory (in-process log, memory state), once with the configuration in
- * force and once with the proposed changes, and each run summarized the same way. Both runs
- * start from the same configuration snapshot and the material stats recorded before the window,
- * so the difference between them is the change and nothing else.
+ * Backtests: a window of the recorded world replayed through both topologies with the embedded
+ * runner, in memory (replay.ts), once with the configuration in force and once with the proposed
+ * changes, each run summarized the same way. Both runs continue from the same replay of the
+ * history before the window (the world's own configuration, events, feedback, material stats and
+ * click model as they were), so the difference between them is the change and nothing else, and
+ * the run of the unchanged configuration gives what the world recorded.
  */
 import { createHash } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
-import type { HermesConfig } from '../../pipeline/config/schema.ts'
-import { EmbeddedLog } from '../../pipeline/embedded/log.ts'
-import type { LogEntry } from '../../pipeline/embedded/log.ts'
-import { EmbeddedRunner } from '../../pipeline/embedded/runner.ts'
-import type { HermesLogger } from '../../pipeline/observability/logger.ts'
-import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
 import type { TaskConfig } from '../../operators/config.ts'
 import { assignArm } from '../../operators/scoring.ts'
-import { parseSettings } from '../../operators/settings.ts'
-import type { BehaviorEvent, Decision, Suppression } from '../../operators/types.ts'
-import materialStats from '../../topologies/material-stats.ts'
-import pushDecisions from '../../topologies/push-decisions.ts'
+import type { Decision, Suppression } from '../../operators/types.ts'
+import type { History, Replayer, WindowConfig } from './replay.ts'
 
 const HOUR = 3_600_000
 
@@ -33,62 +26,10 @@ export interface Summary {
   sample: Decision[]
 }
 
-/** The configuration a backtest starts from. */
-export interface BacktestConfig {
-  tasks: Map<string, unknown>
-  materials: Map<string, unknown>
-  /** Profiles (`config.users` records). */
-  users: unknown[]
-  /** Membership records (`config.audiences`). */
-  audiences: unknown[]
-  /** `material-stats` records in force when the window starts. */
-  stats: unknown[]
-}
-
-/** Options of {@link runBacktest}. */
-export interface BacktestRun {
-  config: HermesConfig
-  logger: HermesLogger
-  snapshot: BacktestConfig
-  events: readonly BehaviorEvent[]
-}
-
-/** The outputs of one in-memory run. */
+/** The outputs of one run. */
 export interface RunOutput {
   decisions: Decision[]
   suppressions: Suppression[]
-}
-
-/** Runs the topologies in memory over a configuration snapshot and events; returns their outputs. */
-export async function runInMemory(o: BacktestRun): Promise<RunOutput> {
-  // Memory state and a commit cadence that never flushes mid-run: nothing of it touches disk.
-  const config: HermesConfig = { ...o.config, runtime: { ...o.config.runtime, stateBackend: 'memory', commitEveryRecords: Number.MAX_SAFE_INTEGER, commitIntervalMs: 3_600_000 }, time: { ...o.config.time, maxFutureMs: null } }
-  const topics = parseSettings(config.hermes).topics
-  const env = { settings: config.hermes }
-  const log = EmbeddedLog.inMemory()
-  const runner = await EmbeddedRunner.open({ topologies: [pushDecisions(env), materialStats(env)], config, log, state: { kind: 'memory', maps: new Map() }, logger: o.logger })
-  const put = (topic: string, key: string, value: unknown, ts: number): void => {
-    log.append(topic, partitionFor(key, log.partitions(topic)), key, Buffer.from(JSON.stringify(value)), ts)
-  }
-  const s = o.snapshot
-  for (const [id, m] of s.materials) put(topics.materials, id, m, 0)
-  for (const st of s.stats) put(topics.stats, (st as { materialId: string }).materialId, st, 0)
-  for (const [id, t] of s.tasks) put(topics.tasks, id, t, 0)
-  for (const u of s.users) put(topics.users, (u as { userId: string }).userId, u, 0)
-  for (const a of s.audiences) put(topics.audiences, (a as { userId: string }).userId, a, 0)
-  for (const e of o.events) put(topics.events, e.userId, e, e.ts)
-  try {
-    await runner.run()
-  } finally {
-    await runner.close()
-  }
-  const read = <T>(topic: string): T[] => {
-    const entries: LogEntry[] = []
-    if (!log.hasTopic(topic)) return []
-    for (let p = 0; p < log.partitions(topic); p++) for (let i = 0; i < log.endOffset(topic, p); i++) entries.push(log.read(topic, p, i) as LogEntry)
-    return entries.sort((a, b) => a.seq - b.seq).flatMap((e) => (e.value === null ? [] : [JSON.parse(e.value.toString('utf8')) as T]))
-  }
-  return { decisions: read<Decision>(topics.decisions), suppressions: read<Suppression>(topics.suppressions) }
 }
 
 /**
@@ -147,10 +88,11 @@ export interface Changes {
   experiments?: unknown[]
 }
 
-/** The snapshot with the changes applied (records already validated). */
-export function applyChanges(base: BacktestConfig, changes: Changes): BacktestConfig {
+/** The configuration with the changes applied (records already validated). */
+export function applyChanges(base: WindowConfig, changes: Changes): WindowConfig {
   const tasks = new Map(base.tasks)
   const materials = new Map(base.materials)
+  const audiences = new Map(base.audiences)
   for (const t of changes.tasks ?? []) {
     const r = t as { taskId: string; status?: string }
     if (r.status === 'deleted') tasks.delete(r.taskId)
@@ -165,85 +107,127 @@ export function applyChanges(base: BacktestConfig, changes: Changes): BacktestCo
     const exp = e as { id: string }
     for (const [id, t] of tasks) if ((t as { experiment?: { id?: string } }).experiment?.id === exp.id) tasks.set(id, { ...(t as object), experiment: exp })
   }
-  return { ...base, tasks, materials, audiences: [...base.audiences, ...(changes.audiences ?? [])] }
+  for (const a of changes.audiences ?? []) {
+    const m = a as { userId: string; segmentId: string; member?: boolean }
+    const id = `${m.segmentId}:${m.userId}`
+    if (m.member === false) audiences.delete(id)
+    else audiences.set(id, a)
+  }
+  return { tasks, materials, audiences }
+}
+
+/** How the run of the current configuration agrees with what the world recorded in the window. */
+export interface Agreement {
+  recorded: number
+  current: number
+  /** Decision ids in both. */
+  same: number
 }
 
 /** The result of a backtest: both summaries over the same window. */
 export interface BacktestResult {
   window: { from: number; to: number }
   elapsedMs: number
-  /** Events in the window, and before it for the warm-up. */
+  /** Behavior events in the window, and before it (the replayed history). */
   events: number
   warmupEvents: number
   current: Summary
   proposed: Summary
   /** What the world decided in the window (its recorded outputs), for comparison. */
   recorded?: Summary
+  /** Decision ids of the current run against the recorded ones. */
+  agreement?: Agreement
 }
 
 /**
- * The summaries of the current configuration already computed, by what they depend on (the
- * snapshot, the window and the events in it): an editor trying several changes against the same
- * configuration pays for the current run once. Holds the last few only.
+ * The runs of the current configuration already done, by what they depend on (the history, the
+ * window and the configuration): an editor trying several changes against the same configuration
+ * pays for the current run once. Holds the last few only.
  */
 export class CurrentCache {
-  private readonly entries = new Map<string, Summary>()
+  private readonly entries = new Map<string, RunOutput>()
   constructor(private readonly size = 4) {}
 
   /** The key of a run: a hash of everything its outcome depends on. */
-  static key(snapshot: BacktestConfig, window: { from: number; to: number }, events: readonly BehaviorEvent[]): string {
+  static key(history: History, config: WindowConfig, window: { from: number; to: number }, warmupMs: number | undefined): string {
     const h = createHash('sha256')
-    h.update(JSON.stringify([[...snapshot.tasks], [...snapshot.materials], snapshot.users, snapshot.audiences, snapshot.stats, window]))
-    for (const e of events) h.update(`${e.eventId}\u0000${e.ts}\u0000`)
+    h.update(JSON.stringify([[...config.tasks], [...config.materials], [...config.audiences], window, warmupMs ?? null, history.length]))
+    for (const b of history) h.update(`${b.length}\u0000`)
     return h.digest('hex')
   }
 
-  get(key: string): Summary | undefined {
+  get(key: string): RunOutput | undefined {
     return this.entries.get(key)
   }
 
-  set(key: string, s: Summary): void {
+  set(key: string, s: RunOutput): void {
     this.entries.delete(key)
     this.entries.set(key, s)
     while (this.entries.size > this.size) this.entries.delete(this.entries.keys().next().value as string)
   }
 }
 
-/** Only what was decided or suppressed from `from` on: the warm-up's outputs are history, not results. */
-function fromOn(out: RunOutput, from: number): RunOutput {
-  return { decisions: out.decisions.filter((d) => d.decidedAt >= from), suppressions: out.suppressions.filter((s) => s.ts >= from) }
+/** Options of {@link backtest}. */
+export interface BacktestOptions {
+  replayer: Replayer
+  /** The recorded inputs, in the runs that processed them (replay.ts). */
+  history: History
+  /** The configuration in force now. */
+  current: WindowConfig
+  changes: Changes
+  window: { from: number; to: number }
+  /** Only this much history before the window (default: all of it, which reproduces the world). */
+  warmupMs?: number
+  cache?: CurrentCache
+  /** What the world recorded (all of it; the window is cut here). */
+  recorded?: RunOutput
+  /** The behavior-events topic: events are counted from the history. */
+  eventsTopic: string
 }
 
 /**
- * Runs the window with the current configuration and with the changes; summarizes both. With
- * `warmupMs`, the events of that much time before the window run first (both runs) so that
- * rolling counts and fatigue history are there when the window starts; only the window's
- * decisions and suppressions are counted. `recorded` gives what the world actually decided in the
- * window, when known.
+ * Replays the window with the current configuration and with the changes, from the same replay
+ * of the history before it; summarizes both, and what the world recorded in the window.
  */
-export async function backtest(o: { config: HermesConfig; logger: HermesLogger; snapshot: BacktestConfig; changes: Changes; events: readonly BehaviorEvent[]; window: { from: number; to: number }; warmupMs?: number; cache?: CurrentCache; recorded?: RunOutput }): Promise<BacktestResult & { currentCached: boolean }> {
+export async function backtest(o: BacktestOptions): Promise<BacktestResult & { currentCached: boolean }> {
   const started = performance.now()
-  const start = o.window.from - (o.warmupMs ?? 0)
-  const events = o.events.filter((e) => e.ts >= start && e.ts < o.window.to)
-  const proposedSnapshot = applyChanges(o.snapshot, o.changes)
-  const key = o.cache ? CurrentCache.key(o.snapshot, { ...o.window, from: start }, events) : ''
+  const key = CurrentCache.key(o.history, o.current, o.window, o.warmupMs)
   let current = o.cache?.get(key)
   const currentCached = current !== undefined
   if (!current) {
-    current = summarize(fromOn(await runInMemory({ config: o.config, logger: o.logger, snapshot: o.snapshot, events }), o.window.from), o.snapshot.tasks)
+    current = await o.replayer.window(o.history, o.window, o.current, await o.replayer.take(o.history, o.window.from, o.warmupMs))
     o.cache?.set(key, current)
   }
-  const proposed = fromOn(await runInMemory({ config: o.config, logger: o.logger, snapshot: proposedSnapshot, events }), o.window.from)
+  const proposedConfig = applyChanges(o.current, o.changes)
+  const proposed = await o.replayer.window(o.history, o.window, proposedConfig, await o.replayer.take(o.history, o.window.from, o.warmupMs))
+  // The next proposal over this window will likely come: replay its history meanwhile.
+  o.replayer.prepare(o.history, o.window.from, o.warmupMs)
+  const since = o.warmupMs === undefined ? -Infinity : o.window.from - o.warmupMs
   const inWindow = (ts: number): boolean => ts >= o.window.from && ts < o.window.to
-  const recorded = o.recorded ? summarize({ decisions: o.recorded.decisions.filter((d) => inWindow(d.decidedAt)), suppressions: o.recorded.suppressions.filter((x) => inWindow(x.ts)) }, o.snapshot.tasks) : undefined
+  const rec = o.recorded ? { decisions: o.recorded.decisions.filter((d) => inWindow(d.decidedAt)), suppressions: o.recorded.suppressions.filter((x) => inWindow(x.ts)) } : undefined
+  let events = 0
+  let warmupEvents = 0
+  for (const b of o.history) {
+    for (const r of b) {
+      if (r.topic !== o.eventsTopic) continue
+      if (inWindow(r.ts)) events++
+      else if (r.ts < o.window.from && r.ts >= since) warmupEvents++
+    }
+  }
+  const agreement = rec ? agreementOf(rec.decisions, current.decisions) : undefined
   return {
     window: o.window,
     elapsedMs: Math.round(performance.now() - started),
-    events: events.filter((e) => e.ts >= o.window.from).length,
-    warmupEvents: events.filter((e) => e.ts < o.window.from).length,
+    events,
+    warmupEvents,
     currentCached,
-    current,
-    proposed: summarize(proposed, proposedSnapshot.tasks),
-    ...(recorded ? { recorded } : {}),
+    current: summarize(current, o.current.tasks),
+    proposed: summarize(proposed, proposedConfig.tasks),
+    ...(rec ? { recorded: summarize(rec, o.current.tasks), agreement } : {}),
   }
+}
+
+function agreementOf(recorded: readonly Decision[], current: readonly Decision[]): Agreement {
+  const ids = new Set(recorded.map((d) => d.decisionId))
+  return { recorded: recorded.length, current: current.length, same: current.filter((d) => ids.has(d.decisionId)).length }
 }

@@ -20,6 +20,8 @@ import type { Settings } from '../../operators/settings.ts'
 import type { BehaviorEvent, Decision, Suppression } from '../../operators/types.ts'
 import materialStats from '../../topologies/material-stats.ts'
 import pushDecisions from '../../topologies/push-decisions.ts'
+import { historyOfLog, inputTopics } from './replay.ts'
+import type { History } from './replay.ts'
 import type { LiveRates, SimulationResult, TopicKind, UserProfile, World } from './world.ts'
 import { ConfigView, RateMeter, splitAudienceId } from './world.ts'
 
@@ -139,6 +141,10 @@ export class EmbeddedWorld implements World {
     const latest = new Map<string, unknown>()
     for (const i of this.statsReader.items) if (i.ts < ts && i.value && typeof i.value.materialId === 'string') latest.set(i.value.materialId, i.value)
     return [...latest.values()]
+  }
+
+  history(): History {
+    return historyOfLog(this.log, inputTopics(this.settings))
   }
 
   profiles(): unknown[] {

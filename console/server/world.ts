@@ -7,6 +7,7 @@
 import type { HermesConfig } from '../../pipeline/config/schema.ts'
 import type { KeyQueryResult } from '../../pipeline/observability/key-query.ts'
 import type { BehaviorEvent, Decision, Suppression } from '../../operators/types.ts'
+import type { History } from './replay.ts'
 
 /** The kinds published to a topic of their own. */
 export type TopicKind = 'tasks' | 'materials' | 'audiences'
@@ -49,6 +50,11 @@ export interface World {
   suppressions(): readonly Suppression[]
   /** The latest `material-stats` record per material published before event time `ts`. */
   statsBefore(ts: number): unknown[]
+  /**
+   * The recorded inputs in the runs that processed them, for backtests that reproduce the world
+   * (embedded). Undefined when the runs are not known (Kafka): backtests then replay a snapshot.
+   */
+  history?(): History
   /** Configuration records in force as the pipeline reads them: profiles and memberships. */
   profiles(): unknown[]
   memberships(): unknown[]

@@ -3,6 +3,8 @@ import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import type { Changes } from '../backtest.ts'
 import { CurrentCache, backtest } from '../backtest.ts'
+import { Replayer, historyOfSnapshot } from '../replay.ts'
+import { parseSettings } from '../../../operators/settings.ts'
 import type { ConsoleContext } from '../context.ts'
 import type { FieldError, Kind } from '../kinds.ts'
 import { validateRecord } from '../kinds.ts'
@@ -17,12 +19,17 @@ const body = z.object({
     .prefault({}),
   from: z.number().int().optional(),
   to: z.number().int().optional(),
-  /** Events this long before `from` run first, to build counts and fatigue history (not counted). */
-  warmupMs: z.number().int().nonnegative().max(30 * DAY).default(0),
+  /** Only this much history before `from` is replayed (default: all of it, which reproduces the world). */
+  warmupMs: z.number().int().nonnegative().max(30 * DAY).optional(),
 })
 
 export function backtestRoutes(api: FastifyInstance, ctx: ConsoleContext): void {
   const cache = new CurrentCache()
+  // One replayer: it keeps the replay of the history before the last window asked for.
+  const replayer = new Replayer({ config: ctx.world.config, logger: ctx.logger.child({ component: 'backtest' }, { level: 'warn' }) })
+  api.addHook('onClose', async () => replayer.close())
+  const settings = parseSettings(ctx.world.config.hermes)
+  const partitions = (): number => ctx.world.config.topics.defaultPartitions
   api.post('/backtest', async (req, reply) => {
     const b = body.safeParse(req.body ?? {})
     if (!b.success) return badRequest(reply, '{changes: {tasks?, materials?, audiences?, experiments?}, from?, to?}', b.error)
@@ -46,8 +53,8 @@ export function backtestRoutes(api: FastifyInstance, ctx: ConsoleContext): void 
     const to = b.data.to ?? last + 1
     const from = b.data.from ?? to - DAY
     if (from >= to) return reply.code(400).send({ error: 'from must be before to', errors: [{ path: 'from', message: 'must be before to' }] })
-    const snapshot = { tasks: ctx.world.current('tasks'), materials: ctx.world.current('materials'), users: ctx.world.profiles(), audiences: ctx.world.memberships(), stats: ctx.world.statsBefore(from) }
-    // The in-memory runs log only what is wrong, not their start-up.
-    return backtest({ config: ctx.world.config, logger: ctx.logger.child({ component: 'backtest' }, { level: 'warn' }), snapshot, changes, events, window: { from, to }, warmupMs: b.data.warmupMs, cache, recorded: { decisions: [...ctx.world.decisions()], suppressions: [...ctx.world.suppressions()] } })
+    const current = { tasks: ctx.world.current('tasks'), materials: ctx.world.current('materials'), audiences: ctx.world.current('audiences') }
+    const history = ctx.world.history?.() ?? historyOfSnapshot(settings, partitions, { ...current, tasks: current.tasks.values(), materials: current.materials.values(), audiences: ctx.world.memberships(), users: ctx.world.profiles(), events })
+    return backtest({ replayer, history, current, changes, window: { from, to }, ...(b.data.warmupMs !== undefined ? { warmupMs: b.data.warmupMs } : {}), cache, eventsTopic: settings.topics.events, recorded: { decisions: [...ctx.world.decisions()], suppressions: [...ctx.world.suppressions()] } })
   })
 }

@@ -1,0 +1,347 @@
+/**
+ * Replays of the recorded world for backtests. The recorded inputs (behavior and item events,
+ * configuration records) are fed again, in the order and in the runs the pipeline processed them
+ * in, to both topologies over an in-memory log and memory state. The embedded runner is
+ * deterministic for a given sequence of runs, so replaying the recorded runs gives the recorded
+ * decisions, ids included: clicks, deliveries, material stats and the click model come back as
+ * they were, because the material-stats topology runs beside the decisions as it did.
+ *
+ * A run goes on from the history before the window on the same runner, never a restarted one:
+ * a restarted Task Center catches up (plans personalized sends for every user of a live task)
+ * where a continuous one does not, so a replay from restored state would not be the world again.
+ * The history is therefore replayed once per run; {@link Replayer.prepare} replays it in the
+ * background for the next run, so a proposal after the first pays only for its window.
+ */
+import type { HermesConfig } from '../../pipeline/config/schema.ts'
+import { EmbeddedLog } from '../../pipeline/embedded/log.ts'
+import type { LogEntry } from '../../pipeline/embedded/log.ts'
+import { EmbeddedRunner } from '../../pipeline/embedded/runner.ts'
+import type { HermesLogger } from '../../pipeline/observability/logger.ts'
+import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
+import { parseSettings } from '../../operators/settings.ts'
+import type { Settings } from '../../operators/settings.ts'
+import type { Decision, Suppression } from '../../operators/types.ts'
+import materialStats from '../../topologies/material-stats.ts'
+import pushDecisions from '../../topologies/push-decisions.ts'
+import type { TopicKind } from './world.ts'
+import { ConfigView } from './world.ts'
+
+/** One recorded input record, where it was appended. */
+export interface RecordedInput {
+  topic: string
+  partition: number
+  key: string | null
+  value: Buffer | null
+  ts: number
+}
+
+/**
+ * The recorded inputs in the runs that processed them: each inner list was appended before one
+ * run of the pipeline (an hour of `npm start`, a publish, a simulated event).
+ */
+export type History = RecordedInput[][]
+
+/** The external inputs of the two topologies (what no node of theirs produces). */
+export function inputTopics(settings: Settings): string[] {
+  const t = settings.topics
+  return [t.events, t.items, t.tasks, t.materials, t.users, t.audiences]
+}
+
+/**
+ * The history of an embedded log: its input records grouped into the runs that processed them.
+ * A run boundary is where the log holds a record the pipeline produced (a decision, a changelog,
+ * a repartitioned record...) between two input records: inputs were appended, then a run wrote.
+ */
+export function historyOfLog(log: EmbeddedLog, inputs: readonly string[]): History {
+  const isInput = new Set(inputs)
+  const all: Array<{ seq: number; input: RecordedInput | null }> = []
+  for (const topic of log.topicNames()) {
+    const input = isInput.has(topic)
+    for (let p = 0; p < log.partitions(topic); p++) {
+      for (let o = 0; o < log.endOffset(topic, p); o++) {
+        const e = log.read(topic, p, o) as LogEntry
+        all.push({ seq: e.seq, input: input ? { topic, partition: p, key: e.key, value: e.value, ts: e.timestamp } : null })
+      }
+    }
+  }
+  all.sort((a, b) => a.seq - b.seq)
+  const history: History = []
+  let batch: RecordedInput[] = []
+  let outputSince = false
+  for (const a of all) {
+    if (!a.input) {
+      outputSince = true
+      continue
+    }
+    if (outputSince && batch.length) {
+      history.push(batch)
+      batch = []
+    }
+    outputSince = false
+    batch.push(a.input)
+  }
+  if (batch.length) history.push(batch)
+  return history
+}
+
+/** A history of one run from a configuration snapshot and events (when no recorded runs are known). */
+export function historyOfSnapshot(settings: Settings, partitions: (topic: string) => number, o: { tasks: Iterable<unknown>; materials: Iterable<unknown>; users: Iterable<unknown>; audiences: Iterable<unknown>; events: Iterable<{ userId: string; ts: number }> }): History {
+  const t = settings.topics
+  const batch: RecordedInput[] = []
+  const put = (topic: string, key: string, value: unknown, ts: number): void => {
+    batch.push({ topic, partition: partitionFor(key, partitions(topic)), key, value: Buffer.from(JSON.stringify(value)), ts })
+  }
+  for (const m of o.materials) put(t.materials, (m as { materialId: string }).materialId, m, 0)
+  for (const x of o.tasks) put(t.tasks, (x as { taskId: string }).taskId, x, 0)
+  for (const u of o.users) put(t.users, (u as { userId: string }).userId, u, 0)
+  for (const a of o.audiences) put(t.audiences, (a as { userId: string }).userId, a, 0)
+  for (const e of o.events) put(t.events, e.userId, e, e.ts)
+  return [batch]
+}
+
+/** The configuration a window runs with: what is in force for tasks, materials and memberships. */
+export interface WindowConfig {
+  tasks: ReadonlyMap<string, unknown>
+  materials: ReadonlyMap<string, unknown>
+  /** Memberships by `<segmentId>:<userId>` (members only). */
+  audiences: ReadonlyMap<string, unknown>
+}
+
+/** What one replayed window decided (from the window's start on). */
+export interface ReplayOutput {
+  decisions: Decision[]
+  suppressions: Suppression[]
+}
+
+/** A runner that has replayed the history before a window, waiting for the window (used once). */
+export interface Warm {
+  runner: EmbeddedRunner
+  log: EmbeddedLog
+  /** Index of the first run of the window in the history. */
+  fork: number
+  /** Events older than this are not replayed (`from - warmupMs`; -Infinity: all history). */
+  since: number
+  key: string
+}
+
+const CONFIG_KINDS: readonly TopicKind[] = ['tasks', 'materials', 'audiences']
+
+/** Options of {@link Replayer}. */
+export interface ReplayerOptions {
+  config: HermesConfig
+  logger: HermesLogger
+}
+
+/**
+ * Replays windows of a history. Keeps the last warm state (the history before a window's first
+ * run), so that the current and the proposed configuration, and further proposals over the same
+ * window, replay the history once.
+ */
+export class Replayer {
+  private readonly config: HermesConfig
+  private readonly settings: Settings
+  private spare: Promise<Warm> | null = null
+  private closed = false
+
+  constructor(private readonly o: ReplayerOptions) {
+    // Memory state and a commit cadence that never flushes mid-run; no wall-clock limits on
+    // event time, since recorded events may be old.
+    this.config = { ...o.config, runtime: { ...o.config.runtime, stateBackend: 'memory', commitEveryRecords: Number.MAX_SAFE_INTEGER, commitIntervalMs: 3_600_000 }, time: { ...o.config.time, maxFutureMs: null } }
+    this.settings = parseSettings(o.config.hermes)
+  }
+
+  private kindOf(topic: string): TopicKind | 'users' | null {
+    const t = this.settings.topics
+    return topic === t.tasks ? 'tasks' : topic === t.materials ? 'materials' : topic === t.audiences ? 'audiences' : topic === t.users ? 'users' : null
+  }
+
+  private async open(log: EmbeddedLog, maps: Map<string, Map<string, Buffer>>): Promise<EmbeddedRunner> {
+    const env = { settings: this.config.hermes }
+    return EmbeddedRunner.open({ topologies: [pushDecisions(env), materialStats(env)], config: this.config, log, state: { kind: 'memory', maps }, logger: this.o.logger })
+  }
+
+  /** The first run of the history holding a record at or after `from`: where the window starts. */
+  static forkOf(history: History, from: number): number {
+    const i = history.findIndex((batch) => batch.some((r) => r.ts >= from))
+    return i < 0 ? history.length : i
+  }
+
+  private static keyOf(history: History, from: number, warmupMs?: number): { key: string; fork: number; since: number } {
+    const fork = Replayer.forkOf(history, from)
+    const size = history.slice(0, fork).reduce((n, b) => n + b.length, 0)
+    const since = warmupMs === undefined ? -Infinity : from - warmupMs
+    return { key: `${fork}\u0000${size}\u0000${since}`, fork, since }
+  }
+
+  /**
+   * A runner that has replayed the history before the window starting at `from`: the spare one
+   * prepared for it, or a new one. `warmupMs` keeps only that much of the events before `from`
+   * (the configuration records all stay): faster on a long history, but fatigue, counts and the
+   * model then start from less than the world had, so the replay agrees less with the recording.
+   */
+  async take(history: History, from: number, warmupMs?: number): Promise<Warm> {
+    const { key, fork, since } = Replayer.keyOf(history, from, warmupMs)
+    const spare = this.spare
+    this.spare = null
+    if (spare) {
+      const w = await spare.catch(() => null)
+      if (w && w.key === key) return w
+      if (w) await w.runner.close()
+    }
+    return this.build(history, key, fork, since)
+  }
+
+  /**
+   * Replays the history before the window in the background, for the next {@link take} of the
+   * same window; replaces a spare prepared for another window.
+   */
+  prepare(history: History, from: number, warmupMs?: number): void {
+    if (this.closed) return
+    const { key, fork, since } = Replayer.keyOf(history, from, warmupMs)
+    const previous = this.spare
+    this.spare = (async () => {
+      const old = previous ? await previous.catch(() => null) : null
+      if (old && old.key === key) return old
+      if (old) await old.runner.close()
+      return this.build(history, key, fork, since)
+    })()
+    // A failure surfaces at the next take, which then builds its own.
+    this.spare.catch(() => undefined)
+  }
+
+  /** Stops preparing and releases the spare runner. */
+  async close(): Promise<void> {
+    this.closed = true
+    const w = this.spare ? await this.spare.catch(() => null) : null
+    this.spare = null
+    if (w) await w.runner.close()
+  }
+
+  private async build(history: History, key: string, fork: number, since: number): Promise<Warm> {
+    const t = this.settings.topics
+    const timed = new Set([t.events, t.items])
+    const log = EmbeddedLog.inMemory()
+    const runner = await this.open(log, new Map())
+    try {
+      for (const batch of history.slice(0, fork)) {
+        if (this.closed) throw new Error('the console is closing')
+        let n = 0
+        for (const r of batch) {
+          if (timed.has(r.topic) && r.ts < since) continue
+          this.append(log, r)
+          n++
+        }
+        if (n) await runner.run()
+        // Between runs, let requests be served while a spare is prepared.
+        await new Promise<void>((done) => setImmediate(done))
+      }
+    } catch (err) {
+      await runner.close()
+      throw err
+    }
+    return { runner, log, fork, since, key }
+  }
+
+  private append(log: EmbeddedLog, r: RecordedInput): void {
+    if (!log.hasTopic(r.topic)) log.createTopic(r.topic, this.config.topics.defaultPartitions)
+    // The recorded partition, when the log has it; else where the key goes (a snapshot history).
+    const partitions = log.partitions(r.topic)
+    const p = r.partition < partitions ? r.partition : partitionFor(r.key ?? '', partitions)
+    log.append(r.topic, p, r.key, r.value, r.ts)
+  }
+
+  /**
+   * Runs the window (`from <= ts < to`, and the history after it) on a warm runner (closed after) with the
+   * configuration `config`: where it differs from what was in force at the window's start, its
+   * records are appended at `from`, and the window's own configuration records of tasks,
+   * materials and memberships are left out (the configuration given is the one that runs).
+   * With the configuration the world ran with, this is the recorded window again.
+   */
+  async window(history: History, w: { from: number; to: number }, config: WindowConfig, warm: Warm): Promise<ReplayOutput> {
+    const t = this.settings.topics
+    const { log, runner } = warm
+    // Configuration of the window is the one given: recorded changes from the window on are left out.
+    const skip = new Set([t.tasks, t.materials, t.audiences])
+    const timed = new Set([t.events, t.items])
+    // The world after the window is replayed too: a push decided in the window may go out (and be
+    // recorded) only later, after a delay or a hold, when later records move time on.
+    const keep = (r: RecordedInput): boolean => !(skip.has(r.topic) && r.ts >= w.from) && !(timed.has(r.topic) && r.ts < warm.since)
+    let first = true
+    try {
+      for (const batch of history.slice(warm.fork)) {
+        const records = batch.filter(keep)
+        if (first) {
+          // After the configuration recorded before the window (a partition is read in order),
+          // before the rest: the changes are in force from the window's start.
+          const earlier = (r: RecordedInput): boolean => skip.has(r.topic) || r.topic === t.users ? r.ts < w.from : false
+          for (const r of records) if (earlier(r)) this.append(log, r)
+          for (const r of this.configChanges(this.viewAt(history, w.from), config, w.from)) this.append(log, r)
+          for (const r of records) if (!earlier(r)) this.append(log, r)
+          first = false
+        } else for (const r of records) this.append(log, r)
+        await runner.run()
+      }
+    } finally {
+      await runner.close()
+    }
+    const inWindow = (ts: number): boolean => ts >= w.from && ts < w.to
+    return {
+      decisions: readValues<Decision>(log, t.decisions).filter((d) => inWindow(d.decidedAt)),
+      suppressions: readValues<Suppression>(log, t.suppressions).filter((s) => inWindow(s.ts)),
+    }
+  }
+
+  /** The configuration in force just before `ts`: the history's configuration records older than it. */
+  private viewAt(history: History, ts: number): ConfigView {
+    const view = new ConfigView()
+    for (const batch of history) {
+      for (const r of batch) {
+        const kind = r.ts < ts ? this.kindOf(r.topic) : null
+        const value = kind ? parseValue(r.value) : undefined
+        if (kind && value !== undefined) view.apply(kind, r.key, value)
+      }
+    }
+    return view
+  }
+
+  /** The records that turn the configuration in force (`view`) into `config`, at time `ts`. */
+  private configChanges(view: ConfigView, config: WindowConfig, ts: number): RecordedInput[] {
+    const t = this.settings.topics
+    const out: RecordedInput[] = []
+    const put = (topic: string, key: string, value: unknown): void => {
+      out.push({ topic, partition: Number.MAX_SAFE_INTEGER, key, value: value === null ? null : Buffer.from(JSON.stringify(value)), ts })
+    }
+    for (const kind of CONFIG_KINDS) {
+      const before = view[kind]
+      const after = config[kind]
+      const topic = kind === 'tasks' ? t.tasks : kind === 'materials' ? t.materials : t.audiences
+      for (const [id, rec] of after) if (JSON.stringify(before.get(id)) !== JSON.stringify(rec)) put(topic, kind === 'audiences' ? (rec as { userId: string }).userId : id, rec)
+      for (const [id, rec] of before) {
+        if (after.has(id)) continue
+        if (kind === 'audiences') {
+          const a = rec as { userId: string; segmentId: string }
+          put(topic, a.userId, { userId: a.userId, segmentId: a.segmentId, member: false })
+        } else put(topic, id, null)
+      }
+    }
+    return out
+  }
+}
+
+/** A JSON value of the log: null for a tombstone, undefined for bad input (the pipeline dead-letters it). */
+function parseValue(v: Buffer | null): unknown {
+  if (v === null) return null
+  try {
+    return JSON.parse(v.toString('utf8')) as unknown
+  } catch {
+    return undefined
+  }
+}
+
+/** The JSON values of a topic in append order. */
+function readValues<T>(log: EmbeddedLog, topic: string): T[] {
+  if (!log.hasTopic(topic)) return []
+  const entries: LogEntry[] = []
+  for (let p = 0; p < log.partitions(topic); p++) for (let i = 0; i < log.endOffset(topic, p); i++) entries.push(log.read(topic, p, i) as LogEntry)
+  return entries.sort((a, b) => a.seq - b.seq).flatMap((e) => (e.value === null ? [] : [JSON.parse(e.value.toString('utf8')) as T]))
+}
