@@ -17,6 +17,7 @@ import type { HermesLogger } from '../../pipeline/observability/logger.ts'
 import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
 import { parseSettings } from '../../operators/settings.ts'
 import type { Settings } from '../../operators/settings.ts'
+import type { Exposure } from '../../operators/exposures.ts'
 import type { BehaviorEvent, Decision, Suppression } from '../../operators/types.ts'
 import materialStats from '../../topologies/material-stats.ts'
 import pushDecisions from '../../topologies/push-decisions.ts'
@@ -81,6 +82,7 @@ export class EmbeddedWorld implements World {
   private readonly eventReader: TopicReader<BehaviorEvent>
   private readonly decisionReader: TopicReader<Decision>
   private readonly suppressionReader: TopicReader<Suppression>
+  private readonly exposureReader: TopicReader<Exposure>
   private readonly statsReader: TopicReader<{ materialId?: string }>
   private sortedEvents: BehaviorEvent[] = []
   private queue: Promise<unknown> = Promise.resolve()
@@ -96,6 +98,7 @@ export class EmbeddedWorld implements World {
     this.eventReader = new TopicReader(log, t.events)
     this.decisionReader = new TopicReader(log, t.decisions)
     this.suppressionReader = new TopicReader(log, t.suppressions)
+    this.exposureReader = new TopicReader(log, t.exposures)
     this.statsReader = new TopicReader(log, t.stats)
     this.refresh()
   }
@@ -133,6 +136,7 @@ export class EmbeddedWorld implements World {
     }
     this.decisionReader.refresh()
     this.suppressionReader.refresh()
+    this.exposureReader.refresh()
     this.statsReader.refresh()
   }
 
@@ -180,6 +184,11 @@ export class EmbeddedWorld implements World {
   suppressions(): readonly Suppression[] {
     this.refresh()
     return this.suppressionReader.items.map((i) => i.value)
+  }
+
+  exposures(): readonly Exposure[] {
+    this.refresh()
+    return this.exposureReader.items.map((i) => i.value)
   }
 
   /** Event time of the newest event in the world (changes are appended at it, so they apply "now"). */

@@ -24,6 +24,7 @@ import { topicFormat } from '../../pipeline/registry/formats.ts'
 import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
 import { parseSettings } from '../../operators/settings.ts'
 import type { Settings } from '../../operators/settings.ts'
+import type { Exposure } from '../../operators/exposures.ts'
 import type { BehaviorEvent, Decision, Suppression } from '../../operators/types.ts'
 import type { AuditEntry, AuditSink } from './store.ts'
 import { ConfigStore } from './store.ts'
@@ -51,12 +52,13 @@ export class KafkaWorld implements World {
   private eventsSorted = true
   private readonly decisionList: Decision[] = []
   private readonly suppressionList: Suppression[] = []
+  private readonly exposureList: Exposure[] = []
   private readonly stats: Array<{ value: { materialId?: string }; ts: number }> = []
   private readonly meter = new RateMeter()
   /** Next offset to read per `topic:partition`. */
   private readonly positions = new Map<string, number>()
   private readonly topics: Settings['topics']
-  private readonly kindOfTopic: Map<string, TopicKind | 'users' | 'events' | 'decisions' | 'suppressions' | 'stats' | 'audit'>
+  private readonly kindOfTopic: Map<string, TopicKind | 'users' | 'events' | 'decisions' | 'suppressions' | 'exposures' | 'stats' | 'audit'>
   private maxEventTs = 0
 
   private constructor(
@@ -79,6 +81,7 @@ export class KafkaWorld implements World {
       [t.events, 'events'],
       [t.decisions, 'decisions'],
       [t.suppressions, 'suppressions'],
+      [t.exposures, 'exposures'],
       [t.stats, 'stats'],
       [config.console.auditTopic, 'audit'],
     ])
@@ -94,7 +97,7 @@ export class KafkaWorld implements World {
   static async open(o: KafkaWorldOptions): Promise<KafkaWorld> {
     const { config, logger } = o
     const t = parseSettings(config.hermes).topics
-    const all = [t.tasks, t.materials, t.audiences, t.users, t.events, t.decisions, t.suppressions, t.stats]
+    const all = [t.tasks, t.materials, t.audiences, t.users, t.events, t.decisions, t.suppressions, t.exposures, t.stats]
     const avro = all.filter((topic) => topicFormat(config, topic) === 'avro')
     if (avro.length) throw new Error(`hermes console on Kafka reads and writes JSON values; topics ${avro.join(', ')} are Avro (topics.overrides.<topic>.format): not supported by the console yet`)
     const kafka = createKafkaClient(config.kafka, logger, `${config.kafka.clientId}-console`)
@@ -176,6 +179,9 @@ export class KafkaWorld implements World {
         if (value) this.suppressionList.push(value as Suppression)
         this.meter.add({ events: 0, decisions: 0, suppressions: 1 })
         return
+      case 'exposures':
+        if (value) this.exposureList.push(value as Exposure)
+        return
       case 'stats':
         if (value) this.stats.push({ value: value as { materialId?: string }, ts: Number(message.timestamp) })
         return
@@ -229,6 +235,10 @@ export class KafkaWorld implements World {
 
   suppressions(): readonly Suppression[] {
     return this.suppressionList
+  }
+
+  exposures(): readonly Exposure[] {
+    return this.exposureList
   }
 
   statsBefore(ts: number): unknown[] {

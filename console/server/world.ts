@@ -7,6 +7,7 @@
 import type { HermesConfig } from '../../pipeline/config/schema.ts'
 import type { KeyQueryResult } from '../../pipeline/observability/key-query.ts'
 import type { BehaviorEvent, Decision, Suppression } from '../../operators/types.ts'
+import type { Exposure } from '../../operators/exposures.ts'
 import type { History } from './replay.ts'
 
 /** The kinds published to a topic of their own. */
@@ -48,6 +49,8 @@ export interface World {
   events(): readonly BehaviorEvent[]
   decisions(): readonly Decision[]
   suppressions(): readonly Suppression[]
+  /** Every candidate's exposure (sent, suppressed, held out) with its experiment and arm. */
+  exposures(): readonly Exposure[]
   /** The latest `material-stats` record per material published before event time `ts`. */
   statsBefore(ts: number): unknown[]
   /**

@@ -1,5 +1,6 @@
-// Report: per task and per experiment arm, pushes, suppressions by reason, clicks and CTR with
-// its 95% interval, over time as charts; and the live rates, polled from the metrics.
+// Report: per task and per experiment arm (holdouts included), exposed users, pushes,
+// suppressions by reason, clicks and CTR with its 95% interval, over time as charts; and the live
+// rates, polled from the metrics.
 import { html } from './html.js'
 import { useEffect, useState } from 'preact/hooks'
 import { api, messageOf } from './api.js'
@@ -71,24 +72,29 @@ export function ReportPage() {
     const tp = align(tasks, 'pushes')
     const ac = align(arms, 'clicks')
     const ap = align(arms, 'pushes')
+    const ar = align(arms, 'ctr')
+    const au = align(arms, 'users')
     const armName = (a) => `${a.experiment}/${a.arm}`
     body = html`
       <h3>Tasks</h3>
-      <table class="list numbers" aria-label="Tasks report"><thead><tr><th>task</th><th>pushes</th><th>suppressions</th><th>clicks</th><th>CTR</th><th>95% interval</th></tr></thead>
-        <tbody>${tasks.map((t) => html`<tr><td>${t.taskId}</td><td>${t.pushes}</td><td title=${JSON.stringify(t.suppressions)}>${sum(t.suppressions)}</td><td>${t.clicks}</td><td>${pct(t.ctr)}</td><td>${pct(t.ctrLow)} – ${pct(t.ctrHigh)}</td></tr>`)}</tbody></table>
+      <table class="list numbers" aria-label="Tasks report"><thead><tr><th>task</th><th>users</th><th>pushes</th><th>suppressions</th><th>clicks</th><th>CTR</th><th>95% interval</th></tr></thead>
+        <tbody>${tasks.map((t) => html`<tr><td>${t.taskId}</td><td>${t.users}</td><td>${t.pushes}</td><td title=${JSON.stringify(t.suppressions)}>${sum(t.suppressions)}</td><td>${t.clicks}</td><td>${pct(t.ctr)}</td><td>${pct(t.ctrLow)} – ${pct(t.ctrHigh)}</td></tr>`)}</tbody></table>
       <div class="charts">
         <${Chart} label="Pushes per task over time" type="line" labels=${tp.labels} datasets=${tasks.map((t) => ({ label: t.taskId, data: tp.values(t) }))} />
         <${Chart} label="Suppressions by reason per task" stacked=${true} labels=${tasks.map((t) => t.taskId)} datasets=${reasons.map((r) => ({ label: r, data: tasks.map((t) => t.suppressions?.[r] ?? 0) }))} />
       </div>
       <h3>Experiment arms</h3>
-      <table class="list numbers" aria-label="Arms report"><thead><tr><th>experiment</th><th>arm</th><th>users</th><th>pushes</th><th>clicks</th><th>CTR</th><th>95% interval</th></tr></thead>
-        <tbody>${arms.map((a) => html`<tr><td>${a.experiment}</td><td class="text">${a.arm}</td><td>${a.users}</td><td>${a.pushes}</td><td>${a.clicks}</td><td>${pct(a.ctr)}</td><td>${pct(a.ctrLow)} – ${pct(a.ctrHigh)}</td></tr>`)}</tbody></table>
+      <p class="hint">Users: every user exposed in the arm (sent, suppressed or held out), from the exposures; a holdout arm has users and no pushes. Differences are against the experiment's control arm (Newcombe's interval for CTR, Welch's for clicks per user), as <code>hermes report experiments</code> gives them.</p>
+      <table class="list numbers" aria-label="Arms report"><thead><tr><th>experiment</th><th>arm</th><th>users</th><th>held out</th><th>pushes</th><th>suppressions</th><th>clicks</th><th>CTR</th><th>95% interval</th><th>clicks/user</th><th>CTR vs control</th></tr></thead>
+        <tbody>${arms.map((a) => html`<tr><td>${a.experiment}</td><td class="text">${a.arm}</td><td>${a.users}</td><td>${a.heldOut}</td><td>${a.pushes}</td><td title=${JSON.stringify(a.suppressions)}>${sum(a.suppressions)}</td><td>${a.clicks}</td><td>${pct(a.ctr)}</td><td>${pct(a.ctrLow)} – ${pct(a.ctrHigh)}</td><td>${a.clicksPerUser === null ? '–' : a.clicksPerUser.toFixed(4)}</td><td>${a.vsControl ? html`${pct(a.vsControl.ctr)}${a.vsControl.ctrInterval ? ` [${pct(a.vsControl.ctrInterval[0])}, ${pct(a.vsControl.ctrInterval[1])}]` : ''}` : 'control'}</td></tr>`)}</tbody></table>
       <div class="charts">
         <${Chart} label="CTR by arm (with 95% interval bounds)" labels=${arms.map(armName)} datasets=${[
           { label: 'CTR low', data: arms.map((a) => a.ctrLow ?? 0) },
           { label: 'CTR', data: arms.map((a) => a.ctr ?? 0) },
           { label: 'CTR high', data: arms.map((a) => a.ctrHigh ?? 0) },
         ]} />
+        <${Chart} label="CTR per arm over time" type="line" labels=${ar.labels} datasets=${arms.map((a) => ({ label: armName(a), data: ar.values(a) }))} />
+        <${Chart} label="Users exposed per arm over time" type="line" labels=${au.labels} datasets=${arms.map((a) => ({ label: armName(a), data: au.values(a) }))} />
         <${Chart} label="Clicks per arm over time" type="line" labels=${ac.labels} datasets=${arms.map((a) => ({ label: armName(a), data: ac.values(a) }))} />
         <${Chart} label="Pushes per arm over time" type="line" labels=${ap.labels} datasets=${arms.map((a) => ({ label: armName(a), data: ap.values(a) }))} />
       </div>`

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import type { ConsoleContext } from '../context.ts'
-import { buildReport, clickedDecisions } from '../report.ts'
+import { buildReport } from '../report.ts'
 import { badRequest } from './config.ts'
 
 const query = z.object({
@@ -20,8 +20,9 @@ export function reportRoutes(api: FastifyInstance, ctx: ConsoleContext): void {
     const { task, experiment, from, to, bucket } = q.data
     return buildReport({
       decisions: ctx.world.decisions(),
+      exposures: ctx.world.exposures(),
       suppressions: ctx.world.suppressions(),
-      clicked: clickedDecisions(ctx.world.events()),
+      events: ctx.world.events(),
       query: { bucket, ...(task !== undefined ? { task } : {}), ...(experiment !== undefined ? { experiment } : {}), ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) },
     })
   })
