@@ -8,7 +8,9 @@
  *
  * Interactive queries go to the observability server (`/query/users/:id`) of the instance that
  * owns the user's partition, found in the decision topology's consumer group, where each member
- * advertises its address (pipeline/kafka/assigner.ts), as Kafka Streams finds a key's host. Values must be JSON: Avro topics are refused at start.
+ * advertises its address (pipeline/kafka/assigner.ts), as Kafka Streams finds a key's host.
+ * Values are JSON or, on topics the configuration makes Avro, Avro through the schema registry
+ * (topic-values.ts); the audit topic is the console's own and always JSON.
  */
 import { randomBytes } from 'node:crypto'
 import type { Admin, Consumer, Producer } from 'kafkajs'
@@ -20,7 +22,6 @@ import type { TopicSpec } from '../../pipeline/kafka/admin.ts'
 import { createKafkaClient, subscribeWhenKnown } from '../../pipeline/kafka/client.ts'
 import type { KeyQueryResult } from '../../pipeline/observability/key-query.ts'
 import type { HermesLogger } from '../../pipeline/observability/logger.ts'
-import { topicFormat } from '../../pipeline/registry/formats.ts'
 import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
 import { parseSettings } from '../../operators/settings.ts'
 import type { Settings } from '../../operators/settings.ts'
@@ -28,6 +29,7 @@ import type { Exposure } from '../../operators/exposures.ts'
 import type { BehaviorEvent, Decision, Suppression } from '../../operators/types.ts'
 import type { AuditEntry, AuditSink } from './store.ts'
 import { ConfigStore } from './store.ts'
+import { TopicValues } from './topic-values.ts'
 import type { LiveRates, SimulationResult, TopicKind, UserProfile, World } from './world.ts'
 import { ConfigView, RateMeter, splitAudienceId } from './world.ts'
 
@@ -70,6 +72,7 @@ export class KafkaWorld implements World {
     private readonly simulateWaitMs: number,
     /** Describes the decision topology's consumer group: who owns which partition, at which address. */
     private readonly groups: Admin,
+    private readonly values: TopicValues,
   ) {
     this.topics = parseSettings(config.hermes).topics
     const t = this.topics
@@ -98,8 +101,9 @@ export class KafkaWorld implements World {
     const { config, logger } = o
     const t = parseSettings(config.hermes).topics
     const all = [t.tasks, t.materials, t.audiences, t.users, t.events, t.decisions, t.suppressions, t.exposures, t.stats]
-    const avro = all.filter((topic) => topicFormat(config, topic) === 'avro')
-    if (avro.length) throw new Error(`hermes console on Kafka reads and writes JSON values; topics ${avro.join(', ')} are Avro (topics.overrides.<topic>.format): not supported by the console yet`)
+    const values = new TopicValues(config, logger)
+    const avro = values.avroTopics(all)
+    if (avro.length) logger.info({ topics: avro, registry: config.schemaRegistry.url.replace(/\/\/[^@/]*@/, '//') }, 'console: Avro topics, read and written through the schema registry')
     const kafka = createKafkaClient(config.kafka, logger, `${config.kafka.clientId}-console`)
     const admin = new KafkaAdmin(kafka, logger, config.kafka.replicationFactor, config.kafka.brokers)
     await admin.connect()
@@ -115,7 +119,7 @@ export class KafkaWorld implements World {
     await consumer.connect()
     const groups = kafka.admin()
     await groups.connect()
-    const world = new KafkaWorld(config, logger, admin, producer, consumer, o.simulateWaitMs ?? 5000, groups)
+    const world = new KafkaWorld(config, logger, admin, producer, consumer, o.simulateWaitMs ?? 5000, groups, values)
     const topics = [...all, config.console.auditTopic]
     await subscribeWhenKnown(consumer, topics)
     const ends = new Map<string, number>()
@@ -145,18 +149,18 @@ export class KafkaWorld implements World {
     return world
   }
 
-  private receive(topic: string, partition: number, message: { key: Buffer | null; value: Buffer | null; offset: string; timestamp: string }): void {
-    this.positions.set(`${topic}:${partition}`, Number(message.offset) + 1)
+  private async receive(topic: string, partition: number, message: { key: Buffer | null; value: Buffer | null; offset: string; timestamp: string }): Promise<void> {
     const kind = this.kindOfTopic.get(topic)
-    if (!kind) return
     let value: unknown = null
-    if (message.value !== null) {
+    if (kind && message.value !== null) {
       try {
-        value = JSON.parse(message.value.toString('utf8'))
+        value = kind === 'audit' ? JSON.parse(message.value.toString('utf8')) : await this.values.decode(topic, message.value)
       } catch {
-        return // not JSON: the pipeline dead-letters it; the console has nothing to show
+        value = undefined // unreadable (not JSON, not Avro of a known schema): the pipeline dead-letters it; the console has nothing to show
       }
     }
+    this.positions.set(`${topic}:${partition}`, Number(message.offset) + 1)
+    if (!kind || value === undefined) return
     const key = message.key?.toString('utf8') ?? null
     switch (kind) {
       case 'audit':
@@ -192,10 +196,11 @@ export class KafkaWorld implements World {
 
   private async send(topic: string, key: string, value: unknown, ts?: number): Promise<void> {
     const partitions = this.admin.partitions(topic)
+    const bytes = topic === this.config.console.auditTopic ? Buffer.from(JSON.stringify(value)) : await this.values.encode(topic, value)
     await this.producer.send({
       topic,
       acks: -1,
-      messages: [{ key, value: value === null ? null : JSON.stringify(value), partition: partitionFor(key, partitions), ...(ts !== undefined ? { timestamp: String(ts) } : {}) }],
+      messages: [{ key, value: bytes, partition: partitionFor(key, partitions), ...(ts !== undefined ? { timestamp: String(ts) } : {}) }],
     })
   }
 
