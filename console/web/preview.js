@@ -87,7 +87,8 @@ export function BacktestResult({ result }) {
     <div class=${result.recorded ? 'side-by-side three' : 'side-by-side'}>
       ${result.recorded ? html`<${SummaryCard} title="Recorded" s=${result.recorded} />` : null}
       <${SummaryCard} title="Current" s=${current} /><${SummaryCard} title="Proposed" s=${proposed} /></div>
-    ${result.recorded ? html`<p class="muted">Recorded: what the world decided in the window. Current: the configuration in force replayed in memory${result.warmupEvents ? '' : ', with user state (fatigue, counts) starting empty at the window: add a warm-up to bring it closer to recorded'}.</p>` : null}
+    ${result.recorded ? html`<p class="muted">Recorded: what the world decided in the window. Current: the recorded world replayed in memory with the configuration in force, from its start (or the warm-up given), events, clicks and model updates as they came. Proposed: the same with the changes from the window's start.</p>` : null}
+    ${result.agreement ? html`<p aria-label="Agreement" class=${result.agreement.same === result.agreement.recorded && result.agreement.current === result.agreement.recorded ? 'ok' : 'muted'}>The current replay made ${result.agreement.same.toLocaleString('en-US')} of the ${result.agreement.recorded.toLocaleString('en-US')} recorded decisions (same ids)${result.agreement.current !== result.agreement.same ? `, and ${(result.agreement.current - result.agreement.same).toLocaleString('en-US')} others` : ''}${result.agreement.same === result.agreement.recorded && result.agreement.current === result.agreement.recorded ? ': the replay is the world, so the difference of the proposal is the change alone' : ' (a configuration changed since the window, or a partial warm-up)'}.</p>` : null}
     <table class="list numbers" aria-label="Suppressions by reason"><thead><tr><th>suppression reason</th><th>current</th><th>proposed</th><th>change</th></tr></thead>
       <tbody>${reasons.map((r) => html`<tr><td>${r}</td><td>${current.suppressions[r] ?? 0}</td><td>${proposed.suppressions[r] ?? 0}</td><td>${delta(current.suppressions[r] ?? 0, proposed.suppressions[r] ?? 0)}</td></tr>`)}</tbody></table>
     <div class="charts">
@@ -122,8 +123,9 @@ export function PreviewPage({ session, draft, onPublished }) {
     setRunning(true)
     setNotice(null)
     try {
-      const warmupMs = warmupH ? Math.round(Number(warmupH) * 3_600_000) : undefined
-      const r = await api('POST', '/api/v1/backtest', { changes, from: fromInput(from), to: fromInput(to), ...(warmupMs ? { warmupMs } : {}) })
+      // Empty: all the recorded history before the window (what reproduces the world).
+      const warmupMs = warmupH === '' ? undefined : Math.round(Number(warmupH) * 3_600_000)
+      const r = await api('POST', '/api/v1/backtest', { changes, from: fromInput(from), to: fromInput(to), ...(warmupMs !== undefined ? { warmupMs } : {}) })
       setResult(r)
       if (!from) setFrom(toInput(r.window.from))
       if (!to) setTo(toInput(r.window.to))
@@ -155,12 +157,12 @@ export function PreviewPage({ session, draft, onPublished }) {
   return html`<div class="preview">
     <div class="two-col"><${RenderPanel} changes=${changes} /><${AudiencePanel} changes=${changes} /></div>
     <section class="panel" aria-label="Backtest"><h3>Backtest</h3>
-      <p class="muted">Runs the recorded events of the window through the current configuration and through it with these changes, in memory; nothing is published.</p>
+      <p class="muted">Replays the recorded world (events, item events, clicks) through the current configuration and through it with these changes, in memory; nothing is published. The first backtest of a window replays the history before it twice; later ones reuse a replay prepared meanwhile.</p>
       <${JsonField} label="Proposed changes (JSON)" value=${changes} onChange=${(v) => setChanges(v ?? {})} rows="8" hint='{"tasks": [task records], "materials": [...]}: from "Preview & backtest" in Configure, or typed here' />
       <div class="row">
         <label>From (UTC) <input type="datetime-local" value=${from} onInput=${(e) => setFrom(e.currentTarget.value)} /></label>
         <label>To (UTC) <input type="datetime-local" value=${to} onInput=${(e) => setTo(e.currentTarget.value)} /></label>
-        <label>Warm-up (hours) <input type="number" min="0" max="720" step="1" value=${warmupH} placeholder="0" onInput=${(e) => setWarmupH(e.currentTarget.value)} /></label>
+        <label>Warm-up (hours) <input type="number" min="0" max="720" step="1" value=${warmupH} placeholder="all" onInput=${(e) => setWarmupH(e.currentTarget.value)} /></label>
         <button class="primary" disabled=${running} onClick=${run}>${running ? 'Running…' : 'Run backtest'}</button>
       </div>
       ${notice ? html`<div class=${notice.error ? 'error' : 'ok'} role=${notice.error ? 'alert' : 'status'}>${notice.error ?? notice.ok}${notice.errors?.length ? html`<ul>${notice.errors.map((e) => html`<li><code>${e.path}</code>: ${e.message}</li>`)}</ul>` : null}</div>` : null}

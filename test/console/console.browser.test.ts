@@ -166,8 +166,10 @@ describe('the web console, as an editor', () => {
     expect(Number(await result.getByLabel('Recorded summary').getByTestId('decisions').textContent())).toBe(recorded)
     const current = Number(await result.getByLabel('Current summary').getByTestId('decisions').textContent())
     const proposed = Number(await result.getByLabel('Proposed summary').getByTestId('decisions').textContent())
-    // The sample world's current configuration sent pushes that day; the new task (priority 50,
-    // on views of items 5% or more off) has decisions only in the proposed run.
+    // The replay of the current configuration is the world again: the recorded decisions, ids included.
+    expect(current).toBe(recorded)
+    expect(await result.getByLabel('Agreement').textContent()).toContain(`made ${recorded.toLocaleString('en-US')} of the ${recorded.toLocaleString('en-US')} recorded decisions (same ids):`)
+    // The new task (priority 50, on views of items 5% or more off) has decisions only in the proposed run.
     expect(current).toBeGreaterThan(0)
     const byTask = await rowsOf(result.getByRole('table', { name: 'By task' }))
     const deal = byTask.find((r) => r[0] === 'console-deal')
@@ -303,12 +305,17 @@ describe('the web console, as an editor', () => {
     // The world's recorded pushes, plus those the simulated event's time released (pushes held
     // for quiet hours at the end of the recorded day go out once event time passes them).
     const released = simulated.filter((r) => r[1] === TASK!.taskId).length
-    expect(Number(row?.[1])).toBe(recorded.filter((d) => d.taskId === TASK!.taskId).length + released)
+    // Columns: task, users, pushes, suppressions, clicks, CTR, interval.
+    expect(Number(row?.[2])).toBe(recorded.filter((d) => d.taskId === TASK!.taskId).length + released)
     // CTR is clicks over pushes, as the table shows them.
-    const [pushes, clicks] = [Number(row?.[1]), Number(row?.[3])]
-    expect(row?.[4]).toBe(`${((100 * clicks) / pushes).toFixed(2)}%`)
+    const [pushes, clicks] = [Number(row?.[2]), Number(row?.[4])]
+    expect(row?.[5]).toBe(`${((100 * clicks) / pushes).toFixed(2)}%`)
+    // Users: everyone exposed to the task (sent, suppressed or held out), at least those pushed.
+    expect(Number(row?.[1])).toBeGreaterThanOrEqual(new Set(recorded.filter((d) => d.taskId === TASK!.taskId).map((d) => (d as { userId?: string }).userId)).size)
     const arms = await rowsOf(page.getByRole('table', { name: 'Arms report' }))
     expect(arms.map((r) => `${r[0]}/${r[1]}`)).toEqual(expect.arrayContaining(TASK!.experiment.arms.map((a) => `${TASK!.experiment.id}/${a.name}`)))
+    // Every arm has users, from the exposures (a holdout arm would have users and no pushes).
+    for (const r of arms) expect(Number(r[2]), JSON.stringify(r)).toBeGreaterThan(0)
     // The chart has data and has drawn it: some pixels of its canvas are not transparent.
     const canvas = page.getByRole('img', { name: 'Pushes per task over time' })
     await page.locator('canvas[data-drawn="true"][aria-label="Pushes per task over time"]').waitFor()
