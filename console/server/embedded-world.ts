@@ -18,6 +18,7 @@ import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
 import { parseSettings } from '../../operators/settings.ts'
 import type { Settings } from '../../operators/settings.ts'
 import type { Exposure } from '../../operators/exposures.ts'
+import type { ItemEvent } from '../../operators/item-event.ts'
 import type { BehaviorEvent, Decision, Suppression } from '../../operators/types.ts'
 import materialStats from '../../topologies/material-stats.ts'
 import pushDecisions from '../../topologies/push-decisions.ts'
@@ -83,6 +84,7 @@ export class EmbeddedWorld implements World {
   private readonly decisionReader: TopicReader<Decision>
   private readonly suppressionReader: TopicReader<Suppression>
   private readonly exposureReader: TopicReader<Exposure>
+  private readonly itemReader: TopicReader<ItemEvent>
   private readonly statsReader: TopicReader<{ materialId?: string }>
   private sortedEvents: BehaviorEvent[] = []
   private queue: Promise<unknown> = Promise.resolve()
@@ -99,6 +101,7 @@ export class EmbeddedWorld implements World {
     this.decisionReader = new TopicReader(log, t.decisions)
     this.suppressionReader = new TopicReader(log, t.suppressions)
     this.exposureReader = new TopicReader(log, t.exposures)
+    this.itemReader = new TopicReader(log, t.items)
     this.statsReader = new TopicReader(log, t.stats)
     this.refresh()
   }
@@ -137,6 +140,7 @@ export class EmbeddedWorld implements World {
     this.decisionReader.refresh()
     this.suppressionReader.refresh()
     this.exposureReader.refresh()
+    this.itemReader.refresh()
     this.statsReader.refresh()
   }
 
@@ -189,6 +193,11 @@ export class EmbeddedWorld implements World {
   exposures(): readonly Exposure[] {
     this.refresh()
     return this.exposureReader.items.map((i) => i.value)
+  }
+
+  itemEvents(): readonly ItemEvent[] {
+    this.refresh()
+    return this.itemReader.items.map((i) => i.value).filter((e) => e && typeof e.ts === 'number').sort((a, b) => a.ts - b.ts)
   }
 
   /** Event time of the newest event in the world (changes are appended at it, so they apply "now"). */

@@ -4,7 +4,8 @@
  * that triggered them) and, on demand, a trace: each recent event re-run through each event
  * task's checks in the Task Center's order (listens to the type, live, audience, rule, opted
  * out), with the values each check saw, so that a candidate that never existed (excluded by an
- * audience, rule false) still has an answer.
+ * audience, rule false) still has an answer; item, schedule and personalized tasks likewise
+ * (trace-triggers.ts: a relation missing, a cap).
  */
 import type { KeyQueryResult } from '../../pipeline/observability/key-query.ts'
 import type { TaskConfig } from '../../operators/config.ts'
@@ -12,11 +13,13 @@ import { inAudience, taskLive } from '../../operators/config-ingest.ts'
 import { evaluateRule } from '../../operators/rules.ts'
 import { rollingCounts } from '../../operators/task-center.ts'
 import type { BehaviorEvent, Decision, Suppression } from '../../operators/types.ts'
+import { parseSettings } from '../../operators/settings.ts'
+import { traceItem, traceTimed } from './trace-triggers.ts'
 import type { UserProfile, World } from './world.ts'
 
 /** One check of a trace. */
 export interface TraceStep {
-  step: 'listens' | 'live' | 'audience' | 'rule' | 'opted_out' | 'outcome'
+  step: 'listens' | 'live' | 'relation' | 'audience' | 'rule' | 'opted_out' | 'outcome'
   passed: boolean
   values: { [k: string]: unknown }
 }
@@ -136,15 +139,24 @@ export async function explainUser(world: World, userId: string, o: { trace: bool
         traces.push(traceEvent(taskId, withDefaults(task), ev, user, mine, { decisions, suppressions }))
       }
     }
-    // Schedule and personalized tasks have no triggering event: audience and opt-out decide.
+    // Item tasks: the item events of the items this user has events with (the relations node
+    // reaches no one else), each through each item task's checks.
+    const settings = parseSettings(world.config.hermes)
+    const touched = new Set(mine.flatMap((e) => (typeof e.itemId === 'string' ? [e.itemId] : [])))
+    const items = world.itemEvents().filter((i) => touched.has(i.itemId)).slice(-TRACED)
+    for (const item of items) {
+      for (const [taskId, raw] of tasks) {
+        const task = withDefaults(raw as TaskConfig)
+        if (task.trigger?.type === 'item') traces.push(traceItem(settings, taskId, task, item, user, mine, { decisions, suppressions }))
+      }
+    }
+    // Schedule and personalized tasks have no triggering event: validity, audience, opt-out, and
+    // what their last fire or plan did for the user (a cap, quiet hours...).
+    const plans = (unwrapped(stores['task-center.plans']) ?? {}) as { [taskId: string]: number }
     for (const [taskId, raw] of tasks) {
       const task = withDefaults(raw as TaskConfig)
-      if (task.trigger.type === 'event') continue
-      const inAud = inAudience(task, user.segments)
-      const steps: TraceStep[] = [{ step: 'audience', passed: inAud, values: { segments: user.segments, include: task.audience.include, exclude: task.audience.exclude } }]
-      if (inAud) steps.push({ step: 'opted_out', passed: user.pushEnabled, values: { pushEnabled: user.pushEnabled } })
-      const failed = steps.find((s) => !s.passed) ?? (steps.at(-1) as TraceStep)
-      traces.push({ taskId, eventId: null, step: failed.step, passed: failed.passed, values: failed.values, steps })
+      if (task.trigger.type !== 'schedule' && task.trigger.type !== 'personalized') continue
+      traces.push(traceTimed(taskId, task, user, now, { decisions, suppressions }, typeof plans[taskId] === 'number' ? plans[taskId] : null))
     }
     out.traces = traces
   }

@@ -26,6 +26,7 @@ import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
 import { parseSettings } from '../../operators/settings.ts'
 import type { Settings } from '../../operators/settings.ts'
 import type { Exposure } from '../../operators/exposures.ts'
+import type { ItemEvent } from '../../operators/item-event.ts'
 import type { BehaviorEvent, Decision, Suppression } from '../../operators/types.ts'
 import type { AuditEntry, AuditSink } from './store.ts'
 import { ConfigStore } from './store.ts'
@@ -55,12 +56,13 @@ export class KafkaWorld implements World {
   private readonly decisionList: Decision[] = []
   private readonly suppressionList: Suppression[] = []
   private readonly exposureList: Exposure[] = []
+  private readonly itemList: ItemEvent[] = []
   private readonly stats: Array<{ value: { materialId?: string }; ts: number }> = []
   private readonly meter = new RateMeter()
   /** Next offset to read per `topic:partition`. */
   private readonly positions = new Map<string, number>()
   private readonly topics: Settings['topics']
-  private readonly kindOfTopic: Map<string, TopicKind | 'users' | 'events' | 'decisions' | 'suppressions' | 'exposures' | 'stats' | 'audit'>
+  private readonly kindOfTopic: Map<string, TopicKind | 'users' | 'events' | 'decisions' | 'suppressions' | 'exposures' | 'items' | 'stats' | 'audit'>
   private maxEventTs = 0
 
   private constructor(
@@ -85,6 +87,7 @@ export class KafkaWorld implements World {
       [t.decisions, 'decisions'],
       [t.suppressions, 'suppressions'],
       [t.exposures, 'exposures'],
+      [t.items, 'items'],
       [t.stats, 'stats'],
       [config.console.auditTopic, 'audit'],
     ])
@@ -100,7 +103,7 @@ export class KafkaWorld implements World {
   static async open(o: KafkaWorldOptions): Promise<KafkaWorld> {
     const { config, logger } = o
     const t = parseSettings(config.hermes).topics
-    const all = [t.tasks, t.materials, t.audiences, t.users, t.events, t.decisions, t.suppressions, t.exposures, t.stats]
+    const all = [t.tasks, t.materials, t.audiences, t.users, t.events, t.decisions, t.suppressions, t.exposures, t.items, t.stats]
     const values = new TopicValues(config, logger)
     const avro = values.avroTopics(all)
     if (avro.length) logger.info({ topics: avro, registry: config.schemaRegistry.url.replace(/\/\/[^@/]*@/, '//') }, 'console: Avro topics, read and written through the schema registry')
@@ -186,6 +189,9 @@ export class KafkaWorld implements World {
       case 'exposures':
         if (value) this.exposureList.push(value as Exposure)
         return
+      case 'items':
+        if (value && typeof (value as ItemEvent).ts === 'number') this.itemList.push(value as ItemEvent)
+        return
       case 'stats':
         if (value) this.stats.push({ value: value as { materialId?: string }, ts: Number(message.timestamp) })
         return
@@ -244,6 +250,10 @@ export class KafkaWorld implements World {
 
   exposures(): readonly Exposure[] {
     return this.exposureList
+  }
+
+  itemEvents(): readonly ItemEvent[] {
+    return [...this.itemList].sort((a, b) => a.ts - b.ts)
   }
 
   statsBefore(ts: number): unknown[] {

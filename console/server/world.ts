@@ -8,6 +8,7 @@ import type { HermesConfig } from '../../pipeline/config/schema.ts'
 import type { KeyQueryResult } from '../../pipeline/observability/key-query.ts'
 import type { BehaviorEvent, Decision, Suppression } from '../../operators/types.ts'
 import type { Exposure } from '../../operators/exposures.ts'
+import type { ItemEvent } from '../../operators/item-event.ts'
 import type { History } from './replay.ts'
 
 /** The kinds published to a topic of their own. */
@@ -51,6 +52,8 @@ export interface World {
   suppressions(): readonly Suppression[]
   /** Every candidate's exposure (sent, suppressed, held out) with its experiment and arm. */
   exposures(): readonly Exposure[]
+  /** Recorded item events (price drops, restocks...), in time order. */
+  itemEvents(): readonly ItemEvent[]
   /** The latest `material-stats` record per material published before event time `ts`. */
   statsBefore(ts: number): unknown[]
   /**
