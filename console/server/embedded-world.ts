@@ -85,7 +85,6 @@ export class EmbeddedWorld implements World {
   private readonly suppressionReader: TopicReader<Suppression>
   private readonly exposureReader: TopicReader<Exposure>
   private readonly itemReader: TopicReader<ItemEvent>
-  private readonly statsReader: TopicReader<{ materialId?: string }>
   private sortedEvents: BehaviorEvent[] = []
   private queue: Promise<unknown> = Promise.resolve()
   private readonly meter = new RateMeter()
@@ -102,7 +101,6 @@ export class EmbeddedWorld implements World {
     this.suppressionReader = new TopicReader(log, t.suppressions)
     this.exposureReader = new TopicReader(log, t.exposures)
     this.itemReader = new TopicReader(log, t.items)
-    this.statsReader = new TopicReader(log, t.stats)
     this.refresh()
   }
 
@@ -141,14 +139,6 @@ export class EmbeddedWorld implements World {
     this.suppressionReader.refresh()
     this.exposureReader.refresh()
     this.itemReader.refresh()
-    this.statsReader.refresh()
-  }
-
-  statsBefore(ts: number): unknown[] {
-    this.refresh()
-    const latest = new Map<string, unknown>()
-    for (const i of this.statsReader.items) if (i.ts < ts && i.value && typeof i.value.materialId === 'string') latest.set(i.value.materialId, i.value)
-    return [...latest.values()]
   }
 
   history(): History {

@@ -4,7 +4,7 @@
  * the audit log in the compacted `console.auditTopic` (one record per version, keyed
  * `<kind>/<id>/<version>`, so compaction keeps every version), and everything read back by one
  * consumer of a throwaway group that never commits: configuration, behavior events, decisions,
- * suppressions and material stats from the beginning of their topics.
+ * suppressions, exposures and item events from the beginning of their topics.
  *
  * Interactive queries go to the observability server (`/query/users/:id`) of the instance that
  * owns the user's partition, found in the decision topology's consumer group, where each member
@@ -57,12 +57,11 @@ export class KafkaWorld implements World {
   private readonly suppressionList: Suppression[] = []
   private readonly exposureList: Exposure[] = []
   private readonly itemList: ItemEvent[] = []
-  private readonly stats: Array<{ value: { materialId?: string }; ts: number }> = []
   private readonly meter = new RateMeter()
   /** Next offset to read per `topic:partition`. */
   private readonly positions = new Map<string, number>()
   private readonly topics: Settings['topics']
-  private readonly kindOfTopic: Map<string, TopicKind | 'users' | 'events' | 'decisions' | 'suppressions' | 'exposures' | 'items' | 'stats' | 'audit'>
+  private readonly kindOfTopic: Map<string, TopicKind | 'users' | 'events' | 'decisions' | 'suppressions' | 'exposures' | 'items' | 'audit'>
   private maxEventTs = 0
 
   private constructor(
@@ -88,7 +87,6 @@ export class KafkaWorld implements World {
       [t.suppressions, 'suppressions'],
       [t.exposures, 'exposures'],
       [t.items, 'items'],
-      [t.stats, 'stats'],
       [config.console.auditTopic, 'audit'],
     ])
     const sink: AuditSink = {
@@ -103,7 +101,7 @@ export class KafkaWorld implements World {
   static async open(o: KafkaWorldOptions): Promise<KafkaWorld> {
     const { config, logger } = o
     const t = parseSettings(config.hermes).topics
-    const all = [t.tasks, t.materials, t.audiences, t.users, t.events, t.decisions, t.suppressions, t.exposures, t.items, t.stats]
+    const all = [t.tasks, t.materials, t.audiences, t.users, t.events, t.decisions, t.suppressions, t.exposures, t.items]
     const values = new TopicValues(config, logger)
     const avro = values.avroTopics(all)
     if (avro.length) logger.info({ topics: avro, registry: config.schemaRegistry.url.replace(/\/\/[^@/]*@/, '//') }, 'console: Avro topics, read and written through the schema registry')
@@ -192,9 +190,6 @@ export class KafkaWorld implements World {
       case 'items':
         if (value && typeof (value as ItemEvent).ts === 'number') this.itemList.push(value as ItemEvent)
         return
-      case 'stats':
-        if (value) this.stats.push({ value: value as { materialId?: string }, ts: Number(message.timestamp) })
-        return
       default:
         this.view.apply(kind, key, value)
     }
@@ -254,12 +249,6 @@ export class KafkaWorld implements World {
 
   itemEvents(): readonly ItemEvent[] {
     return [...this.itemList].sort((a, b) => a.ts - b.ts)
-  }
-
-  statsBefore(ts: number): unknown[] {
-    const latest = new Map<string, unknown>()
-    for (const s of this.stats) if (s.ts < ts && typeof s.value.materialId === 'string') latest.set(s.value.materialId, s.value)
-    return [...latest.values()]
   }
 
   profiles(): unknown[] {

@@ -54,8 +54,6 @@ export interface World {
   exposures(): readonly Exposure[]
   /** Recorded item events (price drops, restocks...), in time order. */
   itemEvents(): readonly ItemEvent[]
-  /** The latest `material-stats` record per material published before event time `ts`. */
-  statsBefore(ts: number): unknown[]
   /**
    * The recorded inputs in the runs that processed them, for backtests that reproduce the world
    * (embedded). Undefined when the runs are not known (Kafka): backtests then replay a snapshot.

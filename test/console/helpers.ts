@@ -20,6 +20,7 @@ import { buildConsole } from '../../console/server/app.ts'
 import type { TokenEntry } from '../../console/server/auth.ts'
 import { FileAuditSink } from '../../console/server/audit-file.ts'
 import { EmbeddedWorld } from '../../console/server/embedded-world.ts'
+import { KafkaWorld } from '../../console/server/kafka-world.ts'
 import { ConfigStore } from '../../console/server/store.ts'
 
 export const T0 = Date.UTC(2026, 10, 2, 10)
@@ -120,3 +121,17 @@ export async function openConsole(): Promise<{ app: FastifyInstance; world: Embe
 
 /** Headers of a JSON request with a token. */
 export const as = (t: TokenEntry, extra: { [k: string]: string } = {}): { [k: string]: string } => ({ authorization: `Bearer ${t.token}`, 'content-type': 'application/json', ...extra })
+
+/**
+ * A console on Kafka (KafkaWorld over the config's broker and topics), closed by `closers` in
+ * reverse order (an afterAll of the test runs them).
+ */
+export async function openKafkaConsole(config: HermesConfig, logger: ReturnType<typeof createLogger>, closers: Array<() => Promise<void>>): Promise<{ world: KafkaWorld; app: FastifyInstance }> {
+  const world = await KafkaWorld.open({ config, logger, simulateWaitMs: 200 })
+  const app = await buildConsole({ world, store: world.store, tokens: [EDITOR, VIEWER], logger, origins: () => [] })
+  closers.push(async () => {
+    await app.close()
+    await world.close()
+  })
+  return { world, app }
+}

@@ -16,6 +16,7 @@ import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
 import { buildConsole } from '../../console/server/app.ts'
 import { FileAuditSink } from '../../console/server/audit-file.ts'
 import { EmbeddedWorld } from '../../console/server/embedded-world.ts'
+import type { Trace } from '../../console/server/explain.ts'
 import { ConfigStore } from '../../console/server/store.ts'
 import { MATERIALS, T0, VIEWER, as, makeWorld, testConfig } from './helpers.ts'
 
@@ -69,19 +70,6 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true })
 })
 
-interface Step {
-  step: string
-  passed: boolean
-  values: { [k: string]: unknown }
-}
-interface Trace {
-  taskId: string
-  eventId: string | null
-  step: string
-  passed: boolean
-  values: { [k: string]: unknown }
-  steps: Step[]
-}
 const traces = async (userId: string): Promise<Trace[]> => {
   const r = await app.inject({ method: 'GET', url: `/api/v1/users/${userId}/explain?trace=1`, headers: as(VIEWER) })
   expect(r.statusCode, r.body).toBe(200)

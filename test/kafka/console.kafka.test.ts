@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { readTopicFromKafka } from '../../pipeline/kafka/topic-io.ts'
 import { buildConsole } from '../../console/server/app.ts'
 import { KafkaWorld } from '../../console/server/kafka-world.ts'
-import { EDITOR, VIEWER, as } from '../console/helpers.ts'
+import { EDITOR, VIEWER, as, openKafkaConsole } from '../console/helpers.ts'
 import { flowTopics, kafkaClient, runId, silent, testConfig } from './helpers.ts'
 
 const id = runId()
@@ -20,15 +20,7 @@ afterAll(async () => {
   for (const c of closers.reverse()) await c()
 })
 
-async function open(): Promise<{ world: KafkaWorld; app: Awaited<ReturnType<typeof buildConsole>> }> {
-  const world = await KafkaWorld.open({ config, logger: silent, simulateWaitMs: 200 })
-  const app = await buildConsole({ world, store: world.store, tokens: [EDITOR, VIEWER], logger: silent, origins: () => [] })
-  closers.push(async () => {
-    await app.close()
-    await world.close()
-  })
-  return { world, app }
-}
+const open = (): ReturnType<typeof openKafkaConsole> => openKafkaConsole(config, silent, closers)
 
 describe('hermes console on Kafka', () => {
   it('publishes changes to the configuration topics, keeps versions in the audit topic, and a new console reads both back', async () => {

@@ -10,9 +10,7 @@ import { materialSchema, parseWith, taskSchema } from '../../operators/config.ts
 import { readTopicFromKafka, sendToKafka } from '../../pipeline/kafka/topic-io.ts'
 import { decodeAsWritten } from '../../pipeline/registry/avro-serde.ts'
 import { SchemaRegistryClient } from '../../pipeline/registry/client.ts'
-import { buildConsole } from '../../console/server/app.ts'
-import { KafkaWorld } from '../../console/server/kafka-world.ts'
-import { EDITOR, VIEWER, as } from '../console/helpers.ts'
+import { EDITOR, VIEWER, as, openKafkaConsole } from '../console/helpers.ts'
 import { flowTopics, runId, silent, testConfig } from '../kafka/helpers.ts'
 import { REGISTRY_URL } from './helpers.ts'
 
@@ -43,15 +41,7 @@ afterAll(async () => {
   for (const c of closers.reverse()) await c()
 })
 
-async function open(): Promise<{ world: KafkaWorld; app: Awaited<ReturnType<typeof buildConsole>> }> {
-  const world = await KafkaWorld.open({ config, logger: silent, simulateWaitMs: 200 })
-  const app = await buildConsole({ world, store: world.store, tokens: [EDITOR, VIEWER], logger: silent, origins: () => [] })
-  closers.push(async () => {
-    await app.close()
-    await world.close()
-  })
-  return { world, app }
-}
+const open = (): ReturnType<typeof openKafkaConsole> => openKafkaConsole(config, silent, closers)
 
 const until = async (what: string, ok: () => boolean): Promise<void> => {
   for (let i = 0; i < 400 && !ok(); i++) await new Promise((r) => setTimeout(r, 50))
