@@ -30,6 +30,11 @@ export function backtestRoutes(api: FastifyInstance, ctx: ConsoleContext): void 
   api.addHook('onClose', async () => replayer.close())
   const settings = parseSettings(ctx.world.config.hermes)
   const partitions = (): number => ctx.world.config.topics.defaultPartitions
+  // Embedded, the recorded runs are known at start: the history before the default window (the
+  // last day) is replayed in the background at once, so the first backtest finds it ready.
+  const history = ctx.world.history?.bind(ctx.world)
+  const events = ctx.world.events()
+  if (history && events.length) replayer.prepare(history(), (events[events.length - 1] as { ts: number }).ts + 1 - DAY)
   api.post('/backtest', async (req, reply) => {
     const b = body.safeParse(req.body ?? {})
     if (!b.success) return badRequest(reply, '{changes: {tasks?, materials?, audiences?, experiments?}, from?, to?}', b.error)
