@@ -209,6 +209,11 @@ export class Replayer {
     this.spare.catch(() => undefined)
   }
 
+  /** Resolves when the spare prepared by {@link prepare} is ready (or failed). */
+  async prepared(): Promise<void> {
+    await this.spare?.catch(() => undefined)
+  }
+
   /** Stops preparing and releases the spare runner. */
   async close(): Promise<void> {
     this.closed = true
