@@ -12,6 +12,9 @@ import { CONSUMER_RETRY } from './source.ts'
 import { prepareValues, toRaw, valuesOf } from './source.ts'
 import { CommittedFilter, rawMessages } from './transactions.ts'
 
+/** How often a broadcast read that has not reached its end says where it stands. */
+const STILL_READING_MS = 10_000
+
 /**
  * Broadcast topics (small, compacted: tasks, materials, stats), read in full by every instance
  * with a consumer of its own throwaway group that never commits. What a compacted topic keeps is
@@ -76,7 +79,17 @@ export class BroadcastReader {
       },
     })
     const started = Date.now()
-    await ready
+    // A read that does not reach its end says where it stands, so that a start-up that hangs
+    // names the partition and its position against the end (read_committed: the last stable offset).
+    const watch = setInterval(() => {
+      const behind = [...this.ends].map(([tp, end]) => ({ tp, position: this.fetched.get(tp) ?? 0, end, held: this.filters.get(tp)?.held() ?? 0 }))
+      this.logger.warn({ topics: this.topics, waitedMs: Date.now() - started, behind }, 'still reading broadcast topics')
+    }, STILL_READING_MS)
+    try {
+      await ready
+    } finally {
+      clearInterval(watch)
+    }
     this.logger.info({ topics: this.topics, records: [...this.logs.values()].reduce((n, l) => n + l.size, 0), ms: Date.now() - started }, 'broadcast topics read')
   }
 
