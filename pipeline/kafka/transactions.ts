@@ -48,8 +48,9 @@ if (!BatchClass.prototype.__hermesPatched) {
  * aborted transactions from compacted topics (changelogs, broadcast topics) but keeps the batch
  * itself, empty, for the producer's state; it also removes overwritten records, so a batch may
  * end past its last record. kafkajs only hands on the records it decodes, so a fetch whose answer
- * is such a batch (the broker answers from one segment at a time, and Hermes' segments roll at
- * every transaction marker, whose wall-clock time is far from the records' event time) gives no
+ * is such a batch (the broker answers from one segment at a time, and a partition's first
+ * transaction marker starts a new segment when the records before it are dated more than
+ * `segment.ms` earlier, as changelog records, dated 0, and replayed events are) gives no
  * record at all, and kafkajs fetches the same offset again forever: a restore or broadcast read
  * that never ends, spinning in kafkajs' fetch loop, after a few aborted transactions (SIGKILLs).
  * The Java client steps to the batch's end whatever it holds (`nextFetchOffset = batch.nextOffset()`,
