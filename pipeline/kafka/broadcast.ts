@@ -31,6 +31,7 @@ export class BroadcastReader {
   private readonly groupId: string
   private ends = new Map<string, number>()
   private caughtUp: () => void = () => {}
+  private failStart: (err: unknown) => void = () => {}
 
   constructor(
     kafka: Kafka,
@@ -45,7 +46,12 @@ export class BroadcastReader {
     this.groupId = `${app}-broadcast-${randomUUID()}`
     this.consumer = kafka.consumer({ groupId: this.groupId, ...timings, retry: CONSUMER_RETRY })
     this.consumer.on(this.consumer.events.END_BATCH_PROCESS, (e) => this.advance(`${e.payload.topic}:${e.payload.partition}`, Number(e.payload.lastOffset) + 1))
-    this.consumer.on(this.consumer.events.CRASH, (e) => logger.warn({ group: this.groupId, err: describeKafkaError(e.payload.error) }, 'broadcast consumer crashed'))
+    this.consumer.on(this.consumer.events.CRASH, (e) => {
+      logger.warn({ group: this.groupId, err: describeKafkaError(e.payload.error), restart: e.payload.restart }, 'broadcast consumer crashed')
+      // kafkajs gives up on this consumer (e.g. no group coordinator yet on a broker just started):
+      // a start-up waiting for it would wait forever, so it fails instead (and is retried).
+      if (!e.payload.restart) this.failStart(e.payload.error)
+    })
   }
 
   /** Starts reading and resolves once every partition is read up to its end at start-up. */
@@ -57,7 +63,12 @@ export class BroadcastReader {
         if (o.high > o.low) this.ends.set(tp, o.high)
       }
     }
-    const ready = new Promise<void>((resolve) => (this.caughtUp = resolve))
+    const ready = new Promise<void>((resolve, reject) => {
+      this.caughtUp = resolve
+      this.failStart = reject
+    })
+    // Handled where awaited below; a crash before that must not count as an unhandled rejection.
+    ready.catch(() => {})
     if (this.ends.size === 0) this.caughtUp()
     await this.consumer.connect()
     await subscribeWhenKnown(this.consumer, this.topics)

@@ -91,8 +91,8 @@ export class OutageTracker {
   }
 }
 
-/** kafkajs error names that mean no broker answered (as opposed to a broker that refused something). */
-const UNREACHABLE_NAMES = new Set(['KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSBrokerNotFound', 'KafkaJSRequestTimeoutError', 'KafkaJSLockTimeout'])
+/** kafkajs error names that mean no broker (or group coordinator) answered, as opposed to a broker that refused something. */
+const UNREACHABLE_NAMES = new Set(['KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSBrokerNotFound', 'KafkaJSRequestTimeoutError', 'KafkaJSLockTimeout', 'KafkaJSGroupCoordinatorNotFound'])
 
 /** Socket errors of a broker that is down or restarting. */
 const UNREACHABLE_CODES = /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE)\b/
