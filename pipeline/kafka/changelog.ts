@@ -24,16 +24,6 @@ export const MAX_TS_KEY = `${PREFIX.meta}maxTs`
  */
 export const TASK_TIME_KEY = `${PREFIX.meta}${TASK_TIME_META}`
 
-/**
- * Backend key of the task's input positions (pipeline/runtime/task.ts). It travels with the
- * timers too (added by the chaos run's fix, issue 10), so that a restored task's state and the
- * input positions it reflects come back together: the group's committed offsets alone may be
- * older than the state (kafkajs' OffsetFetch has no `requireStable`, so right after the previous
- * owner's transaction completes it can still answer the offset before it), and the task then
- * processed records its restored state already held (the chaos run counted views twice).
- */
-export const POSITIONS_KEY = `${PREFIX.meta}positions`
-
 /** Changelog topic of a keyed store (`<node>.<store>`) of an application. */
 export function changelogTopic(app: string, store: string): string {
   return `${app}.${store}.changelog`
@@ -103,7 +93,7 @@ export class ChangelogBackend implements KeyValueBackend {
         const i = k.indexOf(SEP, PREFIX.keyed.length)
         const topic = this.topics.stores.get(k.slice(PREFIX.keyed.length, i))
         if (topic) records.push({ topic, key: k.slice(i + 1), value: v })
-      } else if (k.startsWith(PREFIX.timer) || k === MAX_TS_KEY || k === TASK_TIME_KEY || k === POSITIONS_KEY) {
+      } else if (k.startsWith(PREFIX.timer) || k === MAX_TS_KEY || k === TASK_TIME_KEY) {
         records.push({ topic: this.topics.timers, key: k, value: v })
       }
     }
