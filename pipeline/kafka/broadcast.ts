@@ -12,6 +12,9 @@ import { CONSUMER_RETRY } from './source.ts'
 import { prepareValues, toRaw, valuesOf } from './source.ts'
 import { CommittedFilter, rawMessages } from './transactions.ts'
 
+/** How often a broadcast read that has not reached its end says where it stands. */
+const STILL_READING_MS = 10_000
+
 /**
  * Broadcast topics (small, compacted: tasks, materials, stats), read in full by every instance
  * with a consumer of its own throwaway group that never commits. What a compacted topic keeps is
@@ -28,6 +31,7 @@ export class BroadcastReader {
   private readonly groupId: string
   private ends = new Map<string, number>()
   private caughtUp: () => void = () => {}
+  private failStart: (err: unknown) => void = () => {}
 
   constructor(
     kafka: Kafka,
@@ -42,7 +46,12 @@ export class BroadcastReader {
     this.groupId = `${app}-broadcast-${randomUUID()}`
     this.consumer = kafka.consumer({ groupId: this.groupId, ...timings, retry: CONSUMER_RETRY })
     this.consumer.on(this.consumer.events.END_BATCH_PROCESS, (e) => this.advance(`${e.payload.topic}:${e.payload.partition}`, Number(e.payload.lastOffset) + 1))
-    this.consumer.on(this.consumer.events.CRASH, (e) => logger.warn({ group: this.groupId, err: describeKafkaError(e.payload.error) }, 'broadcast consumer crashed'))
+    this.consumer.on(this.consumer.events.CRASH, (e) => {
+      logger.warn({ group: this.groupId, err: describeKafkaError(e.payload.error), restart: e.payload.restart }, 'broadcast consumer crashed')
+      // kafkajs gives up on this consumer (e.g. no group coordinator yet on a broker just started):
+      // a start-up waiting for it would wait forever, so it fails instead (and is retried).
+      if (!e.payload.restart) this.failStart(e.payload.error)
+    })
   }
 
   /** Starts reading and resolves once every partition is read up to its end at start-up. */
@@ -54,7 +63,12 @@ export class BroadcastReader {
         if (o.high > o.low) this.ends.set(tp, o.high)
       }
     }
-    const ready = new Promise<void>((resolve) => (this.caughtUp = resolve))
+    const ready = new Promise<void>((resolve, reject) => {
+      this.caughtUp = resolve
+      this.failStart = reject
+    })
+    // Handled where awaited below; a crash before that must not count as an unhandled rejection.
+    ready.catch(() => {})
     if (this.ends.size === 0) this.caughtUp()
     await this.consumer.connect()
     await subscribeWhenKnown(this.consumer, this.topics)
@@ -76,7 +90,17 @@ export class BroadcastReader {
       },
     })
     const started = Date.now()
-    await ready
+    // A read that does not reach its end says where it stands, so that a start-up that hangs
+    // names the partition and its position against the end (read_committed: the last stable offset).
+    const watch = setInterval(() => {
+      const behind = [...this.ends].map(([tp, end]) => ({ tp, position: this.fetched.get(tp) ?? 0, end, held: this.filters.get(tp)?.held() ?? 0 }))
+      this.logger.warn({ topics: this.topics, waitedMs: Date.now() - started, behind }, 'still reading broadcast topics')
+    }, STILL_READING_MS)
+    try {
+      await ready
+    } finally {
+      clearInterval(watch)
+    }
     this.logger.info({ topics: this.topics, records: [...this.logs.values()].reduce((n, l) => n + l.size, 0), ms: Date.now() - started }, 'broadcast topics read')
   }
 

@@ -90,3 +90,27 @@ export class OutageTracker {
     return { live: true }
   }
 }
+
+/** kafkajs error names that mean no broker (or group coordinator) answered, as opposed to a broker that refused something. */
+const UNREACHABLE_NAMES = new Set(['KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSBrokerNotFound', 'KafkaJSRequestTimeoutError', 'KafkaJSLockTimeout', 'KafkaJSGroupCoordinatorNotFound'])
+
+/** Socket errors of a broker that is down or restarting. */
+const UNREACHABLE_CODES = /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE)\b/
+
+/**
+ * Whether an error, anywhere in its cause chain, says that Kafka could not be reached: a broker
+ * that is down or restarting, which a later attempt may find back. kafkajs wraps an exhausted
+ * connection retry in a `KafkaJSNonRetriableError`, so the wrapper alone says nothing; the
+ * connection error under it does.
+ */
+export function isKafkaUnreachable(err: unknown): boolean {
+  const seen = new Set<unknown>()
+  let e = err as { name?: string; message?: string; code?: string; cause?: unknown; originalError?: unknown } | undefined
+  while (e && typeof e === 'object' && !seen.has(e)) {
+    seen.add(e)
+    if (e.name && UNREACHABLE_NAMES.has(e.name)) return true
+    if (UNREACHABLE_CODES.test(`${e.code ?? ''} ${e.message ?? ''}`)) return true
+    e = (e.originalError ?? e.cause) as typeof e
+  }
+  return false
+}

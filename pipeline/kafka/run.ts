@@ -1,4 +1,5 @@
 import { join, resolve } from 'node:path'
+import { HermesError, describeError } from '../api/errors.ts'
 import type { Topology } from '../api/topology.ts'
 import type { HermesConfig } from '../config/schema.ts'
 import type { HermesLogger } from '../observability/logger.ts'
@@ -10,6 +11,7 @@ import { avroTopics, withTopicFormats } from '../registry/formats.ts'
 import type { StateLocation } from '../runtime/app.ts'
 import type { KafkaRunStats, KafkaRunnerOptions } from './runner.ts'
 import { KafkaRunner } from './runner.ts'
+import { isKafkaUnreachable } from './failures.ts'
 
 /** Overrides of the `kafka` config section's tuning (tests use shorter timings). */
 export type KafkaTuning = Pick<KafkaRunnerOptions, 'errorPolicy' | 'timings' | 'maxTaskIdleMs' | 'maxBufferedPerPartition' | 'maxBytesPerPartition' | 'maxPendingOutputs' | 'maxInFlightBatches' | 'maxAheadMs' | 'maxOutageMs'>
@@ -81,7 +83,15 @@ export async function runKafka(options: KafkaRunOptions): Promise<KafkaRunStats>
     if (avroTopics(topologies, config).length > 0) starting = startupReason('registry', config)
     const formatted = await withTopicFormats(topologies, config, logger, signal)
     starting = startupReason('kafka', config)
-    runner = await KafkaRunner.open({ ...tuning, topologies: formatted, config, state, logger, metrics })
+    runner = await openWhenReachable(() => KafkaRunner.open({ ...tuning, topologies: formatted, config, state, logger, metrics }), {
+      maxOutageMs: tuning.maxOutageMs ?? config.kafka.maxOutageMs,
+      logger,
+      ...(signal ? { signal } : {}),
+    })
+    if (!runner) {
+      logger.info('stopped during start-up')
+      return { records: 0, timersFired: 0, commits: 0, elapsedMs: 0 }
+    }
     if (signal?.aborted) runner.stop()
     const runOptions: Parameters<KafkaRunner['run']>[0] = {}
     if (stopWhenIdleMs !== undefined) runOptions.stopWhenIdleMs = stopWhenIdleMs
@@ -93,5 +103,63 @@ export async function runKafka(options: KafkaRunOptions): Promise<KafkaRunStats>
     signal?.removeEventListener('abort', onAbort)
     await runner?.close()
     await server?.close()
+  }
+}
+
+/** Options of {@link openWhenReachable}. */
+export interface OpenOptions {
+  /** How long Kafka may stay unreachable before start-up gives up (`kafka.maxOutageMs`). */
+  maxOutageMs: number
+  logger: Pick<HermesLogger, 'warn'>
+  /** Stops waiting: resolves null at once, whatever step the start-up is in. */
+  signal?: AbortSignal
+  clock?: () => number
+  /** Longest pause between attempts (default 5 s, as the consumers retry). */
+  maxDelayMs?: number
+}
+
+/**
+ * Opens something that needs Kafka (the runner), retrying while Kafka cannot be reached (a broker
+ * down or restarting: connection refused, no broker answering; see {@link isKafkaUnreachable}), as
+ * a Kafka Streams instance keeps trying during an outage, for up to `maxOutageMs`. Any other
+ * failure is thrown at once (a bad topic, refused credentials). Resolves null when `signal`
+ * aborts first, also in the middle of an attempt: a stop never waits for a start-up step (reading
+ * broadcast topics, joining a group) to finish; that attempt is closed once it settles.
+ * @throws HermesError IO_ERROR naming `kafka.maxOutageMs` and the last failure once Kafka has
+ * been unreachable that long.
+ */
+export async function openWhenReachable<T extends { close(): Promise<void> }>(open: () => Promise<T>, o: OpenOptions): Promise<T | null> {
+  const clock = o.clock ?? Date.now
+  const started = clock()
+  const aborted = new Promise<null>((resolve) => {
+    if (o.signal?.aborted) resolve(null)
+    o.signal?.addEventListener('abort', () => resolve(null), { once: true })
+  })
+  for (let attempt = 1, delay = Math.min(250, o.maxDelayMs ?? 5000); ; attempt++, delay = Math.min(delay * 2, o.maxDelayMs ?? 5000)) {
+    if (o.signal?.aborted) return null
+    const opening = open()
+    let outcome: { ok: T } | { err: unknown } | null
+    try {
+      outcome = await Promise.race([opening.then((ok) => ({ ok })), aborted])
+    } catch (err) {
+      outcome = { err }
+    }
+    if (outcome === null) {
+      // Stopped mid-attempt: whatever the attempt opened is closed when it gets there.
+      opening.then((r) => r.close(), () => {}).catch(() => {})
+      return null
+    }
+    if ('ok' in outcome) return outcome.ok
+    const err = outcome.err
+    if (!isKafkaUnreachable(err)) throw err
+    const down = clock() - started
+    if (down + delay > o.maxOutageMs) {
+      throw new HermesError('IO_ERROR', `Kafka could not be reached for ${Math.round(down / 1000)} s at start-up (${attempt} attempts; kafka.maxOutageMs: ${o.maxOutageMs}); last failure: ${describeError(err)}. Check kafka.brokers and that the brokers are up.`, { cause: err, retriable: true })
+    }
+    o.logger.warn({ attempt, retryInMs: delay, err: describeError(err) }, 'Kafka unreachable at start-up; retrying')
+    let timer: NodeJS.Timeout | undefined
+    const waited = await Promise.race([new Promise<'slept'>((r) => (timer = setTimeout(() => r('slept'), delay))), aborted])
+    clearTimeout(timer)
+    if (waited === null) return null
   }
 }

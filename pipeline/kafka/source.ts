@@ -177,7 +177,7 @@ export class KafkaSource {
     const b = this.buffers.get(tp)
     if (!b) return
     this.buffers.delete(tp)
-    this.consumer.pause([{ topic: b.topic, partitions: [b.partition] }])
+    whileRestarting(() => this.consumer.pause([{ topic: b.topic, partitions: [b.partition] }]))
   }
 
   /** The next record of a buffer, removed from it. */
@@ -196,7 +196,7 @@ export class KafkaSource {
 
   pause(b: PartitionBuffer): void {
     b.paused = true
-    this.consumer.pause([{ topic: b.topic, partitions: [b.partition] }])
+    whileRestarting(() => this.consumer.pause([{ topic: b.topic, partitions: [b.partition] }]))
   }
 
   /** Resumes partitions paused for backpressure whose buffers have drained to half. */
@@ -204,7 +204,7 @@ export class KafkaSource {
     for (const b of this.buffers.values()) {
       if (b.paused && buffered(b) <= this.opts.maxBuffered / 2) {
         b.paused = false
-        this.consumer.resume([{ topic: b.topic, partitions: [b.partition] }])
+        whileRestarting(() => this.consumer.resume([{ topic: b.topic, partitions: [b.partition] }]))
       }
     }
   }
@@ -227,6 +227,25 @@ export class KafkaSource {
 
   async stop(): Promise<void> {
     await this.consumer.disconnect()
+  }
+}
+
+/** What kafkajs says when its consumer has no group: between a crash and its restart. */
+const NOT_RUNNING = /Consumer group was not initialized/
+
+/**
+ * Pauses or resumes a partition, or does nothing while kafkajs restarts the consumer after a
+ * crash (a broker away): it then has no group and refuses. Nothing is lost by skipping it: the
+ * restarted consumer joins again, every assigned partition is paused at the join, and the runner
+ * seeks and resumes what it processes. Throwing instead broke the recovery after a broker
+ * restart (the tasks' reset stopped half way, keeping producers stuck in a failed commit:
+ * "Cannot call beginTransaction in state COMMITTING" until the run gave up).
+ */
+export function whileRestarting(op: () => void): void {
+  try {
+    op()
+  } catch (err) {
+    if (!NOT_RUNNING.test((err as Error | null)?.message ?? '')) throw err
   }
 }
 

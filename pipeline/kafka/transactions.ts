@@ -43,6 +43,101 @@ if (!BatchClass.prototype.__hermesPatched) {
   }
 }
 
+/**
+ * Record batches with nothing left to read in them: Kafka's log cleaner removes the records of
+ * aborted transactions from compacted topics (changelogs, broadcast topics) but keeps the batch
+ * itself, empty, for the producer's state; it also removes overwritten records, so a batch may
+ * end past its last record. kafkajs only hands on the records it decodes, so a fetch whose answer
+ * is such a batch (the broker answers from one segment at a time, and a partition's first
+ * transaction marker starts a new segment when the records before it are dated more than
+ * `segment.ms` earlier, as changelog records, dated 0, and replayed events are) gives no
+ * record at all, and kafkajs fetches the same offset again forever: a restore or broadcast read
+ * that never ends, spinning in kafkajs' fetch loop, after a few aborted transactions (SIGKILLs).
+ * The Java client steps to the batch's end whatever it holds (`nextFetchOffset = batch.nextOffset()`,
+ * as Kafka Streams' restore and global-store bootstrap rely on). The decoder below does the same:
+ * it adds, after the records of such a batch, a marker at the batch's last offset, flagged
+ * {@link GAP} and `isControlRecord`, which kafkajs' own `batch.messages` drop, and which moves
+ * positions past the batch ({@link CommittedFilter} ignores it).
+ */
+export const GAP = '__hermesGap'
+
+interface DecodedBatch {
+  firstOffset: string
+  lastOffsetDelta: number
+  maxTimestamp: string
+  producerId: string
+  producerEpoch: number
+  inTransaction: boolean
+  isControlBatch: boolean
+  records: Array<KafkaMessage & MessageInternals>
+}
+
+type KafkaDecoder = { readInt32(): number; canReadBytes(n: number): boolean; readBytes(n: number): Buffer }
+
+/** kafkajs' fetch v4+ message decoding (src/protocol/requests/fetch/v4/decodeMessages.js), with the gap markers. */
+function gapMarkingDecoder(): (decoder: KafkaDecoder) => Promise<unknown[]> {
+  const Decoder = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => KafkaDecoder & { buffer: Buffer }
+  const MessageSetDecoder = require('kafkajs/src/protocol/messageSet/decoder.js') as (d: KafkaDecoder, size: number) => Promise<unknown[]>
+  const RecordBatchDecoder = require('kafkajs/src/protocol/recordBatch/v0/decoder.js') as (d: KafkaDecoder) => Promise<DecodedBatch>
+  const { MAGIC_BYTE } = require('kafkajs/src/protocol/recordBatch/v0/index.js') as { MAGIC_BYTE: number }
+  // As kafkajs: the magic byte sits at the same place in every message format; a record batch's fixed part.
+  const MAGIC_OFFSET = 16
+  const RECORD_BATCH_OVERHEAD = 49
+  return async (decoder) => {
+    const size = decoder.readInt32()
+    if (size <= 0 || !decoder.canReadBytes(size)) return []
+    const buffer = decoder.readBytes(size)
+    const batches = new Decoder(buffer)
+    if (buffer.subarray(MAGIC_OFFSET).readInt8(0) !== MAGIC_BYTE) return MessageSetDecoder(batches, size)
+    const records: unknown[] = []
+    while (batches.canReadBytes(RECORD_BATCH_OVERHEAD)) {
+      let batch: DecodedBatch
+      try {
+        batch = await RecordBatchDecoder(batches)
+      } catch (err) {
+        // The tail of a response may hold a partial batch (maxBytes), as kafkajs allows.
+        if ((err as Error).name === 'KafkaJSPartialMessageError') break
+        throw err
+      }
+      for (const r of batch.records) records.push(r)
+      const last = BigInt(batch.firstOffset) + BigInt(batch.lastOffsetDelta)
+      const tail = batch.records[batch.records.length - 1]
+      if (tail === undefined || BigInt(tail.offset) < last) records.push(gapMarker(batch, last))
+    }
+    return records
+  }
+}
+
+function gapMarker(batch: DecodedBatch, last: bigint): KafkaMessage & MessageInternals & { [GAP]: true } {
+  return {
+    key: null,
+    value: null,
+    offset: last.toString(),
+    timestamp: batch.maxTimestamp,
+    attributes: 0,
+    headers: {},
+    size: 0,
+    isControlRecord: true,
+    batchContext: { producerId: batch.producerId, inTransaction: batch.inTransaction },
+    [GAP]: true,
+  } as unknown as KafkaMessage & MessageInternals & { [GAP]: true }
+}
+
+// Installed before kafkajs loads its fetch responses (lazily, at the first fetch of each version):
+// each takes the decoder from the module cache then.
+const DECODE_MESSAGES = require.resolve('kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js')
+const decodeModule = (require.cache[DECODE_MESSAGES] ?? (require(DECODE_MESSAGES), require.cache[DECODE_MESSAGES])) as { exports: { __hermesGaps?: boolean } }
+if (!decodeModule.exports.__hermesGaps) {
+  const loaded = Object.keys(require.cache).filter((k) => /kafkajs[\\/]src[\\/]protocol[\\/]requests[\\/]fetch[\\/]v\d+[\\/]response\.js$/.test(k))
+  if (loaded.length) throw new Error(`kafkajs fetch responses were loaded before Hermes could patch their decoder (${loaded.join(', ')}): import pipeline/kafka/transactions.ts first`)
+  decodeModule.exports = Object.assign(gapMarkingDecoder(), { __hermesGaps: true })
+}
+
+/** Whether a fetched message is a {@link GAP} marker (no record: the end of a batch with nothing left there). */
+export function isGap(m: KafkaMessage): boolean {
+  return (m as KafkaMessage & { [GAP]?: boolean })[GAP] === true
+}
+
 /** Every record of a batch at or after the fetch offset: data of any transaction, and markers. */
 export function rawMessages(batch: Batch): KafkaMessage[] {
   return (batch as unknown as BatchInternals).messagesWithinOffset
@@ -65,6 +160,8 @@ export class CommittedFilter {
     for (const m of messages) {
       const meta = m as KafkaMessage & MessageInternals
       const producer = meta.batchContext?.producerId ?? ''
+      // The end of a batch the cleaner emptied: no record and no marker, only a position.
+      if (isGap(m)) continue
       if (meta.isControlRecord) {
         // Marker key: int16 version, int16 type (0 = abort, 1 = commit).
         const aborted = m.key !== null && m.key.length >= 4 && m.key.readInt16BE(2) === 0

@@ -49,6 +49,8 @@ interface Options {
   controllerPort: number
   dir: string
   keep: boolean
+  /** Log level of the instances (their logs are kept per life). */
+  logLevel: string
 }
 
 const int = (name: string) => (v: string): number => {
@@ -68,11 +70,12 @@ function parseOptions(argv: string[]): Options {
     .option('--controller-port <n>', 'controller port of the chaos broker', int('controller-port'), 39_092)
     .option('--dir <dir>', 'work directory: broker data, state, logs, report (default /tmp/hermes-chaos-<seed>)')
     .option('--keep', 'keep the broker data and the state directories at the end')
+    .option('--log-level <level>', 'log level of the Hermes instances (their logs: <dir>/logs)', 'warn')
     .parse(argv)
   const o = program.opts<Partial<Options> & { dir?: string }>()
   const seed = o.seed ?? randomBytes(4).readUInt32BE(0)
   if (o.port === 9092) throw new Error('--port 9092 is the shared broker; the chaos run needs one of its own')
-  return { seed, events: o.events as number, users: o.users as number, rate: o.rate as number, kills: o.kills as number, port: o.port as number, controllerPort: o.controllerPort as number, dir: o.dir ?? `/tmp/hermes-chaos-${seed}`, keep: o.keep === true }
+  return { seed, events: o.events as number, users: o.users as number, rate: o.rate as number, kills: o.kills as number, port: o.port as number, controllerPort: o.controllerPort as number, dir: o.dir ?? `/tmp/hermes-chaos-${seed}`, keep: o.keep === true, logLevel: o.logLevel ?? 'warn' }
 }
 
 const t0 = Date.now()
@@ -161,14 +164,14 @@ async function referenceRun(o: Options, kafka: Kafka): Promise<void> {
   await produceConfig(kafka, input.config)
   await new SteadyProducer(kafka, { topic: phaseTopics('ref').events, partitions: PARTITIONS, records: eventRecords(input), perSecond: 20_000 }).run()
   say(`reference: ${input.config.length} configuration records and ${input.events.length} events produced; one instance runs until idle`)
-  const one = startInstance({ script: INSTANCE, options: { phase: 'ref', brokers: brokerList(brokerOf(o)), stateDir: join(o.dir, 'ref'), stopWhenIdleMs: 3000 }, logFile: join(o.dir, 'logs', 'ref.log') })
+  const one = startInstance({ script: INSTANCE, options: { phase: 'ref', brokers: brokerList(brokerOf(o)), stateDir: join(o.dir, 'ref'), logLevel: o.logLevel, stopWhenIdleMs: 3000 }, logFile: join(o.dir, 'logs', 'ref.log') })
   const code = await exitWithin(one, 600_000, 'the reference run')
   if (code !== 0) throw new Error(`the reference instance exited with ${code}:\n${one.stderr().slice(-2000)}`)
   say(`reference: done, ${one.progress()} records processed`)
 }
 
 /** The fault run: a steady producer while the schedule kills, restarts and fails over. */
-async function faultRun(o: Options, kafka: Kafka, steps: readonly FaultStep[], notes: string[]): Promise<void> {
+async function faultRun(o: Options, kafka: Kafka, steps: readonly FaultStep[], notes: string[], faults: { kills: number; brokerRestarts: number; failovers: number }): Promise<void> {
   const input = chaosInput({ seed: o.seed, users: o.users, events: o.events, topics: phaseTopics('fault') })
   await createInputs(kafka, 'fault')
   await produceConfig(kafka, input.config)
@@ -181,7 +184,7 @@ async function faultRun(o: Options, kafka: Kafka, steps: readonly FaultStep[], n
   let lives = 0
   const stopping = new Set<Instance>()
   const start = (name: 'a' | 'b'): Instance => {
-    const i = startInstance({ script: INSTANCE, options: { phase: 'fault', brokers: brokerList(brokerOf(o)), stateDir: join(o.dir, `fault-${name}`) }, logFile: join(o.dir, 'logs', `fault-${name}-${++lives}.log`) })
+    const i = startInstance({ script: INSTANCE, options: { phase: 'fault', brokers: brokerList(brokerOf(o)), stateDir: join(o.dir, `fault-${name}`), logLevel: o.logLevel }, logFile: join(o.dir, 'logs', `fault-${name}-${++lives}.log`) })
     // An instance that ends without being told to is a finding, whatever the schedule does next.
     void i.exited.then((code) => {
       if (code !== null && !stopping.has(i)) notes.push(`instance ${name} (life ${lives}) exited on its own with ${code}: ${i.stderr().slice(-300)}`)
@@ -192,6 +195,7 @@ async function faultRun(o: Options, kafka: Kafka, steps: readonly FaultStep[], n
     stopping.add(i)
     i.child.kill('SIGKILL')
     await i.exited
+    faults.kills++
   }
   const stop = async (i: Instance, name: string): Promise<void> => {
     stopping.add(i)
@@ -207,7 +211,8 @@ async function faultRun(o: Options, kafka: Kafka, steps: readonly FaultStep[], n
     if (step.kind === 'kill') {
       // The life is counted from its first processed records, so that on a slow machine the kill
       // still lands mid-processing; an instance with nothing left to do is killed after a minute.
-      await waitFor('A processing', async () => (a ? a.progress() : 0), (n) => n > 0, 60_000).catch(() => {})
+      // A life that never gets there is a finding (a start-up that hangs), not only a slow one.
+      await waitFor('A processing', async () => (a ? a.progress() : 0), (n) => n > 0, 60_000).catch(() => notes.push(`A (life ${lives}) reported no progress within 60 s of its start`))
       await sleep(step.lifeMs)
       const done = a.progress()
       await kill(a)
@@ -222,6 +227,7 @@ async function faultRun(o: Options, kafka: Kafka, steps: readonly FaultStep[], n
       await stopBroker(brokerOf(o))
       say('  broker stopped')
       await startBroker(brokerOf(o), true)
+      faults.brokerRestarts++
       producer.resume()
       const back = Date.now()
       say('  broker started again on its data')
@@ -248,13 +254,14 @@ async function faultRun(o: Options, kafka: Kafka, steps: readonly FaultStep[], n
       await waitFor('A back, sharing with B', members, (m) => m.length === 2 && m.every((p) => p.length > 0), 120_000)
       await sleep(step.backMs)
       await stop(b, 'B')
+      faults.failovers++
       say('  A back; B stopped')
     }
   }
   await producing
   say(`fault run: all ${producer.sent} events sent; stopping A and draining`)
   if (a && alive(a)) await stop(a, 'A')
-  const drain = startInstance({ script: INSTANCE, options: { phase: 'fault', brokers: brokerList(brokerOf(o)), stateDir: join(o.dir, 'fault-a'), stopWhenIdleMs: 3000 }, logFile: join(o.dir, 'logs', 'fault-drain.log') })
+  const drain = startInstance({ script: INSTANCE, options: { phase: 'fault', brokers: brokerList(brokerOf(o)), stateDir: join(o.dir, 'fault-a'), logLevel: o.logLevel, stopWhenIdleMs: 3000 }, logFile: join(o.dir, 'logs', 'fault-drain.log') })
   const code = await exitWithin(drain, 600_000, 'the drain')
   if (code !== 0) throw new Error(`the draining instance exited with ${code}:\n${drain.stderr().slice(-2000)}`)
 }
@@ -280,13 +287,15 @@ async function main(): Promise<number> {
     say(`broker up on ${brokerList(broker).join(',')}`)
     const kafka = new Kafka({ clientId: 'hermes-chaos', brokers: brokerList(broker), logLevel: logLevel.NOTHING, retry: { retries: 30, initialRetryTime: 200, maxRetryTime: 2000 } })
     await referenceRun(o, kafka)
-    await faultRun(o, kafka, steps, notes)
+    const faults = { kills: 0, brokerRestarts: 0, failovers: 0 }
+    await faultRun(o, kafka, steps, notes, faults)
+    say(`faults: ${faults.kills} SIGKILLs, ${faults.brokerRestarts} broker restart(s), ${faults.failovers} failover(s) and back`)
     const reference = await readOutputs(o, 'ref')
     const fault = await readOutputs(o, 'fault')
     const decisions = compareRecords(reference.decisions, fault.decisions, decisionIdentity)
     const suppressions = compareRecords(reference.suppressions, fault.suppressions, suppressionIdentity)
     const v = verdict({ seed: o.seed, replay, reference, fault, decisions, suppressions, notes })
-    writeFileSync(join(o.dir, 'report.json'), `${JSON.stringify({ seed: o.seed, replay, steps, notes, decisions, suppressions }, null, 1)}\n`)
+    writeFileSync(join(o.dir, 'report.json'), `${JSON.stringify({ seed: o.seed, replay, steps, faults, notes, decisions, suppressions }, null, 1)}\n`)
     for (const line of v.lines) say(line)
     say(`full report: ${join(o.dir, 'report.json')}; instance logs: ${join(o.dir, 'logs')}`)
     return v.ok ? 0 : 1

@@ -83,7 +83,8 @@ describe('a Kafka run answers /healthz and /readyz while it starts', () => {
       runtime: { stateBackend: 'memory' },
     })
     const started = Date.now()
-    const run = runKafka({ topologies: [topology()], config, logger: createLogger({ level: 'silent' }), metrics: new HermesMetrics({ defaultMetrics: false }) }).catch((e: unknown) => e)
+    // Start-up retries while Kafka is unreachable for kafka.maxOutageMs (5 minutes by default): 1 s here, so the first failed attempt ends it.
+    const run = runKafka({ topologies: [topology()], config, logger: createLogger({ level: 'silent' }), metrics: new HermesMetrics({ defaultMetrics: false }), maxOutageMs: 1000 }).catch((e: unknown) => e)
     const health = await probe(httpPort, '/healthz', started)
     expect(health.afterMs).toBeLessThan(1000)
     expect(health.status).toBe(200)
@@ -93,6 +94,7 @@ describe('a Kafka run answers /healthz and /readyz while it starts', () => {
     // kafkajs gives up connecting after its retries (about 10 s); the run fails and its server closes.
     const err = await run
     expect(err).toBeInstanceOf(Error)
+    expect((err as Error).message).toMatch(/kafka\.maxOutageMs: 1000/)
     await expect(fetch(`http://127.0.0.1:${httpPort}/healthz`)).rejects.toThrow()
   })
 })
