@@ -233,6 +233,38 @@ export function scoreCandidate(options: {
   return { score, expectedCtr, model: { features, level, offset, byPushes, pushFeatures: pushIdx, explain: explain(model, names, features) } }
 }
 
+/**
+ * One draw from the posterior of a candidate's click rate (Thompson sampling, Chapelle & Li 2011):
+ * the material's level from its Beta posterior (`materialDraw`, already drawn), the context from
+ * each weight's Gaussian posterior, centred as {@link scoreCandidate}'s expected rate is, with no
+ * pushes in the last 24 hours. Without a model the level draw is the whole draw. Seeded by
+ * `seed`, so a replay draws the same.
+ */
+export function sampleCtr(options: { model: Model | null; names: readonly string[]; dims: number; materialDraw: number; seed: string }): number {
+  const { model, dims } = options
+  if (!model) return options.materialDraw
+  const rand = seededRandom(options.seed)
+  let x = logit(options.materialDraw) - model.center
+  for (const i of [...options.names.map((n) => featureIndex(n, dims)), featureIndex(pushesFeature(0), dims)]) {
+    x += (model.mean[i] as number) + Math.sqrt(model.variance[i] as number) * gaussian(rand)
+  }
+  return sigmoid(x)
+}
+
+/**
+ * The share of a candidate's trigger-age effect at `at` the model has not learned yet, 0 to 1:
+ * the posterior variance of its age features over their prior variance (1 for an age bucket
+ * never seen, falling towards 0 as examples of that age come in). Held pushes apply the
+ * configured decay of relevance only to this share (operators/hold.ts): what the model has
+ * learned about age it already prices.
+ */
+export function unlearnedAgeShare(model: Model, input: Pick<FeatureInput, 'materialId' | 'event'>, at: number, priorVariance: number): number {
+  const age = ageBucket(input.event, at)
+  const idx = [`age=${age}`, `material=${input.materialId}&age=${age}`].map((n) => featureIndex(n, model.dims))
+  const share = idx.reduce((sum, i) => sum + Math.min(1, (model.variance[i] as number) / priorVariance), 0) / idx.length
+  return Math.max(0, Math.min(1, share))
+}
+
 /** The (at most three) active features with the largest absolute weights, largest first. */
 function explain(model: Model, names: readonly string[], features: readonly number[]): FeatureWeight[] {
   const out: FeatureWeight[] = []

@@ -20,9 +20,9 @@ import type { MaterialConfig, MaterialStats, TaskConfig } from './config.ts'
 import type { ConfigTopics } from './config-ingest.ts'
 import { inAudience, ingestConfig, taskLive } from './config-ingest.ts'
 import { decisionId } from './ids.ts'
-import { betaMean, posterior, score } from './scoring.ts'
+import { betaMean, betaSample, posterior, score, seededRandom } from './scoring.ts'
 import type { Model, ModelRecord } from './ctr-model.ts'
-import { MODEL_KEY, decodeModel, featureNames, scoreCandidate } from './ctr-model.ts'
+import { MODEL_KEY, decodeModel, featureNames, sampleCtr, scoreCandidate, unlearnedAgeShare } from './ctr-model.ts'
 import type { EffectiveTask } from './experiments.ts'
 import { effectiveTask } from './experiments.ts'
 import { bestSendTime } from './hold.ts'
@@ -136,10 +136,13 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
     const m = materials.get(first.materialId) as MaterialConfig
     const s = stats.get(m.materialId)
     const mean = betaMean(posterior(m.prior, s?.impressions ?? 0, s?.clicks ?? 0))
+    // The trigger's age at t: the model prices what it has learned about older triggers, the
+    // configured half-life the rest (operators/hold.ts).
     const expected = (t: number): number => {
-      const names = featureNames({ taskId: c.taskId, materialId: m.materialId, origin: c.origin, event: c.event, segments: c.user.segments, timezone: c.user.timezone, activity: c.activity }, t, ms.attributes, c.sendAt)
+      const names = featureNames({ taskId: c.taskId, materialId: m.materialId, origin: c.origin, event: c.event, segments: c.user.segments, timezone: c.user.timezone, activity: c.activity }, t, ms.attributes)
       return scoreCandidate({ model, names, dims: ms.dims, materialId: m.materialId, priorMean: betaMean(m.prior), materialMean: mean, materialScore: mean, policy: 'greedy', seed: id, ucbAlpha: 0 }).expectedCtr
     }
+    const event = c.event
     return bestSendTime({
       at: c.sendAt,
       maxHoldMs: eff.maxHoldMs,
@@ -148,10 +151,35 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
       margin: ms.holdMargin,
       expected,
       quiet: (t) => inQuietHours(t, c.user.timezone, q.quietStartHour, q.quietEndHour),
+      unlearned: (t) => unlearnedAgeShare(model, { materialId: m.materialId, event }, t, ms.priorVariance),
     })
   }
 
-  const scored = (c: Candidate, task: TaskConfig, eff: EffectiveTask, id: string, first: MaterialChoice, rest: MaterialChoice[], at: number): ScoredCandidate => {
+  /**
+   * The `low_value` threshold this candidate is tested against (operators/fatigue.ts compares the
+   * expected click rate with it). Under the `thompson` policy the send decision explores as the
+   * ranking does (greedy and UCB test the mean, as configured). Thompson sampling of the send
+   * decision: the candidate passes
+   * when a draw from the posterior of its click rate clears `minExpectedCtr`, i.e. with the
+   * posterior probability that its rate does, not only when the posterior mean does. So a task or
+   * material whose estimate fell below the threshold early still gets sent now and then while it
+   * is uncertain (its stats decay, so it stays somewhat uncertain), and recovers if it is good:
+   * with a mean-only test it was never sent again and never learned (issue 12, `viewed-deal`).
+   * Expressed as the threshold scaled by mean / draw, so that fatigue's test at the real push
+   * count (`expectedAt`, `fatigueCost`) compares the draw, scaled alike, with the threshold.
+   */
+  const threshold = (c: Candidate, eff: EffectiveTask, id: string, first: MaterialChoice): number => {
+    if (eff.policy !== 'thompson' || eff.minExpectedCtr <= 0 || first.expectedCtr <= 0) return eff.minExpectedCtr
+    const m = ctx.broadcastStore<MaterialConfig>('materials').get(first.materialId) as MaterialConfig
+    const s = ctx.broadcastStore<MaterialStats>('stats').get(m.materialId)
+    const seed = `${id}\u0000threshold`
+    const level = betaSample(posterior(m.prior, s?.impressions ?? 0, s?.clicks ?? 0), seededRandom(seed))
+    const names = featureNames({ taskId: c.taskId, materialId: m.materialId, origin: c.origin, event: c.event, segments: c.user.segments, timezone: c.user.timezone, activity: c.activity }, c.sendAt, ms.attributes)
+    const draw = sampleCtr({ model: currentModel(), names, dims: ms.dims, materialDraw: level, seed })
+    return Math.min(1, (eff.minExpectedCtr * first.expectedCtr) / Math.max(draw, 1e-9))
+  }
+
+  const scored = (c: Candidate, task: TaskConfig, eff: EffectiveTask, id: string, first: MaterialChoice, rest: MaterialChoice[], at: number, minExpectedCtr: number): ScoredCandidate => {
     const { activity: _dropped, ...candidate } = c
     return {
       ...candidate,
@@ -164,7 +192,7 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
       policy: eff.policy,
       experimentId: eff.experimentId,
       arm: eff.arm,
-      minExpectedCtr: eff.minExpectedCtr,
+      minExpectedCtr,
       fatigueCost: task.fatigueCost ?? null,
       quietHours: eff.quietHours,
       taskFatigue: task.fatigue ?? null,
@@ -211,13 +239,14 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
       // A holdout: what would have been sent is recorded, nothing is pushed.
       if (eff.holdout) return suppress({ ...tagged, materialId: first.materialId, reason: 'holdout' })
       const at = sendTime(c, task, eff, id, first)
-      if (at === c.sendAt) return ctx.forward(record.withValue<ScoredCandidate>(scored(c, task, eff, id, first, rest, at)))
+      const min = threshold(c, eff, id, first)
+      if (at === c.sendAt) return ctx.forward(record.withValue<ScoredCandidate>(scored(c, task, eff, id, first, rest, at, min)))
       // Held: scored as it will be sent (activity and age at that hour), released by a timer.
       const later = choose(c, task, eff, id, at)
       const [f2, ...r2] = later?.choices ?? []
-      if (f2 === undefined) return ctx.forward(record.withValue<ScoredCandidate>(scored(c, task, eff, id, first, rest, c.sendAt)))
+      if (f2 === undefined) return ctx.forward(record.withValue<ScoredCandidate>(scored(c, task, eff, id, first, rest, c.sendAt, min)))
       ctx.count('held', { reason: c.taskId })
-      ctx.mapStore<ScoredCandidate>('held').put(id, scored(c, task, eff, id, f2, r2, at))
+      ctx.mapStore<ScoredCandidate>('held').put(id, scored(c, task, eff, id, f2, r2, at, min))
       ctx.timers.registerEventTime(at, `${HOLD_TIMER}${id}`)
     },
     onTimer(timer: Timer) {
