@@ -102,15 +102,13 @@ export function featureIndex(name: string, dims: number): number {
 /** Bucket of the user's activity at the local hour of `at`, as a multiple of a uniform day. */
 export function activityBucket(activity: readonly number[] | null | undefined, at: number, timezone: string): string {
   if (!activity || activity.length !== 168) return 'none'
-  const hod = hourOfWeek(at, timezone) % 24
   let total = 0
-  let atHour = 0
-  for (let i = 0; i < 168; i++) {
-    const v = activity[i] as number
-    total += v
-    if (i % 24 === hod) atHour += v
-  }
+  for (let i = 0; i < 168; i++) total += activity[i] as number
   if (total < 3) return 'none'
+  // The hour of day on each of the seven days (not a pass over all 168 with a modulo each).
+  const hod = hourOfWeek(at, timezone) % 24
+  let atHour = 0
+  for (let d = 0; d < 7; d++) atHour += activity[d * 24 + hod] as number
   const ratio = (24 * atHour) / total
   return ratio < 0.25 ? 'idle' : ratio < 0.75 ? 'low' : ratio < 1.5 ? 'usual' : ratio < 3 ? 'high' : 'peak'
 }
@@ -231,24 +229,6 @@ export function scoreCandidate(options: {
     score = sigmoid(logit(Math.min(options.materialScore, 1)) + mu + at0 + options.ucbAlpha * Math.sqrt(variance))
   } else score = expectedCtr
   return { score, expectedCtr, model: { features, level, offset, byPushes, pushFeatures: pushIdx, explain: explain(model, names, features) } }
-}
-
-/**
- * One draw from the posterior of a candidate's click rate (Thompson sampling, Chapelle & Li 2011):
- * the material's level from its Beta posterior (`materialDraw`, already drawn), the context from
- * each weight's Gaussian posterior, centred as {@link scoreCandidate}'s expected rate is, with no
- * pushes in the last 24 hours. Without a model the level draw is the whole draw. Seeded by
- * `seed`, so a replay draws the same.
- */
-export function sampleCtr(options: { model: Model | null; names: readonly string[]; dims: number; materialDraw: number; seed: string }): number {
-  const { model, dims } = options
-  if (!model) return options.materialDraw
-  const rand = seededRandom(options.seed)
-  let x = logit(options.materialDraw) - model.center
-  for (const i of [...options.names.map((n) => featureIndex(n, dims)), featureIndex(pushesFeature(0), dims)]) {
-    x += (model.mean[i] as number) + Math.sqrt(model.variance[i] as number) * gaussian(rand)
-  }
-  return sigmoid(x)
 }
 
 /**

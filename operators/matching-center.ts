@@ -22,7 +22,7 @@ import { inAudience, ingestConfig, taskLive } from './config-ingest.ts'
 import { decisionId } from './ids.ts'
 import { betaMean, betaSample, posterior, score, seededRandom } from './scoring.ts'
 import type { Model, ModelRecord } from './ctr-model.ts'
-import { MODEL_KEY, decodeModel, featureNames, sampleCtr, scoreCandidate, unlearnedAgeShare } from './ctr-model.ts'
+import { MODEL_KEY, decodeModel, featureNames, logit, scoreCandidate, sigmoid, unlearnedAgeShare } from './ctr-model.ts'
 import type { EffectiveTask } from './experiments.ts'
 import { effectiveTask } from './experiments.ts'
 import { bestSendTime } from './hold.ts'
@@ -138,9 +138,17 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
     const mean = betaMean(posterior(m.prior, s?.impressions ?? 0, s?.clicks ?? 0))
     // The trigger's age at t: the model prices what it has learned about older triggers, the
     // configured half-life the rest (operators/hold.ts).
+    // Hours with the same features (activity and age buckets) score the same: each set once.
+    const byNames = new Map<string, number>()
     const expected = (t: number): number => {
       const names = featureNames({ taskId: c.taskId, materialId: m.materialId, origin: c.origin, event: c.event, segments: c.user.segments, timezone: c.user.timezone, activity: c.activity }, t, ms.attributes)
-      return scoreCandidate({ model, names, dims: ms.dims, materialId: m.materialId, priorMean: betaMean(m.prior), materialMean: mean, materialScore: mean, policy: 'greedy', seed: id, ucbAlpha: 0 }).expectedCtr
+      const key = names.join('\u0000')
+      let p = byNames.get(key)
+      if (p === undefined) {
+        p = scoreCandidate({ model, names, dims: ms.dims, materialId: m.materialId, priorMean: betaMean(m.prior), materialMean: mean, materialScore: mean, policy: 'greedy', seed: id, ucbAlpha: 0 }).expectedCtr
+        byNames.set(key, p)
+      }
+      return p
     }
     const event = c.event
     return bestSendTime({
@@ -165,17 +173,20 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
    * material whose estimate fell below the threshold early still gets sent now and then while it
    * is uncertain (its stats decay, so it stays somewhat uncertain), and recovers if it is good:
    * with a mean-only test it was never sent again and never learned (issue 12, `viewed-deal`).
+   * The draw is of the material's rate, the uncertainty that starved `viewed-deal`.
    * Expressed as the threshold scaled by mean / draw, so that fatigue's test at the real push
    * count (`expectedAt`, `fatigueCost`) compares the draw, scaled alike, with the threshold.
    */
-  const threshold = (c: Candidate, eff: EffectiveTask, id: string, first: MaterialChoice): number => {
+  const threshold = (eff: EffectiveTask, id: string, first: MaterialChoice): number => {
     if (eff.policy !== 'thompson' || eff.minExpectedCtr <= 0 || first.expectedCtr <= 0) return eff.minExpectedCtr
     const m = ctx.broadcastStore<MaterialConfig>('materials').get(first.materialId) as MaterialConfig
     const s = ctx.broadcastStore<MaterialStats>('stats').get(m.materialId)
-    const seed = `${id}\u0000threshold`
-    const level = betaSample(posterior(m.prior, s?.impressions ?? 0, s?.clicks ?? 0), seededRandom(seed))
-    const names = featureNames({ taskId: c.taskId, materialId: m.materialId, origin: c.origin, event: c.event, segments: c.user.segments, timezone: c.user.timezone, activity: c.activity }, c.sendAt, ms.attributes)
-    const draw = sampleCtr({ model: currentModel(), names, dims: ms.dims, materialDraw: level, seed })
+    // The level (the material's Beta posterior) is drawn, the context stays at its mean: summed
+    // over a dozen features, the diagonal posterior's variances overstate how unsure the context
+    // is, and drawing them sent most of a generic task's low-value candidates as "exploration".
+    const mean = betaMean(posterior(m.prior, s?.impressions ?? 0, s?.clicks ?? 0))
+    const level = betaSample(posterior(m.prior, s?.impressions ?? 0, s?.clicks ?? 0), seededRandom(`${id}\u0000threshold`))
+    const draw = sigmoid(logit(first.expectedCtr) + logit(level) - logit(mean))
     return Math.min(1, (eff.minExpectedCtr * first.expectedCtr) / Math.max(draw, 1e-9))
   }
 
@@ -239,7 +250,7 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
       // A holdout: what would have been sent is recorded, nothing is pushed.
       if (eff.holdout) return suppress({ ...tagged, materialId: first.materialId, reason: 'holdout' })
       const at = sendTime(c, task, eff, id, first)
-      const min = threshold(c, eff, id, first)
+      const min = threshold(eff, id, first)
       if (at === c.sendAt) return ctx.forward(record.withValue<ScoredCandidate>(scored(c, task, eff, id, first, rest, at, min)))
       // Held: scored as it will be sent (activity and age at that hour), released by a timer.
       const later = choose(c, task, eff, id, at)
