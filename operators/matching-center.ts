@@ -165,29 +165,30 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
 
   /**
    * The `low_value` threshold this candidate is tested against (operators/fatigue.ts compares the
-   * expected click rate with it). Under the `thompson` policy the send decision explores as the
-   * ranking does (greedy and UCB test the mean, as configured). Thompson sampling of the send
-   * decision: the candidate passes
-   * when a draw from the posterior of its click rate clears `minExpectedCtr`, i.e. with the
-   * posterior probability that its rate does, not only when the posterior mean does. So a task or
-   * material whose estimate fell below the threshold early still gets sent now and then while it
-   * is uncertain (its stats decay, so it stays somewhat uncertain), and recovers if it is good:
-   * with a mean-only test it was never sent again and never learned (issue 12, `viewed-deal`).
-   * The draw is of the material's rate, the uncertainty that starved `viewed-deal`.
-   * Expressed as the threshold scaled by mean / draw, so that fatigue's test at the real push
-   * count (`expectedAt`, `fatigueCost`) compares the draw, scaled alike, with the threshold.
+   * expected click rate with it). Under the `thompson` policy the send decision explores; greedy
+   * and UCB test the mean, as configured. A candidate whose expected rate clears
+   * `minExpectedCtr` is tested as before; one below it is retried with probability
+   * `hermes.model.exploreShare` × P(its rate clears the threshold): a seeded coin, then a draw of
+   * the material's rate from its Beta posterior (Thompson sampling), the context at its mean.
+   * Why: with a mean-only test a task whose estimate fell below the threshold early was never
+   * sent again and never learned it was good (issue 12, `viewed-deal`); material stats decay, so a
+   * material stays uncertain enough to be retried, one the evidence puts surely below is not, and
+   * the share bounds what exploring costs (unbounded, it sent a third of a generic task's
+   * low-value candidates). The context's weights are not drawn: summed over a dozen features, the
+   * diagonal posterior's variances overstate how unsure it is. A retried candidate carries the
+   * threshold scaled by mean / draw, so fatigue's test at the real push count compares the draw,
+   * scaled alike, with it.
    */
   const threshold = (eff: EffectiveTask, id: string, first: MaterialChoice): number => {
-    if (eff.policy !== 'thompson' || eff.minExpectedCtr <= 0 || first.expectedCtr <= 0) return eff.minExpectedCtr
+    const min = eff.minExpectedCtr
+    if (eff.policy !== 'thompson' || min <= 0 || first.expectedCtr <= 0 || first.expectedCtr >= min) return min
+    if (seededRandom(`${id}\u0000explore`)() >= ms.exploreShare) return min
     const m = ctx.broadcastStore<MaterialConfig>('materials').get(first.materialId) as MaterialConfig
     const s = ctx.broadcastStore<MaterialStats>('stats').get(m.materialId)
-    // The level (the material's Beta posterior) is drawn, the context stays at its mean: summed
-    // over a dozen features, the diagonal posterior's variances overstate how unsure the context
-    // is, and drawing them sent most of a generic task's low-value candidates as "exploration".
-    const mean = betaMean(posterior(m.prior, s?.impressions ?? 0, s?.clicks ?? 0))
-    const level = betaSample(posterior(m.prior, s?.impressions ?? 0, s?.clicks ?? 0), seededRandom(`${id}\u0000threshold`))
-    const draw = sigmoid(logit(first.expectedCtr) + logit(level) - logit(mean))
-    return Math.min(1, (eff.minExpectedCtr * first.expectedCtr) / Math.max(draw, 1e-9))
+    const p = posterior(m.prior, s?.impressions ?? 0, s?.clicks ?? 0)
+    const level = betaSample(p, seededRandom(`${id}\u0000threshold`))
+    const draw = sigmoid(logit(first.expectedCtr) + logit(level) - logit(betaMean(p)))
+    return Math.min(1, (min * first.expectedCtr) / Math.max(draw, 1e-9))
   }
 
   const scored = (c: Candidate, task: TaskConfig, eff: EffectiveTask, id: string, first: MaterialChoice, rest: MaterialChoice[], at: number, minExpectedCtr: number): ScoredCandidate => {

@@ -7,9 +7,9 @@ const users = (n: number, prefix: string): string[] => Array.from({ length: n },
 const drop = (u: string, ts: number): object => ev(u, 'price_drop', ts, { eventId: `${u}-drop-${ts}`, attrs: { dropPct: 30 } })
 const clickOn = (x: Decision, ts: number): object => ({ eventId: `click-${x.decisionId}`, userId: x.userId, type: 'push_click', ts, attrs: { decisionId: x.decisionId } })
 
-/** A price-drop task under `policy` with a threshold of 3 %, on one material whose prior says 1 %. */
-async function pessimistic(policy: string): Promise<TopologyTestDriver> {
-  const d = await flow({ stats: true, settings: { fatigue: { minGapMs: 0, materialMax: 100 } } })
+/** A price-drop task under `policy` with a threshold of 3 %, on one material whose prior says 1 %; every candidate below it may explore unless `exploreShare` says otherwise. */
+async function pessimistic(policy: string, exploreShare = 1): Promise<TopologyTestDriver> {
+  const d = await flow({ stats: true, settings: { fatigue: { minGapMs: 0, materialMax: 100 }, model: { exploreShare } } })
   await d.pipe('config.materials', [material('m1', { prior: { alpha: 1, beta: 99 } })])
   await d.pipe('config.tasks', [eventTask('t1', { policy, minExpectedCtr: 0.03 })])
   return d
@@ -41,6 +41,20 @@ describe('exploration of the send decision: a task whose estimate starts below i
     const second = await round(d, T0 + 4 * HOUR, 'b')
     expect(second.length).toBeGreaterThan(100)
     await d.close()
+  })
+
+  it('explores at most the configured share of the candidates below the threshold', async () => {
+    // Half of them may explore: about half as many as with all (the same draws, seeded by decision).
+    const all = await pessimistic('thompson', 1)
+    const half = await pessimistic('thompson', 0.5)
+    const none = await pessimistic('thompson', 0)
+    const [a, h, n] = [await round(all, T0, 'a'), await round(half, T0, 'a'), await round(none, T0, 'a')]
+    const ids = (xs: Decision[]): string[] => xs.map((x) => x.decisionId)
+    expect(ids(a).filter((x) => ids(h).includes(x))).toEqual(ids(h))
+    expect(h.length).toBeGreaterThan(0)
+    expect(h.length).toBeLessThan(a.length)
+    expect(n).toEqual([])
+    for (const d of [all, half, none]) await d.close()
   })
 
   it('sends nothing under a greedy policy with the same start (the mean decides, as configured), so nothing is learned', async () => {
