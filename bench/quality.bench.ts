@@ -6,6 +6,7 @@
  *
  *   npx tsx bench/quality.bench.ts [--users N] [--days N] [--warmup-days N] [--config tuned|before]
  *                                  [--features relations,model] [--seed N] [--backend rocksdb|memory]
+ *                                  [--night-owls 0..1] [--price-drops-per-day N]   (a variant of the world)
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -27,8 +28,14 @@ const { values: args } = parseArgs({
     features: { type: 'string', default: DEFAULT_FEATURES },
     seed: { type: 'string', default: '42' },
     backend: { type: 'string', default: 'memory' },
+    'night-owls': { type: 'string' },
+    'price-drops-per-day': { type: 'string' },
   },
 })
+const variant = {
+  ...(args['night-owls'] !== undefined ? { nightOwls: Number(args['night-owls']) } : {}),
+  ...(args['price-drops-per-day'] !== undefined ? { priceDropsPerDay: Number(args['price-drops-per-day']) } : {}),
+}
 const sample = sampleConfig(args.config as string, parseFeatures(args.features))
 const dir = mkdtempSync(join(tmpdir(), 'hermes-quality-bench-'))
 const config = validateConfig({ runtime: { stateDir: join(dir, 'state'), stateBackend: args.backend }, observability: { http: { enabled: false } }, hermes: sample.settings })
@@ -37,6 +44,7 @@ const s = await simulate({
   days: Number(args.days),
   warmupDays: Number(args['warmup-days']),
   seed: Number(args.seed),
+  variant,
   start: Date.UTC(2026, 10, 2),
   config,
   sample,
@@ -70,6 +78,7 @@ process.stdout.write(
       days: Number(args.days),
       warmupDays: Number(args['warmup-days']),
       seed: Number(args.seed),
+      variant,
       config: sample.name,
       features: sample.features,
       hermes: system(s.hermes),

@@ -15,6 +15,7 @@ import type { BroadcastStore, Headers, ProcessorContext, Timer } from '../pipeli
 import { Record } from '../pipeline/api/index.ts'
 import type { MaterialConfig, MaterialStats, TaskConfig } from './config.ts'
 import { isDeletion, materialSchema, parseWith, statsSchema, taskSchema } from './config.ts'
+import { taskMaterials } from './experiments.ts'
 import { DEFAULT_MATERIAL_WAIT_MS } from './settings.ts'
 import { taskKey } from './types.ts'
 
@@ -125,7 +126,8 @@ export function ingestConfig(ctx: ProcessorContext<unknown>, topics: ConfigTopic
     const reserved = parsed.value.materials.find((m) => m.startsWith('\u0000'))
     if (reserved !== undefined) return reject(`invalid task ${id}: materials: material ids may not start with U+0000`)
     if (stores.materials) {
-      const missing = parsed.value.materials.filter((m) => !stores.materials?.has(m))
+      // Arm materials too (issue 12): a task applied without them decided that arm's users with no material.
+      const missing = taskMaterials(parsed.value).filter((m) => !stores.materials?.has(m))
       if (missing.length) {
         // Counted from the watermark when the record is older (configuration without time is at
         // 0; on Kafka a restored watermark meets a backlog of old records): a deadline behind the
@@ -197,7 +199,7 @@ function waitingTasks(materials: BroadcastStore<MaterialConfig>): Array<[string,
 function applyReady(materials: BroadcastStore<MaterialConfig>, tasks: BroadcastStore<TaskConfig>): AppliedTask[] {
   const applied: AppliedTask[] = []
   for (const [id, w] of waitingTasks(materials)) {
-    if (!w.task.materials.every((m) => materials.has(m))) continue
+    if (!taskMaterials(w.task).every((m) => materials.has(m))) continue
     materials.delete(`${WAITING_PREFIX}${id}`)
     const previous = tasks.get(id)
     tasks.put(id, w.task)
@@ -224,7 +226,7 @@ export function onMaterialWaitTimer(ctx: ProcessorContext<unknown>, stores: Inge
   const w = stores.materials && typeof taskId === 'string' ? (stores.materials.get(`${WAITING_PREFIX}${taskId}`) as WaitingTask | undefined) : undefined
   // A newer version of the task waits with its own deadline and timer.
   if (!w || w.deadline !== timer.time || ctx.partition !== 0) return true
-  const missing = w.task.materials.filter((m) => !stores.materials?.has(m))
+  const missing = taskMaterials(w.task).filter((m) => !stores.materials?.has(m))
   const { bytes, ...origin } = w.origin
   ctx.deadLetter(
     new Record({ ...origin, value: typeof bytes === 'string' ? Buffer.from(bytes, 'base64') : origin.value }),

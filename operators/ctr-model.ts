@@ -102,15 +102,13 @@ export function featureIndex(name: string, dims: number): number {
 /** Bucket of the user's activity at the local hour of `at`, as a multiple of a uniform day. */
 export function activityBucket(activity: readonly number[] | null | undefined, at: number, timezone: string): string {
   if (!activity || activity.length !== 168) return 'none'
-  const hod = hourOfWeek(at, timezone) % 24
   let total = 0
-  let atHour = 0
-  for (let i = 0; i < 168; i++) {
-    const v = activity[i] as number
-    total += v
-    if (i % 24 === hod) atHour += v
-  }
+  for (let i = 0; i < 168; i++) total += activity[i] as number
   if (total < 3) return 'none'
+  // The hour of day on each of the seven days (not a pass over all 168 with a modulo each).
+  const hod = hourOfWeek(at, timezone) % 24
+  let atHour = 0
+  for (let d = 0; d < 7; d++) atHour += activity[d * 24 + hod] as number
   const ratio = (24 * atHour) / total
   return ratio < 0.25 ? 'idle' : ratio < 0.75 ? 'low' : ratio < 1.5 ? 'usual' : ratio < 3 ? 'high' : 'peak'
 }
@@ -231,6 +229,20 @@ export function scoreCandidate(options: {
     score = sigmoid(logit(Math.min(options.materialScore, 1)) + mu + at0 + options.ucbAlpha * Math.sqrt(variance))
   } else score = expectedCtr
   return { score, expectedCtr, model: { features, level, offset, byPushes, pushFeatures: pushIdx, explain: explain(model, names, features) } }
+}
+
+/**
+ * The share of a candidate's trigger-age effect at `at` the model has not learned yet, 0 to 1:
+ * the posterior variance of its age features over their prior variance (1 for an age bucket
+ * never seen, falling towards 0 as examples of that age come in). Held pushes apply the
+ * configured decay of relevance only to this share (operators/hold.ts): what the model has
+ * learned about age it already prices.
+ */
+export function unlearnedAgeShare(model: Model, input: Pick<FeatureInput, 'materialId' | 'event'>, at: number, priorVariance: number): number {
+  const age = ageBucket(input.event, at)
+  const idx = [`age=${age}`, `material=${input.materialId}&age=${age}`].map((n) => featureIndex(n, model.dims))
+  const share = idx.reduce((sum, i) => sum + Math.min(1, (model.variance[i] as number) / priorVariance), 0) / idx.length
+  return Math.max(0, Math.min(1, share))
 }
 
 /** The (at most three) active features with the largest absolute weights, largest first. */

@@ -48,6 +48,15 @@ export function effectiveTask(task: TaskConfig, userId: string): EffectiveTask {
 }
 
 /**
+ * Every material a task may send: its own and those of its experiment's arms, in that order,
+ * each once. A task waits for all of them (operators/config-ingest.ts): an arm's materials are
+ * as much the task's as its own, and a user of that arm must not be decided before they load.
+ */
+export function taskMaterials(task: Pick<TaskConfig, 'materials' | 'experiment'>): string[] {
+  return [...new Set([...task.materials, ...(task.experiment?.arms.flatMap((a) => a.materials ?? []) ?? [])])]
+}
+
+/**
  * How a task handles quiet hours for a user (the arm's override, else the task's): the Task
  * Center defers by it, fatigue drops by it. Undefined when the task is unknown.
  */

@@ -20,9 +20,9 @@ import type { MaterialConfig, MaterialStats, TaskConfig } from './config.ts'
 import type { ConfigTopics } from './config-ingest.ts'
 import { inAudience, ingestConfig, taskLive } from './config-ingest.ts'
 import { decisionId } from './ids.ts'
-import { betaMean, posterior, score } from './scoring.ts'
+import { betaMean, betaSample, posterior, score, seededRandom } from './scoring.ts'
 import type { Model, ModelRecord } from './ctr-model.ts'
-import { MODEL_KEY, decodeModel, featureNames, scoreCandidate } from './ctr-model.ts'
+import { MODEL_KEY, decodeModel, featureNames, logit, scoreCandidate, sigmoid, unlearnedAgeShare } from './ctr-model.ts'
 import type { EffectiveTask } from './experiments.ts'
 import { effectiveTask } from './experiments.ts'
 import { bestSendTime } from './hold.ts'
@@ -136,10 +136,21 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
     const m = materials.get(first.materialId) as MaterialConfig
     const s = stats.get(m.materialId)
     const mean = betaMean(posterior(m.prior, s?.impressions ?? 0, s?.clicks ?? 0))
+    // The trigger's age at t: the model prices what it has learned about older triggers, the
+    // configured half-life the rest (operators/hold.ts).
+    // Hours with the same features (activity and age buckets) score the same: each set once.
+    const byNames = new Map<string, number>()
     const expected = (t: number): number => {
-      const names = featureNames({ taskId: c.taskId, materialId: m.materialId, origin: c.origin, event: c.event, segments: c.user.segments, timezone: c.user.timezone, activity: c.activity }, t, ms.attributes, c.sendAt)
-      return scoreCandidate({ model, names, dims: ms.dims, materialId: m.materialId, priorMean: betaMean(m.prior), materialMean: mean, materialScore: mean, policy: 'greedy', seed: id, ucbAlpha: 0 }).expectedCtr
+      const names = featureNames({ taskId: c.taskId, materialId: m.materialId, origin: c.origin, event: c.event, segments: c.user.segments, timezone: c.user.timezone, activity: c.activity }, t, ms.attributes)
+      const key = names.join('\u0000')
+      let p = byNames.get(key)
+      if (p === undefined) {
+        p = scoreCandidate({ model, names, dims: ms.dims, materialId: m.materialId, priorMean: betaMean(m.prior), materialMean: mean, materialScore: mean, policy: 'greedy', seed: id, ucbAlpha: 0 }).expectedCtr
+        byNames.set(key, p)
+      }
+      return p
     }
+    const event = c.event
     return bestSendTime({
       at: c.sendAt,
       maxHoldMs: eff.maxHoldMs,
@@ -148,10 +159,39 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
       margin: ms.holdMargin,
       expected,
       quiet: (t) => inQuietHours(t, c.user.timezone, q.quietStartHour, q.quietEndHour),
+      unlearned: (t) => unlearnedAgeShare(model, { materialId: m.materialId, event }, t, ms.priorVariance),
     })
   }
 
-  const scored = (c: Candidate, task: TaskConfig, eff: EffectiveTask, id: string, first: MaterialChoice, rest: MaterialChoice[], at: number): ScoredCandidate => {
+  /**
+   * The `low_value` threshold this candidate is tested against (operators/fatigue.ts compares the
+   * expected click rate with it). Under the `thompson` policy the send decision explores; greedy
+   * and UCB test the mean, as configured. A candidate whose expected rate clears
+   * `minExpectedCtr` is tested as before; one below it is retried with probability
+   * `hermes.model.exploreShare` × P(its rate clears the threshold): a seeded coin, then a draw of
+   * the material's rate from its Beta posterior (Thompson sampling), the context at its mean.
+   * Why: with a mean-only test a task whose estimate fell below the threshold early was never
+   * sent again and never learned it was good (issue 12, `viewed-deal`); material stats decay, so a
+   * material stays uncertain enough to be retried, one the evidence puts surely below is not, and
+   * the share bounds what exploring costs (unbounded, it sent a third of a generic task's
+   * low-value candidates). The context's weights are not drawn: summed over a dozen features, the
+   * diagonal posterior's variances overstate how unsure it is. A retried candidate carries the
+   * threshold scaled by mean / draw, so fatigue's test at the real push count compares the draw,
+   * scaled alike, with it.
+   */
+  const threshold = (eff: EffectiveTask, id: string, first: MaterialChoice): number => {
+    const min = eff.minExpectedCtr
+    if (eff.policy !== 'thompson' || min <= 0 || first.expectedCtr <= 0 || first.expectedCtr >= min) return min
+    if (seededRandom(`${id}\u0000explore`)() >= ms.exploreShare) return min
+    const m = ctx.broadcastStore<MaterialConfig>('materials').get(first.materialId) as MaterialConfig
+    const s = ctx.broadcastStore<MaterialStats>('stats').get(m.materialId)
+    const p = posterior(m.prior, s?.impressions ?? 0, s?.clicks ?? 0)
+    const level = betaSample(p, seededRandom(`${id}\u0000threshold`))
+    const draw = sigmoid(logit(first.expectedCtr) + logit(level) - logit(betaMean(p)))
+    return Math.min(1, (min * first.expectedCtr) / Math.max(draw, 1e-9))
+  }
+
+  const scored = (c: Candidate, task: TaskConfig, eff: EffectiveTask, id: string, first: MaterialChoice, rest: MaterialChoice[], at: number, minExpectedCtr: number): ScoredCandidate => {
     const { activity: _dropped, ...candidate } = c
     return {
       ...candidate,
@@ -164,7 +204,7 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
       policy: eff.policy,
       experimentId: eff.experimentId,
       arm: eff.arm,
-      minExpectedCtr: eff.minExpectedCtr,
+      minExpectedCtr,
       fatigueCost: task.fatigueCost ?? null,
       quietHours: eff.quietHours,
       taskFatigue: task.fatigue ?? null,
@@ -211,13 +251,14 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
       // A holdout: what would have been sent is recorded, nothing is pushed.
       if (eff.holdout) return suppress({ ...tagged, materialId: first.materialId, reason: 'holdout' })
       const at = sendTime(c, task, eff, id, first)
-      if (at === c.sendAt) return ctx.forward(record.withValue<ScoredCandidate>(scored(c, task, eff, id, first, rest, at)))
+      const min = threshold(eff, id, first)
+      if (at === c.sendAt) return ctx.forward(record.withValue<ScoredCandidate>(scored(c, task, eff, id, first, rest, at, min)))
       // Held: scored as it will be sent (activity and age at that hour), released by a timer.
       const later = choose(c, task, eff, id, at)
       const [f2, ...r2] = later?.choices ?? []
-      if (f2 === undefined) return ctx.forward(record.withValue<ScoredCandidate>(scored(c, task, eff, id, first, rest, c.sendAt)))
+      if (f2 === undefined) return ctx.forward(record.withValue<ScoredCandidate>(scored(c, task, eff, id, first, rest, c.sendAt, min)))
       ctx.count('held', { reason: c.taskId })
-      ctx.mapStore<ScoredCandidate>('held').put(id, scored(c, task, eff, id, f2, r2, at))
+      ctx.mapStore<ScoredCandidate>('held').put(id, scored(c, task, eff, id, f2, r2, at, min))
       ctx.timers.registerEventTime(at, `${HOLD_TIMER}${id}`)
     },
     onTimer(timer: Timer) {

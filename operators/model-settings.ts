@@ -33,6 +33,12 @@ export const modelSettingsSchema = z
     ucbAlpha: z.number().nonnegative().default(1),
     /** Numeric event attributes the model sees (bucketed), e.g. `dropPct` of a price drop. */
     attributes: z.array(z.string().min(1)).max(16).default(['dropPct', 'discountPct']),
+    /**
+     * Exploration of the send decision under the `thompson` policy (operators/matching-center.ts):
+     * the share of candidates below `minExpectedCtr` that may be retried, each when a draw of its
+     * material's rate clears the threshold. Bounds what exploring costs; above 0 no task starves.
+     */
+    exploreShare: z.number().min(0).max(1).default(0.1),
     /** Held pushes (task or arm `maxHoldMs`): the relevance of a trigger halves every this long, unless the task sets `holdHalfLifeMs`. */
     holdHalfLifeMs: positive.default(6 * H),
     /** Waiting pays only when the expected clicks of the best later hour exceed those of now by this fraction. */

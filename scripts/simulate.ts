@@ -27,6 +27,7 @@ import type { Rules, SystemQuality } from './sim/quality.ts'
 import { appealOf, materialRecord } from './sim/sample-config.ts'
 import type { SampleConfig } from './sim/sample-config.ts'
 import { DAY, HOUR, World } from './sim/world.ts'
+import type { WorldOptions } from './sim/world.ts'
 
 /** Options of {@link simulate}. */
 export interface SimulationOptions {
@@ -34,6 +35,8 @@ export interface SimulationOptions {
   days: number
   seed: number
   start: number
+  /** A variant of the world (scripts/sim/world.ts, `WorldOptions.variant`): does a result generalize? */
+  variant?: WorldOptions['variant']
   config: HermesConfig
   /** Materials and tasks Hermes runs with (scripts/sim/sample-config.ts). */
   sample: SampleConfig
@@ -103,7 +106,7 @@ export function rulesOf(config: HermesConfig, sample: SampleConfig): Rules {
 export async function simulate(o: SimulationOptions): Promise<SimulationSummary> {
   const started = performance.now()
   const warmupDays = o.warmupDays ?? 0
-  const world = new World({ users: o.users, seed: o.seed, start: o.start - warmupDays * DAY })
+  const world = new World({ users: o.users, seed: o.seed, start: o.start - warmupDays * DAY, ...(o.variant ? { variant: o.variant } : {}) })
   const push1 = new Push1(world, { materials: o.sample.materials, hour: o.push1Hour })
   const env = { settings: o.config.hermes }
   const topologies = [pushDecisions(env), materialStats(env)]

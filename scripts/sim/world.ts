@@ -86,6 +86,12 @@ export interface WorldOptions {
   start: number
   /** Number of items; default users / 4, at least 200. */
   items?: number
+  /**
+   * A variant of the world, to check that a result generalizes: `nightOwls`, the share of users
+   * whose evening peak is late (22:30 to 01:00 local, into quiet hours; default 0), and
+   * `priceDropsPerDay`, each item's rate of price drops (default 0.1).
+   */
+  variant?: { nightOwls?: number; priceDropsPerDay?: number }
 }
 
 /** How a user relates to an item at one instant, as the click model weighs it. */
@@ -111,8 +117,8 @@ const circular = (h: number, c: number): number => {
 const bump = (h: number, c: number, width: number): number => Math.exp(-(circular(h, c) ** 2) / (2 * width * width))
 
 /** A user's hour-of-week rhythm: an evening peak of their own, lunch and morning bumps, later and longer weekends. */
-function rhythmOf(rand: () => number): Float64Array {
-  const evening = 18.5 + rand() * 4
+function rhythmOf(rand: () => number, nightOwl = false): Float64Array {
+  const evening = nightOwl ? 22.5 + rand() * 2.5 : 18.5 + rand() * 4
   const lunch = 0.2 + rand() * 0.6
   const morning = 0.1 + rand() * 0.5
   const r = new Float64Array(168)
@@ -144,11 +150,16 @@ export class World {
   /** Per category, item indices and their cumulative popularity (Zipf-like), for picking views. */
   private readonly catalog: Array<{ items: number[]; cumulative: number[] }>
   private hours = 0
+  private readonly priceDropsPerDay: number
 
   constructor(o: WorldOptions) {
     this.seed = o.seed
     this.start = o.start
     const rand = mulberry32(hash32(`world\u0000${o.seed}`))
+    // The variant's draws come from their own PRNG: the default world stays the same, draw for draw.
+    const owl = mulberry32(hash32(`world-owls\u0000${o.seed}`))
+    const nightOwls = o.variant?.nightOwls ?? 0
+    this.priceDropsPerDay = o.variant?.priceDropsPerDay ?? 0.1
     this.users = []
     for (let i = 0; i < o.users; i++) {
       const timezone = ZONES[Math.floor(rand() * ZONES.length)] as string
@@ -156,7 +167,7 @@ export class World {
       const first = Math.floor(rand() * CATEGORIES.length)
       const second = (first + 1 + Math.floor(rand() * (CATEGORIES.length - 1))) % CATEGORIES.length
       const churned = segments.includes('churned')
-      this.users.push({ userId: `u${i}`, timezone, pushEnabled: rand() > 0.05, segments, activity: churned ? 0.05 + rand() * 0.2 : 0.4 + rand() * 1.2, interests: [first, second], rhythm: rhythmOf(rand) })
+      this.users.push({ userId: `u${i}`, timezone, pushEnabled: rand() > 0.05, segments, activity: churned ? 0.05 + rand() * 0.2 : 0.4 + rand() * 1.2, interests: [first, second], rhythm: rhythmOf(rand, nightOwls > 0 && owl() < nightOwls) })
       this.byUser.set(`u${i}`, i)
     }
     const items = o.items ?? Math.max(200, Math.floor(o.users / 4))
@@ -283,7 +294,7 @@ export class World {
       const ts = hourStart + Math.floor(rand() * HOUR)
       const category = CATEGORIES[this.itemCategory[i] as number] as string
       const base = { itemId: this.itemIds[i] as string, ts, category }
-      if (rand() < 0.1 / 24) {
+      if (rand() < this.priceDropsPerDay / 24) {
         // Mostly small drops, now and then a big one: 5% to 50%.
         const pct = 5 + Math.floor(45 * rand() ** 2)
         st.drops.push({ ts, pct })

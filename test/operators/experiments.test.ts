@@ -68,6 +68,25 @@ describe('experiments: arm overrides', () => {
     expect(effectiveTask(plain, 'anyone')).toMatchObject({ experimentId: null, arm: null, holdout: false, maxHoldMs: 0 })
   })
 
+  it('waits for an arm\'s materials like the task\'s own: no user of the arm is decided before they load', async () => {
+    const d = await flow()
+    await d.pipe('config.materials', [material('m1')])
+    await d.pipe('config.tasks', [{ ...task, ts: T0 }])
+    const us = users(30)
+    // While m2 (only the other-material arm's) is missing, the task is not in force for anyone.
+    await d.pipe('behavior-events', us.map((u, i) => ev(u, 'price_drop', T0 + i * 1000)))
+    await d.pipe('config.materials', [material('m2', { ts: T0 + MIN })])
+    await d.pipe('behavior-events', us.map((u, i) => ev(u, 'price_drop', T0 + 2 * MIN + i * 1000)))
+    await advanceTo(d, T0 + 10 * MIN, MIN)
+    const arms = new Map(us.map((u) => [u, armOf(task, u)]))
+    const other = us.filter((u) => arms.get(u) === 'other-material')
+    expect(other.length).toBeGreaterThan(3)
+    expect(suppressions(d).filter((s) => s.reason === 'no_material').map((s) => s.userId)).toEqual([])
+    expect(decisions(d).filter((x) => x.arm === 'other-material').map((x) => [x.userId, x.materialId])).toEqual(other.map((u) => [u, 'm2']))
+    expect(deadLetters(d)).toEqual([])
+    await d.close()
+  })
+
   it('refuses an arm field it does not know, naming the nearest one (a materials field is no longer dropped)', async () => {
     const d = await flow()
     await d.pipe('config.materials', [material('m1')])

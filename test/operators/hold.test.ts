@@ -27,6 +27,16 @@ describe('held pushes: the best hour within maxHoldMs, net of the trigger\'s dec
     expect(bestSendTime({ ...base, expected: (t) => (t === 10 * HOUR ? 0.105 : 0.1), halfLifeMs: 1000 * HOUR })).toBe(9 * HOUR)
   })
 
+  it('applies the configured decay only to the share of the age effect the model has not learned', () => {
+    // Twice as good at 17:00, a 3-hour half-life: 2 × 2^(-8/3) ≈ 0.31 of now, so not worth it...
+    const twice = (t: number): number => (t === 17 * HOUR ? 0.2 : 0.1)
+    expect(bestSendTime({ ...base, expected: twice, halfLifeMs: 3 * HOUR })).toBe(9 * HOUR)
+    expect(bestSendTime({ ...base, expected: twice, halfLifeMs: 3 * HOUR, unlearned: () => 1 })).toBe(9 * HOUR)
+    // ...unless the model has learned what 8-hour-old triggers earn (its p(t) already says it):
+    // 2 × 2^(-0.1 × 8/3) ≈ 1.66 of now.
+    expect(bestSendTime({ ...base, expected: twice, halfLifeMs: 3 * HOUR, unlearned: (t) => (t > 12 * HOUR ? 0.1 : 1) })).toBe(17 * HOUR)
+  })
+
   it('never looks past maxHoldMs', () => {
     expect(bestSendTime({ ...base, expected: evening, maxHoldMs: 10 * HOUR })).toBe(9 * HOUR)
     expect(bestSendTime({ ...base, expected: evening, maxHoldMs: 0 })).toBe(9 * HOUR)
