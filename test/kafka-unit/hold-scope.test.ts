@@ -64,4 +64,18 @@ describe('InFlightTimes.clockFor', () => {
     f.clear('rep:1')
     expect(f.clockFor('rep:1')).toBe(Infinity)
   })
+
+  it('with ordered (one producer), names the next record of ours to arrive: the oldest written, not the earliest in time', () => {
+    const f = new InFlightTimes()
+    f.ordered = true
+    f.add('rep:0', 500, 500)
+    f.add('rep:0', 100, 510) // a late record, written after the one at 500
+    expect(f.minFor('rep:0')).toBe(100)
+    expect(f.nextFor('rep:0')).toBe(500)
+    f.arrived('rep:0', 500)
+    expect(f.nextFor('rep:0')).toBe(100)
+    f.reset()
+    expect(f.nextFor('rep:0')).toBe(Infinity)
+    expect(f.ordered).toBe(true)
+  })
 })
