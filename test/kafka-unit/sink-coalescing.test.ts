@@ -31,11 +31,17 @@ function fakeKafka(): { kafka: Kafka; sends: PendingSend[] } {
 const out = (v: string): OutRecord => ({ owner: 'app/0_0', topic: 'out', partition: 0, key: 'k', value: Buffer.from(v), timestamp: 1 })
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r))
 
+/** A started at-least-once sink over a fake producer, and the sends the producer received. */
+async function openSink(maxInFlight = 8): Promise<{ sink: KafkaSink; sends: PendingSend[] }> {
+  const { kafka, sends } = fakeKafka()
+  const sink = new KafkaSink(kafka, { exactlyOnce: false, logger: createLogger({ level: 'silent' }), maxInFlight })
+  await sink.start()
+  return { sink, sends }
+}
+
 describe('KafkaSink at-least-once sends', () => {
   it('sends one batch at a time and coalesces what was queued meanwhile, in order', async () => {
-    const { kafka, sends } = fakeKafka()
-    const sink = new KafkaSink(kafka, { exactlyOnce: false, logger: createLogger({ level: 'silent' }), maxInFlight: 8 })
-    await sink.start()
+    const { sink, sends } = await openSink(8)
     sink.push(out('a'))
     sink.dispatch('app')
     sink.push(out('b'))
@@ -56,9 +62,7 @@ describe('KafkaSink at-least-once sends', () => {
   })
 
   it('sends at most OUTPUTS_PER_BATCH outputs at a time (kafkajs groups a send by partition in quadratic time)', async () => {
-    const { kafka, sends } = fakeKafka()
-    const sink = new KafkaSink(kafka, { exactlyOnce: false, logger: createLogger({ level: 'silent' }), maxInFlight: 8 })
-    await sink.start()
+    const { sink, sends } = await openSink(8)
     for (let i = 0; i <= OUTPUTS_PER_BATCH; i++) sink.push(out(String(i)))
     const flushed = sink.flush('app')
     await tick()
@@ -71,9 +75,7 @@ describe('KafkaSink at-least-once sends', () => {
   })
 
   it('is saturated once maxInFlight batches of outputs wait for their acknowledgement', async () => {
-    const { kafka, sends } = fakeKafka()
-    const sink = new KafkaSink(kafka, { exactlyOnce: false, logger: createLogger({ level: 'silent' }), maxInFlight: 1 })
-    await sink.start()
+    const { sink, sends } = await openSink(1)
     for (let i = 0; i < OUTPUTS_PER_BATCH; i++) sink.push(out(String(i)))
     expect(sink.saturated()).toBe(false) // nothing sent yet: the loop dispatches before it waits
     sink.dispatch('app')
@@ -85,9 +87,7 @@ describe('KafkaSink at-least-once sends', () => {
   })
 
   it('a failed send fails the flush, sends nothing more, and reset starts afresh', async () => {
-    const { kafka, sends } = fakeKafka()
-    const sink = new KafkaSink(kafka, { exactlyOnce: false, logger: createLogger({ level: 'silent' }), maxInFlight: 8 })
-    await sink.start()
+    const { sink, sends } = await openSink(8)
     sink.push(out('a'))
     sink.dispatch('app')
     sink.push(out('b'))
