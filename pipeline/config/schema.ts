@@ -228,7 +228,10 @@ export const kafkaSchema = z
     maxBufferedPerPartition: positiveInt.default(5000),
     /** Exactly-once: output records waiting for their transaction before a commit is forced. */
     maxPendingOutputs: positiveInt.default(50_000),
-    /** At-least-once: output batches sent and not yet acknowledged before processing waits. */
+    /**
+     * At-least-once: outputs not yet acknowledged, in batches of 4,000 (`OUTPUTS_PER_BATCH`, the
+     * most one send carries), before processing waits.
+     */
     maxInFlightBatches: positiveInt.default(8),
     /** Settings of every consumer (the group's, broadcast readers, changelog restores). */
     consumer: z

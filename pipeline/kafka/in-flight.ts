@@ -15,9 +15,29 @@ export class InFlightTimes {
   /** Distinct times in flight; a time whose count dropped to zero leaves it lazily, in `min`. */
   private readonly heap = new MinHeap<number>((a, b) => a < b)
   private total = 0
+  /**
+   * Per partition, the reading app's clock when each record of ours still on its way was
+   * written, oldest first (one producer: a partition receives them in this order). See
+   * {@link InFlightTimes.clockFor}.
+   */
+  private readonly clocks = new Map<string, { at: number[]; ts: number[]; head: number }>()
+  /**
+   * Whether records of ours reach each partition in the order they were written (one producer
+   * for all outputs: at-least-once). Then a partition's next record of ours is the oldest one
+   * written ({@link InFlightTimes.nextFor}), not the earliest in time.
+   */
+  ordered = false
 
-  /** Records one produced record with event time `ts` bound for `tp`. */
-  add(tp: string, ts: number): void {
+  /**
+   * Records one produced record with event time `ts` bound for `tp`; `clock`: the app clock of
+   * the app reading `tp` when it was written (the embedded log hands it over at once, so that is
+   * the clock the reading task would see when it processes it embedded).
+   */
+  add(tp: string, ts: number, clock = ts): void {
+    let q = this.clocks.get(tp)
+    if (!q) this.clocks.set(tp, (q = { at: [], ts: [], head: 0 }))
+    q.at.push(clock)
+    q.ts.push(ts)
     let m = this.perPartition.get(tp)
     if (!m) this.perPartition.set(tp, (m = new Map()))
     m.set(ts, (m.get(ts) ?? 0) + 1)
@@ -34,6 +54,17 @@ export class InFlightTimes {
     const m = this.perPartition.get(tp)
     const n = m?.get(ts)
     if (!m || n === undefined) return // Not one of ours (another instance, or from before a restart).
+    const q = this.clocks.get(tp)
+    if (q && q.head < q.at.length) {
+      q.head++
+      // Compact now and then, not at every record.
+      if (q.head === q.at.length) q.at.length = q.ts.length = q.head = 0
+      else if (q.head > 1024 && q.head * 2 > q.at.length) {
+        q.at.splice(0, q.head)
+        q.ts.splice(0, q.head)
+        q.head = 0
+      }
+    }
     if (n === 1) {
       m.delete(ts)
       if (this.partitionMin.get(tp) === ts) this.partitionMin.delete(tp)
@@ -47,6 +78,7 @@ export class InFlightTimes {
     if (!m) return
     this.perPartition.delete(tp)
     this.partitionMin.delete(tp)
+    this.clocks.delete(tp)
     for (const [ts, n] of m) this.decrement(ts, n)
   }
 
@@ -54,6 +86,7 @@ export class InFlightTimes {
   reset(): void {
     this.perPartition.clear()
     this.partitionMin.clear()
+    this.clocks.clear()
     this.counts.clear()
     this.heap.clear()
     this.total = 0
@@ -80,6 +113,29 @@ export class InFlightTimes {
       this.partitionMin.set(tp, min)
     }
     return min
+  }
+
+  /**
+   * The reading app's clock when the oldest record of ours still on its way to `tp` was written,
+   * or Infinity: the app clock a task reading `tp` would have, embedded, when it processes that
+   * record. The loop may run other tasks ahead meanwhile (see {@link HoldScope}); the tasks reading
+   * `tp` keep their time as embedded mode gives it by taking their app clock no later than this.
+   */
+  clockFor(tp: string): number {
+    const q = this.clocks.get(tp)
+    return q && q.head < q.at.length ? (q.at[q.head] as number) : Infinity
+  }
+
+  /**
+   * With {@link InFlightTimes.ordered}: the event time of the next record of ours to arrive on
+   * `tp` (the oldest written), or Infinity. What embedded mode knows of the partition when that
+   * record is read: the ones written after it do not exist yet there, so they must not hold back
+   * the time of the task reading it (a late record written after it would keep a window open
+   * that embedded mode had closed).
+   */
+  nextFor(tp: string): number {
+    const q = this.clocks.get(tp)
+    return q && q.head < q.ts.length ? (q.ts[q.head] as number) : Infinity
   }
 
   size(): number {

@@ -22,13 +22,23 @@ export class KafkaInputView implements InputView<Task> {
   constructor(private readonly app: AppInputs) {}
 
   pending(_task: Task, tp: string): number {
-    let ts = this.app.inFlight.minFor(tp)
+    const inFlight = this.app.inFlight
     const b = this.app.source?.buffers.get(tp)
-    if (b && b.head < b.records.length) {
-      const head = (b.records[b.head] as { timestamp: number }).timestamp
-      if (head < ts) ts = head
+    const head = b && b.head < b.records.length ? (b.records[b.head] as { timestamp: number }).timestamp : Infinity
+    // Records of ours arriving in the order written: the next one is the buffered head, or the
+    // oldest still on its way (see InFlightTimes.nextFor). Otherwise any of them may come first.
+    if (inFlight.ordered) return head !== Infinity ? head : inFlight.nextFor(tp)
+    const ts = inFlight.minFor(tp)
+    return head < ts ? head : ts
+  }
+
+  appClock(task: Task): number {
+    let c = Infinity
+    for (const tp of task.time.inputs) {
+      const at = this.app.inFlight.clockFor(tp)
+      if (at < c) c = at
     }
-    return ts
+    return c
   }
 
   behind(_task: Task, tp: string): boolean {

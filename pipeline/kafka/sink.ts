@@ -9,6 +9,12 @@ import { PRODUCER_RETRY, describeKafkaError, offsetsByTopic, toKafkaHeaders } fr
 import type { KafkaMetrics } from './metrics.ts'
 import { splitBySize } from './record-size.ts'
 
+/**
+ * At-least-once, outputs waiting for their acknowledgement per `kafka.maxInFlightBatches` before
+ * processing waits (a batch was one processing chunk's outputs, about this many).
+ */
+export const OUTPUTS_PER_BATCH = 4000
+
 /** A record a task produced, with its partition already chosen. */
 export interface OutRecord {
   /** `<app>/<taskId>` of the producing task. */
@@ -56,7 +62,10 @@ export class KafkaSink {
   private readonly transactional = new Map<string, Producer>()
   private outbox: OutRecord[] = []
   private readonly outboxes = new Map<string, OutRecord[]>()
-  private readonly inFlight: Array<Promise<unknown>> = []
+  /** At-least-once: the send in flight, if any; outputs queued meanwhile go out in the next one. */
+  private sending: Promise<void> | null = null
+  /** Bumped by {@link KafkaSink.reset}, so that a send from before it changes nothing after it. */
+  private generation = 0
   private failure: unknown = null
   private buffered = 0
 
@@ -110,45 +119,62 @@ export class KafkaSink {
   }
 
   /**
-   * At-least-once: sends the queued outputs without waiting for them. Batches go out one after
-   * the other: kafkajs does not keep the order of concurrent sends to one partition.
+   * At-least-once: sends the queued outputs without waiting for them. One send at a time: kafkajs
+   * does not keep the order of concurrent sends to one partition (and its idempotent producer
+   * holds one produce request per broker in flight anyway). What is queued while a send is in
+   * flight goes out as one send when it is acknowledged, so a fast loop makes few, large
+   * requests rather than one per processing chunk, each waiting for the one before (issue 9).
    */
   dispatch(app: string): void {
-    if (this.opts.exactlyOnce || this.outbox.length === 0 || !this.shared) return
-    const batch = this.outbox
+    if (this.opts.exactlyOnce || this.sending || this.failure !== null || this.outbox.length === 0 || !this.shared) return
+    // At most OUTPUTS_PER_BATCH per send: kafkajs groups a send's messages by partition in time
+    // quadratic in their number (groupMessagesPerPartition copies the array at every message).
+    let batch = this.outbox
+    if (batch.length > OUTPUTS_PER_BATCH) {
+      this.outbox = batch.slice(OUTPUTS_PER_BATCH)
+      batch = batch.slice(0, OUTPUTS_PER_BATCH)
+    } else this.outbox = []
     const producer = this.shared
-    this.outbox = []
-    const previous = this.inFlight[this.inFlight.length - 1] ?? Promise.resolve()
-    const sent: Promise<unknown> = previous
-      .then(() => (this.failure === null ? this.sendInRounds(producer, batch) : undefined))
-      .then(() => {
+    const generation = this.generation
+    // Outputs: no changelog offsets to count.
+    this.sending = this.sendInRounds(producer, batch, false).then(
+      () => {
+        if (generation !== this.generation) return
         this.buffered -= batch.length
         this.opts.metrics?.produced.inc({ app, kind: 'output' }, batch.length)
-      })
-      .catch((err: unknown) => {
+        this.sending = null
+        this.dispatch(app)
+      },
+      (err: unknown) => {
+        if (generation !== this.generation) return
         this.failure ??= err
-      })
-      .finally(() => this.inFlight.splice(this.inFlight.indexOf(sent), 1))
-    this.inFlight.push(sent)
+        this.sending = null
+      },
+    )
   }
 
-  /** Whether so many output batches are in flight that processing should wait. */
+  /**
+   * Whether so many outputs wait for their acknowledgement that processing should wait:
+   * `maxInFlight` batches of {@link OUTPUTS_PER_BATCH}.
+   */
   saturated(): boolean {
-    return this.inFlight.length >= this.opts.maxInFlight
+    return this.sending !== null && this.buffered >= this.opts.maxInFlight * OUTPUTS_PER_BATCH
   }
 
-  /** Waits for the oldest batch in flight (backpressure). */
+  /** Waits for the send in flight (backpressure). */
   async waitOne(): Promise<void> {
-    const first = this.inFlight[0]
-    if (first) await first
+    if (this.sending) await this.sending
     this.throwIfFailed()
   }
 
   /** At-least-once: sends what is queued and waits until every output is acknowledged. */
   async flush(app: string): Promise<void> {
     this.dispatch(app)
-    // Every caller waits for everything in flight, also batches another caller dispatched.
-    while (this.inFlight.length) await Promise.all([...this.inFlight])
+    // Every caller waits for everything in flight, also what another caller dispatched.
+    while (this.sending) {
+      await this.sending
+      this.dispatch(app)
+    }
     this.throwIfFailed()
   }
 
@@ -198,7 +224,8 @@ export class KafkaSink {
   async reset(): Promise<void> {
     this.outbox = []
     this.outboxes.clear()
-    this.inFlight.length = 0
+    this.sending = null
+    this.generation++
     this.failure = null
     this.buffered = 0
     const old = this.shared
@@ -208,7 +235,7 @@ export class KafkaSink {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled(this.inFlight)
+    await this.sending
     await this.shared?.disconnect().catch(() => {})
     await Promise.all([...this.transactional.values()].map((p) => p.disconnect().catch(() => {})))
     this.transactional.clear()
@@ -222,7 +249,7 @@ export class KafkaSink {
    * changelog offsets written, as {@link written} counts them.
    * @throws HermesError PRODUCE_ERROR naming the partitions of the round that failed.
    */
-  private async sendInRounds(producer: Producer, records: readonly OutRecord[]): Promise<ChangelogOffsets> {
+  private async sendInRounds(producer: Producer, records: readonly OutRecord[], offsets = true): Promise<ChangelogOffsets> {
     const out: ChangelogOffsets = {}
     for (const round of splitBySize(records, this.limitOf)) {
       let meta: RecordMetadata[]
@@ -231,7 +258,7 @@ export class KafkaSink {
       } catch (err) {
         throw sendFailed(err, round)
       }
-      for (const [topic, next] of Object.entries(written(round, meta))) out[topic] = Math.max(out[topic] ?? 0, next)
+      if (offsets) for (const [topic, next] of Object.entries(written(round, meta))) out[topic] = Math.max(out[topic] ?? 0, next)
     }
     return out
   }

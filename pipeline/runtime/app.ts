@@ -164,9 +164,16 @@ export class AppRuntime {
    */
   advanceTime<O extends Task>(view: InputView<O>, wallClock = -Infinity, only?: O): boolean {
     const idle = Math.max(this.maxTs - this.bound, wallClock)
-    if (only) return only.time.advance(only, view, this.maxTs, idle, this.bound)
+    const advance = (t: O): boolean => {
+      // A task whose next record of ours is still on its way sees the app clock of when that
+      // record was written (see InputView.appClock), as it would embedded.
+      const c = view.appClock ? view.appClock(t) : Infinity
+      if (c < this.maxTs) return t.time.advance(t, view, c, Math.max(c - this.bound, wallClock), this.bound)
+      return t.time.advance(t, view, this.maxTs, idle, this.bound)
+    }
+    if (only) return advance(only)
     let moved = false
-    for (const t of this.tasks) if (t.time.advance(t as O, view, this.maxTs, idle, this.bound)) moved = true
+    for (const t of this.tasks) if (advance(t as O)) moved = true
     return moved
   }
 

@@ -91,6 +91,13 @@ export interface InputView<O> {
   pending(owner: O, tp: string): number
   /** Whether `tp` may hold records not read yet (behind since assignment, a fetch pending, a transaction open). */
   behind(owner: O, tp: string): boolean
+  /**
+   * The app clock `owner` is to see, if earlier than the app's: the Kafka runner may process
+   * other tasks ahead of a record of ours still on its way to `owner`, and the task then takes
+   * the clock of when that record was written, which is what embedded mode (handing the record
+   * over at once) gives it. Infinity or absent: the app's clock.
+   */
+  appClock?(owner: O): number
 }
 
 /** Meta key of a task's time (`{ t, maxTs: { [topic:partition]: ms } }`); changelogged with the timers on Kafka. */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { HoldScope } from '../../pipeline/kafka/hold-scope.ts'
 import { InFlightTimes } from '../../pipeline/kafka/in-flight.ts'
 import type { KafkaApp } from '../../pipeline/kafka/kafka-app.ts'
 import { nextRecord } from '../../pipeline/kafka/next-record.ts'
@@ -131,5 +132,64 @@ describe('nextRecord', () => {
     const a = app('a', [buffer('ev', 0, [100]), buffer('ev', 1, [], { initialEnd: 3, fetched: 0, end: 3 }), buffer('app-rep', 0, [], { internal: true })], inFlight)
     inFlight.add('app-rep:0', 10)
     expect(pick([a])).toBe('in-flight')
+  })
+
+  describe('with a HoldScope (at-least-once)', () => {
+    /** An app whose partitions are read by tasks of the given sub-topology ids (task per partition). */
+    function scopedApp(name: string, buffers: Array<[PartitionBuffer, number]>, inFlight: InFlightTimes): KafkaApp {
+      const owners = new Map(buffers.map(([b, sub]) => [b.tp, [{ task: { sub: { id: sub }, tp: b.tp }, id: `${name}/${sub}_${b.partition}` }]]))
+      return { name, source: { buffers: new Map(buffers.map(([b]) => [b.tp, b])) }, owners, inFlight } as unknown as KafkaApp
+    }
+    const bench = (): HoldScope =>
+      new HoldScope([
+        [
+          { reads: ['ev'], writes: ['rep'] },
+          { reads: ['rep'], writes: ['out'] },
+        ],
+      ])
+
+    it('goes on with the sub-topologies a record on its way cannot reorder, while the global wait stalls', () => {
+      const inFlight = new InFlightTimes()
+      const a = scopedApp('a', [[buffer('ev', 0, [100]), 0], [buffer('rep', 0, [], { internal: true }), 1], [buffer('rep', 1, [90], { internal: true }), 1]], inFlight)
+      inFlight.add('rep:0', 40)
+      expect(pick([a])).toBe('in-flight')
+      // rep:1 (at 90) and ev:0 (at 100) go on: what they write to rep:0 lands after the record at 40.
+      const o = nextRecord([a], opts, bench())
+      expect(o.kind === 'record' && o.buffer.tp).toBe('rep:1')
+    })
+
+    it('holds back the tasks reading the partition the record is on its way to, beyond maxAheadMs', () => {
+      const inFlight = new InFlightTimes()
+      // One running-count task reads rep:0 and a second topic merged by time: it must wait for the record at 40.
+      const rep0 = buffer('rep', 0, [], { internal: true })
+      const merged = buffer('rep2', 0, [100], { internal: true })
+      const a = scopedApp('a', [[rep0, 1], [merged, 1]], inFlight)
+      const owners = (a as unknown as { owners: Map<string, Array<{ task: unknown }>> }).owners
+      const task = owners.get('rep:0')?.[0]?.task
+      owners.set('rep2:0', [{ task }])
+      inFlight.add('rep:0', 40)
+      expect(nextRecord([a], opts, bench()).kind).toBe('in-flight')
+      expect(nextRecord([a], { ...opts, maxAheadMs: 60 }, bench()).kind).toBe('record')
+      inFlight.arrived('rep:0', 40)
+      expect(nextRecord([a], opts, bench()).kind).toBe('record')
+    })
+
+    it('holds back everything the record can meet downstream (a chain of repartitions), as the global wait does', () => {
+      const chain = new HoldScope([
+        [
+          { reads: ['ev'], writes: ['rep'] },
+          { reads: ['rep'], writes: ['rep2'] },
+          { reads: ['rep2'], writes: ['out'] },
+        ],
+      ])
+      const inFlight = new InFlightTimes()
+      const a = scopedApp('a', [[buffer('ev', 0, [100]), 0], [buffer('rep', 0, [], { internal: true }), 1], [buffer('rep2', 0, [70], { internal: true }), 2]], inFlight)
+      inFlight.add('rep:0', 40)
+      // ev and rep are held; rep2 (downstream of the record's sub-topology, fed only through it) goes on.
+      const o = nextRecord([a], opts, chain)
+      expect(o.kind === 'record' && o.buffer.tp).toBe('rep2:0')
+      ;(a.source.buffers.get('rep2:0') as PartitionBuffer).head = 1
+      expect(nextRecord([a], opts, chain).kind).toBe('in-flight')
+    })
   })
 })

@@ -234,4 +234,22 @@ describe('task time in saved state', () => {
     expect(restored.time.inputs).toContain('cmds:0')
     await after.close()
   })
+
+  it('a task whose view gives an earlier app clock (a record of ours still on its way to it) follows that clock, the others the app clock', async () => {
+    const app = open(new Map())
+    const sub = app.plan.subtopologies[0] as (typeof app.plan.subtopologies)[number]
+    const t0 = await app.addTask(sub, 0)
+    const t1 = await app.addTask(sub, 1)
+    app.observe(5000)
+    const idle: InputView<typeof t0> = { pending: () => Infinity, behind: () => false }
+    // The Kafka runner ran task 0's inputs ahead to 5000 while a record written at app clock
+    // 2000 is still on its way to task 1: embedded, task 1 would see 2000 when it reads it.
+    app.advanceTime({ ...idle, appClock: (t) => (t === t1 ? 2000 : Infinity) })
+    expect(t0.time.current).toBe(5000 - 50)
+    expect(t1.time.current).toBe(2000 - 50)
+    // Once it has arrived, task 1 follows the app clock again.
+    app.advanceTime(idle)
+    expect(t1.time.current).toBe(5000 - 50)
+    await app.close()
+  })
 })
