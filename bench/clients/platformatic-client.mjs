@@ -31,7 +31,9 @@ export async function produce({ brokers, topic, count, window = 1 }) {
 /** Reads a backlog of `count` records from the start with a new group (stream API, 'data' events). */
 export async function consume({ brokers, topic, count }) {
   const consumer = new Consumer({ clientId: unique('plt'), groupId: unique('g'), bootstrapBrokers: brokers, maxBytes: 50 << 20 })
-  const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false })
+  // highWaterMark: messages the stream buffers before it stops fetching (the library's default 1,024).
+  const highWaterMark = Number(process.env.BENCH_PLT_HWM ?? 1024)
+  const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false, highWaterMark })
   let seen = 0
   let start = 0
   let bytes = 0
@@ -70,7 +72,7 @@ export async function eos({ brokers, input, output, count, commitMs }) {
     const txn = await producer.beginTransaction()
     try {
       await txn.addConsumer(consumer)
-      await txn.send({ messages: pending })
+      for (let i = 0; i < pending.length; i += BATCH) await txn.send({ messages: pending.slice(i, i + BATCH) })
       for (const m of lastOf.values()) await txn.addOffset(m)
       await txn.commit()
     } catch (err) {
