@@ -12,6 +12,7 @@
  */
 import { Consumer, Producer } from '@platformatic/kafka'
 import { Kafka, logLevel } from 'kafkajs'
+import { applyKip447Patch, generationOf, setOffsetsGeneration } from './kafkajs-kip447.mjs'
 import { unique } from './workload.mjs'
 
 const i = process.argv.indexOf('--brokers')
@@ -70,44 +71,63 @@ async function platformatic() {
   return outcome.startsWith('fenced') && offset === -1
 }
 
-async function kafkajs() {
+/**
+ * kafkajs, as released (`patched` false: the commit is accepted, no metadata is sent) or with
+ * kafkajs-kip447.mjs (`patched` true: fenced; and a commit with the current generation is accepted,
+ * which shows the v3 request is well formed, not merely refused).
+ */
+async function kafkajs(patched) {
+  if (patched) applyKip447Patch()
   const { input, output, topics } = await setup()
   const groupId = unique('fence-g')
-  let generation = 0
-  const joined = (c) => new Promise((resolve) => c.on(c.events.GROUP_JOIN, () => resolve(++generation)))
   const a = kafka.consumer({ groupId, sessionTimeout: 10000, heartbeatInterval: 300 })
+  let memberA = ''
+  a.on(a.events.GROUP_JOIN, (e) => void (memberA = e.payload.memberId))
   await a.connect()
   await a.subscribe({ topic: input, fromBeginning: true })
-  const aJoined = joined(a)
-  const read = new Promise((resolve) => void a.run({ autoCommit: false, eachMessage: async ({ partition, message }) => resolve({ partition, offset: message.offset }) }))
+  // The generation is read when the record is, as a runner would keep it with the batch.
+  const read = new Promise((resolve) => void a.run({ autoCommit: false, eachMessage: async ({ partition, message }) => resolve({ partition, offset: message.offset, generationId: generationOf(memberA) }) }))
   const record = await read
-  await aJoined
   const b = kafka.consumer({ groupId, sessionTimeout: 10000, heartbeatInterval: 300 })
   await b.connect()
   await b.subscribe({ topic: input, fromBeginning: true })
-  const bJoined = joined(b)
+  const bJoined = new Promise((resolve) => b.on(b.events.GROUP_JOIN, resolve))
   void b.run({ autoCommit: false, eachMessage: async () => {} })
   await bJoined
-  const producer = kafka.producer({ transactionalId: unique('tx'), idempotent: true, maxInFlightRequests: 1 })
+  const transactionalId = unique('tx')
+  const producer = kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1 })
   await producer.connect()
-  const txn = await producer.transaction()
-  let outcome
-  try {
-    await txn.send({ topic: output, messages: [{ key: 'k', value: 'from the zombie' }] })
-    await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: input, partitions: [{ partition: record.partition, offset: String(Number(record.offset) + 1) }] }] })
-    await txn.commit()
-    outcome = 'accepted'
-  } catch (err) {
-    outcome = `fenced (${err.type ?? err.message})`
-    await txn.abort().catch(() => {})
+  const attempt = async (generationId) => {
+    if (patched) setOffsetsGeneration({ transactionalId, groupId, generationId, memberId: memberA })
+    const txn = await producer.transaction()
+    try {
+      await txn.send({ topic: output, messages: [{ key: 'k', value: 'from the zombie' }] })
+      await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: input, partitions: [{ partition: record.partition, offset: String(Number(record.offset) + 1) }] }] })
+      await txn.commit()
+      return 'accepted'
+    } catch (err) {
+      await txn.abort().catch(() => {})
+      return `fenced (${err.type ?? err.message})`
+    }
   }
+  const outcome = await attempt(record.generationId)
   const offset = await committed(groupId, input, record.partition)
-  console.log(`kafkajs 2.2.4: record read before B joined (the group has rebalanced since); zombie commit ${outcome}; committed offset of partition ${record.partition}: ${offset}`)
+  const name = patched ? 'kafkajs 2.2.4 + kafkajs-kip447.mjs' : 'kafkajs 2.2.4'
+  const at = patched ? `at generation ${record.generationId}, group now at ${generationOf(memberA)}` : 'before B joined (the group has rebalanced since)'
+  console.log(`${name}: record read ${at}; zombie commit ${outcome}; committed offset of partition ${record.partition}: ${offset}`)
+  let ok = patched ? outcome.startsWith('fenced') && offset === -1 : outcome === 'accepted'
+  if (patched) {
+    const current = await attempt(generationOf(memberA))
+    const after = await committed(groupId, input, record.partition)
+    console.log(`${name}: the same commit at the current generation ${current}; committed offset: ${after}`)
+    ok &&= current === 'accepted' && after === Number(record.offset) + 1
+  }
   await Promise.all([a.disconnect(), b.disconnect(), producer.disconnect()])
   await admin.deleteTopics({ topics }).catch(() => {})
-  return outcome === 'accepted'
+  return ok
 }
 
-const ok = [await platformatic(), await kafkajs()]
+// The unpatched kafkajs first: the patch changes kafkajs for the rest of the process.
+const ok = [await platformatic(), await kafkajs(false), await kafkajs(true)]
 await admin.disconnect()
 process.exit(ok.every(Boolean) ? 0 : 1)
