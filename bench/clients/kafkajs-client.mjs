@@ -3,7 +3,7 @@
  * records/s it measured; timing starts at the first record (consume) or the first send (produce).
  */
 import { Kafka, logLevel, Partitioners } from 'kafkajs'
-import { BATCH, keyOf, transform, unique, valueOf } from './workload.mjs'
+import { BATCH, keyOf, transform, TXN_SEND, unique, valueOf } from './workload.mjs'
 
 const kafka = (brokers) => new Kafka({ clientId: unique('kafkajs'), brokers, logLevel: logLevel.NOTHING })
 
@@ -76,9 +76,9 @@ export async function eos({ brokers, input, output, count, commitMs }) {
   const commit = async () => {
     const txn = await producer.transaction()
     try {
-      // In BATCH-record sends, as in produce(): one send of everything read in 100 ms can exceed
-      // the broker's message.max.bytes (1 MiB) for one partition's batch.
-      for (let i = 0; i < pending.length; i += BATCH) await txn.send({ topic: output, messages: pending.slice(i, i + BATCH) })
+      // In TXN_SEND-record sends: one send of everything read in 100 ms can exceed the broker's
+      // message.max.bytes (1 MiB) for one partition's batch.
+      for (let i = 0; i < pending.length; i += TXN_SEND) await txn.send({ topic: output, messages: pending.slice(i, i + TXN_SEND) })
       await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: input, partitions: [...offsets].map(([partition, offset]) => ({ partition, offset })) }] })
       await txn.commit()
     } catch (err) {

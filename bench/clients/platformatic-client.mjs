@@ -3,7 +3,7 @@
  * kafkajs-client.mjs: each function resolves to the records/s it measured.
  */
 import { Consumer, Producer, stringSerializers } from '@platformatic/kafka'
-import { BATCH, keyOf, transform, unique, valueOf } from './workload.mjs'
+import { BATCH, keyOf, transform, TXN_SEND, unique, valueOf } from './workload.mjs'
 
 /**
  * Produces `count` records, acks=all, idempotent, BATCH records per send. The client assigns
@@ -72,7 +72,7 @@ export async function eos({ brokers, input, output, count, commitMs }) {
     const txn = await producer.beginTransaction()
     try {
       await txn.addConsumer(consumer)
-      for (let i = 0; i < pending.length; i += BATCH) await txn.send({ messages: pending.slice(i, i + BATCH) })
+      for (let i = 0; i < pending.length; i += TXN_SEND) await txn.send({ messages: pending.slice(i, i + TXN_SEND) })
       for (const m of lastOf.values()) await txn.addOffset(m)
       await txn.commit()
     } catch (err) {

@@ -49,10 +49,22 @@ async function offsetsOf(groupId, t) {
 
 console.log(`node ${process.version}; ${RUNS} runs; ${COUNT} records (produce, consume), ${EOS_COUNT} (eos); clients ${CLIENTS.join(', ')}`)
 // The backlogs are written once, by the first client, and read by all.
-const backlog = await topic('backlog')
-one(['--client', CLIENTS[0], '--measure', 'produce', '--topic', backlog, '--count', String(COUNT)])
-const eosInput = await topic('eos-in')
-one(['--client', CLIENTS[0], '--measure', 'produce', '--topic', eosInput, '--count', String(EOS_COUNT)])
+// A failed attempt leaves a partial backlog, so a retry writes a fresh topic: on the shared broker,
+// a topic just created is sometimes refused for a while (UNKNOWN_TOPIC_OR_PARTITION) under load.
+async function filled(what, count) {
+  for (let attempt = 1; ; attempt++) {
+    const name = await topic(what)
+    try {
+      one(['--client', CLIENTS[0], '--measure', 'produce', '--topic', name, '--count', String(count)])
+      return name
+    } catch (err) {
+      if (attempt === 3) throw err
+      console.log(`writing the ${what} backlog failed (attempt ${attempt}), again on a new topic`)
+    }
+  }
+}
+const backlog = await filled('backlog', COUNT)
+const eosInput = await filled('eos-in', EOS_COUNT)
 
 const results = []
 try {

@@ -11,6 +11,13 @@ export const PARTITIONS = 4
 /** Records sent per produce call, the same for every client. */
 export const BATCH = 5000
 
+/**
+ * Records per send inside a transaction. Smaller than BATCH: the loop keeps each record's key, so
+ * everything read from one input partition goes to one output partition, and 5,000 transformed
+ * records (~1.1 MiB) exceed the broker's default message.max.bytes for one partition's batch.
+ */
+export const TXN_SEND = 2000
+
 /** Key of record i: 7919 is prime to 5,000, so consecutive records go to different users. */
 export const keyOf = (i) => `u${(i * 7919) % 5000}`
 
