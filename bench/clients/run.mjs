@@ -83,7 +83,7 @@ try {
           // Every input record's offset must be committed by the last transaction.
           if (o.committed !== o.end) throw new Error(`${client} eos: committed offsets sum to ${o.committed}, the input ends at ${o.end}`)
         }
-        results.push(r)
+        results.push({ ...r, run })
         console.log(`run ${run + 1} ${measure.padEnd(8)} ${client.padEnd(12)} ${Math.round(r.rate).toLocaleString('en-US').padStart(9)} records/s  cpu ${(r.cpuShare * 100).toFixed(0)}%${r.commits ? `  ${r.commits} transactions` : ''}`)
       }
     }
@@ -99,14 +99,24 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
 }
 const fmt = (n) => (n === undefined ? 'n/a' : `${(n / 1000).toFixed(1)}k`)
-console.log(`\nmedians of ${RUNS} runs, records/s (node ${process.version})`)
-console.log(`| measurement | ${CLIENTS.join(' | ')} | ${CLIENTS.slice(1).map((c) => `${c} / ${CLIENTS[0]}`).join(' | ')} |`)
+const range = (xs) => (xs.length ? `${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))}` : '')
+// On a shared machine the load moves between runs: the ratio within each run (both clients
+// measured back to back) says more than the ratio of the medians, so both are printed.
+const pairedRatios = (c, measure) => {
+  const of = (client, run) => results.find((r) => r.client === client && r.measure === measure && r.run === run)?.rate
+  return Array.from({ length: RUNS }, (_, run) => of(c, run) / of(CLIENTS[0], run)).filter((x) => Number.isFinite(x))
+}
+console.log(`\nmedians of ${RUNS} runs (min–max), records/s (node ${process.version})`)
+console.log(`| measurement | ${CLIENTS.join(' | ')} | ${CLIENTS.slice(1).map((c) => `${c} / ${CLIENTS[0]}, median of the runs' ratios (min–max)`).join(' | ')} |`)
 console.log(`|---|${CLIENTS.map(() => '---:').join('|')}|${CLIENTS.slice(1).map(() => '---:').join('|')}|`)
 for (const measure of MEASURES) {
-  const med = CLIENTS.map((c) => {
+  const cells = CLIENTS.map((c) => {
     const rs = results.filter((r) => r.client === c && r.measure === measure).map((r) => r.rate)
-    return rs.length ? median(rs) : undefined
+    return rs.length ? `${fmt(median(rs))} (${range(rs)})` : 'n/a'
   })
-  const ratios = med.slice(1).map((m) => (m && med[0] ? `${(m / med[0]).toFixed(2)}x` : 'n/a'))
-  console.log(`| ${measure} | ${med.map(fmt).join(' | ')} | ${ratios.join(' | ')} |`)
+  const ratios = CLIENTS.slice(1).map((c) => {
+    const xs = pairedRatios(c, measure)
+    return xs.length ? `${median(xs).toFixed(2)}x (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})` : 'n/a'
+  })
+  console.log(`| ${measure} | ${cells.join(' | ')} | ${ratios.join(' | ')} |`)
 }
