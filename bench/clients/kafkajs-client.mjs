@@ -8,9 +8,10 @@ import { BATCH, keyOf, transform, TXN_SEND, unique, valueOf } from './workload.m
 const kafka = (brokers) => new Kafka({ clientId: unique('kafkajs'), brokers, logLevel: logLevel.NOTHING })
 
 /**
- * Produces `count` records to `topic`, acks=all, idempotent, BATCH records per send. kafkajs assigns
- * idempotent sequence numbers per request without ordering concurrent ones, so its sends must be
- * awaited one after another (`maxInFlightRequests: 1`, as the Hermes runner does).
+ * Produces `count` records to `topic`, acks=all, idempotent, BATCH records per send. kafkajs numbers
+ * a request when it sends it and takes the numbers back if it fails, even when later requests used
+ * the next ones (src/producer/sendMessages.js), so its sends are awaited one after another
+ * (`maxInFlightRequests: 1`, as the Hermes runner does).
  */
 export async function produce({ brokers, topic, count }) {
   const producer = kafka(brokers).producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner })

@@ -6,9 +6,9 @@ import { Consumer, Producer, stringSerializers } from '@platformatic/kafka'
 import { BATCH, keyOf, transform, TXN_SEND, unique, valueOf } from './workload.mjs'
 
 /**
- * Produces `count` records, acks=all, idempotent, BATCH records per send. The client assigns
- * sequence numbers when a send is queued, so `window` sends may be pending at once without
- * reordering (it still keeps one produce request in flight per connection).
+ * Produces `count` records, acks=all, idempotent, BATCH records per send, `window` sends pending at
+ * once: for an idempotent producer the client keeps one produce request in flight per connection
+ * and queues the others behind it.
  */
 export async function produce({ brokers, topic, count, window = 1 }) {
   const producer = new Producer({ clientId: unique('plt'), bootstrapBrokers: brokers, idempotent: true, acks: -1, serializers: stringSerializers })
