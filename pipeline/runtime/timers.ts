@@ -467,12 +467,9 @@ export class TimerQueue {
    */
   private shrink(domain: Domain): void {
     const entries: Entry[] = []
-    const cutOf = (): number => {
-      entries.sort((a, b) => a.time - b.time)
-      return (entries[this.window] as Entry).time
-    }
     for (const list of this.byKey.values()) for (const e of list) if (e.domain === domain) entries.push(e)
-    const cut = cutOf()
+    entries.sort((a, b) => a.time - b.time)
+    const cut = (entries[this.window] as Entry).time
     // All of the window at one time: nothing can go without splitting a time; keep them.
     if (cut === (entries[0] as Entry).time) return
     // Fired or deleted there, not yet drained: the delete goes beyond too, or a later read of
