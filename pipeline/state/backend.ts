@@ -100,10 +100,12 @@ interface RocksDbHandle {
  * instance (64 MiB write buffers, two of them, and a block cache), and a process holds one
  * instance per task (20 for the two decision-flow topologies on 4 partitions): native memory grew
  * with the data written, 376 MiB at 20k users (docs/performance.md, "Decision-flow state").
- * Level compaction with a 16 MiB memtable budget gives 4 MiB write buffers; the block cache
- * stays at the binding's 8 MiB, filled only by the keys the write-back cache let go of.
+ * Level compaction with a 64 MiB memtable budget gives 16 MiB write buffers (the binding sets a
+ * quarter of the budget); the block cache stays at the binding's 8 MiB, filled only by the keys
+ * the write-back cache let go of. A 16 MiB budget (4 MiB buffers) cost measurably more CPU in
+ * the decision-flow benchmark: reads and sweeps left the memtable for SST files sooner.
  */
-const ROCKSDB_MEMORY = { compaction: 'level', memtableMemoryBudget: 16 * 1024 * 1024, cacheSize: 8 * 1024 * 1024 } as const
+const ROCKSDB_MEMORY = { compaction: 'level', memtableMemoryBudget: 64 * 1024 * 1024, cacheSize: 8 * 1024 * 1024 } as const
 
 /** Page size of synchronous key scans. */
 const SCAN_PAGE = 4096
