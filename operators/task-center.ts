@@ -38,7 +38,7 @@ import type { Settings } from './settings.ts'
 import type { BehaviorEvent, Candidate, ItemRelation, Suppression, UserContext } from './types.ts'
 import { candidateEvent, forwardSuppression, isBookkeepingKey, taskKey } from './types.ts'
 import type { UserState } from './user-activity.ts'
-import { newUserState, personalizedSendTime, recordActivity, rollingCounts } from './user-activity.ts'
+import { newUserState, personalizedSendTime, recordActivity, rollingCountsOf } from './user-activity.ts'
 
 // The user's state and activity live in user-activity.ts; exported here too, where they were.
 export type { UserState } from './user-activity.ts'
@@ -221,14 +221,14 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
       }
     }
     const user = userContext(userId, state)
-    let counts: ReturnType<typeof rollingCounts> | null = null
+    let counts: ReturnType<typeof rollingCountsOf> | null = null
     // The rules see the event as sent; candidates carry its contract fields only (candidateEvent).
     let carried: BehaviorEvent | null = null
     for (const [taskId, task] of st.tasks.entries()) {
       const trig = task.trigger
       if (trig.type !== 'event' || !trig.events.includes(ev.type) || !taskLive(task, ts) || !inAudience(task, state.segments)) continue
       if (trig.when !== undefined) {
-        counts ??= rollingCounts(st.events.events(), ts)
+        counts ??= rollingCountsOf(st.events, ts)
         const r = evaluateRule(trig.when, { event: ev, user, counts })
         if (r.error !== undefined) {
           if (!firstBirth(userId, taskId, ev.eventId, ts)) continue
@@ -262,7 +262,7 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
     const event = recipientEvent(f)
     const trigger = itemTrigger(f.item.eventId)
     if (trig.when !== undefined) {
-      const r = evaluateRule(trig.when, { event, item: f.item, relation: f.relation, user, counts: rollingCounts(st.events.events(), ts) })
+      const r = evaluateRule(trig.when, { event, item: f.item, relation: f.relation, user, counts: rollingCountsOf(st.events, ts) })
       if (r.error !== undefined) {
         if (!firstBirth(userId, taskId, trigger, ts)) return
         ruleFailed(taskId, r.error)

@@ -3,13 +3,12 @@
  * the hour-of-week activity histogram), rolling event counts, and the personalized send time
  * chosen from the histogram. Pure functions over the state, kept apart from the operator.
  */
-import type { WindowEvent } from '../pipeline/api/index.ts'
+import type { WindowEvent, WindowStore } from '../pipeline/api/index.ts'
 import { hourOfWeek, localDayStart, nextLocalHour } from './clock.ts'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
 const WEEK = 7 * DAY
-const COUNT_WINDOWS: Array<[string, number]> = [['1h', HOUR], ['24h', DAY], ['7d', WEEK]]
 
 /** Per-user state of the Task Center. */
 export interface UserState {
@@ -42,12 +41,25 @@ export function recordActivity(state: UserState, ts: number, decay: number): Use
 
 /** Rolling counts per event type over 1 h, 24 h and 7 d ending at `now` (inclusive). */
 export function rollingCounts(events: ReadonlyArray<WindowEvent>, now: number): { [type: string]: { [window: string]: number } } {
+  return rollingCountsOf({ forEach: (fn) => events.forEach((e) => fn(e.ts, e.amount, e.tag)) }, now)
+}
+
+/**
+ * {@link rollingCounts} straight from a window store: no object per event (this runs for every
+ * event that meets a task with a `when` rule).
+ */
+export function rollingCountsOf(events: Pick<WindowStore, 'forEach'>, now: number): { [type: string]: { [window: string]: number } } {
   const counts: { [type: string]: { [window: string]: number } } = Object.create(null)
-  for (const e of events) {
-    if (e.ts > now || e.tag === undefined) continue
-    const c = (counts[e.tag] ??= { '1h': 0, '24h': 0, '7d': 0 })
-    for (const [name, span] of COUNT_WINDOWS) if (e.ts > now - span) c[name] = (c[name] as number) + e.amount
-  }
+  const hour = now - HOUR
+  const day = now - DAY
+  const week = now - WEEK
+  events.forEach((ts, amount, tag) => {
+    if (ts > now || tag === undefined) return
+    const c = (counts[tag] ??= { '1h': 0, '24h': 0, '7d': 0 })
+    if (ts > hour) c['1h'] = (c['1h'] as number) + amount
+    if (ts > day) c['24h'] = (c['24h'] as number) + amount
+    if (ts > week) c['7d'] = (c['7d'] as number) + amount
+  })
   return counts
 }
 

@@ -46,6 +46,11 @@ export interface WindowStore {
   latest(tag?: string): number | undefined
   /** All retained events, oldest first. */
   events(): ReadonlyArray<WindowEvent>
+  /**
+   * Calls `fn` for each retained event, oldest first, with its tag (`undefined` when it has
+   * none): {@link events} without an object per event.
+   */
+  forEach(fn: (ts: number, amount: number, tag: string | undefined) => void): void
   clear(): void
 }
 

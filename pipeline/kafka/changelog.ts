@@ -131,6 +131,11 @@ export class ChangelogBackend implements KeyValueBackend {
     return this.raw.keysSync(prefix)
   }
 
+  // Timers beyond the in-memory window are paged in with this (pipeline/runtime/timers.ts).
+  rangeSync(prefix: string, from: string, limit: number): Array<[string, Buffer]> {
+    return this.raw.rangeSync(prefix, from, limit)
+  }
+
   approximateSize(): number {
     return this.raw.approximateSize()
   }

@@ -266,7 +266,8 @@ export class AppRuntime {
     const state = new TaskState(backend, keyed, broadcast, this.opts.config.runtime.cacheMaxEntries)
     await state.open()
     const timers = new TimerQueue()
-    await timers.load(backend)
+    // Timers beyond the in-memory window are read from the backend, overlaid with what a commit has yet to write.
+    await timers.load(backend, { unwritten: () => state.pendingRawOps() })
     const policy = this.opts.config.errors
     const metrics = this.opts.metrics
     return new Task({

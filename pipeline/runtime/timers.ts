@@ -1,10 +1,13 @@
 import { HermesError } from '../api/errors.ts'
 import type { Timer } from '../api/processor.ts'
 import type { KeyValueBackend } from '../state/backend.ts'
-import { PREFIX } from '../state/task-state.ts'
+import type { PersistedTimer } from '../state/timer-keys.ts'
+import { LEGACY_TIMER_PREFIXES, TIMER_PREFIX, decodeTimer, encodeTimer, timeOfTimerKey, timerKey, timerKeyFrom } from '../state/timer-keys.ts'
 import { MAX_DATE_MS } from './event-time.ts'
+import type { Domain } from './timer-heap.ts'
+import { DomainQueue, Entry } from './timer-heap.ts'
 
-const SEP = '\u0000'
+export { timerBefore } from './timer-heap.ts'
 
 /**
  * A timer asked for at no point in time (NaN, ±Infinity, beyond the Date range). Such a time
@@ -19,193 +22,6 @@ export class TimerTimeError extends HermesError {
   }
 }
 
-type Domain = 'event' | 'processing'
-
-/** One registered timer; registering the same timer again updates its payload in place. */
-class Entry {
-  /** False once deleted or fired; the queue drops dead entries lazily. */
-  live = true
-  /** Whether the backend holds this timer (as of the last load or drain). */
-  stored = false
-  /** Whether it waits in the change list for the next drain. */
-  dirty = false
-
-  constructor(
-    readonly domain: Domain,
-    readonly node: string,
-    readonly key: string | null,
-    readonly time: number,
-    readonly name: string,
-    public payload: unknown,
-    /** The timers of its key, and its place there, so removing it needs no lookup. */
-    public siblings: Entry[],
-    public index: number,
-  ) {}
-}
-
-/** Orders timers by (time, key, name, node): the firing order, independent of registration order. */
-export function timerBefore(a: Timer & { node: string }, b: Timer & { node: string }): boolean {
-  return a.time !== b.time ? a.time < b.time : compareTie(a, b) < 0
-}
-
-/** Firing order among timers due at the same time: by key, name, node. */
-function compareTie(a: Timer & { node: string }, b: Timer & { node: string }): number {
-  const ak = a.key ?? ''
-  const bk = b.key ?? ''
-  if (ak !== bk) return ak < bk ? -1 : 1
-  if (a.name !== b.name) return a.name < b.name ? -1 : 1
-  return a.node < b.node ? -1 : a.node > b.node ? 1 : 0
-}
-
-/**
- * The pending timers of one domain, with lazy deletion. A binary min-heap orders them by time
- * alone, with the times in a typed array, so sifting compares neighbouring numbers and never
- * follows a pointer. The timers of the earliest time are then taken out together as a batch and
- * sorted by (key, name, node) once: many keys often share a time (every hourly window of every
- * user closes at the same instant), and sorting them once is far cheaper than comparing key
- * strings on every sift.
- */
-class DomainQueue {
-  private times = new Float64Array(1024)
-  private items: Entry[] = []
-  /** Timers of one time, sorted, taken out of the heap; `next` is the first not yet served. */
-  private batch: Entry[] = []
-  private next = 0
-  /** Deleted entries still held in the heap or the batch. */
-  dead = 0
-
-  push(e: Entry): void {
-    this.heapPush(e)
-  }
-
-  /** The earliest live entry in firing order, dropping dead ones on the way. */
-  peekLive(): Entry | undefined {
-    for (;;) {
-      const head = this.batch[this.next]
-      if (head && !head.live) {
-        this.next++
-        this.dead--
-        continue
-      }
-      const top = this.items[0]
-      if (top && !top.live) {
-        this.heapPop()
-        this.dead--
-        continue
-      }
-      if (head && (!top || top.time > head.time)) return head
-      if (!top) return undefined
-      // Registered after the batch was taken, at its time: it joins the batch in order.
-      if (head && top.time === head.time) this.insertIntoBatch(this.heapPop() as Entry)
-      else this.takeBatch()
-    }
-  }
-
-  /** Removes the entry {@link peekLive} returned. */
-  pop(): void {
-    if (++this.next < this.batch.length) return
-    this.batch = []
-    this.next = 0
-  }
-
-  /**
-   * Drops dead entries once they are the majority: a session window moves its timer on every
-   * record, which would otherwise leave the heap mostly dead.
-   */
-  maybeCompact(): void {
-    if (this.dead < 1024 || this.dead * 2 < this.items.length + this.batch.length - this.next) return
-    this.batch = this.batch.slice(this.next).filter((e) => e.live)
-    this.next = 0
-    this.items = this.items.filter((e) => e.live)
-    for (let i = 0; i < this.items.length; i++) this.times[i] = (this.items[i] as Entry).time
-    for (let i = (this.items.length >> 1) - 1; i >= 0; i--) this.siftDown(i, this.items[i] as Entry)
-    this.dead = 0
-  }
-
-  /** Makes the heap's earliest time the batch; what is left of the old batch goes back first. */
-  private takeBatch(): void {
-    for (let i = this.next; i < this.batch.length; i++) this.heapPush(this.batch[i] as Entry)
-    const batch: Entry[] = []
-    const time = (this.items[0] as Entry).time
-    while (this.items.length > 0 && (this.items[0] as Entry).time === time) {
-      const e = this.heapPop() as Entry
-      if (e.live) batch.push(e)
-      else this.dead--
-    }
-    if (batch.length > 1) batch.sort(compareTie)
-    this.batch = batch
-    this.next = 0
-  }
-
-  private insertIntoBatch(e: Entry): void {
-    let lo = this.next
-    let hi = this.batch.length
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1
-      if (compareTie(this.batch[mid] as Entry, e) < 0) lo = mid + 1
-      else hi = mid
-    }
-    this.batch.splice(lo, 0, e)
-  }
-
-  private heapPush(e: Entry): void {
-    const t = e.time
-    let i = this.items.length
-    if (i === this.times.length) this.grow()
-    this.items.push(e)
-    const times = this.times
-    const items = this.items
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      const pt = times[p] as number
-      if (pt <= t) break
-      times[i] = pt
-      items[i] = items[p] as Entry
-      i = p
-    }
-    times[i] = t
-    items[i] = e
-  }
-
-  private heapPop(): Entry | undefined {
-    const items = this.items
-    const top = items[0]
-    const last = items.pop()
-    if (items.length > 0 && last) this.siftDown(0, last)
-    return top
-  }
-
-  private grow(): void {
-    const times = new Float64Array(this.times.length * 2)
-    times.set(this.times)
-    this.times = times
-  }
-
-  private siftDown(from: number, e: Entry): void {
-    const times = this.times
-    const items = this.items
-    const n = items.length
-    const t = e.time
-    let i = from
-    for (;;) {
-      const l = 2 * i + 1
-      if (l >= n) break
-      const r = l + 1
-      let m = l
-      let mt = times[l] as number
-      if (r < n && (times[r] as number) < mt) {
-        m = r
-        mt = times[r] as number
-      }
-      if (t <= mt) break
-      times[i] = mt
-      items[i] = items[m] as Entry
-      i = m
-    }
-    times[i] = t
-    items[i] = e
-  }
-}
 
 /** A timer that is due, with the node that registered it. */
 export interface DueTimer {
@@ -213,34 +29,96 @@ export interface DueTimer {
   timer: Timer
 }
 
+/** A raw backend operation: a put (Buffer) or a delete (null). */
+type RawOp = readonly [string, Buffer | null]
+
+/** Default number of timers per domain read into memory at a time (the window). */
+export const DEFAULT_TIMER_WINDOW = 16_384
+
+/** Options of a {@link TimerQueue}. */
+export interface TimerQueueOptions {
+  /**
+   * Timers per domain read into memory at a time; at most about twice as many are held. The
+   * rest wait in the backend, ordered by time (pipeline/state/timer-keys.ts).
+   */
+  window?: number
+}
+
 /**
  * The event-time and processing-time timers of one task. Timers are unique per
  * (domain, node, key, time, name); changes are written with the task state at commit, and
  * {@link TimerQueue.load} restores them after a restart.
  *
- * Timers are indexed by key (a key holds few timers, so finding one is a short scan with no id
- * to build), and only timers that outlive a commit reach the backend: one registered and then
- * fired or deleted before the next drain costs no write at all.
+ * Only a bounded window of the nearest timers is in memory: per domain, every live timer before
+ * the domain's *horizon* time, and none at or after it. Timers beyond the horizon live in the
+ * backend, keyed in time order; registering or deleting one there is recorded as a backend
+ * write and costs no memory once drained. When the timers in memory are used up, the next
+ * window is read from the backend (overlaid with the changes not yet written), and when more
+ * than twice the window has been registered before the horizon, the horizon moves back and the
+ * latest ones go to the backend. Firing order and results are the same as with every timer in
+ * memory: the horizon is a time, so the timers of one time are always in memory together.
+ *
+ * In memory, timers are indexed by key (a key holds few timers, so finding one is a short scan
+ * with no id to build), and only timers that outlive a commit reach the backend: one registered
+ * and then fired or deleted before the next drain costs no write at all.
  */
 export class TimerQueue {
   private readonly queues = { event: new DomainQueue(), processing: new DomainQueue() }
-  /** Live timers by key (`null` and `''` are the same key, as in the persisted id). */
+  /** Live timers in memory by key (`null` and `''` are the same key, as in the persisted id). */
   private readonly byKey = new Map<string, Entry[]>()
   /** Entries whose persisted form may differ from the backend, in the order they changed. */
   private changes: Entry[] = []
-  private live = 0
+  /** Live timers in memory, per domain. */
+  private readonly live = { event: 0, processing: 0 }
+  /** Per domain: timers at or after this time are not in memory (Infinity: all are). */
+  private readonly horizon = { event: Infinity, processing: Infinity }
+  /** Changes to timers beyond the horizon not yet drained, by backend key: the timer, or null (deleted). */
+  private readonly beyond = new Map<string, PersistedTimer | null>()
+  /** Deletes to drain before anything else (a pending delete whose time entered the window). */
+  private first: RawOp[] = []
+  /** Timers beyond the horizon, as far as this instance knows (for {@link size}). */
+  private beyondCount = 0
+  private backend: KeyValueBackend | undefined
+  /** Operations drained but maybe not yet written (the task state's pending batch). */
+  private unwritten: () => ReadonlyArray<RawOp> = () => []
+  private readonly window: number
 
-  /** Loads persisted timers. */
-  async load(backend: KeyValueBackend): Promise<void> {
-    for await (const [, v] of backend.scan(PREFIX.timer)) {
-      const t = JSON.parse(v.toString('utf8')) as { node: string; key: string | null; time: number; domain: Domain; name: string; payload: unknown }
-      const e = this.add(t.domain, t.node, t.key, t.time, t.name, t.payload)
-      e.stored = true
+  constructor(options: TimerQueueOptions = {}) {
+    this.window = Math.max(1, options.window ?? DEFAULT_TIMER_WINDOW)
+  }
+
+  /**
+   * Opens the persisted timers: none is read now; the first window of each domain is read when
+   * it is first needed. Timers of the previous layout are read in full, and rewritten in the
+   * current one at the next drain. Without a load, every timer stays in memory.
+   *
+   * `unwritten` lists the operations drained but not yet written to `backend` (a commit in
+   * flight or failed): reading a window overlays them, so a window never misses a timer whose
+   * write has not landed.
+   */
+  async load(backend: KeyValueBackend, options: { unwritten?: () => ReadonlyArray<RawOp> } = {}): Promise<void> {
+    this.backend = backend
+    if (options.unwritten) this.unwritten = options.unwritten
+    this.horizon.event = -Infinity
+    this.horizon.processing = -Infinity
+    for (const prefix of LEGACY_TIMER_PREFIXES) {
+      for await (const [k, v] of backend.scan(prefix)) {
+        const t = decodeTimer(v)
+        this.first.push([k, null])
+        this.beyond.set(timerKey(t), { ...t, payload: t.payload ?? null })
+        this.beyondCount++
+      }
     }
   }
 
   register(domain: Domain, node: string, key: string | null, time: number, name: string, payload: unknown): void {
     if (!Number.isFinite(time) || Math.abs(time) > MAX_DATE_MS) throw new TimerTimeError(domain, node, key, time)
+    if (time >= this.horizon[domain]) {
+      const k = timerKey({ domain, time, key, name, node })
+      if (!this.beyond.get(k)) this.beyondCount++
+      this.beyond.set(k, { node, key, time, domain, name, payload: payload ?? null })
+      return
+    }
     const old = this.find(domain, node, key, time, name)
     if (old) {
       // Same id, so the same place in the queue: only the payload changes.
@@ -249,9 +127,16 @@ export class TimerQueue {
       return
     }
     this.touch(this.add(domain, node, key, time, name, payload ?? null))
+    if (this.live[domain] > 2 * this.window) this.shrink(domain)
   }
 
   delete(domain: Domain, node: string, key: string | null, time: number, name: string): void {
+    if (time >= this.horizon[domain]) {
+      const k = timerKey({ domain, time, key, name, node })
+      if (this.beyond.get(k) !== null && this.beyondCount > 0) this.beyondCount--
+      this.beyond.set(k, null)
+      return
+    }
     const e = this.find(domain, node, key, time, name)
     if (!e) return
     this.unindex(e)
@@ -261,28 +146,35 @@ export class TimerQueue {
 
   /** Time of the earliest live timer of a domain, or `Infinity`. */
   nextTime(domain: Domain): number {
-    const top = this.queues[domain].peekLive()
+    const top = this.head(domain)
     return top ? top.time : Infinity
   }
 
   /** The earliest live timer of a domain (not removed), or undefined. */
   peek(domain: Domain): (Timer & { node: string }) | undefined {
-    return this.queues[domain].peekLive()
+    return this.head(domain)
   }
 
   /** Removes and returns the earliest timer of the domain if it is due at `upTo`. */
   popDue(domain: Domain, upTo: number): DueTimer | undefined {
-    const queue = this.queues[domain]
-    const top = queue.peekLive()
+    const top = this.head(domain)
     if (!top || top.time > upTo) return undefined
-    queue.pop()
+    this.queues[domain].pop()
     this.unindex(top)
     return { node: top.node, timer: { key: top.key, time: top.time, domain: top.domain, name: top.name, payload: top.payload } }
   }
 
-  /** Number of live timers. */
+  /**
+   * Number of live timers: those in memory, and those beyond the window that this instance
+   * registered, moved there or migrated (timers already beyond it at start-up count once read).
+   */
   size(): number {
-    return this.live
+    return this.live.event + this.live.processing + this.beyondCount
+  }
+
+  /** Number of timers held in memory. */
+  inMemory(): number {
+    return this.live.event + this.live.processing
   }
 
   /**
@@ -290,22 +182,129 @@ export class TimerQueue {
    * registered or updated, a delete for each persisted timer that fired or was deleted.
    */
   drainChanges(): Array<readonly [string, Buffer | null]> {
-    const ops: Array<readonly [string, Buffer | null]> = []
+    const ops: RawOp[] = this.first
+    this.first = []
     // A timer deleted and registered again shows up as two entries; the dead one changed first,
     // so its delete comes before the put of the new one.
     for (const e of this.changes) {
       e.dirty = false
+      if (e.evicted) continue
       if (e.live) {
-        const json = JSON.stringify({ node: e.node, key: e.key, time: e.time, domain: e.domain, name: e.name, payload: e.payload })
-        ops.push([storageKey(e), Buffer.from(json, 'utf8')])
+        ops.push([timerKey(e), encodeTimer(e)])
         e.stored = true
       } else if (e.stored) {
-        ops.push([storageKey(e), null])
+        ops.push([timerKey(e), null])
         e.stored = false
       }
     }
     this.changes = []
-    return ops
+    for (const [k, t] of this.beyond) ops.push([k, t ? encodeTimer(t) : null])
+    this.beyond.clear()
+    return ops as Array<readonly [string, Buffer | null]>
+  }
+
+  /** The earliest live timer of a domain, reading the next window when memory holds none. */
+  private head(domain: Domain): Entry | undefined {
+    for (;;) {
+      const e = this.queues[domain].peekLive()
+      if (e || this.horizon[domain] === Infinity) return e
+      this.readWindow(domain)
+    }
+  }
+
+  /**
+   * Moves the horizon forward past the next `window` timers beyond it: reads them from the
+   * backend, overlays what was drained but not written and what was changed since, and takes
+   * them into memory.
+   */
+  private readWindow(domain: Domain): void {
+    const backend = this.backend as KeyValueBackend
+    const from = this.horizon[domain]
+    const prefix = TIMER_PREFIX[domain]
+    let limit = this.window + 1
+    let rows = backend.rangeSync(prefix, timerKeyFrom(domain, from), limit)
+    // More than a window at one time: the horizon must pass all of them, so read on.
+    while (rows.length === limit && timeOfTimerKey(domain, (rows[0] as [string, Buffer])[0]) === timeOfTimerKey(domain, (rows[rows.length - 1] as [string, Buffer])[0])) {
+      limit *= 2
+      rows = backend.rangeSync(prefix, timerKeyFrom(domain, from), limit)
+    }
+    const to = rows.length === limit ? (timeOfTimerKey(domain, (rows[rows.length - 1] as [string, Buffer])[0]) as number) : Infinity
+    const found = new Map<string, PersistedTimer | null>()
+    for (const [k, v] of rows) if ((timeOfTimerKey(domain, k) as number) < to) found.set(k, decodeTimer(v))
+    for (const [k, v] of this.unwritten()) {
+      const t = timeOfTimerKey(domain, k)
+      if (t !== undefined && t >= from && t < to) found.set(k, v === null ? null : decodeTimer(v))
+    }
+    for (const [k, t] of found) {
+      if (t === null) continue
+      this.beyondCount = Math.max(0, this.beyondCount - (this.beyond.has(k) ? 0 : 1))
+      this.add(t.domain, t.node, t.key, t.time, t.name, t.payload ?? null).stored = true
+    }
+    // Changes made beyond the old horizon that now fall inside the window.
+    for (const [k, t] of this.beyond) {
+      const time = timeOfTimerKey(domain, k)
+      if (time === undefined || time < from || time >= to) continue
+      this.beyond.delete(k)
+      if (t) this.beyondCount = Math.max(0, this.beyondCount - 1)
+      const e = this.find(domain, t?.node ?? '', t?.key ?? null, time, t?.name ?? '')
+      if (t === null) {
+        // Deleted while beyond: it may still be on disk (it was not read, or it was read above).
+        const read = found.get(k)
+        if (read) {
+          const gone = this.findPersisted(read)
+          if (gone) {
+            this.unindex(gone)
+            gone.stored = false
+            this.queues[domain].dead++
+          }
+        }
+        this.first.push([k, null])
+      } else if (e) {
+        e.payload = t.payload
+        this.touch(e)
+      } else {
+        const added = this.add(t.domain, t.node, t.key, t.time, t.name, t.payload)
+        // Maybe on disk from before: a delete must follow it if it goes before the next drain.
+        added.stored = true
+        this.touch(added)
+      }
+    }
+    this.horizon[domain] = to
+  }
+
+  private findPersisted(t: PersistedTimer): Entry | undefined {
+    return this.find(t.domain, t.node, t.key, t.time, t.name)
+  }
+
+  /**
+   * Too many timers in memory: moves the horizon back to the `window`-th earliest time and hands
+   * every timer at or after it to the backend (written at the next drain).
+   */
+  private shrink(domain: Domain): void {
+    const entries: Entry[] = []
+    for (const list of this.byKey.values()) for (const e of list) if (e.domain === domain) entries.push(e)
+    entries.sort((a, b) => a.time - b.time)
+    const cut = (entries[this.window] as Entry).time
+    // All of the window at one time: nothing can go without splitting a time; keep them.
+    if (cut === (entries[0] as Entry).time) return
+    // Fired or deleted there, not yet drained: the delete goes beyond too, or a later read of
+    // that range would bring the timer back from disk.
+    for (const e of this.changes) {
+      if (e.live || !e.stored || e.evicted || e.domain !== domain || e.time < cut) continue
+      this.beyond.set(timerKey(e), null)
+      e.evicted = true
+    }
+    for (let i = entries.length - 1; i >= 0 && (entries[i] as Entry).time >= cut; i--) {
+      const e = entries[i] as Entry
+      // Not on disk as it is now: written at the next drain, beyond the horizon.
+      if (e.dirty || !e.stored) this.beyond.set(timerKey(e), { node: e.node, key: e.key, time: e.time, domain: e.domain, name: e.name, payload: e.payload })
+      e.evicted = true
+      this.detach(e)
+      this.queues[domain].dead++
+      this.beyondCount++
+    }
+    this.horizon[domain] = cut
+    this.queues[domain].maybeCompact()
   }
 
   private find(domain: Domain, node: string, key: string | null, time: number, name: string): Entry | undefined {
@@ -328,14 +327,20 @@ export class TimerQueue {
     const e = new Entry(domain, node, key, time, name, payload, list, list.length)
     list.push(e)
     this.queues[domain].push(e)
-    this.live++
+    this.live[domain]++
     return e
   }
 
   /** Marks a timer dead and drops it from the key index; the queue lets go of it lazily. */
   private unindex(e: Entry): void {
+    this.detach(e)
+    // Never persisted: nothing to delete.
+    if (e.stored) this.touch(e)
+  }
+
+  private detach(e: Entry): void {
     e.live = false
-    this.live--
+    this.live[e.domain]--
     const list = e.siblings
     const last = list.pop() as Entry
     if (last !== e) {
@@ -343,8 +348,6 @@ export class TimerQueue {
       last.index = e.index
     }
     if (list.length === 0) this.byKey.delete(e.key ?? '')
-    // Never persisted: nothing to delete.
-    if (e.stored) this.touch(e)
   }
 
   private touch(e: Entry): void {
@@ -352,9 +355,4 @@ export class TimerQueue {
     e.dirty = true
     this.changes.push(e)
   }
-}
-
-/** Backend key of a timer; the id format is what older state was written with, so keep it. */
-function storageKey(e: Entry): string {
-  return `${PREFIX.timer}${e.domain[0]}${SEP}${e.node}${SEP}${e.key ?? ''}${SEP}${e.time}${SEP}${e.name}`
 }

@@ -16,6 +16,11 @@ export interface KeyValueBackend {
   scan(prefix: string): AsyncIterable<[string, Buffer]>
   /** The keys (not values) that start with `prefix`, in key order, read synchronously. */
   keysSync(prefix: string): string[]
+  /**
+   * Up to `limit` entries with `from <= key` that start with `prefix`, in key order (UTF-8 bytes),
+   * read synchronously: how timers beyond the in-memory window are paged in.
+   */
+  rangeSync(prefix: string, from: string, limit: number): Array<[string, Buffer]>
   /** Approximate number of bytes on disk (0 for memory). */
   approximateSize(): number
   close(): Promise<void>
@@ -53,6 +58,18 @@ export class MemoryBackend implements KeyValueBackend {
     return [...this.data.keys()].filter((k) => k.startsWith(prefix)).sort()
   }
 
+  rangeSync(prefix: string, from: string, limit: number): Array<[string, Buffer]> {
+    const lo = Buffer.from(from, 'utf8')
+    const p = Buffer.from(prefix, 'utf8')
+    // Compared as UTF-8 bytes, as RocksDB does.
+    const keys = [...this.data.keys()]
+      .map((k) => [k, Buffer.from(k, 'utf8')] as const)
+      .filter(([, b]) => b.subarray(0, p.length).equals(p) && Buffer.compare(b, lo) >= 0)
+      .sort((a, b) => Buffer.compare(a[1], b[1]))
+      .slice(0, limit)
+    return keys.map(([k]) => [k, this.data.get(k) as Buffer])
+  }
+
   approximateSize(): number {
     return 0
   }
@@ -78,6 +95,18 @@ interface RocksDbHandle {
   }
 }
 
+/**
+ * Memory bounds of each task's RocksDB instance. Without them RocksDB's defaults apply per
+ * instance (64 MiB write buffers, two of them, and a block cache), and a process holds one
+ * instance per task (20 for the two decision-flow topologies on 4 partitions): native memory grew
+ * with the data written, 376 MiB at 20k users (docs/performance.md, "Decision-flow state").
+ * Level compaction with a 64 MiB memtable budget gives 16 MiB write buffers (the binding sets a
+ * quarter of the budget); the block cache stays at the binding's 8 MiB, filled only by the keys
+ * the write-back cache let go of. A 16 MiB budget (4 MiB buffers) cost measurably more CPU in
+ * the decision-flow benchmark: reads and sweeps left the memtable for SST files sooner.
+ */
+const ROCKSDB_MEMORY = { compaction: 'level', memtableMemoryBudget: 64 * 1024 * 1024, cacheSize: 8 * 1024 * 1024 } as const
+
 /** Page size of synchronous key scans. */
 const SCAN_PAGE = 4096
 
@@ -93,7 +122,7 @@ export class RocksDbBackend implements KeyValueBackend {
   /** Opens (creating if needed) the database in `dir`. */
   static async open(dir: string): Promise<RocksDbBackend> {
     mkdirSync(dir, { recursive: true })
-    const db = new RocksLevel(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' } as never) as unknown as RocksDbHandle
+    const db = new RocksLevel(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer', ...ROCKSDB_MEMORY } as never) as unknown as RocksDbHandle
     try {
       await db.open()
     } catch (err) {
@@ -140,6 +169,15 @@ export class RocksDbBackend implements KeyValueBackend {
       if (page.rows.length < 2 * SCAN_PAGE) return keys
       gt = page.rows[page.rows.length - 2] as Buffer
     }
+  }
+
+  rangeSync(prefix: string, from: string, limit: number): Array<[string, Buffer]> {
+    const gte = Buffer.from(from, 'utf8')
+    const lt = Buffer.concat([Buffer.from(prefix, 'utf8'), Buffer.from([0xff])])
+    const page = this.db.querySync({ gte, lt, keys: true, values: true, limit, keyEncoding: 'buffer', valueEncoding: 'buffer' })
+    const out: Array<[string, Buffer]> = []
+    for (let i = 0; i < page.rows.length; i += 2) out.push([(page.rows[i] as Buffer).toString('utf8'), page.rows[i + 1] as Buffer])
+    return out
   }
 
   approximateSize(): number {

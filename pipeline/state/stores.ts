@@ -1,6 +1,7 @@
 import { HermesError } from '../api/errors.ts'
 import type { BroadcastStore, MapStore, StoreSpec, ValueStore, WindowEvent, WindowStore } from '../api/stores.ts'
 import type { TaskState } from './task-state.ts'
+import { WindowEvents } from './window-events.ts'
 
 /** What a store view needs from the task running it. */
 export interface StoreScope {
@@ -37,11 +38,7 @@ function wrap(value: unknown, spec: StoreSpec, scope: StoreScope): unknown {
 
 /** Whether a stored raw value has expired at `now` (used by sweeps). */
 export function isExpired(raw: unknown, spec: StoreSpec, now: number): boolean {
-  if (spec.kind === 'window') {
-    const events = raw as Array<[number, number, string?]>
-    const newest = events.length ? (events[events.length - 1] as [number, number])[0] : -Infinity
-    return newest + (spec.retentionMs as number) <= now
-  }
+  if (spec.kind === 'window') return (raw as WindowEvents).newest() + (spec.retentionMs as number) <= now
   return spec.ttlMs !== undefined && (raw as Stamped).t + spec.ttlMs <= now
 }
 
@@ -95,45 +92,26 @@ export function createMapStore<V>(state: TaskState, name: string, spec: StoreSpe
   }
 }
 
-type RawEvent = [number, number] | [number, number, string]
-
-/** Window store view: sorted `[ts, amount, tag?]` events per key, pruned to the retention. */
+/**
+ * Window store view: the key's events ({@link WindowEvents}, sorted by time), pruned to the
+ * retention. The cached value is changed in place and set again, so a commit writes it once
+ * however many events the key got since the last one.
+ */
 export function createWindowStore(state: TaskState, name: string, spec: StoreSpec, scope: StoreScope): WindowStore {
   const idx = state.indexOf(name)
   const retention = spec.retentionMs as number
-  const read = (): RawEvent[] => (state.getAt(idx, scope.currentKey()) as RawEvent[] | undefined) ?? []
+  const read = (): WindowEvents | undefined => state.getAt(idx, scope.currentKey()) as WindowEvents | undefined
   return {
     add: (timestamp, amount = 1, tag) => {
       if (!Number.isFinite(timestamp)) throw new HermesError('STATE_ERROR', `store ${name}: add() needs a finite timestamp`)
-      // The cached array belongs to this store, so it is changed in place and marked dirty.
-      const events = read()
-      const ev: RawEvent = tag === undefined ? [timestamp, amount] : [timestamp, amount, tag]
-      let i = events.length
-      while (i > 0 && (events[i - 1] as RawEvent)[0] > timestamp) i--
-      if (i === events.length) events.push(ev)
-      else events.splice(i, 0, ev)
-      const newest = (events[events.length - 1] as RawEvent)[0]
-      let drop = 0
-      while (drop < events.length && (events[drop] as RawEvent)[0] <= newest - retention) drop++
-      if (drop) events.splice(0, drop)
+      const events = read() ?? WindowEvents.empty()
+      events.add(timestamp, amount, tag, retention)
       state.setAt(idx, scope.currentKey(), events)
     },
-    sum: (from, to, tag) => {
-      let total = 0
-      for (const e of read()) {
-        if (e[0] >= from && e[0] <= to && (tag === undefined || e[2] === tag)) total += e[1]
-      }
-      return total
-    },
-    latest: (tag) => {
-      const events = read()
-      for (let i = events.length - 1; i >= 0; i--) {
-        const e = events[i] as RawEvent
-        if (tag === undefined || e[2] === tag) return e[0]
-      }
-      return undefined
-    },
-    events: () => read().map((e): WindowEvent => (e.length === 3 ? { ts: e[0], amount: e[1], tag: e[2] } : { ts: e[0], amount: e[1] })),
+    sum: (from, to, tag) => read()?.sum(from, to, tag) ?? 0,
+    latest: (tag) => read()?.latest(tag),
+    events: () => read()?.events() ?? [],
+    forEach: (fn) => read()?.forEach(fn),
     clear: () => state.setAt(idx, scope.currentKey(), undefined),
   }
 }

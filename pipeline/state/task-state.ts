@@ -1,6 +1,7 @@
 import { HermesError } from '../api/errors.ts'
 import type { StoreSpec } from '../api/stores.ts'
 import type { KeyValueBackend } from './backend.ts'
+import { WindowEvents } from './window-events.ts'
 
 const SEP = '\u0000'
 /** Key prefixes inside a task's backend. */
@@ -13,7 +14,22 @@ interface Row {
   dirty: number
   /** Bit i set: the backend holds a value for store i (so removing it needs a delete). */
   stored: number
+  /** Approximate heap bytes of the row, as of its load or last flush (the cache's byte bound). */
+  bytes: number
+  /** Per store: approximate heap bytes of its value, as of its load or last flush. */
+  sizes: number[]
 }
+
+/**
+ * Default byte bound of one task's cache. Kafka Streams bounds its record cache in bytes
+ * (`statestore.cache.max.bytes`, 10 MiB per instance by default); a bound in entries alone let
+ * every user's state stay parsed in the heap (docs/performance.md, "Decision-flow state").
+ */
+export const DEFAULT_CACHE_MAX_BYTES = 16 * 1024 * 1024
+/** Heap bytes a cached row costs besides its values (the row, its values array, the map entry, the key). */
+const ROW_OVERHEAD_BYTES = 160
+/** Heap bytes of a decoded JSON value per byte of its JSON text (objects, arrays and numbers outgrow their text). */
+const JSON_HEAP_FACTOR = 3
 
 /** Counters the task reports as metrics. */
 export interface StateStats {
@@ -28,13 +44,21 @@ export interface StateStats {
  * broadcast stores held fully in memory, and task metadata (offsets, watermark). Nothing reaches
  * the backend until {@link TaskState.flush}, which writes everything dirty in one atomic batch.
  *
- * Values are JSON on disk. They are treated as immutable: to change one, `set` it again.
+ * Values are JSON on disk, except window stores, which are binary ({@link WindowEvents}). They are
+ * treated as immutable: to change one, `set` it again (window values are changed in place and set
+ * again). The cache is bounded twice: in rows (`maxCacheEntries`) and in approximate heap bytes
+ * (`maxCacheBytes`); keys read again move to the young end, so the least recently used clean rows
+ * are evicted first, after each flush.
  */
 export class TaskState {
   /** Rows by key, in load order (the oldest clean rows are evicted first). */
   private readonly rows = new Map<string, Row>()
   private readonly dirtyKeys = new Set<string>()
   private readonly storeNames: string[]
+  /** Per store index: whether it is a window store (binary values). */
+  private readonly isWindow: boolean[]
+  /** Approximate heap bytes of the cached rows. */
+  private cacheBytes = 0
   private readonly storeIndex = new Map<string, number>()
   private readonly broadcast = new Map<string, Map<string, unknown>>()
   private readonly broadcastDirty = new Map<string, Set<string>>()
@@ -52,8 +76,10 @@ export class TaskState {
     readonly keyedStores: ReadonlyMap<string, StoreSpec>,
     broadcastStores: readonly string[],
     private readonly maxCacheEntries: number,
+    private readonly maxCacheBytes: number = DEFAULT_CACHE_MAX_BYTES,
   ) {
     this.storeNames = [...keyedStores.keys()]
+    this.isWindow = [...keyedStores.values()].map((spec) => spec.kind === 'window')
     if (this.storeNames.length > 30) throw new HermesError('STATE_ERROR', 'a sub-topology may declare at most 30 keyed stores')
     this.storeNames.forEach((name, i) => this.storeIndex.set(name, i))
     for (const name of broadcastStores) {
@@ -93,9 +119,15 @@ export class TaskState {
     const missing: string[] = []
     const seen = new Set<string>()
     for (const key of keys) {
-      if (seen.has(key) || this.rows.has(key)) continue
+      if (seen.has(key)) continue
       seen.add(key)
-      missing.push(key)
+      const row = this.rows.get(key)
+      if (row === undefined) missing.push(key)
+      else {
+        // Read again: to the young end of the map, so eviction takes the least recently used.
+        this.rows.delete(key)
+        this.rows.set(key, row)
+      }
     }
     if (missing.length) this.load(missing)
   }
@@ -109,15 +141,20 @@ export class TaskState {
     for (let k = 0; k < keys.length; k++) {
       const values: unknown[] = new Array(stores)
       let stored = 0
+      const sizes: number[] = new Array(stores).fill(0)
+      let bytes = ROW_OVERHEAD_BYTES + 8 * stores + 2 * (keys[k] as string).length
       for (let s = 0; s < stores; s++) {
         const buf = bufs[k * stores + s]
         if (buf === undefined) values[s] = undefined
         else {
-          values[s] = JSON.parse(buf.toString('utf8'))
+          values[s] = this.decode(s, buf)
+          sizes[s] = this.heapBytes(s, buf.length)
+          bytes += sizes[s] as number
           stored |= 1 << s
         }
       }
-      this.rows.set(keys[k] as string, { values, dirty: 0, stored })
+      this.rows.set(keys[k] as string, { values, dirty: 0, stored, bytes, sizes })
+      this.cacheBytes += bytes
     }
   }
 
@@ -149,14 +186,35 @@ export class TaskState {
     row.dirty |= 1 << store
   }
 
-  /** Reads a keyed value by store name. */
+  /**
+   * Reads a keyed value by store name, as plain data: a window store's events as the
+   * `[[ts, amount, tag?], ...]` array they are shown as (key queries, the test driver).
+   */
   get(store: string, key: string): unknown {
-    return this.getAt(this.indexOf(store), key)
+    const v = this.getAt(this.indexOf(store), key)
+    return v instanceof WindowEvents ? v.toJSON() : v
   }
 
-  /** Writes a keyed value by store name; `undefined` deletes it. */
+  /** Writes a keyed value by store name; `undefined` deletes it. A window store also takes the array form of {@link get}. */
   set(store: string, key: string, value: unknown): void {
-    this.setAt(this.indexOf(store), key, value)
+    const idx = this.indexOf(store)
+    this.setAt(idx, key, this.isWindow[idx] && Array.isArray(value) ? WindowEvents.fromLegacy(value) : value)
+  }
+
+  /** Decodes a stored value of store `s`. */
+  private decode(s: number, buf: Buffer): unknown {
+    return this.isWindow[s] ? WindowEvents.decode(buf) : JSON.parse(buf.toString('utf8'))
+  }
+
+  /** Encodes a value of store `s` for the backend. */
+  private encode(s: number, v: unknown): Buffer {
+    return this.isWindow[s] ? (v as WindowEvents).encode() : Buffer.from(JSON.stringify(v), 'utf8')
+  }
+
+  /** Approximate heap bytes of a decoded value of store `s` stored in `length` bytes. */
+  private heapBytes(s: number, length: number): number {
+    // Window values are flat arrays of doubles: 24 bytes an event in the heap, 18 on disk.
+    return this.isWindow[s] ? 64 + Math.ceil(length * 1.4) : 32 + length * JSON_HEAP_FACTOR
   }
 
   /** The in-memory map of a broadcast store. */
@@ -180,6 +238,11 @@ export class TaskState {
     this.metaDirty.add(name)
   }
 
+  /** Raw operations added but not yet written (a flush in flight or failed), oldest first. */
+  pendingRawOps(): ReadonlyArray<readonly [string, Buffer | null]> {
+    return this.extraOps
+  }
+
   /** Adds raw operations (timers) to the next flush. */
   addRawOps(ops: Array<readonly [string, Buffer | null]>): void {
     for (const op of ops) this.extraOps.push(op)
@@ -194,7 +257,7 @@ export class TaskState {
       const key = k.slice(prefix.length)
       seen.add(key)
       const row = this.rows.get(key)
-      const value = row ? row.values[idx] : JSON.parse(v.toString('utf8'))
+      const value = row ? row.values[idx] : this.decode(idx, v)
       if (value !== undefined) yield [key, value]
     }
     for (const [key, row] of this.rows) {
@@ -221,11 +284,19 @@ export class TaskState {
         const bit = 1 << s
         if ((row.dirty & bit) === 0) continue
         const v = row.values[s]
+        const before = row.sizes[s] as number
         if (v !== undefined) {
-          ops.push([fullKey(this.storeNames[s] as string, key), Buffer.from(JSON.stringify(v), 'utf8')])
+          const buf = this.encode(s, v)
+          ops.push([fullKey(this.storeNames[s] as string, key), buf])
           puts |= bit
-        } else if (row.stored & bit) ops.push([fullKey(this.storeNames[s] as string, key), null])
-        // Else: created and removed between two flushes; the backend never saw it.
+          row.sizes[s] = this.heapBytes(s, buf.length)
+        } else {
+          if (row.stored & bit) ops.push([fullKey(this.storeNames[s] as string, key), null])
+          // Else: created and removed between two flushes; the backend never saw it.
+          row.sizes[s] = 0
+        }
+        row.bytes += (row.sizes[s] as number) - before
+        this.cacheBytes += (row.sizes[s] as number) - before
       }
       rows.push({ key, row, bits: row.dirty, puts })
       row.dirty = 0
@@ -264,18 +335,24 @@ export class TaskState {
     this.evict()
   }
 
-  /** Trims the cache to its size limit, dropping the oldest loaded rows that hold no pending change. */
+  /** Trims the cache to its limits, dropping the least recently loaded rows that hold no pending change. */
   private evict(): void {
     let excess = this.rows.size - this.maxCacheEntries
-    if (excess <= 0) return
+    if (excess <= 0 && this.cacheBytes <= this.maxCacheBytes) return
     this.lastKey = undefined
     this.lastRow = undefined
     for (const [key, row] of this.rows) {
-      if (excess <= 0) break
+      if (excess <= 0 && this.cacheBytes <= this.maxCacheBytes) break
       if (row.dirty !== 0) continue
       this.rows.delete(key)
+      this.cacheBytes -= row.bytes
       excess--
     }
+  }
+
+  /** Approximate heap bytes of the cached rows. */
+  cachedBytes(): number {
+    return this.cacheBytes
   }
 
   /**

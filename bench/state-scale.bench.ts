@@ -1,0 +1,169 @@
+/**
+ * A million users of decision-flow state: how much memory holding it takes, and how fast a new
+ * instance restores it. Figures only: nothing here asserts a speed or a size.
+ *
+ *   npx tsx bench/state-scale.bench.ts [--users 1000000] [--partitions 4] [--batch 10000]
+ *
+ * Build: the keyed state of the push-decisions tasks that hold users (task-center,
+ * matching-center and fatigue stores, as the topology declares them), written through the
+ * engine's own state layer (TaskState's write-back cache over RocksDB, the TimerQueue) in
+ * commits of `--batch` users, one task per partition. Per user, as the flow leaves it after a
+ * week of activity: a profile with two segments and an activity histogram, 8 behavior events in
+ * the 7-day window, a personalized plan and its pending timer, decision ids born and decided,
+ * and 2 pushes in each of the three push histories. No Kafka and no operator code run: the
+ * values have the shapes the operators store (operators/task-center.ts, fatigue.ts).
+ *
+ * Restore: a new instance per task rebuilds that state from a compacted changelog's content
+ * (every latest key and value, read back from the built state in key order) into an empty
+ * RocksDB in batches, as the Kafka restore writes its batches, then opens it (TaskState.open,
+ * TimerQueue.load and the first timer window). Records/s = records written / (restore + open
+ * time). What it does not include: fetching and decoding the changelog from a broker.
+ *
+ * Peak RSS is sampled every 50 ms over the whole process (build and restore).
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import type { StoreSpec } from '../pipeline/api/index.ts'
+import { RocksDbBackend } from '../pipeline/state/backend.ts'
+import { TaskState } from '../pipeline/state/task-state.ts'
+import { WindowEvents } from '../pipeline/state/window-events.ts'
+import { TimerQueue } from '../pipeline/runtime/timers.ts'
+import { mulberry32 } from '../operators/ids.ts'
+import pushDecisions from '../topologies/push-decisions.ts'
+import { trackPeakRss } from './harness.ts'
+
+const { values: args } = parseArgs({
+  options: {
+    users: { type: 'string', default: '1000000' },
+    partitions: { type: 'string', default: '4' },
+    batch: { type: 'string', default: '10000' },
+  },
+})
+const USERS = Number(args.users)
+const PARTITIONS = Number(args.partitions)
+const BATCH = Number(args.batch)
+const HOUR = 3_600_000
+const DAY = 24 * HOUR
+const NOW = Date.UTC(2026, 10, 9)
+const USER_NODES = new Set(['task-center', 'matching-center', 'fatigue'])
+
+const topology = pushDecisions({ settings: {} })
+const stores = new Map<string, StoreSpec>()
+for (const n of topology.nodes) {
+  if (n.kind !== 'process' || !USER_NODES.has(n.id)) continue
+  for (const [name, spec] of Object.entries(n.stores)) stores.set(`${n.id}.${name}`, spec)
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'hermes-state-scale-'))
+const peakRss = trackPeakRss()
+const rand = mulberry32(11)
+const TYPES = ['view', 'fav', 'cart', 'chat', 'search', 'price_drop']
+const TASKS = ['price-drop', 'cart-reminder', 'evening-digest']
+
+/** Decision ids as recent-ids keeps them: 16 hex characters. */
+const hexId = (): string => Math.floor(rand() * 2 ** 32).toString(16).padStart(8, '0') + Math.floor(rand() * 2 ** 32).toString(16).padStart(8, '0')
+
+/** Writes one user's state into a task, as the decision flow would have left it. */
+function writeUser(state: TaskState, timers: TimerQueue, userId: string): void {
+  const hist = new Array<number>(168).fill(0)
+  for (let i = 0; i < 8; i++) {
+    const h = Math.floor(rand() * 168)
+    hist[h] = (hist[h] as number) + 1
+  }
+  state.set('task-center.user', userId, { timezone: 'Asia/Shanghai', pushEnabled: true, segments: ['active', `s${Math.floor(rand() * 5)}`], hist, histWeek: Math.floor(NOW / (7 * DAY)) })
+  const events = WindowEvents.empty()
+  for (let i = 0; i < 8; i++) events.add(NOW - Math.floor(rand() * 7 * DAY), 1, TYPES[Math.floor(rand() * TYPES.length)], 7 * DAY)
+  state.setAt(state.indexOf('task-center.events'), userId, events)
+  const planAt = NOW + Math.floor(rand() * DAY)
+  state.set('task-center.plans', userId, { 'evening-digest': planAt })
+  timers.register('event', 'task-center', userId, planAt, 'z:evening-digest', { taskId: 'evening-digest' })
+  const ids = { ids: [hexId(), hexId()], ts: [NOW - DAY, NOW - HOUR] }
+  state.set('task-center.seen', userId, { v: ids, t: NOW - HOUR })
+  state.set('fatigue.decided', userId, { v: ids, t: NOW - HOUR })
+  for (const [store, tag] of [
+    ['fatigue.pushes', () => TASKS[Math.floor(rand() * TASKS.length)]],
+    ['fatigue.materialPushes', () => `m${Math.floor(rand() * 10)}`],
+    ['fatigue.contentPushes', () => `m${Math.floor(rand() * 10)}\u0000i${Math.floor(rand() * 1e6)}`],
+  ] as const) {
+    const w = WindowEvents.empty()
+    w.add(NOW - 2 * DAY, 1, tag(), 31 * DAY)
+    w.add(NOW - HOUR, 1, tag(), 31 * DAY)
+    state.setAt(state.indexOf(store), userId, w)
+  }
+}
+
+const buildStart = performance.now()
+let written = 0
+for (let p = 0; p < PARTITIONS; p++) {
+  const backend = await RocksDbBackend.open(join(dir, 'built', String(p)))
+  const state = new TaskState(backend, stores, [], 200_000)
+  await state.open()
+  const timers = new TimerQueue()
+  await timers.load(backend, { unwritten: () => state.pendingRawOps() })
+  for (let u = p; u < USERS; u += PARTITIONS) {
+    writeUser(state, timers, `u${u}`)
+    if (++written % BATCH === 0) {
+      state.addRawOps(timers.drainChanges())
+      await state.flush()
+    }
+  }
+  state.addRawOps(timers.drainChanges())
+  await state.flush()
+  await state.close()
+}
+const buildSeconds = (performance.now() - buildStart) / 1000
+const buildPeak = peakRss()
+const restorePeak = trackPeakRss()
+
+// Restore: every latest key and value of the built state (a compacted changelog's content).
+const RESTORE_BATCH = 10_000
+let records = 0
+let timersInMemory = 0
+const restoreStart = performance.now()
+for (let p = 0; p < PARTITIONS; p++) {
+  const source = await RocksDbBackend.open(join(dir, 'built', String(p)))
+  const target = await RocksDbBackend.open(join(dir, 'restored', String(p)))
+  // Read in pages, as a restore consumer fetches batches; each page is one write batch.
+  for (let from = ''; ; ) {
+    const page = source.rangeSync('', from, RESTORE_BATCH)
+    await target.write(page)
+    records += page.length
+    if (page.length < RESTORE_BATCH) break
+    from = `${(page[page.length - 1] as [string, Buffer])[0]}\u0000`
+  }
+  await source.close()
+  // The new instance opens on the restored state, as a task does.
+  const state = new TaskState(target, stores, [], 200_000)
+  await state.open()
+  const timers = new TimerQueue()
+  await timers.load(target, { unwritten: () => state.pendingRawOps() })
+  timers.nextTime('event')
+  timersInMemory += timers.inMemory()
+  await state.close()
+}
+const restoreSeconds = (performance.now() - restoreStart) / 1000
+const restorePeakMiB = restorePeak()
+rmSync(dir, { recursive: true, force: true })
+process.stdout.write(
+  `${JSON.stringify(
+    {
+      benchmark: 'decision-flow state: build, then restore on a new instance (RocksDB, no broker)',
+      users: USERS,
+      partitions: PARTITIONS,
+      keyedStores: stores.size,
+      buildSeconds: +buildSeconds.toFixed(1),
+      peakRssBuildMiB: buildPeak,
+      restoredRecords: records,
+      restoreSeconds: +restoreSeconds.toFixed(1),
+      restoreRecordsPerSecond: Math.round(records / restoreSeconds),
+      timersInMemoryAfterOpen: timersInMemory,
+      peakRssRestoreMiB: restorePeakMiB,
+      peakRssMiB: Math.max(buildPeak, restorePeakMiB),
+      node: process.version,
+    },
+    null,
+    2,
+  )}\n`,
+)
