@@ -18,11 +18,15 @@ export const WINDOW_FORMAT_V2 = 0x02
 const NO_TAG = -1
 /** Doubles per event in {@link WindowEvents.data}. */
 const STRIDE = 3
-/** Bytes per event on disk: ts (f64), amount (f64), tag index (u16; 0xffff = none). */
-const EVENT_BYTES = 18
-const NO_TAG_ON_DISK = 0xffff
-/** More distinct tags than this in one key are refused (they would not fit the u16 index). */
-const MAX_TAGS = 0xfffe
+/**
+ * Bytes per event on disk: ts (f64), amount (f64), tag index (u32; 0xffffffff = none). Tags are
+ * event types from producers: neither their length nor their number per key is bounded by Hermes
+ * (the bad-input suite sends a valid event with a 900 KB type), so no field is narrower than 32 bits.
+ */
+const EVENT_BYTES = 20
+const NO_TAG_ON_DISK = 0xffffffff
+/** Past this many distinct tags in one key, tags are found through a map instead of a scan. */
+const INDEXED_FROM = 16
 
 /** Events of one key: sorted by time; on equal times, in the order they were added. */
 export class WindowEvents {
@@ -31,6 +35,12 @@ export class WindowEvents {
     private data: number[],
     private tags: string[],
   ) {}
+
+  /**
+   * Tag → index, built only once a key holds many distinct tags: event types come from producers,
+   * and a scan per event over tens of thousands of them would make one key's events quadratic.
+   */
+  private index: Map<string, number> | null = null
 
   /** An empty set of events. */
   static empty(): WindowEvents {
@@ -74,7 +84,7 @@ export class WindowEvents {
     const d = this.data
     let t = NO_TAG
     if (tag !== undefined) {
-      t = this.tags.indexOf(tag)
+      t = this.find(tag)
       if (t < 0) return 0
     }
     let total = 0
@@ -90,7 +100,7 @@ export class WindowEvents {
   latest(tag?: string): number | undefined {
     const d = this.data
     if (tag === undefined) return d.length ? (d[d.length - STRIDE] as number) : undefined
-    const t = this.tags.indexOf(tag)
+    const t = this.find(tag)
     if (t < 0) return undefined
     for (let i = d.length - STRIDE; i >= 0; i -= STRIDE) if (d[i + 2] === t) return d[i] as number
     return undefined
@@ -127,20 +137,20 @@ export class WindowEvents {
   }
 
   /**
-   * The binary form: byte 0 {@link WINDOW_FORMAT_V2}; u16 tag count; per tag u16 byte length and
-   * its UTF-8; u32 event count; per event f64 time, f64 amount, u16 tag index (0xffff: none);
+   * The binary form: byte 0 {@link WINDOW_FORMAT_V2}; u32 tag count; per tag u32 byte length and
+   * its UTF-8; u32 event count; per event f64 time, f64 amount, u32 tag index (0xffffffff: none);
    * little-endian. Only tags still used are written.
    */
   encode(): Buffer {
     this.compactTags()
-    let size = 1 + 2 + 4 + this.length * EVENT_BYTES
+    let size = 1 + 4 + 4 + this.length * EVENT_BYTES
     const tagBytes = this.tags.map((t) => Buffer.from(t, 'utf8'))
-    for (const b of tagBytes) size += 2 + b.length
+    for (const b of tagBytes) size += 4 + b.length
     const buf = Buffer.allocUnsafe(size)
     let o = buf.writeUInt8(WINDOW_FORMAT_V2, 0)
-    o = buf.writeUInt16LE(tagBytes.length, o)
+    o = buf.writeUInt32LE(tagBytes.length, o)
     for (const b of tagBytes) {
-      o = buf.writeUInt16LE(b.length, o)
+      o = buf.writeUInt32LE(b.length, o)
       o += b.copy(buf, o)
     }
     o = buf.writeUInt32LE(this.length, o)
@@ -149,14 +159,22 @@ export class WindowEvents {
       o = buf.writeDoubleLE(d[i] as number, o)
       o = buf.writeDoubleLE(d[i + 1] as number, o)
       const t = d[i + 2] as number
-      o = buf.writeUInt16LE(t === NO_TAG ? NO_TAG_ON_DISK : t, o)
+      o = buf.writeUInt32LE(t === NO_TAG ? NO_TAG_ON_DISK : t, o)
     }
     return buf
   }
 
   /** Reads a stored value: the binary form, or the previous layout's JSON array. */
   static decode(buf: Buffer): WindowEvents {
-    if (buf.length > 0 && buf[0] === WINDOW_FORMAT_V2) return WindowEvents.fromBinary(buf)
+    if (buf.length > 0 && buf[0] === WINDOW_FORMAT_V2) {
+      try {
+        return WindowEvents.fromBinary(buf)
+      } catch (err) {
+        // A header cut short reads past the end: the same answer as a length that does not match.
+        if (err instanceof RangeError) throw new HermesError('STATE_ERROR', `window store value is ${buf.length} bytes, shorter than its header says: the state is damaged; delete the task's state directory to rebuild it from its changelogs`)
+        throw err
+      }
+    }
     if (buf.length > 0 && buf[0] === 0x5b /* [ */) return WindowEvents.fromLegacy(JSON.parse(buf.toString('utf8')) as unknown[])
     throw new HermesError('STATE_ERROR', `window store value of an unknown format (first byte ${buf[0] ?? 'none'}): the state was written by a newer Hermes or is damaged; delete the task's state directory to rebuild it from its changelogs`)
   }
@@ -170,11 +188,18 @@ export class WindowEvents {
     return w
   }
 
+  /** Index of a tag, or -1. */
+  private find(tag: string): number {
+    if (this.tags.length <= INDEXED_FROM) return this.tags.indexOf(tag)
+    if (!this.index) this.index = new Map(this.tags.map((t, i) => [t, i]))
+    return this.index.get(tag) ?? -1
+  }
+
   private tagIndex(tag: string): number {
-    let t = this.tags.indexOf(tag)
+    let t = this.find(tag)
     if (t < 0) {
-      if (this.tags.length >= MAX_TAGS) throw new HermesError('STATE_ERROR', `a window store key holds more than ${MAX_TAGS} distinct tags`)
       t = this.tags.push(tag) - 1
+      this.index?.set(tag, t)
     }
     return t
   }
@@ -195,16 +220,17 @@ export class WindowEvents {
       d[i] = n
     }
     this.tags = tags
+    this.index = null
   }
 
   private static fromBinary(buf: Buffer): WindowEvents {
     let o = 1
-    const tagCount = buf.readUInt16LE(o)
-    o += 2
+    const tagCount = buf.readUInt32LE(o)
+    o += 4
     const tags: string[] = new Array(tagCount)
     for (let i = 0; i < tagCount; i++) {
-      const len = buf.readUInt16LE(o)
-      o += 2
+      const len = buf.readUInt32LE(o)
+      o += 4
       tags[i] = buf.toString('utf8', o, o + len)
       o += len
     }
@@ -215,7 +241,7 @@ export class WindowEvents {
     for (let i = 0; i < count; i++) {
       data[i * STRIDE] = buf.readDoubleLE(o)
       data[i * STRIDE + 1] = buf.readDoubleLE(o + 8)
-      const t = buf.readUInt16LE(o + 16)
+      const t = buf.readUInt32LE(o + 16)
       data[i * STRIDE + 2] = t === NO_TAG_ON_DISK ? NO_TAG : t
       o += EVENT_BYTES
     }

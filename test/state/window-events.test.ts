@@ -56,10 +56,21 @@ describe('WindowEvents', () => {
     for (let i = 0; i < 50; i++) w.add(1000 + i, 1, `item-${i}`, 10)
     const buf = w.encode()
     expect(buf[0]).toBe(WINDOW_FORMAT_V2)
-    // 10 events left (times 1040..1049), each 18 bytes, and their 10 tags of 7 bytes (+2 length).
+    // 10 events left (times 1040..1049), each 20 bytes, and their 10 tags of 7 bytes (+4 length).
     expect(w.length).toBe(10)
-    expect(buf.length).toBe(1 + 2 + 10 * (2 + 7) + 4 + 10 * 18)
+    expect(buf.length).toBe(1 + 4 + 10 * (4 + 7) + 4 + 10 * 20)
     expect(WindowEvents.decode(buf).toJSON()).toEqual(w.toJSON())
+  })
+
+  it('stores a tag longer than 65,535 bytes and more than 65,535 tags (event types come from producers)', () => {
+    const long = 'x'.repeat(900_007)
+    const w = WindowEvents.empty()
+    w.add(1, 1, long, 1_000_000)
+    for (let i = 0; i < 70_000; i++) w.add(2 + i, 1, `t${i}`, 1_000_000)
+    const back = WindowEvents.decode(w.encode())
+    expect(back.latest(long)).toBe(1)
+    expect(back.latest('t69999')).toBe(70_001)
+    expect(back.sum(0, 1_000_000)).toBe(70_001)
   })
 
   it('reads a value of the previous layout (a JSON array) and refuses bytes of no known format', () => {
