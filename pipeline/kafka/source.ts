@@ -127,7 +127,37 @@ export class KafkaSource {
       const b = this.buffers.get(`${e.payload.topic}:${e.payload.partition}`)
       if (b) b.fetched = Math.max(b.fetched, Number(e.payload.lastOffset) + 1)
     })
-    this.consumer.on(CRASH, (e) => opts.logger.warn({ group: opts.groupId, err: describeKafkaError(e.payload.error), restart: e.payload.restart }, 'consumer crashed'))
+    this.consumer.on(CRASH, (e) => {
+      opts.logger.warn({ group: opts.groupId, err: describeKafkaError(e.payload.error), restart: e.payload.restart }, 'consumer crashed')
+      if (!e.payload.restart) this.restartLater()
+    })
+  }
+
+  /** Set by {@link stop}: a crash after it is not restarted. */
+  private stopping = false
+  private restartTimer: NodeJS.Timeout | null = null
+
+  /**
+   * Starts the consumer again after a crash kafkajs does not restart itself. It restarts only
+   * errors it deems retriable; "Failed to find group coordinator" after a broker restart is not,
+   * and the consumer then stayed disconnected: the run fetched nothing more while it went on
+   * (a stall after a broker restart, and /readyz never true again). A restart is what kafkajs does
+   * for retriable crashes (join again; every partition is paused at the join and the runner seeks
+   * and resumes what it processes); it is tried every CONSUMER_RETRY.maxRetryTime until it works,
+   * and kafka.maxOutageMs still bounds an outage through the failing commits.
+   */
+  private restartLater(): void {
+    if (this.stopping || this.restartTimer) return
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null
+      if (this.stopping) return
+      this.opts.logger.info({ group: this.opts.groupId }, 'starting the crashed consumer again')
+      this.start().catch((err: unknown) => {
+        this.opts.logger.warn({ group: this.opts.groupId, err: describeKafkaError(err) }, 'consumer could not start again; retrying')
+        void this.consumer.disconnect().catch(() => {})
+        this.restartLater()
+      })
+    }, CONSUMER_RETRY.maxRetryTime)
   }
 
   /** Joins the group and starts fetching. */
@@ -226,6 +256,9 @@ export class KafkaSource {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true
+    if (this.restartTimer) clearTimeout(this.restartTimer)
+    this.restartTimer = null
     await this.consumer.disconnect()
   }
 }

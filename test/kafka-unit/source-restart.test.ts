@@ -1,0 +1,62 @@
+/** The input consumer comes back after a crash kafkajs does not restart (a broker restart). */
+import { EventEmitter } from 'node:events'
+import type { Kafka, PartitionAssigner } from 'kafkajs'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { CONSUMER_RETRY, KafkaSource } from '../../pipeline/kafka/source.ts'
+import { createLogger } from '../../pipeline/observability/logger.ts'
+
+const EVENTS = { GROUP_JOIN: 'consumer.group_join', END_BATCH_PROCESS: 'consumer.end_batch_process', CRASH: 'consumer.crash', FETCH: 'consumer.fetch', HEARTBEAT: 'consumer.heartbeat' }
+
+/** A kafkajs consumer that counts its runs and can be made to crash. */
+function fakeKafka(): { kafka: Kafka; runs: () => number; crash: (restart: boolean) => void } {
+  const emitter = new EventEmitter()
+  let runs = 0
+  const consumer = {
+    events: EVENTS,
+    on: (event: string, listener: (e: unknown) => void) => emitter.on(event, listener),
+    connect: async () => {},
+    subscribe: async () => {},
+    run: async () => void runs++,
+    disconnect: async () => {},
+  }
+  const error = Object.assign(new Error('Failed to find group coordinator'), { name: 'KafkaJSGroupCoordinatorNotFound' })
+  return { kafka: { consumer: () => consumer } as unknown as Kafka, runs: () => runs, crash: (restart) => void emitter.emit(EVENTS.CRASH, { payload: { error, groupId: 'g', restart } }) }
+}
+
+function source(kafka: Kafka): KafkaSource {
+  return new KafkaSource(kafka, {
+    groupId: 'g',
+    topics: ['events'],
+    assigner: {} as unknown as PartitionAssigner,
+    timings: { sessionTimeout: 6000, heartbeatInterval: 500, rebalanceTimeout: 10_000, maxWaitTimeInMs: 50 },
+    logger: createLogger({ level: 'silent' }),
+    maxBuffered: 100,
+    maxBytesPerPartition: 1 << 20,
+    onAssignment: () => {},
+    onData: () => {},
+    clock: () => Date.now(),
+  })
+}
+
+afterEach(() => vi.useRealTimers())
+
+describe('the input consumer after a crash', () => {
+  it('is started again when kafkajs gives up on it (no restart), and not after a stop', async () => {
+    vi.useFakeTimers()
+    const { kafka, runs, crash } = fakeKafka()
+    const s = source(kafka)
+    await s.start()
+    expect(runs()).toBe(1)
+    crash(false)
+    await vi.advanceTimersByTimeAsync(CONSUMER_RETRY.maxRetryTime + 10)
+    expect(runs()).toBe(2)
+    // kafkajs restarts a retriable crash itself: no second start from Hermes.
+    crash(true)
+    await vi.advanceTimersByTimeAsync(CONSUMER_RETRY.maxRetryTime + 10)
+    expect(runs()).toBe(2)
+    crash(false)
+    await s.stop()
+    await vi.advanceTimersByTimeAsync(CONSUMER_RETRY.maxRetryTime + 10)
+    expect(runs()).toBe(2)
+  })
+})
