@@ -1,3 +1,4 @@
+import { isKafkaUnreachable } from './failures.ts'
 import type { Consumer, Kafka, KafkaMessage, PartitionAssigner } from 'kafkajs'
 import { HermesError } from '../api/errors.ts'
 import type { Logger } from '../api/processor.ts'
@@ -129,7 +130,8 @@ export class KafkaSource {
     })
     this.consumer.on(CRASH, (e) => {
       opts.logger.warn({ group: opts.groupId, err: describeKafkaError(e.payload.error), restart: e.payload.restart }, 'consumer crashed')
-      if (!e.payload.restart) this.restartLater()
+      // Only a crash for an unreachable cluster: any other (a bug, a refused request) stays loud.
+      if (!e.payload.restart && (isKafkaUnreachable(e.payload.error) || /group coordinator/i.test(e.payload.error?.message ?? ''))) this.restartLater()
     })
   }
 

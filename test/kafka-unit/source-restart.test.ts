@@ -8,7 +8,7 @@ import { createLogger } from '../../pipeline/observability/logger.ts'
 const EVENTS = { GROUP_JOIN: 'consumer.group_join', END_BATCH_PROCESS: 'consumer.end_batch_process', CRASH: 'consumer.crash', FETCH: 'consumer.fetch', HEARTBEAT: 'consumer.heartbeat' }
 
 /** A kafkajs consumer that counts its runs and can be made to crash. */
-function fakeKafka(): { kafka: Kafka; runs: () => number; crash: (restart: boolean) => void } {
+function fakeKafka(): { kafka: Kafka; runs: () => number; crash: (restart: boolean, other?: boolean) => void } {
   const emitter = new EventEmitter()
   let runs = 0
   const consumer = {
@@ -20,7 +20,7 @@ function fakeKafka(): { kafka: Kafka; runs: () => number; crash: (restart: boole
     disconnect: async () => {},
   }
   const error = Object.assign(new Error('Failed to find group coordinator'), { name: 'KafkaJSGroupCoordinatorNotFound' })
-  return { kafka: { consumer: () => consumer } as unknown as Kafka, runs: () => runs, crash: (restart) => void emitter.emit(EVENTS.CRASH, { payload: { error, groupId: 'g', restart } }) }
+  return { kafka: { consumer: () => consumer } as unknown as Kafka, runs: () => runs, crash: (restart, other) => void emitter.emit(EVENTS.CRASH, { payload: { error: other ? new Error('a bug in eachBatch') : error, groupId: 'g', restart } }) }
 }
 
 function source(kafka: Kafka): KafkaSource {
@@ -41,7 +41,7 @@ function source(kafka: Kafka): KafkaSource {
 afterEach(() => vi.useRealTimers())
 
 describe('the input consumer after a crash', () => {
-  it('is started again when kafkajs gives up on it (no restart), and not after a stop', async () => {
+  it('is started again when kafkajs gives up on it for an unreachable cluster (no restart), not for other crashes, and not after a stop', async () => {
     vi.useFakeTimers()
     const { kafka, runs, crash } = fakeKafka()
     const s = source(kafka)
@@ -52,6 +52,10 @@ describe('the input consumer after a crash', () => {
     expect(runs()).toBe(2)
     // kafkajs restarts a retriable crash itself: no second start from Hermes.
     crash(true)
+    await vi.advanceTimersByTimeAsync(CONSUMER_RETRY.maxRetryTime + 10)
+    expect(runs()).toBe(2)
+    // A crash for anything but an unreachable cluster is not hidden by a restart.
+    crash(false, true)
     await vi.advanceTimersByTimeAsync(CONSUMER_RETRY.maxRetryTime + 10)
     expect(runs()).toBe(2)
     crash(false)
