@@ -277,6 +277,26 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
     else emit(c)
   }
 
+  /**
+   * Arms the start of a personalized task that is not live yet (its `validFrom` is ahead of event
+   * time): at that time every user of the partition is planned, as a restart's catch-up would do.
+   * Without it a continuous run planned a user only at their next record, so a restart changed
+   * which users got the push.
+   */
+  const armLive = (taskId: string, task: TaskConfig | null, now: number): void => {
+    const st = stores()
+    ctx.withKey(taskKey('live', taskId), () => {
+      const current = st.schedule.get()
+      if (current) ctx.timers.deleteEventTime(current.next, 'live')
+      if (!task || task.status !== 'active' || task.trigger.type !== 'personalized' || task.validFrom <= now) {
+        if (current) st.schedule.delete()
+        return
+      }
+      st.schedule.put({ next: task.validFrom })
+      ctx.timers.registerEventTime(task.validFrom, 'live', { taskId })
+    })
+  }
+
   const onFanOut = (taskId: string, fireTime: number): void => {
     const st = stores()
     const task = st.tasks.get(taskId)
@@ -308,7 +328,11 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
     const st = stores()
     let personalized = false
     for (const [taskId, task] of st.tasks.entries()) {
-      if (task.trigger.type === 'personalized') personalized = true
+      if (task.trigger.type === 'personalized') {
+        personalized = true
+        const armed = ctx.withKey(taskKey('live', taskId), () => st.schedule.get() !== undefined)
+        if (!armed) armLive(taskId, task, now)
+      }
       if (task.trigger.type !== 'schedule') continue
       const armed = ctx.withKey(taskKey('sched', taskId), () => st.schedule.get() !== undefined)
       if (!armed) armSchedule(taskId, task, now)
@@ -369,6 +393,7 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
           continue
         }
         armSchedule(id, task, ctx.watermark())
+        armLive(id, task, ctx.watermark())
         if (task?.trigger.type === 'personalized') planEveryUser(ctx.watermark())
       }
     },
@@ -378,6 +403,11 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
       if (onMaterialWaitTimer(ctx, { tasks: st.tasks, materials: st.materials }, timer)) return
       const userId = timer.key ?? ''
       if (timer.name === 'schedule') return onFanOut((timer.payload as { taskId: string }).taskId, timer.time)
+      if (timer.name === 'live') {
+        st.schedule.delete()
+        if (taskLive(st.tasks.get((timer.payload as { taskId: string }).taskId), timer.time)) planEveryUser(timer.time)
+        return
+      }
       const state = st.user.get() ?? newUserState()
       const user = userContext(userId, state)
       if (timer.name.startsWith('s:')) {

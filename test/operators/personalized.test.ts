@@ -38,6 +38,27 @@ describe('personalized timing', () => {
     await d.close()
   })
 
+  it('plans every known user when a task published ahead of its validFrom becomes live, as a restart would', async () => {
+    const run = async (restartAt: number | null): Promise<string[]> => {
+      const d = await flow({ settings: open })
+      await d.pipe('config.materials', [material('m1')])
+      await d.pipe('behavior-events', [ev('u1', 'view', T0), ev('u2', 'view', T0 + MIN)])
+      // Published at T0 (event time), live from the next day at 00:00 UTC; u1 and u2 send nothing more.
+      await d.pipe('config.tasks', [personalizedTask('p', 9, 12, { validFrom: MON + DAY })])
+      if (restartAt !== null) {
+        await advanceTo(d, restartAt)
+        await d.restart()
+      }
+      await advanceTo(d, MON + 3 * DAY)
+      const out = decisions(d).map((x) => `${x.userId} ${local(x.sendAt, 'UTC')}`)
+      await d.close()
+      return out
+    }
+    const continuous = await run(null)
+    expect(continuous).toEqual(['u1 Tue 09:00', 'u2 Tue 09:00', 'u1 Wed 09:00', 'u2 Wed 09:00'])
+    expect(await run(MON + DAY + 2 * HOUR)).toEqual(continuous)
+  })
+
   it('keeps a 168-bucket hour-of-week activity histogram in the user\'s local time, Monday 00:00 first', async () => {
     const d = await setup(personalizedTask('p', 9, 12))
     await d.pipe('config.users', [user('u1', 'Asia/Shanghai', true, MON - DAY)])
