@@ -87,6 +87,9 @@ process.stdout.write(
       suppressions: s.suppressions,
       deadLetters: s.deadLetters,
       factorsByTask: factors,
+      // Pushes, clicks and expected clicks (the click model's p summed) per arm and per material: what the learning settled on.
+      byArm: s.byArm,
+      byMaterial: s.byMaterial,
       runSeconds: round(s.elapsedMs / 1000, 1),
     },
     null,

@@ -14,8 +14,8 @@
  * triggered push of a task (or arm) with `maxHoldMs` may wait in this node's state for a better
  * hour (operators/hold.ts), then goes on at that time.
  */
-import type { Processor, ProcessorContext, Record, Timer } from '../pipeline/api/index.ts'
-import { Record as RecordCtor } from '../pipeline/api/index.ts'
+import type { Processor, ProcessorContext, Record, StoreSpec, Timer } from '../pipeline/api/index.ts'
+import { Record as RecordCtor, mapStore, valueStore } from '../pipeline/api/index.ts'
 import type { MaterialConfig, MaterialStats, TaskConfig } from './config.ts'
 import type { ConfigTopics } from './config-ingest.ts'
 import { inAudience, ingestConfig, taskLive } from './config-ingest.ts'
@@ -26,6 +26,8 @@ import { MODEL_KEY, decodeModel, featureNames, logit, scoreCandidate, sigmoid, u
 import type { EffectiveTask } from './experiments.ts'
 import { effectiveTask } from './experiments.ts'
 import { bestSendTime } from './hold.ts'
+import type { BudgetHistory } from './push-budget.ts'
+import { budgetCheck } from './push-budget.ts'
 import { inQuietHours } from './clock.ts'
 import type { Settings } from './settings.ts'
 import type { TemplateData } from './templates.ts'
@@ -35,6 +37,14 @@ import { experimentFields, forwardSuppression } from './types.ts'
 
 /** Name prefix of the timer that releases a held push (followed by its decision id). */
 const HOLD_TIMER = 'h:'
+
+/**
+ * The Matching Center's keyed stores (per user): triggered pushes held for a better hour (by
+ * decision id), and the user's recent candidates for the push budget (operators/push-budget.ts).
+ */
+export function matchingCenterStores(settings: Settings): { [name: string]: StoreSpec } {
+  return { held: mapStore(), budget: valueStore({ ttlMs: settings.model.budget.windowMs }) }
+}
 
 export interface MatchingCenterOptions {
   topics: ConfigTopics & { model: string }
@@ -191,6 +201,20 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
     return Math.min(1, (min * first.expectedCtr) / Math.max(draw, 1e-9))
   }
 
+  /**
+   * The push budget (operators/push-budget.ts): whether this candidate, at the rate it will be
+   * sent with, ranks within the user's budget among their recent candidates; it joins them either way.
+   */
+  const withinBudget = (choice: MaterialChoice, now: number): boolean => {
+    const b = ms.budget
+    if (b.pushesPerUserDay <= 0) return true
+    const store = ctx.valueStore<BudgetHistory>('budget')
+    const verdict = budgetCheck(store.get(), choice.expectedCtr, now, b)
+    store.put(verdict.history)
+    if (!verdict.pass) ctx.count('over_budget', { reason: 'low_value' })
+    return verdict.pass
+  }
+
   const scored = (c: Candidate, task: TaskConfig, eff: EffectiveTask, id: string, first: MaterialChoice, rest: MaterialChoice[], at: number, minExpectedCtr: number): ScoredCandidate => {
     const { activity: _dropped, ...candidate } = c
     return {
@@ -252,10 +276,10 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
       if (eff.holdout) return suppress({ ...tagged, materialId: first.materialId, reason: 'holdout' })
       const at = sendTime(c, task, eff, id, first)
       const min = threshold(eff, id, first)
-      if (at === c.sendAt) return ctx.forward(record.withValue<ScoredCandidate>(scored(c, task, eff, id, first, rest, at, min)))
       // Held: scored as it will be sent (activity and age at that hour), released by a timer.
-      const later = choose(c, task, eff, id, at)
+      const later = at === c.sendAt ? null : choose(c, task, eff, id, at)
       const [f2, ...r2] = later?.choices ?? []
+      if (!withinBudget(f2 ?? first, record.timestamp)) return suppress({ ...tagged, materialId: first.materialId, reason: 'low_value' })
       if (f2 === undefined) return ctx.forward(record.withValue<ScoredCandidate>(scored(c, task, eff, id, first, rest, c.sendAt, min)))
       ctx.count('held', { reason: c.taskId })
       ctx.mapStore<ScoredCandidate>('held').put(id, scored(c, task, eff, id, f2, r2, at, min))

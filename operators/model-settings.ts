@@ -43,6 +43,24 @@ export const modelSettingsSchema = z
     holdHalfLifeMs: positive.default(6 * H),
     /** Waiting pays only when the expected clicks of the best later hour exceed those of now by this fraction. */
     holdMargin: z.number().nonnegative().default(0.1),
+    /**
+     * The push budget (operators/push-budget.ts): a candidate goes on only when fewer than
+     * `pushesPerUserDay × windowMs / day` of the user's candidates in the last `windowMs` had a
+     * higher expected click rate (else `low_value`). 0 (the default) switches it off.
+     */
+    budget: z
+      .object({
+        pushesPerUserDay: z.number().nonnegative().default(0),
+        windowMs: positive.max(31 * 24 * H).default(7 * 24 * H),
+        maxCandidates: positive.max(1024).default(64),
+      })
+      .strict()
+      .superRefine((b, ctx) => {
+        // More slots than remembered candidates: the budget could never bind.
+        const slots = (b.pushesPerUserDay * b.windowMs) / (24 * H)
+        if (slots > b.maxCandidates) ctx.addIssue({ code: 'custom', path: ['maxCandidates'], message: `the window holds ${slots} pushes, more than the ${b.maxCandidates} candidates remembered; raise maxCandidates to at least ${Math.ceil(slots)} or shorten windowMs` })
+      })
+      .prefault({}),
   })
   .strict()
 

@@ -13,7 +13,7 @@
 import { TopologyBuilder, broadcastStore, defineTopology, jsonObjectSerde, jsonSerde, mapStore, valueStore, windowStore } from '../pipeline/api/index.ts'
 import type { Stream } from '../pipeline/api/index.ts'
 import { PUSH_HISTORY_MS, fatigue } from '../operators/fatigue.ts'
-import { matchingCenter } from '../operators/matching-center.ts'
+import { matchingCenter, matchingCenterStores } from '../operators/matching-center.ts'
 import { checkItemEvent } from '../operators/item-event.ts'
 import type { ItemEvent } from '../operators/item-event.ts'
 import { relationEventTypes, relations, relationsStores } from '../operators/relations.ts'
@@ -69,8 +69,8 @@ export default defineTopology(({ settings }) => {
       sideOutputs: [SUPPRESSIONS],
     })
   const scored = candidates.connect(tasks, materials, stats, model).process<ScoredCandidate>('matching-center', () => matchingCenter({ topics, settings: s }), {
-    // Triggered pushes held for a better hour (task or arm maxHoldMs), by decision id.
-    stores: { held: mapStore() },
+    // Held pushes and the push budget's candidate history (operators/matching-center.ts).
+    stores: matchingCenterStores(s),
     broadcastStores: { tasks: broadcastStore(), materials: broadcastStore(), stats: broadcastStore(), model: broadcastStore() },
     sideOutputs: [SUPPRESSIONS],
   })
