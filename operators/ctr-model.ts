@@ -197,6 +197,14 @@ export function scoreCandidate(options: {
   materialScore: number
   policy: Policy
   seed: string
+  /**
+   * Thompson sampling's one draw of the model per decision (Chapelle & Li 2011: sample the
+   * weights once per round, then rank every arm under that sample): each weight's draw is seeded
+   * by this and its index, so a feature every material of the candidate shares moves them all
+   * alike and only what tells them apart (their rates, their crossed features) ranks them.
+   * Without it, each material's draw is seeded by `seed` alone.
+   */
+  drawSeed?: string
   ucbAlpha: number
 }): Scored {
   const { model, names, dims } = options
@@ -222,8 +230,9 @@ export function scoreCandidate(options: {
   let score: number
   if (options.policy === 'thompson') {
     const rand = seededRandom(options.seed)
+    const per = options.drawSeed
     let draw = 0
-    for (const i of [...features, pushIdx[0] as number]) draw += (model.mean[i] as number) + Math.sqrt(model.variance[i] as number) * gaussian(rand)
+    for (const i of [...features, pushIdx[0] as number]) draw += (model.mean[i] as number) + Math.sqrt(model.variance[i] as number) * gaussian(per === undefined ? rand : seededRandom(`${per}\u0000${i}`))
     score = sigmoid(logit(options.materialScore) + draw)
   } else if (options.policy === 'ucb') {
     score = sigmoid(logit(Math.min(options.materialScore, 1)) + mu + at0 + options.ucbAlpha * Math.sqrt(variance))

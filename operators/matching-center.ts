@@ -119,7 +119,7 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
       .map((x) => {
         const seed = `${id}\u0000${x.m.materialId}`
         const names = featureNames({ taskId: c.taskId, materialId: x.m.materialId, origin: c.origin, event: c.event, segments: c.user.segments, timezone: c.user.timezone, activity: c.activity }, at, ms.attributes)
-        const scored = scoreCandidate({ model, names, dims: ms.dims, materialId: x.m.materialId, priorMean: betaMean(x.m.prior), materialMean: betaMean(x.p), materialScore: score(eff.policy, x.p, seed, total, settings.scoring.ucbC), policy: eff.policy, seed, ucbAlpha: ms.ucbAlpha })
+        const scored = scoreCandidate({ model, names, dims: ms.dims, materialId: x.m.materialId, priorMean: betaMean(x.m.prior), materialMean: betaMean(x.p), materialScore: score(eff.policy, x.p, seed, total, settings.scoring.ucbC), policy: eff.policy, seed, drawSeed: id, ucbAlpha: ms.ucbAlpha })
         return { ...x, ...scored }
       })
       .sort((a, b) => b.score - a.score)
