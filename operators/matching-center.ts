@@ -134,6 +134,9 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
     return { choices, best: (ranked[0] as (typeof ranked)[number]).m.materialId }
   }
 
+  /** Whether this decision explores the hold (`hermes.model.holdExploreShare`): a coin seeded by the decision id. */
+  const exploreHold = (id: string): boolean => ms.holdExploreShare > 0 && seededRandom(`${id}\u0000hold`)() < ms.holdExploreShare
+
   /** The time a triggered push goes out: now, or a better hour within the hold (operators/hold.ts). */
   const sendTime = (c: Candidate, task: TaskConfig, eff: EffectiveTask, id: string, first: MaterialChoice): number => {
     if (eff.maxHoldMs <= 0 || c.event === null || (c.origin !== 'event' && (c.origin as string) !== 'item')) return c.sendAt
@@ -169,7 +172,8 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
       margin: ms.holdMargin,
       expected,
       quiet: (t) => inQuietHours(t, c.user.timezone, q.quietStartHour, q.quietEndHour),
-      unlearned: (t) => unlearnedAgeShare(model, { materialId: m.materialId, event }, t, ms.priorVariance),
+      // Exploring: the age effect not learned yet is left unpriced, so this push may wait and teach it.
+      unlearned: exploreHold(id) ? () => 0 : (t) => unlearnedAgeShare(model, { materialId: m.materialId, event }, t, ms.priorVariance),
     })
   }
 

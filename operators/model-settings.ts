@@ -41,6 +41,14 @@ export const modelSettingsSchema = z
     exploreShare: z.number().min(0).max(1).default(0.1),
     /** Held pushes (task or arm `maxHoldMs`): the relevance of a trigger halves every this long, unless the task sets `holdHalfLifeMs`. */
     holdHalfLifeMs: positive.default(6 * H),
+    /**
+     * Exploration of the hold (operators/matching-center.ts): the share of triggered candidates
+     * (a coin seeded by the decision id) whose hold prices only what the model has learned about
+     * the trigger's age, not the configured half-life of the rest, so some pushes wait and the
+     * model sees what older triggers earn. Without it a hold needs a learned decay to happen and a
+     * decay is learned only from holds: the prior half-life decides forever. 0 switches it off.
+     */
+    holdExploreShare: z.number().min(0).max(1).default(0),
     /** Waiting pays only when the expected clicks of the best later hour exceed those of now by this fraction. */
     holdMargin: z.number().nonnegative().default(0.1),
     /**

@@ -80,6 +80,30 @@ describe('held pushes in the decision flow', () => {
     await d.close()
   })
 
+  it('explores the hold: with holdExploreShare, a push the prior half-life would send at once waits for the peak, so the model can learn what older triggers earn', async () => {
+    // A 1-hour half-life: waiting 11 hours costs 2^-11 under the prior, so no push waits...
+    const run = async (holdExploreShare: number): Promise<number[]> => {
+      const d = await withHourModel({ model: { holdExploreShare } })
+      await d.pipe('config.tasks', [eventTask('hold', { maxHoldMs: 12 * HOUR, holdHalfLifeMs: HOUR })])
+      const us = Array.from({ length: 40 }, (_, i) => `u${String(i).padStart(2, '0')}`)
+      await d.pipe('behavior-events', us.flatMap((u) => activeAt(u, 20)))
+      await d.pipe('behavior-events', us.map((u, i) => drop(u, WED + 9 * HOUR + i * 1000)))
+      await advanceTo(d, WED + 21 * HOUR, 15 * MIN)
+      const sent = decisions(d).map((x) => x.sendAt)
+      await d.close()
+      return sent
+    }
+    const none = await run(0)
+    expect(none).toHaveLength(40)
+    expect(none.filter((t) => t === WED + 20 * HOUR)).toEqual([])
+    // ...unless it explores: about a quarter wait for 20:00 (the model's p(t), its age weights unlearned).
+    const some = await run(0.25)
+    const waited = some.filter((t) => t === WED + 20 * HOUR).length
+    expect(some).toHaveLength(40)
+    expect(waited).toBeGreaterThan(3)
+    expect(waited).toBeLessThan(20)
+  })
+
   it('sends at once without a model: every hour looks the same, and waiting only loses relevance', async () => {
     const d = await flow({ settings: { fatigue: { minGapMs: 0 } } })
     await d.pipe('config.materials', [material('m1')])
