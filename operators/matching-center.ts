@@ -283,7 +283,8 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
       // Held: scored as it will be sent (activity and age at that hour), released by a timer.
       const later = at === c.sendAt ? null : choose(c, task, eff, id, at)
       const [f2, ...r2] = later?.choices ?? []
-      if (!withinBudget(f2 ?? first, record.timestamp)) return suppress({ ...tagged, materialId: first.materialId, reason: 'low_value' })
+      // An opted-out user's candidates are fatigue's to record (`opted_out`), not the budget's.
+      if (c.user.pushEnabled && !withinBudget(f2 ?? first, record.timestamp)) return suppress({ ...tagged, materialId: first.materialId, reason: 'low_value' })
       if (f2 === undefined) return ctx.forward(record.withValue<ScoredCandidate>(scored(c, task, eff, id, first, rest, c.sendAt, min)))
       ctx.count('held', { reason: c.taskId })
       ctx.mapStore<ScoredCandidate>('held').put(id, scored(c, task, eff, id, f2, r2, at, min))

@@ -3,7 +3,7 @@ import { parseSettings } from '../../operators/settings.ts'
 import { budgetCheck } from '../../operators/push-budget.ts'
 import type { BudgetHistory } from '../../operators/push-budget.ts'
 import type { TopologyTestDriver } from '../../pipeline/testing/test-driver.ts'
-import { DAY, HOUR, MIN, T0, advanceTo, decisions, ev, eventTask, flow, material, suppressions } from './helpers.ts'
+import { DAY, HOUR, MIN, T0, advanceTo, decisions, ev, eventTask, flow, material, suppressions, user } from './helpers.ts'
 
 const week = { pushesPerUserDay: 1, windowMs: 7 * DAY, maxCandidates: 64 }
 
@@ -50,7 +50,8 @@ describe('push budget in the decision flow', () => {
     ])
     const kinds = { g: 'add_to_cart', p: 'view' } as const
     const at = (u: string, seq: string, from: number): object[] => [...seq].map((k, i) => ev(u, kinds[k as 'g' | 'p'], from + i * HOUR, { eventId: `${u}-${from + i * HOUR}` }))
-    await d.pipe('behavior-events', [...at('a', 'gpgp', T0), ...at('b', 'pp', T0), ...at('c', 'pgp', T0)].sort((x, y) => (x as { ts: number }).ts - (y as { ts: number }).ts))
+    await d.pipe('config.users', [user('o', 'UTC', false)])
+    await d.pipe('behavior-events', [...at('a', 'gpgp', T0), ...at('b', 'pp', T0), ...at('c', 'pgp', T0), ...at('o', 'gp', T0)].sort((x, y) => (x as { ts: number }).ts - (y as { ts: number }).ts))
     // A day after a's last good candidate, a poor one ranks first among what is left.
     await d.pipe('behavior-events', at('a', 'p', T0 + 2 * HOUR + DAY + MIN))
     await advanceTo(d, T0 + 2 * DAY)
@@ -69,7 +70,10 @@ describe('push budget in the decision flow', () => {
     // Only poor candidates: none was worth more than another, so the budget does not bind.
     expect(sent('b')).toEqual(['poor', 'poor'])
     expect(sent('c')).toEqual(['poor', 'good'])
-    const over = suppressions(d).filter((s) => s.reason === 'low_value')
+    const all = suppressions(d)
+    // An opted-out user's candidates are recorded as opted_out, never as over the budget.
+    expect(all.filter((s) => s.userId === 'o').map((s) => s.reason)).toEqual(['opted_out', 'opted_out'])
+    const over = all.filter((s) => s.reason === 'low_value')
     expect(over.map((s) => [s.userId, s.taskId, s.materialId, s.ts - T0])).toEqual([['a', 'poor', 'mp', HOUR], ['c', 'poor', 'mp', 2 * HOUR], ['a', 'poor', 'mp', 3 * HOUR]])
     await d.close()
   })
