@@ -1,8 +1,8 @@
 /**
  * Backtests: a window of the recorded world replayed through both topologies with the embedded
  * runner, in memory (replay.ts), once with the configuration in force and once with the proposed
- * changes, each run summarized the same way. Both runs continue from the same replay of the
- * history before the window (the world's own configuration, events, feedback, material stats and
+ * changes, each run summarized the same way. Both runs resume from the same snapshot of the
+ * history before the window, replayed once (the world's own configuration, events, feedback, material stats and
  * click model as they were), so the difference between them is the change and nothing else, and
  * the run of the unchanged configuration gives what the world recorded.
  */
@@ -200,8 +200,6 @@ export async function backtest(o: BacktestOptions): Promise<BacktestResult & { c
   }
   const proposedConfig = applyChanges(o.current, o.changes)
   const proposed = await o.replayer.window(o.history, o.window, proposedConfig, await o.replayer.take(o.history, o.window.from, o.warmupMs))
-  // The next proposal over this window will likely come: replay its history meanwhile.
-  o.replayer.prepare(o.history, o.window.from, o.warmupMs)
   const since = o.warmupMs === undefined ? -Infinity : o.window.from - o.warmupMs
   const inWindow = (ts: number): boolean => ts >= o.window.from && ts < o.window.to
   const rec = o.recorded ? { decisions: o.recorded.decisions.filter((d) => inWindow(d.decidedAt)), suppressions: o.recorded.suppressions.filter((x) => inWindow(x.ts)) } : undefined
