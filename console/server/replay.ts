@@ -174,6 +174,7 @@ export class Replayer {
   private readonly config: HermesConfig
   private readonly settings: Settings
   private readonly prefixes = new Map<string, Promise<Prefix>>()
+  private readonly windows = new Set<Promise<ReplayOutput>>()
   private closed = false
   /** What the replayer is doing now. */
   progress: ReplayProgress = { phase: 'idle', runs: 0, of: 0 }
@@ -261,6 +262,7 @@ export class Replayer {
   /** Stops preparing and drops the snapshots. */
   async close(): Promise<void> {
     this.closed = true
+    await Promise.allSettled([...this.windows])
     await this.prepared()
     this.prefixes.clear()
   }
@@ -322,7 +324,15 @@ export class Replayer {
    * materials and memberships are left out (the configuration given is the one that runs).
    * With the configuration the world ran with, this is the recorded window again.
    */
-  async window(history: History, w: { from: number; to: number }, config: WindowConfig, warm: Warm): Promise<ReplayOutput> {
+  window(history: History, w: { from: number; to: number }, config: WindowConfig, warm: Warm): Promise<ReplayOutput> {
+    const run = this.replayWindow(history, w, config, warm)
+    this.windows.add(run)
+    const done = (): void => void this.windows.delete(run)
+    run.then(done, done)
+    return run
+  }
+
+  private async replayWindow(history: History, w: { from: number; to: number }, config: WindowConfig, warm: Warm): Promise<ReplayOutput> {
     const t = this.settings.topics
     const { log, runner } = warm
     // Configuration of the window is the one given: recorded changes from the window on are left out.
@@ -334,6 +344,7 @@ export class Replayer {
     const runs = history.slice(warm.fork)
     try {
       for (const [i, batch] of runs.entries()) {
+        if (this.closed) throw new Error('the console is closing')
         this.progress = { phase: 'window', runs: i, of: runs.length }
         let records = batch.filter(keep)
         if (i === 0) {
@@ -343,7 +354,8 @@ export class Replayer {
           records = [...records.filter(earlier), ...this.configChanges(this.viewAt(history, w.from), config, w.from), ...records.filter((r) => !earlier(r))]
         }
         await this.runBatch(runner, log, records)
-        if (i % 8 === 7) await new Promise<void>((done) => setImmediate(done))
+        // Between runs, let requests (the progress, other pages) be served.
+        await new Promise<void>((done) => setImmediate(done))
       }
     } finally {
       await runner.close()

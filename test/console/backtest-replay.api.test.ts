@@ -55,6 +55,7 @@ interface Body {
   recorded: { decisions: number; suppressions: { [r: string]: number }; byTask: unknown[]; byArm: unknown[]; byHour: unknown[] }
   proposed: { decisions: number }
   agreement: { recorded: number; current: number; same: number }
+  currentCached: boolean
 }
 
 const post = async (payload: object): Promise<Body> => {
@@ -73,6 +74,8 @@ describe('console backtest over the recorded sample world', () => {
   it('replays the last day with the unchanged configuration into exactly the recorded decisions and suppressions', async () => {
     const b = await post({})
     sameAsRecorded(b)
+    // The current configuration's run of the last day was started when the console opened.
+    expect(b.currentCached).toBe(true)
     // Nothing proposed: the proposed run is the current one.
     expect(b.proposed.decisions).toBe(b.current.decisions)
   })
@@ -91,6 +94,27 @@ describe('console backtest over the recorded sample world', () => {
     const proposedByTask = (p as unknown as { proposed: { byTask: Array<{ taskId: string; decisions: number }> } }).proposed.byTask
     expect(proposedByTask.find((t) => t.taskId === busiest.taskId)?.decisions ?? 0).toBe(0)
     sameAsRecorded(p)
+  })
+
+  it('says how far a running backtest is: the runs of the window replayed so far', async () => {
+    const tasks = world.current('tasks')
+    const [id, task] = [...tasks][0] as [string, object]
+    // A proposal not run before: its window is replayed now.
+    const running = post({ changes: { tasks: [{ ...task, taskId: id, priority: 99 }] } })
+    let finished = false
+    void running.then(() => (finished = true), () => (finished = true))
+    const seen: Array<{ phase: string; runs: number; of: number }> = []
+    while (!finished) {
+      seen.push((await app.inject({ method: 'GET', url: '/api/v1/backtest/progress', headers: as(VIEWER) })).json())
+      // A turn of the event loop (no time): the replay goes on between its runs.
+      await new Promise<void>((done) => setImmediate(done))
+    }
+    await running
+    const windowRuns = seen.filter((p) => p.phase === 'window')
+    expect(windowRuns.length).toBeGreaterThan(0)
+    for (const p of windowRuns) expect(p.runs).toBeLessThan(p.of)
+    expect(new Set(windowRuns.map((p) => p.runs)).size).toBeGreaterThan(1)
+    expect((await app.inject({ method: 'GET', url: '/api/v1/backtest/progress', headers: as(VIEWER) })).json()).toEqual({ phase: 'idle', runs: 0, of: 0 })
   })
 
   it('still reproduces the world after events simulated in the console, before and after a restart of the console', async () => {
