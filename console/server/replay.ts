@@ -98,8 +98,11 @@ export function historyOfLog(log: EmbeddedLog, inputs: readonly string[]): Histo
   return history
 }
 
-/** A history of one run from a configuration snapshot and events (when no recorded runs are known). */
-export function historyOfSnapshot(settings: Settings, partitions: (topic: string) => number, o: { tasks: Iterable<unknown>; materials: Iterable<unknown>; users: Iterable<unknown>; audiences: Iterable<unknown>; events: Iterable<{ userId: string; ts: number }> }): History {
+/**
+ * A history of one run from a configuration snapshot, behavior events and item events (Kafka:
+ * the recorded runs are not known). Item events are keyed by item, as producers key them.
+ */
+export function historyOfSnapshot(settings: Settings, partitions: (topic: string) => number, o: { tasks: Iterable<unknown>; materials: Iterable<unknown>; users: Iterable<unknown>; audiences: Iterable<unknown>; events: Iterable<{ userId: string; ts: number }>; items?: Iterable<{ itemId: string; ts: number }> }): History {
   const t = settings.topics
   const batch: RecordedInput[] = []
   const put = (topic: string, key: string, value: unknown, ts: number): void => {
@@ -110,6 +113,7 @@ export function historyOfSnapshot(settings: Settings, partitions: (topic: string
   for (const u of o.users) put(t.users, (u as { userId: string }).userId, u, 0)
   for (const a of o.audiences) put(t.audiences, (a as { userId: string }).userId, a, 0)
   for (const e of o.events) put(t.events, e.userId, e, e.ts)
+  for (const e of o.items ?? []) put(t.items, e.itemId, e, e.ts)
   return [batch]
 }
 

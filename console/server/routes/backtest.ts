@@ -67,7 +67,7 @@ export function backtestRoutes(api: FastifyInstance, ctx: ConsoleContext): void 
     const from = b.data.from ?? to - DAY
     if (from >= to) return reply.code(400).send({ error: 'from must be before to', errors: [{ path: 'from', message: 'must be before to' }] })
     const config = current()
-    const history = ctx.world.history?.() ?? historyOfSnapshot(settings, partitions, { ...config, tasks: config.tasks.values(), materials: config.materials.values(), audiences: ctx.world.memberships(), users: ctx.world.profiles(), events })
+    const history = ctx.world.history?.() ?? historyOfSnapshot(settings, partitions, { ...config, tasks: config.tasks.values(), materials: config.materials.values(), audiences: ctx.world.memberships(), users: ctx.world.profiles(), events, items: ctx.world.itemEvents() })
     return backtest({ replayer, history, current: config, changes, window: { from, to }, ...(b.data.warmupMs !== undefined ? { warmupMs: b.data.warmupMs } : {}), cache, eventsTopic: settings.topics.events, recorded: { decisions: [...ctx.world.decisions()], suppressions: [...ctx.world.suppressions()] } })
   })
 }
