@@ -167,6 +167,8 @@ export interface ReplayerOptions {
   logger: HermesLogger
   /** Snapshots kept (each holds the state and log of a replayed history); default 2. */
   snapshots?: number
+  /** Told each time {@link Replayer.progress} changes. */
+  onProgress?: (p: ReplayProgress) => void
 }
 
 /**
@@ -180,8 +182,17 @@ export class Replayer {
   private readonly prefixes = new Map<string, Promise<Prefix>>()
   private readonly windows = new Set<Promise<ReplayOutput>>()
   private closed = false
+  private current: ReplayProgress = { phase: 'idle', runs: 0, of: 0 }
+
   /** What the replayer is doing now. */
-  progress: ReplayProgress = { phase: 'idle', runs: 0, of: 0 }
+  get progress(): ReplayProgress {
+    return this.current
+  }
+
+  private set progress(p: ReplayProgress) {
+    this.current = p
+    this.o.onProgress?.(p)
+  }
 
   constructor(private readonly o: ReplayerOptions) {
     // Memory state and a commit cadence that never flushes mid-run; no wall-clock limits on

@@ -2,8 +2,8 @@
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import type { Changes } from '../backtest.ts'
-import { CurrentCache, backtest, currentRun } from '../backtest.ts'
-import { Replayer, historyOfSnapshot } from '../replay.ts'
+import { ReplayClient } from '../replay-client.ts'
+import { historyOfSnapshot } from '../replay.ts'
 import type { WindowConfig } from '../replay.ts'
 import { parseSettings } from '../../../operators/settings.ts'
 import type { ConsoleContext } from '../context.ts'
@@ -25,10 +25,10 @@ const body = z.object({
 })
 
 export function backtestRoutes(api: FastifyInstance, ctx: ConsoleContext): void {
-  const cache = new CurrentCache()
-  // One replayer: it keeps the replay of the history before the last window asked for.
-  const replayer = new Replayer({ config: ctx.world.config, logger: ctx.logger.child({ component: 'backtest' }, { level: 'warn' }) })
-  api.addHook('onClose', async () => replayer.close())
+  // One worker: it keeps the snapshots of the history before the windows asked for, and the
+  // current configuration's runs, across backtests.
+  const replays = new ReplayClient({ config: ctx.world.config, logger: ctx.logger })
+  api.addHook('onClose', async () => replays.close())
   const settings = parseSettings(ctx.world.config.hermes)
   const partitions = (): number => ctx.world.config.topics.defaultPartitions
   const current = (): WindowConfig => ({ tasks: ctx.world.current('tasks'), materials: ctx.world.current('materials'), audiences: ctx.world.current('audiences') })
@@ -39,10 +39,11 @@ export function backtestRoutes(api: FastifyInstance, ctx: ConsoleContext): void 
   const events = ctx.world.events()
   if (history && events.length) {
     const to = (events[events.length - 1] as { ts: number }).ts + 1
-    const { run } = currentRun({ replayer, history: history(), current: current(), window: { from: to - DAY, to }, cache })
-    run.catch((err: unknown) => ctx.logger.warn({ err: (err as Error).message }, 'the background replay of the last day failed; a backtest replays it when asked'))
+    replays.warm({ history: history(), current: current(), window: { from: to - DAY, to }, eventsTopic: settings.topics.events }).catch((err: unknown) => {
+      if (!/closing/.test((err as Error).message)) ctx.logger.warn({ err: (err as Error).message }, 'the background replay of the last day failed; a backtest replays it when asked')
+    })
   }
-  api.get('/backtest/progress', async () => replayer.progress)
+  api.get('/backtest/progress', async () => replays.progress)
   api.post('/backtest', async (req, reply) => {
     const b = body.safeParse(req.body ?? {})
     if (!b.success) return badRequest(reply, '{changes: {tasks?, materials?, audiences?, experiments?}, from?, to?}', b.error)
@@ -68,6 +69,6 @@ export function backtestRoutes(api: FastifyInstance, ctx: ConsoleContext): void 
     if (from >= to) return reply.code(400).send({ error: 'from must be before to', errors: [{ path: 'from', message: 'must be before to' }] })
     const config = current()
     const history = ctx.world.history?.() ?? historyOfSnapshot(settings, partitions, { ...config, tasks: config.tasks.values(), materials: config.materials.values(), audiences: ctx.world.memberships(), users: ctx.world.profiles(), events, items: ctx.world.itemEvents() })
-    return backtest({ replayer, history, current: config, changes, window: { from, to }, ...(b.data.warmupMs !== undefined ? { warmupMs: b.data.warmupMs } : {}), cache, eventsTopic: settings.topics.events, recorded: { decisions: [...ctx.world.decisions()], suppressions: [...ctx.world.suppressions()] } })
+    return replays.backtest({ history, current: config, changes, window: { from, to }, ...(b.data.warmupMs !== undefined ? { warmupMs: b.data.warmupMs } : {}), eventsTopic: settings.topics.events, recorded: { decisions: [...ctx.world.decisions()], suppressions: [...ctx.world.suppressions()] } })
   })
 }

@@ -1,0 +1,99 @@
+/**
+ * The console's side of the backtest worker (replay-worker.ts): sends backtests to it, keeps the
+ * progress it reports, and stops it with the console.
+ */
+import { Worker } from 'node:worker_threads'
+import type { HermesConfig } from '../../pipeline/config/schema.ts'
+import type { HermesLogger } from '../../pipeline/observability/logger.ts'
+import type { BacktestResult, Changes, RunOutput } from './backtest.ts'
+import type { History, ReplayProgress, WindowConfig } from './replay.ts'
+
+/** A backtest (or `warm`: the current configuration's run only, cached for the next backtest). */
+export interface BacktestRequest {
+  op: 'backtest' | 'warm'
+  id: number
+  history: History
+  current: WindowConfig
+  changes: Changes
+  window: { from: number; to: number }
+  warmupMs?: number
+  recorded?: RunOutput
+  eventsTopic: string
+}
+
+/** Messages to the worker. */
+export type ToWorker = BacktestRequest | { op: 'close' }
+
+/** Messages from the worker. */
+export type FromWorker = { op: 'progress'; progress: ReplayProgress } | { op: 'done'; id: number; result: unknown } | { op: 'failed'; id: number; message: string } | { op: 'closed' }
+
+/** Options of {@link ReplayClient}. */
+export interface ReplayClientOptions {
+  config: HermesConfig
+  logger: HermesLogger
+}
+
+/** Runs backtests in a worker thread, one at a time in the order asked. */
+export class ReplayClient {
+  private readonly worker: Worker
+  private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
+  private nextId = 0
+  private closed: Promise<void> | null = null
+  /** The last progress the worker reported. */
+  progress: ReplayProgress = { phase: 'idle', runs: 0, of: 0 }
+
+  constructor(o: ReplayClientOptions) {
+    const level = o.logger.level === 'silent' ? 'silent' : 'warn'
+    // tsx (the console runs from TypeScript sources) is registered in the worker too, resolved
+    // from here so that it does not depend on the working directory.
+    this.worker = new Worker(new URL('./replay-worker.ts', import.meta.url), { workerData: { config: o.config, logLevel: level }, execArgv: ['--import', import.meta.resolve('tsx')] })
+    this.worker.on('message', (m: FromWorker) => {
+      if (m.op === 'progress') this.progress = m.progress
+      else if (m.op === 'done' || m.op === 'failed') {
+        const w = this.waiting.get(m.id)
+        this.waiting.delete(m.id)
+        if (m.op === 'done') w?.resolve(m.result)
+        else w?.reject(new Error(m.message))
+      }
+    })
+    this.worker.on('error', (err) => {
+      o.logger.error({ err: err.message }, 'the backtest worker failed')
+      for (const w of this.waiting.values()) w.reject(err)
+      this.waiting.clear()
+    })
+    // The worker must not keep the process alive on its own.
+    this.worker.unref()
+  }
+
+  private send(r: Omit<BacktestRequest, 'id'>): Promise<unknown> {
+    if (this.closed) return Promise.reject(new Error('the console is closing'))
+    const id = this.nextId++
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject })
+      this.worker.postMessage({ ...r, id } satisfies BacktestRequest)
+    })
+  }
+
+  /** A backtest (backtest.ts), replayed in the worker. */
+  backtest(r: Omit<BacktestRequest, 'id' | 'op'>): Promise<BacktestResult & { currentCached: boolean }> {
+    return this.send({ ...r, op: 'backtest' }) as Promise<BacktestResult & { currentCached: boolean }>
+  }
+
+  /** Replays the current configuration's run over the window now, for a later backtest of it. */
+  warm(r: Omit<BacktestRequest, 'id' | 'op' | 'changes' | 'recorded'>): Promise<void> {
+    return this.send({ ...r, op: 'warm', changes: {} }) as Promise<void>
+  }
+
+  /** Stops the replays (the one running ends after its current run) and the worker. */
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      const done = new Promise<void>((resolve) => this.worker.on('message', (m: FromWorker) => m.op === 'closed' && resolve()))
+      this.worker.postMessage({ op: 'close' } satisfies ToWorker)
+      await done
+      await this.worker.terminate()
+      for (const w of this.waiting.values()) w.reject(new Error('the console is closing'))
+      this.waiting.clear()
+    })()
+    return this.closed
+  }
+}
