@@ -11,7 +11,8 @@ import { performance } from 'node:perf_hooks'
 import type { TaskConfig } from '../../operators/config.ts'
 import { assignArm } from '../../operators/scoring.ts'
 import type { Decision, Suppression } from '../../operators/types.ts'
-import type { History, Replayer, WindowConfig } from './replay.ts'
+import type { History } from './replay-history.ts'
+import type { Replayer, WindowConfig } from './replay.ts'
 
 const HOUR = 3_600_000
 

@@ -6,7 +6,8 @@ import { Worker } from 'node:worker_threads'
 import type { HermesConfig } from '../../pipeline/config/schema.ts'
 import type { HermesLogger } from '../../pipeline/observability/logger.ts'
 import type { BacktestResult, Changes, RunOutput } from './backtest.ts'
-import type { History, ReplayProgress, WindowConfig } from './replay.ts'
+import type { History } from './replay-history.ts'
+import type { ReplayProgress, WindowConfig } from './replay.ts'
 
 /** A backtest (or `warm`: the current configuration's run only, cached for the next backtest). */
 export interface BacktestRequest {

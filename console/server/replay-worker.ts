@@ -9,7 +9,7 @@ import type { HermesConfig } from '../../pipeline/config/schema.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
 import type { BacktestRequest, FromWorker, ToWorker } from './replay-client.ts'
 import { CurrentCache, backtest, currentRun } from './backtest.ts'
-import type { History } from './replay.ts'
+import type { History } from './replay-history.ts'
 import { Replayer } from './replay.ts'
 
 const { config, logLevel } = workerData as { config: HermesConfig; logLevel: string }
