@@ -34,21 +34,26 @@ export interface ReplayClientOptions {
   logger: HermesLogger
 }
 
-/** Runs backtests in a worker thread, one at a time in the order asked. */
+/**
+ * Runs backtests in a worker thread, one at a time in the order asked. A worker that dies (out of
+ * memory on a huge world, a crash) fails the backtests it had; the next backtest starts a new one.
+ */
 export class ReplayClient {
-  private readonly worker: Worker
+  private worker: Worker | null = null
   private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
   private nextId = 0
   private closed: Promise<void> | null = null
   /** The last progress the worker reported. */
   progress: ReplayProgress = { phase: 'idle', runs: 0, of: 0 }
 
-  constructor(o: ReplayClientOptions) {
-    const level = o.logger.level === 'silent' ? 'silent' : 'warn'
+  constructor(private readonly o: ReplayClientOptions) {}
+
+  private start(): Worker {
+    const level = this.o.logger.level === 'silent' ? 'silent' : 'warn'
     // tsx (the console runs from TypeScript sources) is registered in the worker too, resolved
     // from here so that it does not depend on the working directory.
-    this.worker = new Worker(new URL('./replay-worker.ts', import.meta.url), { workerData: { config: o.config, logLevel: level }, execArgv: ['--import', import.meta.resolve('tsx')] })
-    this.worker.on('message', (m: FromWorker) => {
+    const worker = new Worker(new URL('./replay-worker.ts', import.meta.url), { workerData: { config: this.o.config, logLevel: level }, execArgv: ['--import', import.meta.resolve('tsx')] })
+    worker.on('message', (m: FromWorker) => {
       if (m.op === 'progress') this.progress = m.progress
       else if (m.op === 'done' || m.op === 'failed') {
         const w = this.waiting.get(m.id)
@@ -57,21 +62,28 @@ export class ReplayClient {
         else w?.reject(new Error(m.message))
       }
     })
-    this.worker.on('error', (err) => {
-      o.logger.error({ err: err.message }, 'the backtest worker failed')
-      for (const w of this.waiting.values()) w.reject(err)
+    const gone = (why: string): void => {
+      if (this.worker !== worker) return
+      this.worker = null
+      this.progress = { phase: 'idle', runs: 0, of: 0 }
+      if (!this.closed) this.o.logger.error({ err: why }, 'the backtest worker stopped; the next backtest starts a new one')
+      for (const w of this.waiting.values()) w.reject(new Error(`the backtest worker stopped: ${why}`))
       this.waiting.clear()
-    })
+    }
+    worker.on('error', (err) => gone(err.message))
+    worker.on('exit', (code) => gone(`exit code ${code}`))
     // The worker must not keep the process alive on its own.
-    this.worker.unref()
+    worker.unref()
+    return worker
   }
 
   private send(r: Omit<BacktestRequest, 'id'>): Promise<unknown> {
     if (this.closed) return Promise.reject(new Error('the console is closing'))
     const id = this.nextId++
+    const worker = (this.worker ??= this.start())
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject })
-      this.worker.postMessage({ ...r, id } satisfies BacktestRequest)
+      worker.postMessage({ ...r, id } satisfies BacktestRequest)
     })
   }
 
@@ -88,10 +100,16 @@ export class ReplayClient {
   /** Stops the replays (the one running ends after its current run) and the worker. */
   close(): Promise<void> {
     this.closed ??= (async () => {
-      const done = new Promise<void>((resolve) => this.worker.on('message', (m: FromWorker) => m.op === 'closed' && resolve()))
-      this.worker.postMessage({ op: 'close' } satisfies ToWorker)
-      await done
-      await this.worker.terminate()
+      const worker = this.worker
+      if (worker) {
+        const done = new Promise<void>((resolve) => {
+          worker.on('message', (m: FromWorker) => m.op === 'closed' && resolve())
+          worker.once('exit', () => resolve())
+        })
+        worker.postMessage({ op: 'close' } satisfies ToWorker)
+        await done
+        await worker.terminate()
+      }
       for (const w of this.waiting.values()) w.reject(new Error('the console is closing'))
       this.waiting.clear()
     })()
