@@ -80,11 +80,16 @@ export function taskCenterStores(settings: Settings): { [name: string]: StoreSpe
   }
 }
 
+/** Bookkeeping key of the schedule store: present once the partition's first catch-up planned. */
+const CAUGHT_UP = taskKey('caught-up', '')
+
 export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candidate> {
   const { topics, settings } = options
   let ctx!: ProcessorContext<Candidate>
   // Checked once after every start: schedules or plans may still wait for event time.
   let needsCatchUp = true
+  // A task changed before any event time: its plans wait for the catch-up, even after an earlier one.
+  let planWaiting = false
   // Tasks whose rule failed on a record since this instance started (or the task last changed):
   // each failure is a rule_error suppression and a count, but only the first is logged, so a rule
   // that fails on every record cannot flood the log.
@@ -337,7 +342,14 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
       const armed = ctx.withKey(taskKey('sched', taskId), () => st.schedule.get() !== undefined)
       if (!armed) armSchedule(taskId, task, now)
     }
-    if (personalized) planEveryUser(now)
+    // Plans are state: planned once for the partition, they are not planned again at a restart,
+    // so a task restored from its state decides what a task that never stopped would have (a
+    // restart planned users a continuous run leaves unplanned until their next event; the
+    // console's backtests resume replays from snapshots of state and must find the same world).
+    const done = ctx.withKey(CAUGHT_UP, () => st.schedule.get() !== undefined)
+    if (personalized && (!done || planWaiting)) planEveryUser(now)
+    planWaiting = false
+    if (!done) ctx.withKey(CAUGHT_UP, () => st.schedule.put({ next: now }))
   }
 
   /**
@@ -390,6 +402,7 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
         // schedules and plans (see catchUp); arming from time 0 would start in 1970.
         if (!Number.isFinite(ctx.watermark())) {
           needsCatchUp = true
+          planWaiting = true
           continue
         }
         armSchedule(id, task, ctx.watermark())

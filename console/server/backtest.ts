@@ -1,8 +1,8 @@
 /**
  * Backtests: a window of the recorded world replayed through both topologies with the embedded
  * runner, in memory (replay.ts), once with the configuration in force and once with the proposed
- * changes, each run summarized the same way. Both runs continue from the same replay of the
- * history before the window (the world's own configuration, events, feedback, material stats and
+ * changes, each run summarized the same way. Both runs resume from the same snapshot of the
+ * history before the window, replayed once (the world's own configuration, events, feedback, material stats and
  * click model as they were), so the difference between them is the change and nothing else, and
  * the run of the unchanged configuration gives what the world recorded.
  */
@@ -11,7 +11,8 @@ import { performance } from 'node:perf_hooks'
 import type { TaskConfig } from '../../operators/config.ts'
 import { assignArm } from '../../operators/scoring.ts'
 import type { Decision, Suppression } from '../../operators/types.ts'
-import type { History, Replayer, WindowConfig } from './replay.ts'
+import type { History } from './replay-history.ts'
+import type { Replayer, WindowConfig } from './replay.ts'
 
 const HOUR = 3_600_000
 
@@ -140,12 +141,14 @@ export interface BacktestResult {
 }
 
 /**
- * The runs of the current configuration already done, by what they depend on (the history, the
- * window and the configuration): an editor trying several changes against the same configuration
- * pays for the current run once. Holds the last few only.
+ * The runs of the current configuration, done or under way, by what they depend on (the history,
+ * the window and the configuration): an editor trying several changes against the same
+ * configuration pays for the current run once, and a backtest asked for while the console runs it
+ * in the background (at start, for the default window) waits for that run instead of another.
+ * Holds the last few only.
  */
 export class CurrentCache {
-  private readonly entries = new Map<string, RunOutput>()
+  private readonly entries = new Map<string, Promise<RunOutput>>()
   constructor(private readonly size = 4) {}
 
   /** The key of a run: a hash of everything its outcome depends on. */
@@ -156,15 +159,39 @@ export class CurrentCache {
     return h.digest('hex')
   }
 
-  get(key: string): RunOutput | undefined {
+  get(key: string): Promise<RunOutput> | undefined {
     return this.entries.get(key)
   }
 
-  set(key: string, s: RunOutput): void {
+  set(key: string, run: Promise<RunOutput>): void {
     this.entries.delete(key)
-    this.entries.set(key, s)
+    this.entries.set(key, run)
+    // A failed run is not kept: the next backtest tries again.
+    run.catch(() => {
+      if (this.entries.get(key) === run) this.entries.delete(key)
+    })
     while (this.entries.size > this.size) this.entries.delete(this.entries.keys().next().value as string)
   }
+}
+
+/** What the run of the current configuration over a window needs. */
+export interface CurrentRunOptions {
+  replayer: Replayer
+  history: History
+  current: WindowConfig
+  window: { from: number; to: number }
+  warmupMs?: number
+  cache?: CurrentCache
+}
+
+/** The run of the current configuration over the window: from the cache, or started now (and cached). */
+export function currentRun(o: CurrentRunOptions): { run: Promise<RunOutput>; cached: boolean } {
+  const key = CurrentCache.key(o.history, o.current, o.window, o.warmupMs)
+  const cached = o.cache?.get(key)
+  if (cached) return { run: cached, cached: true }
+  const run = (async () => o.replayer.window(o.history, o.window, o.current, await o.replayer.take(o.history, o.window.from, o.warmupMs)))()
+  o.cache?.set(key, run)
+  return { run, cached: false }
 }
 
 /** Options of {@link backtest}. */
@@ -191,17 +218,11 @@ export interface BacktestOptions {
  */
 export async function backtest(o: BacktestOptions): Promise<BacktestResult & { currentCached: boolean }> {
   const started = performance.now()
-  const key = CurrentCache.key(o.history, o.current, o.window, o.warmupMs)
-  let current = o.cache?.get(key)
-  const currentCached = current !== undefined
-  if (!current) {
-    current = await o.replayer.window(o.history, o.window, o.current, await o.replayer.take(o.history, o.window.from, o.warmupMs))
-    o.cache?.set(key, current)
-  }
+  const c = currentRun(o)
+  const currentCached = c.cached
+  const current = await c.run
   const proposedConfig = applyChanges(o.current, o.changes)
   const proposed = await o.replayer.window(o.history, o.window, proposedConfig, await o.replayer.take(o.history, o.window.from, o.warmupMs))
-  // The next proposal over this window will likely come: replay its history meanwhile.
-  o.replayer.prepare(o.history, o.window.from, o.warmupMs)
   const since = o.warmupMs === undefined ? -Infinity : o.window.from - o.warmupMs
   const inWindow = (ts: number): boolean => ts >= o.window.from && ts < o.window.to
   const rec = o.recorded ? { decisions: o.recorded.decisions.filter((d) => inWindow(d.decidedAt)), suppressions: o.recorded.suppressions.filter((x) => inWindow(x.ts)) } : undefined

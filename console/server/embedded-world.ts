@@ -22,8 +22,8 @@ import type { ItemEvent } from '../../operators/item-event.ts'
 import type { BehaviorEvent, Decision, Suppression } from '../../operators/types.ts'
 import materialStats from '../../topologies/material-stats.ts'
 import pushDecisions from '../../topologies/push-decisions.ts'
-import { historyOfLog, inputTopics } from './replay.ts'
-import type { History } from './replay.ts'
+import { CLOCK_TOPIC, historyOfLog, inputTopics } from './replay-history.ts'
+import type { History } from './replay-history.ts'
 import type { LiveRates, SimulationResult, TopicKind, UserProfile, World } from './world.ts'
 import { ConfigView, RateMeter, splitAudienceId } from './world.ts'
 
@@ -235,6 +235,9 @@ export class EmbeddedWorld implements World {
       // would wait in arbitration forever. The simulated event is "now", and time moves on just
       // past its arbitration window (delays, quiet hours and schedules still wait their time).
       const settle = event.ts + this.config.time.maxOutOfOrdernessMs + this.settings.fatigue.arbitrationWindowMs + 1
+      // Recorded in the log, so that a backtest's replay moves time here too (replay.ts).
+      if (!this.log.hasTopic(CLOCK_TOPIC)) this.log.createTopic(CLOCK_TOPIC, 1)
+      this.log.append(CLOCK_TOPIC, 0, null, Buffer.from(JSON.stringify({ advanceTo: settle, after: event.eventId })), settle)
       this.runner.advanceEventTime(settle)
       await this.runner.run()
       this.refresh()

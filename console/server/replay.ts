@@ -6,12 +6,12 @@
  * decisions, ids included: clicks, deliveries, material stats and the click model come back as
  * they were, because the material-stats topology runs beside the decisions as it did.
  *
- * A run goes on from the history before the window on the same runner, never a restarted one:
- * a restarted Task Center catches up (plans personalized sends for every user of a live task)
- * where a continuous one does not, so a replay from restored state would not be the world again.
- * The history is therefore replayed once per run; {@link Replayer.prepare} replays it in the
- * background for the next run, so a proposal after the first pays only for its window.
+ * The history before a window is replayed once and kept as a snapshot of state and log
+ * (replay-snapshot.ts); each run of the window (current configuration, every proposal) resumes
+ * from a copy of it, so it pays for the window only. A resumed runner is the world again: tasks
+ * commit everything at the end of a run, and the Task Center does not plan again at a restart.
  */
+import { performance } from 'node:perf_hooks'
 import type { HermesConfig } from '../../pipeline/config/schema.ts'
 import { EmbeddedLog } from '../../pipeline/embedded/log.ts'
 import type { LogEntry } from '../../pipeline/embedded/log.ts'
@@ -23,81 +23,12 @@ import type { Settings } from '../../operators/settings.ts'
 import type { Decision, Suppression } from '../../operators/types.ts'
 import materialStats from '../../topologies/material-stats.ts'
 import pushDecisions from '../../topologies/push-decisions.ts'
+import { CLOCK_TOPIC } from './replay-history.ts'
+import type { History, RecordedInput } from './replay-history.ts'
+import { restoreSnapshot, takeSnapshot } from './replay-snapshot.ts'
+import type { ReplaySnapshot, StateMaps } from './replay-snapshot.ts'
 import type { TopicKind } from './world.ts'
 import { ConfigView } from './world.ts'
-
-/** One recorded input record, where it was appended. */
-export interface RecordedInput {
-  topic: string
-  partition: number
-  key: string | null
-  value: Buffer | null
-  ts: number
-}
-
-/**
- * The recorded inputs in the runs that processed them: each inner list was appended before one
- * run of the pipeline (an hour of `npm start`, a publish, a simulated event).
- */
-export type History = RecordedInput[][]
-
-/** The external inputs of the two topologies (what no node of theirs produces). */
-export function inputTopics(settings: Settings): string[] {
-  const t = settings.topics
-  return [t.events, t.items, t.tasks, t.materials, t.users, t.audiences]
-}
-
-/**
- * The history of an embedded log: its input records grouped into the runs that processed them.
- * A run boundary is where the log holds a record the pipeline produced (a decision, a changelog,
- * a repartitioned record...) between two input records: inputs were appended, then a run wrote.
- */
-export function historyOfLog(log: EmbeddedLog, inputs: readonly string[]): History {
-  const isInput = new Set(inputs)
-  const all: Array<{ seq: number; input: RecordedInput | null }> = []
-  for (const topic of log.topicNames()) {
-    const input = isInput.has(topic)
-    for (let p = 0; p < log.partitions(topic); p++) {
-      for (let o = 0; o < log.endOffset(topic, p); o++) {
-        const e = log.read(topic, p, o) as LogEntry
-        all.push({ seq: e.seq, input: input ? { topic, partition: p, key: e.key, value: e.value, ts: e.timestamp } : null })
-      }
-    }
-  }
-  all.sort((a, b) => a.seq - b.seq)
-  const history: History = []
-  let batch: RecordedInput[] = []
-  let outputSince = false
-  for (const a of all) {
-    if (!a.input) {
-      outputSince = true
-      continue
-    }
-    if (outputSince && batch.length) {
-      history.push(batch)
-      batch = []
-    }
-    outputSince = false
-    batch.push(a.input)
-  }
-  if (batch.length) history.push(batch)
-  return history
-}
-
-/** A history of one run from a configuration snapshot and events (when no recorded runs are known). */
-export function historyOfSnapshot(settings: Settings, partitions: (topic: string) => number, o: { tasks: Iterable<unknown>; materials: Iterable<unknown>; users: Iterable<unknown>; audiences: Iterable<unknown>; events: Iterable<{ userId: string; ts: number }> }): History {
-  const t = settings.topics
-  const batch: RecordedInput[] = []
-  const put = (topic: string, key: string, value: unknown, ts: number): void => {
-    batch.push({ topic, partition: partitionFor(key, partitions(topic)), key, value: Buffer.from(JSON.stringify(value)), ts })
-  }
-  for (const m of o.materials) put(t.materials, (m as { materialId: string }).materialId, m, 0)
-  for (const x of o.tasks) put(t.tasks, (x as { taskId: string }).taskId, x, 0)
-  for (const u of o.users) put(t.users, (u as { userId: string }).userId, u, 0)
-  for (const a of o.audiences) put(t.audiences, (a as { userId: string }).userId, a, 0)
-  for (const e of o.events) put(t.events, e.userId, e, e.ts)
-  return [batch]
-}
 
 /** The configuration a window runs with: what is in force for tasks, materials and memberships. */
 export interface WindowConfig {
@@ -113,7 +44,7 @@ export interface ReplayOutput {
   suppressions: Suppression[]
 }
 
-/** A runner that has replayed the history before a window, waiting for the window (used once). */
+/** A runner resumed from the snapshot of the history before a window, waiting for the window (used once). */
 export interface Warm {
   runner: EmbeddedRunner
   log: EmbeddedLog
@@ -124,24 +55,57 @@ export interface Warm {
   key: string
 }
 
+/** The history before a window, replayed once and kept as a snapshot. */
+interface Prefix {
+  snapshot: ReplaySnapshot
+  fork: number
+  since: number
+  key: string
+  /** How long replaying the history took. */
+  elapsedMs: number
+}
+
+/** What a replayer is doing, for a progress bar: the runs of the history or of a window replayed so far. */
+export interface ReplayProgress {
+  phase: 'idle' | 'history' | 'window'
+  runs: number
+  of: number
+}
+
 const CONFIG_KINDS: readonly TopicKind[] = ['tasks', 'materials', 'audiences']
 
 /** Options of {@link Replayer}. */
 export interface ReplayerOptions {
   config: HermesConfig
   logger: HermesLogger
+  /** Snapshots kept (each holds the state and log of a replayed history); default 2. */
+  snapshots?: number
+  /** Told each time {@link Replayer.progress} changes. */
+  onProgress?: (p: ReplayProgress) => void
 }
 
 /**
- * Replays windows of a history. Keeps the last warm state (the history before a window's first
- * run), so that the current and the proposed configuration, and further proposals over the same
- * window, replay the history once.
+ * Replays windows of a history. The history before a window is replayed once and kept as a
+ * snapshot of the state and log (replay-snapshot.ts); every run of that window (the current
+ * configuration, each proposal) resumes from a copy of it and replays the window only.
  */
 export class Replayer {
   private readonly config: HermesConfig
   private readonly settings: Settings
-  private spare: Promise<Warm> | null = null
+  private readonly prefixes = new Map<string, Promise<Prefix>>()
+  private readonly windows = new Set<Promise<ReplayOutput>>()
   private closed = false
+  private current: ReplayProgress = { phase: 'idle', runs: 0, of: 0 }
+
+  /** What the replayer is doing now. */
+  get progress(): ReplayProgress {
+    return this.current
+  }
+
+  private set progress(p: ReplayProgress) {
+    this.current = p
+    this.o.onProgress?.(p)
+  }
 
   constructor(private readonly o: ReplayerOptions) {
     // Memory state and a commit cadence that never flushes mid-run; no wall-clock limits on
@@ -155,14 +119,14 @@ export class Replayer {
     return topic === t.tasks ? 'tasks' : topic === t.materials ? 'materials' : topic === t.audiences ? 'audiences' : topic === t.users ? 'users' : null
   }
 
-  private async open(log: EmbeddedLog, maps: Map<string, Map<string, Buffer>>): Promise<EmbeddedRunner> {
+  private async open(log: EmbeddedLog, maps: StateMaps): Promise<EmbeddedRunner> {
     const env = { settings: this.config.hermes }
     return EmbeddedRunner.open({ topologies: [pushDecisions(env), materialStats(env)], config: this.config, log, state: { kind: 'memory', maps }, logger: this.o.logger })
   }
 
   /** The first run of the history holding a record at or after `from`: where the window starts. */
   static forkOf(history: History, from: number): number {
-    const i = history.findIndex((batch) => batch.some((r) => r.ts >= from))
+    const i = history.findIndex((batch) => batch.some((r) => r.topic !== CLOCK_TOPIC && r.ts >= from))
     return i < 0 ? history.length : i
   }
 
@@ -174,77 +138,97 @@ export class Replayer {
   }
 
   /**
-   * A runner that has replayed the history before the window starting at `from`: the spare one
-   * prepared for it, or a new one. `warmupMs` keeps only that much of the events before `from`
-   * (the configuration records all stay): faster on a long history, but fatigue, counts and the
-   * model then start from less than the world had, so the replay agrees less with the recording.
+   * The snapshot of the history before the window starting at `from`: kept from an earlier
+   * run, or replayed now. `warmupMs` keeps only that much of the events
+   * before `from` (the configuration records all stay): faster on a long history, but fatigue,
+   * counts and the model then start from less than the world had, so the replay agrees less.
    */
-  async take(history: History, from: number, warmupMs?: number): Promise<Warm> {
+  private prefix(history: History, from: number, warmupMs?: number): Promise<Prefix> {
+    if (this.closed) return Promise.reject(new Error('the console is closing'))
     const { key, fork, since } = Replayer.keyOf(history, from, warmupMs)
-    const spare = this.spare
-    this.spare = null
-    if (spare) {
-      const w = await spare.catch(() => null)
-      if (w && w.key === key) return w
-      if (w) await w.runner.close()
+    let p = this.prefixes.get(key)
+    if (p) {
+      // The most recently used last: the oldest is the one to drop.
+      this.prefixes.delete(key)
+      this.prefixes.set(key, p)
+      return p
     }
-    return this.build(history, key, fork, since)
+    p = this.build(history, key, fork, since)
+    this.prefixes.set(key, p)
+    p.catch(() => {
+      if (this.prefixes.get(key) === p) this.prefixes.delete(key)
+    })
+    const keep = this.o.snapshots ?? 2
+    while (this.prefixes.size > keep) this.prefixes.delete(this.prefixes.keys().next().value as string)
+    return p
   }
 
-  /**
-   * Replays the history before the window in the background, for the next {@link take} of the
-   * same window; replaces a spare prepared for another window.
-   */
-  prepare(history: History, from: number, warmupMs?: number): void {
-    if (this.closed) return
-    const { key, fork, since } = Replayer.keyOf(history, from, warmupMs)
-    const previous = this.spare
-    this.spare = (async () => {
-      const old = previous ? await previous.catch(() => null) : null
-      if (old && old.key === key) return old
-      if (old) await old.runner.close()
-      return this.build(history, key, fork, since)
-    })()
-    // A failure surfaces at the next take, which then builds its own.
-    this.spare.catch(() => undefined)
+  /** A runner resumed from the snapshot of the history before the window starting at `from`. */
+  async take(history: History, from: number, warmupMs?: number): Promise<Warm> {
+    const p = await this.prefix(history, from, warmupMs)
+    const { log, maps } = restoreSnapshot(p.snapshot)
+    return { runner: await this.open(log, maps), log, fork: p.fork, since: p.since, key: p.key }
   }
 
-  /** Resolves when the spare prepared by {@link prepare} is ready (or failed). */
+  /** Resolves when every snapshot being replayed is ready (or failed). */
   async prepared(): Promise<void> {
-    await this.spare?.catch(() => undefined)
+    await Promise.allSettled([...this.prefixes.values()])
   }
 
-  /** Stops preparing and releases the spare runner. */
+  /** How long the history of the window starting at `from` took to replay, when its snapshot is ready. */
+  async prefixStats(history: History, from: number, warmupMs?: number): Promise<{ elapsedMs: number; stateKeys: number; logRecords: number }> {
+    const p = await this.prefix(history, from, warmupMs)
+    return { elapsedMs: p.elapsedMs, ...p.snapshot.size }
+  }
+
+  /** Stops preparing and drops the snapshots. */
   async close(): Promise<void> {
     this.closed = true
-    const w = this.spare ? await this.spare.catch(() => null) : null
-    this.spare = null
-    if (w) await w.runner.close()
+    await Promise.allSettled([...this.windows])
+    await this.prepared()
+    this.prefixes.clear()
   }
 
-  private async build(history: History, key: string, fork: number, since: number): Promise<Warm> {
+  private async build(history: History, key: string, fork: number, since: number): Promise<Prefix> {
+    const started = performance.now()
     const t = this.settings.topics
     const timed = new Set([t.events, t.items])
     const log = EmbeddedLog.inMemory()
-    const runner = await this.open(log, new Map())
+    const maps: StateMaps = new Map()
+    const runner = await this.open(log, maps)
     try {
-      for (const batch of history.slice(0, fork)) {
+      for (let i = 0; i < fork; i++) {
         if (this.closed) throw new Error('the console is closing')
-        let n = 0
-        for (const r of batch) {
-          if (timed.has(r.topic) && r.ts < since) continue
-          this.append(log, r)
-          n++
-        }
-        if (n) await runner.run()
-        // Between runs, let requests be served while a spare is prepared.
+        this.progress = { phase: 'history', runs: i, of: fork }
+        await this.runBatch(runner, log, (history[i] as RecordedInput[]).filter((r) => !(timed.has(r.topic) && r.ts < since)))
+        // Between runs, let requests be served while a history is replayed.
         await new Promise<void>((done) => setImmediate(done))
       }
-    } catch (err) {
+    } finally {
       await runner.close()
-      throw err
+      this.progress = { phase: 'idle', runs: 0, of: 0 }
     }
-    return { runner, log, fork, since, key }
+    return { snapshot: takeSnapshot(log, maps), fork, since, key, elapsedMs: performance.now() - started }
+  }
+
+  /**
+   * One recorded run: its records appended, the runner run, then the event-time moves the
+   * console made after it (a simulated event's settle, recorded on {@link CLOCK_TOPIC}), each
+   * followed by a run, as the world did.
+   */
+  private async runBatch(runner: EmbeddedRunner, log: EmbeddedLog, records: readonly RecordedInput[]): Promise<void> {
+    let n = 0
+    for (const r of records) {
+      if (r.topic === CLOCK_TOPIC) continue
+      this.append(log, r)
+      n++
+    }
+    if (n) await runner.run()
+    for (const r of records) {
+      if (r.topic !== CLOCK_TOPIC) continue
+      runner.advanceEventTime(r.ts)
+      await runner.run()
+    }
   }
 
   private append(log: EmbeddedLog, r: RecordedInput): void {
@@ -262,7 +246,15 @@ export class Replayer {
    * materials and memberships are left out (the configuration given is the one that runs).
    * With the configuration the world ran with, this is the recorded window again.
    */
-  async window(history: History, w: { from: number; to: number }, config: WindowConfig, warm: Warm): Promise<ReplayOutput> {
+  window(history: History, w: { from: number; to: number }, config: WindowConfig, warm: Warm): Promise<ReplayOutput> {
+    const run = this.replayWindow(history, w, config, warm)
+    this.windows.add(run)
+    const done = (): void => void this.windows.delete(run)
+    run.then(done, done)
+    return run
+  }
+
+  private async replayWindow(history: History, w: { from: number; to: number }, config: WindowConfig, warm: Warm): Promise<ReplayOutput> {
     const t = this.settings.topics
     const { log, runner } = warm
     // Configuration of the window is the one given: recorded changes from the window on are left out.
@@ -271,23 +263,25 @@ export class Replayer {
     // The world after the window is replayed too: a push decided in the window may go out (and be
     // recorded) only later, after a delay or a hold, when later records move time on.
     const keep = (r: RecordedInput): boolean => !(skip.has(r.topic) && r.ts >= w.from) && !(timed.has(r.topic) && r.ts < warm.since)
-    let first = true
+    const runs = history.slice(warm.fork)
     try {
-      for (const batch of history.slice(warm.fork)) {
-        const records = batch.filter(keep)
-        if (first) {
+      for (const [i, batch] of runs.entries()) {
+        if (this.closed) throw new Error('the console is closing')
+        this.progress = { phase: 'window', runs: i, of: runs.length }
+        let records = batch.filter(keep)
+        if (i === 0) {
           // After the configuration recorded before the window (a partition is read in order),
           // before the rest: the changes are in force from the window's start.
-          const earlier = (r: RecordedInput): boolean => skip.has(r.topic) || r.topic === t.users ? r.ts < w.from : false
-          for (const r of records) if (earlier(r)) this.append(log, r)
-          for (const r of this.configChanges(this.viewAt(history, w.from), config, w.from)) this.append(log, r)
-          for (const r of records) if (!earlier(r)) this.append(log, r)
-          first = false
-        } else for (const r of records) this.append(log, r)
-        await runner.run()
+          const earlier = (r: RecordedInput): boolean => (skip.has(r.topic) || r.topic === t.users ? r.ts < w.from : false)
+          records = [...records.filter(earlier), ...this.configChanges(this.viewAt(history, w.from), config, w.from), ...records.filter((r) => !earlier(r))]
+        }
+        await this.runBatch(runner, log, records)
+        // Between runs, let requests (the progress, other pages) be served.
+        await new Promise<void>((done) => setImmediate(done))
       }
     } finally {
       await runner.close()
+      this.progress = { phase: 'idle', runs: 0, of: 0 }
     }
     const inWindow = (ts: number): boolean => ts >= w.from && ts < w.to
     return {

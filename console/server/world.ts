@@ -9,7 +9,7 @@ import type { KeyQueryResult } from '../../pipeline/observability/key-query.ts'
 import type { BehaviorEvent, Decision, Suppression } from '../../operators/types.ts'
 import type { Exposure } from '../../operators/exposures.ts'
 import type { ItemEvent } from '../../operators/item-event.ts'
-import type { History } from './replay.ts'
+import type { History } from './replay-history.ts'
 
 /** The kinds published to a topic of their own. */
 export type TopicKind = 'tasks' | 'materials' | 'audiences'

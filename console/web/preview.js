@@ -117,7 +117,27 @@ export function PreviewPage({ session, draft, onPublished }) {
   const [warmupH, setWarmupH] = useState('')
   const [result, setResult] = useState(null)
   const [running, setRunning] = useState(false)
+  const [progress, setProgress] = useState(null)
   const [comment, setComment] = useState('')
+  // While a backtest runs: what the replay is doing, asked every half second.
+  useEffect(() => {
+    if (!running) return setProgress(null)
+    let live = true
+    const poll = async () => {
+      try {
+        const p = await api('GET', '/api/v1/backtest/progress')
+        if (live) setProgress(p)
+      } catch {
+        // A missed poll only delays the next figure.
+      }
+    }
+    const timer = setInterval(poll, 500)
+    poll()
+    return () => {
+      live = false
+      clearInterval(timer)
+    }
+  }, [running])
   const [notice, setNotice] = useState(null)
   const run = async () => {
     setRunning(true)
@@ -157,7 +177,7 @@ export function PreviewPage({ session, draft, onPublished }) {
   return html`<div class="preview">
     <div class="two-col"><${RenderPanel} changes=${changes} /><${AudiencePanel} changes=${changes} /></div>
     <section class="panel" aria-label="Backtest"><h3>Backtest</h3>
-      <p class="muted">Replays the recorded world (events, item events, clicks) through the current configuration and through it with these changes, in memory; nothing is published. The first backtest of a window replays the history before it twice; later ones reuse a replay prepared meanwhile.</p>
+      <p class="muted">Replays the recorded world (events, item events, clicks) through the current configuration and through it with these changes, in memory; nothing is published. The history before a window is replayed once and kept; each backtest then replays the window only (the current configuration's run of the last day is prepared when the console starts).</p>
       <${JsonField} label="Proposed changes (JSON)" value=${changes} onChange=${(v) => setChanges(v ?? {})} rows="8" hint='{"tasks": [task records], "materials": [...]}: from "Preview & backtest" in Configure, or typed here' />
       <div class="row">
         <label>From (UTC) <input type="datetime-local" value=${from} onInput=${(e) => setFrom(e.currentTarget.value)} /></label>
@@ -165,6 +185,7 @@ export function PreviewPage({ session, draft, onPublished }) {
         <label>Warm-up (hours) <input type="number" min="0" max="720" step="1" value=${warmupH} placeholder="all" onInput=${(e) => setWarmupH(e.currentTarget.value)} /></label>
         <button class="primary" disabled=${running} onClick=${run}>${running ? 'Running…' : 'Run backtest'}</button>
       </div>
+      ${running && progress && progress.phase !== 'idle' ? html`<p class="muted" role="status" aria-label="Backtest progress">Replaying ${progress.phase === 'history' ? 'the history before the window' : 'the window'}: run ${progress.runs + 1} of ${progress.of} <progress max=${progress.of} value=${progress.runs}></progress></p>` : null}
       ${notice ? html`<div class=${notice.error ? 'error' : 'ok'} role=${notice.error ? 'alert' : 'status'}>${notice.error ?? notice.ok}${notice.errors?.length ? html`<ul>${notice.errors.map((e) => html`<li><code>${e.path}</code>: ${e.message}</li>`)}</ul>` : null}</div>` : null}
       ${result ? html`<${BacktestResult} result=${result} />` : null}
       ${readOnly || !count ? null : html`<div class="actions"><${Field} label="Publish comment" value=${comment} onChange=${(v) => setComment(v ?? '')} placeholder="why this change" />

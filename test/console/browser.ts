@@ -59,8 +59,12 @@ export async function openConsole(browser: Browser, o: OpenConsoleOptions): Prom
   return { page, errors }
 }
 
-/** The sample world's start (as `npm start`), its seed, and its size for the browser tests. */
-export const WORLD = { start: Date.UTC(2026, 10, 2), seed: 42, users: 200, days: 1 } as const
+/**
+ * The sample world's start (as `npm start`), its seed, and its size for the browser tests: 200
+ * users and a day, or the newcomer's walkthrough at `npm start`'s size with the same variables
+ * (`HERMES_SAMPLE_USERS=500 HERMES_SAMPLE_DAYS=2 npx vitest run test/console/console.browser.test.ts`).
+ */
+export const WORLD = { start: Date.UTC(2026, 10, 2), seed: 42, users: Number(process.env.HERMES_SAMPLE_USERS ?? 200), days: Number(process.env.HERMES_SAMPLE_DAYS ?? 1) } as const
 
 /**
  * The sample configuration the test world runs, as `npm start` runs it by default (the tuned set

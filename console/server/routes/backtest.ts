@@ -1,9 +1,10 @@
-/** POST /backtest: the current configuration against proposed changes over recorded events. */
+/** POST /backtest: the current configuration against proposed changes over recorded events; GET /backtest/progress. */
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import type { Changes } from '../backtest.ts'
-import { CurrentCache, backtest } from '../backtest.ts'
-import { Replayer, historyOfSnapshot } from '../replay.ts'
+import { ReplayClient } from '../replay-client.ts'
+import { historyOfSnapshot } from '../replay-history.ts'
+import type { WindowConfig } from '../replay.ts'
 import { parseSettings } from '../../../operators/settings.ts'
 import type { ConsoleContext } from '../context.ts'
 import type { FieldError, Kind } from '../kinds.ts'
@@ -24,17 +25,25 @@ const body = z.object({
 })
 
 export function backtestRoutes(api: FastifyInstance, ctx: ConsoleContext): void {
-  const cache = new CurrentCache()
-  // One replayer: it keeps the replay of the history before the last window asked for.
-  const replayer = new Replayer({ config: ctx.world.config, logger: ctx.logger.child({ component: 'backtest' }, { level: 'warn' }) })
-  api.addHook('onClose', async () => replayer.close())
+  // One worker: it keeps the snapshots of the history before the windows asked for, and the
+  // current configuration's runs, across backtests.
+  const replays = new ReplayClient({ config: ctx.world.config, logger: ctx.logger })
+  api.addHook('onClose', async () => replays.close())
   const settings = parseSettings(ctx.world.config.hermes)
   const partitions = (): number => ctx.world.config.topics.defaultPartitions
+  const current = (): WindowConfig => ({ tasks: ctx.world.current('tasks'), materials: ctx.world.current('materials'), audiences: ctx.world.current('audiences') })
   // Embedded, the recorded runs are known at start: the history before the default window (the
-  // last day) is replayed in the background at once, so the first backtest finds it ready.
+  // last day) and the day with the configuration in force are replayed in the background at
+  // once, so the first backtest finds both ready and replays the day once, with its proposal.
   const history = ctx.world.history?.bind(ctx.world)
   const events = ctx.world.events()
-  if (history && events.length) replayer.prepare(history(), (events[events.length - 1] as { ts: number }).ts + 1 - DAY)
+  if (history && events.length) {
+    const to = (events[events.length - 1] as { ts: number }).ts + 1
+    replays.warm({ history: history(), current: current(), window: { from: to - DAY, to }, eventsTopic: settings.topics.events }).catch((err: unknown) => {
+      if (!/closing/.test((err as Error).message)) ctx.logger.warn({ err: (err as Error).message }, 'the background replay of the last day failed; a backtest replays it when asked')
+    })
+  }
+  api.get('/backtest/progress', async () => replays.progress)
   api.post('/backtest', async (req, reply) => {
     const b = body.safeParse(req.body ?? {})
     if (!b.success) return badRequest(reply, '{changes: {tasks?, materials?, audiences?, experiments?}, from?, to?}', b.error)
@@ -58,8 +67,8 @@ export function backtestRoutes(api: FastifyInstance, ctx: ConsoleContext): void 
     const to = b.data.to ?? last + 1
     const from = b.data.from ?? to - DAY
     if (from >= to) return reply.code(400).send({ error: 'from must be before to', errors: [{ path: 'from', message: 'must be before to' }] })
-    const current = { tasks: ctx.world.current('tasks'), materials: ctx.world.current('materials'), audiences: ctx.world.current('audiences') }
-    const history = ctx.world.history?.() ?? historyOfSnapshot(settings, partitions, { ...current, tasks: current.tasks.values(), materials: current.materials.values(), audiences: ctx.world.memberships(), users: ctx.world.profiles(), events })
-    return backtest({ replayer, history, current, changes, window: { from, to }, ...(b.data.warmupMs !== undefined ? { warmupMs: b.data.warmupMs } : {}), cache, eventsTopic: settings.topics.events, recorded: { decisions: [...ctx.world.decisions()], suppressions: [...ctx.world.suppressions()] } })
+    const config = current()
+    const history = ctx.world.history?.() ?? historyOfSnapshot(settings, partitions, { ...config, tasks: config.tasks.values(), materials: config.materials.values(), audiences: ctx.world.memberships(), users: ctx.world.profiles(), events, items: ctx.world.itemEvents() })
+    return replays.backtest({ history, current: config, changes, window: { from, to }, ...(b.data.warmupMs !== undefined ? { warmupMs: b.data.warmupMs } : {}), eventsTopic: settings.topics.events, recorded: { decisions: [...ctx.world.decisions()], suppressions: [...ctx.world.suppressions()] } })
   })
 }
