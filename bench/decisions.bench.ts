@@ -52,8 +52,24 @@ for (let h = 0; h < DAYS * 24; h++) {
   }
 }
 const genMs = performance.now() - genStart
+// CPU time as well as wall time: on a shared machine the wall clock measures the neighbours too.
+const cpu0 = process.cpuUsage()
 const stats = await drain(runner, dir)
+const cpu = process.cpuUsage(cpu0)
 const peakRssMiB = peakRss()
+const mem = process.memoryUsage()
+// What the in-memory embedded log holds at the end: every record of the run (inputs, outputs,
+// repartition and changelog-free internal topics), kept by this benchmark's in-memory log.
+let logRecords = 0
+let logValueBytes = 0
+for (const topic of log.topicNames()) {
+  for (let p = 0; p < log.partitions(topic); p++) {
+    for (let o = 0; o < log.endOffset(topic, p); o++) {
+      logRecords++
+      logValueBytes += log.read(topic, p, o)?.value?.length ?? 0
+    }
+  }
+}
 const count = (topic: string): number => [...Array(log.partitions(topic)).keys()].reduce((n, p) => n + log.endOffset(topic, p), 0)
 const decisions = count(TOPICS.decisions)
 const suppressions = count(TOPICS.suppressions)
@@ -73,9 +89,15 @@ process.stdout.write(
       generateSeconds: +(genMs / 1000).toFixed(2),
       runSeconds: +seconds.toFixed(2),
       eventsPerSecond: Math.round(events / seconds),
+      cpuSeconds: +((cpu.user + cpu.system) / 1e6).toFixed(2),
+      cpuUsPerEvent: +((cpu.user + cpu.system) / events).toFixed(1),
       recordsPerSecond: Math.round(stats.records / seconds),
       latencyUs: latencyUs(stats.latencySamplesUs),
       peakRssMiB,
+      endRssMiB: Math.round(mem.rss / 1048576),
+      endHeapUsedMiB: Math.round(mem.heapUsed / 1048576),
+      logRecords,
+      logValueMiB: +(logValueBytes / 1048576).toFixed(1),
       node: process.version,
     },
     null,
