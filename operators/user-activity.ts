@@ -34,6 +34,8 @@ const USER_BINARY_V1 = 1
 const USER_JSON = 0
 const FLAG_PUSH_ENABLED = 1
 const FLAG_HIST = 2
+/** Bytes of the bitmap of the histogram's non-zero buckets (168 bits). */
+const BITMAP_BYTES = HOURS_OF_WEEK / 8
 
 /** Whether `s` is a UserState of exactly the shape the binary layout holds. */
 function binaryShape(s: UserState): boolean {
@@ -53,8 +55,10 @@ function binaryShape(s: UserState): boolean {
  * second round"): JSON.stringify of the 168-bucket histogram (decayed doubles, 10-20 characters
  * each) was the largest state cost of a flush. Version 1, little-endian: u8 version, u8 flags
  * (push enabled, has histogram), f64 histWeek, u32 byte length + UTF-8 timezone, u32 segment
- * count and per segment u32 byte length + UTF-8, then 168 f64 buckets when it has a histogram.
- * Doubles round-trip exactly, as they do through JSON (-0 is written as 0, as JSON does); a
+ * count and per segment u32 byte length + UTF-8, then, when it has a histogram, a 21-byte bitmap
+ * of its non-zero buckets and one f64 per non-zero bucket, in bucket order (a user active at a
+ * few hours of the week stores a few doubles, not 168). Doubles round-trip exactly, as they do
+ * through JSON (-0 reads back as 0, as JSON gives it); a
  * state of any other shape is kept as JSON text (version 0), so nothing is lost.
  */
 export const userStateCodec: ValueCodec<UserState> = {
@@ -66,7 +70,9 @@ export const userStateCodec: ValueCodec<UserState> = {
       json.copy(out, 1)
       return out
     }
-    let size = 1 + 1 + 8 + 4 + Buffer.byteLength(s.timezone, 'utf8') + 4 + (s.hist ? HOURS_OF_WEEK * 8 : 0)
+    let nonZero = 0
+    if (s.hist) for (let i = 0; i < HOURS_OF_WEEK; i++) if ((s.hist[i] as number) !== 0) nonZero++
+    let size = 1 + 1 + 8 + 4 + Buffer.byteLength(s.timezone, 'utf8') + 4 + (s.hist ? BITMAP_BYTES + nonZero * 8 : 0)
     for (const seg of s.segments) size += 4 + Buffer.byteLength(seg, 'utf8')
     const buf = Buffer.allocUnsafe(size)
     let o = buf.writeUInt8(USER_BINARY_V1, 0)
@@ -80,8 +86,18 @@ export const userStateCodec: ValueCodec<UserState> = {
     str(s.timezone)
     o = buf.writeUInt32LE(s.segments.length, o)
     for (const seg of s.segments) str(seg)
-    // `+ 0` turns -0 into 0, as JSON.stringify does.
-    if (s.hist) for (let i = 0; i < HOURS_OF_WEEK; i++) o = buf.writeDoubleLE((s.hist[i] as number) + 0, o)
+    if (s.hist) {
+      // Only the buckets that are not 0 (-0 too, which JSON writes as 0), behind a bitmap of which.
+      const bitmap = o
+      buf.fill(0, bitmap, bitmap + BITMAP_BYTES)
+      o += BITMAP_BYTES
+      for (let i = 0; i < HOURS_OF_WEEK; i++) {
+        const v = s.hist[i] as number
+        if (v === 0) continue
+        buf[bitmap + (i >> 3)] = (buf[bitmap + (i >> 3)] as number) | (1 << (i & 7))
+        o = buf.writeDoubleLE(v, o)
+      }
+    }
     return buf
   },
   decode(bytes) {
@@ -106,8 +122,17 @@ export const userStateCodec: ValueCodec<UserState> = {
     for (let i = 0; i < count; i++) segments.push(str())
     let hist: number[] | null = null
     if (flags & FLAG_HIST) {
+      if (o + BITMAP_BYTES > buf.length) throw new RangeError(`user state: the histogram's bitmap at ${o} runs past the end (${buf.length} bytes)`)
+      const bitmap = o
+      o += BITMAP_BYTES
       hist = new Array<number>(HOURS_OF_WEEK)
-      for (let i = 0; i < HOURS_OF_WEEK; i++, o += 8) hist[i] = buf.readDoubleLE(o)
+      for (let i = 0; i < HOURS_OF_WEEK; i++) {
+        if (((buf[bitmap + (i >> 3)] as number) & (1 << (i & 7))) === 0) hist[i] = 0
+        else {
+          hist[i] = buf.readDoubleLE(o)
+          o += 8
+        }
+      }
     }
     if (o !== buf.length) throw new RangeError(`user state is ${buf.length} bytes, its fields end at ${o}`)
     // The field order of newUserState, so the state stringifies as before.

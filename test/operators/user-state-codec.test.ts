@@ -37,12 +37,18 @@ describe('userStateCodec', () => {
     }
   })
 
-  it('keeps a histogram binary: 1,344 bytes of buckets, not 10-20 characters a bucket', () => {
+  it('stores a histogram as a bitmap of its non-zero buckets and 8 bytes each, not 10-20 characters a bucket', () => {
     let s = newUserState()
     for (let w = 0; w < 5; w++) for (let h = 0; h < 168; h++) s = recordActivity(s, Date.UTC(2026, 0, 5) + w * WEEK + h * 3_600_000, 0.8)
-    const bytes = userStateCodec.encode(s)
-    expect(bytes.length).toBe(1 + 1 + 8 + 4 + 3 + 4 + 168 * 8)
-    expect(JSON.stringify(s).length).toBeGreaterThan(2 * bytes.length)
+    const header = 1 + 1 + 8 + 4 + 3 + 4
+    expect(userStateCodec.encode(s).length).toBe(header + 21 + 168 * 8)
+    expect(JSON.stringify(s).length).toBeGreaterThan(2 * (header + 21 + 168 * 8))
+    // Active at three hours of the week: three doubles.
+    let sparse = newUserState()
+    for (const h of [0, 9, 167]) sparse = recordActivity(sparse, Date.UTC(2026, 0, 5) + h * 3_600_000, 0.8)
+    const bytes = userStateCodec.encode(sparse)
+    expect(bytes.length).toBe(header + 21 + 3 * 8)
+    expect(userStateCodec.decode(bytes)).toEqual(viaJson(sparse))
   })
 
   it('writes -0 as 0 and keeps a state of another shape as JSON, as the JSON layout would', () => {
