@@ -138,6 +138,8 @@ export const userStateCodec: ValueCodec<UserState> = {
     // The field order of newUserState, so the state stringifies as before.
     return { timezone, pushEnabled: (flags & FLAG_PUSH_ENABLED) !== 0, segments, hist, histWeek }
   },
+  // Decoded, the histogram is 168 doubles however few are stored, plus the object and its strings.
+  heapBytes: (encoded) => 200 + HOURS_OF_WEEK * 8 + 2 * encoded,
 }
 
 /** Adds an event to the activity histogram, decaying it first to the event's week. */

@@ -107,6 +107,11 @@ export interface ValueCodec<V> {
   encode(value: V): Uint8Array
   /** Throws when the bytes are not a value this codec wrote. */
   decode(bytes: Uint8Array): V
+  /**
+   * Approximate heap bytes of a decoded value stored in `encodedBytes` bytes, for the cache's
+   * byte bound. Default: as a JSON value (three times its size).
+   */
+  heapBytes?(encodedBytes: number): number
 }
 
 /** Declaration of a broadcast store on a `process` node. */

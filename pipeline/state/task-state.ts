@@ -227,9 +227,11 @@ export class TaskState {
 
   /** Approximate heap bytes of a decoded value of store `s` stored in `length` bytes. */
   private heapBytes(s: number, length: number): number {
-    // Window values are flat arrays of doubles: 24 bytes an event in the heap, 18 on disk; codec
-    // values are mostly doubles too (8 bytes on disk, 8 in a packed array, plus the objects).
-    return this.isWindow[s] || this.codecs[s] ? 64 + Math.ceil(length * 1.4) : 32 + length * JSON_HEAP_FACTOR
+    // Window values are flat arrays of doubles: 24 bytes an event in the heap, 18 on disk. A codec
+    // may store far less than its value holds in the heap (a sparse histogram), so it says.
+    if (this.isWindow[s]) return 64 + Math.ceil(length * 1.4)
+    const heapBytes = this.codecs[s]?.heapBytes
+    return heapBytes ? heapBytes(length) : 32 + length * JSON_HEAP_FACTOR
   }
 
   /** The in-memory map of a broadcast store. */
