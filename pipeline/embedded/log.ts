@@ -25,10 +25,22 @@ interface Partition {
   positions: number[]
   fileBytes: number
   file: string | null
-  /** The last frames read back from the file: a sequential reader reads each chunk once. */
-  chunk: LogEntry[]
-  chunkFrom: number
+  /**
+   * The last chunks of frames read back from the file, newest last: a sequential reader reads
+   * each chunk once, and several readers of one partition (two topologies read the same input)
+   * each keep theirs.
+   */
+  chunks: Chunk[]
 }
+
+/** Frames read back from a partition file: the records from offset `from` on. */
+interface Chunk {
+  from: number
+  entries: LogEntry[]
+}
+
+/** Chunks kept per partition. */
+const CHUNKS_PER_PARTITION = 4
 
 /**
  * Flushed records a file-backed log keeps in memory per partition, besides those not flushed yet.
@@ -145,14 +157,16 @@ export class EmbeddedLog {
   /** Records held in memory, over all partitions (the rest are in the files). */
   entriesInMemory(): number {
     let n = 0
-    for (const parts of this.topics.values()) for (const part of parts) n += part.entries.length + part.chunk.length
+    for (const parts of this.topics.values()) for (const part of parts) for (const c of [part.entries, ...part.chunks.map((k) => k.entries)]) n += c.length
     return n
   }
 
   /** A record let go of after its flush, read back from the partition file with the frames after it. */
   private readReleased(part: Partition, offset: number): LogEntry {
-    const i = offset - part.chunkFrom
-    if (i >= 0 && i < part.chunk.length) return part.chunk[i] as LogEntry
+    for (const c of part.chunks) {
+      const i = offset - c.from
+      if (i >= 0 && i < c.entries.length) return c.entries[i] as LogEntry
+    }
     const from = part.positions[offset] as number
     let to = from
     let last = offset
@@ -173,9 +187,10 @@ export class EmbeddedLog {
     } finally {
       closeSync(fd)
     }
-    part.chunk = decodeFrames(buf, part.file as string, offset).entries
-    part.chunkFrom = offset
-    return part.chunk[0] as LogEntry
+    const entries = decodeFrames(buf, part.file as string, offset).entries
+    part.chunks.push({ from: offset, entries })
+    if (part.chunks.length > CHUNKS_PER_PARTITION) part.chunks.shift()
+    return entries[0] as LogEntry
   }
 
   /** Calls `fn` after each append; returns a function that unsubscribes. */
@@ -278,7 +293,7 @@ function encodeFrame(e: LogEntry): Buffer {
 }
 
 function newPartition(entries: LogEntry[], positions: number[], fileBytes: number, file: string | null): Partition {
-  return { entries, released: 0, flushed: entries.length, positions, fileBytes, file, chunk: [], chunkFrom: 0 }
+  return { entries, released: 0, flushed: entries.length, positions, fileBytes, file, chunks: [] }
 }
 
 /** Decodes the whole frames of `buf`, the first one being the record at offset `firstOffset`. */

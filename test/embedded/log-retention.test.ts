@@ -44,8 +44,13 @@ describe('a file-backed embedded log', () => {
     for (const o of [499, 0, 250, 3, 498, 1, 77]) expect(log.read('t', 1, o)).toEqual(expected[1]?.[o])
     expect(log.read('t', 0, 500)).toBeUndefined()
     expect(log.read('t', 0, -1)).toBeUndefined()
-    // Reading old records holds a bounded chunk, not the partition.
-    expect(log.entriesInMemory()).toBeLessThan(2 * 10 + 300)
+    // Two readers far apart in one partition (two topologies reading one input) each keep their chunk.
+    for (let o = 0; o < 250; o++) {
+      expect(log.read('t', 0, o)).toEqual(expected[0]?.[o])
+      expect(log.read('t', 0, 250 + o)).toEqual(expected[0]?.[250 + o])
+    }
+    // Reading old records holds a few bounded chunks, not the partition.
+    expect(log.entriesInMemory()).toBeLessThan(2 * 10 + 2 * 4 * 300)
 
     // Appends after the release keep their offsets; reopened, the log has every record back.
     append(reference, 1000)
