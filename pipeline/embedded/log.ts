@@ -21,6 +21,8 @@ interface Partition {
   released: number
   /** Offsets [flushed, end) are not on disk yet. */
   flushed: number
+  /** Records from this offset on stay in memory after a flush: a reader has not read them yet. */
+  retainFrom: number
   /** Byte position in the file of each flushed frame, by offset, and the file's length after them. */
   positions: number[]
   fileBytes: number
@@ -154,6 +156,16 @@ export class EmbeddedLog {
     return part ? part.released + part.entries.length : 0
   }
 
+  /**
+   * Keeps the records of a partition from `offset` on in memory after flushes (a reader's
+   * position: what it has still to read is not read back from the file); `Infinity` lifts it.
+   * Only file-backed logs release records at all.
+   */
+  retainFrom(topic: string, partition: number, offset: number): void {
+    const part = this.partitionsOf(topic)[partition]
+    if (part) part.retainFrom = offset
+  }
+
   /** Records held in memory, over all partitions (the rest are in the files). */
   entriesInMemory(): number {
     let n = 0
@@ -224,8 +236,8 @@ export class EmbeddedLog {
           closeSync(fd)
         }
         part.flushed = end
-        // On disk now: all but the last `memoryTail` may go.
-        const keepFrom = Math.max(part.released, end - this.memoryTail)
+        // On disk now: all but the last `memoryTail`, and what a reader has still to read, may go.
+        const keepFrom = Math.max(part.released, Math.min(end - this.memoryTail, part.retainFrom))
         if (keepFrom > part.released) {
           part.entries = part.entries.slice(keepFrom - part.released)
           part.released = keepFrom
@@ -293,7 +305,7 @@ function encodeFrame(e: LogEntry): Buffer {
 }
 
 function newPartition(entries: LogEntry[], positions: number[], fileBytes: number, file: string | null): Partition {
-  return { entries, released: 0, flushed: entries.length, positions, fileBytes, file, chunks: [] }
+  return { entries, released: 0, flushed: entries.length, retainFrom: Number.POSITIVE_INFINITY, positions, fileBytes, file, chunks: [] }
 }
 
 /** Decodes the whole frames of `buf`, the first one being the record at offset `firstOffset`. */

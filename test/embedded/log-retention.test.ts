@@ -67,6 +67,21 @@ describe('a file-backed embedded log', () => {
     expect(all(EmbeddedLog.open(dir))).toEqual(all(reference))
   })
 
+  it('keeps in memory what a reader has still to read (retainFrom), and lets it go once read', () => {
+    const log = EmbeddedLog.open(tempDir(), { memoryTail: 10 })
+    log.createTopic('t', 2)
+    for (let i = 0; i < 200; i++) append(log, i)
+    log.retainFrom('t', 0, 30)
+    log.retainFrom('t', 1, Number.POSITIVE_INFINITY)
+    log.flush()
+    // Partition 0: from offset 30 on (70 records); partition 1: its tail of 10.
+    expect(log.entriesInMemory()).toBe(70 + 10)
+    log.retainFrom('t', 0, 95)
+    append(log, 200)
+    log.flush()
+    expect(log.entriesInMemory()).toBe(10 + 10)
+  })
+
   it('keeps every record of an in-memory log (it has nowhere else to read them from)', () => {
     const log = EmbeddedLog.inMemory()
     log.createTopic('t', 2)
