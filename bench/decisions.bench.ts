@@ -4,9 +4,12 @@
  * RocksDB state). Prints behavior events/s, records/s, sampled per-record latency and peak RSS.
  * Figures only: nothing here asserts a speed.
  *
- *   npx tsx bench/decisions.bench.ts [--users N] [--days N] [--backend rocksdb|memory]
+ *   npx tsx bench/decisions.bench.ts [--users N] [--days N] [--backend rocksdb|memory] [--log memory|file]
+ *
+ * `--log file` runs on a file-backed embedded log, as `hermes run` and `npm start` do; the default
+ * in-memory log keeps every record of the run in the heap (it has no file to read them back from).
  */
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -16,13 +19,14 @@ import { partitionFor } from '../pipeline/runtime/partitioner.ts'
 import materialStats from '../topologies/material-stats.ts'
 import pushDecisions, { TOPICS } from '../topologies/push-decisions.ts'
 import { buildWorld, configRecords, eventsForHour } from '../scripts/hermes-workload.ts'
-import { drain, latencyUs, openRunner, trackPeakRss } from './harness.ts'
+import { latencyUs, openRunner, trackPeakRss } from './harness.ts'
 
 const { values: args } = parseArgs({
   options: {
     users: { type: 'string', default: '20000' },
     days: { type: 'string', default: '2' },
     backend: { type: 'string', default: 'rocksdb' },
+    log: { type: 'string', default: 'memory' },
   },
 })
 const USERS = Number(args.users)
@@ -33,7 +37,7 @@ const start = Date.UTC(2026, 10, 2)
 const world = buildWorld({ users: USERS, seed: 7 })
 const dir = mkdtempSync(join(tmpdir(), 'hermes-decisions-bench-'))
 const config = validateConfig({ runtime: { stateDir: dir, stateBackend: args.backend }, observability: { http: { enabled: false } } })
-const log = EmbeddedLog.inMemory()
+const log = args.log === 'file' ? EmbeddedLog.open(join(dir, 'log')) : EmbeddedLog.inMemory()
 const env = { settings: {} }
 const topologies = [pushDecisions(env), materialStats(env)]
 const peakRss = trackPeakRss()
@@ -52,8 +56,26 @@ for (let h = 0; h < DAYS * 24; h++) {
   }
 }
 const genMs = performance.now() - genStart
-const stats = await drain(runner, dir)
+// CPU time as well as wall time: on a shared machine the wall clock measures the neighbours too.
+const cpu0 = process.cpuUsage()
+const stats = await runner.run()
+await runner.close()
+const cpu = process.cpuUsage(cpu0)
 const peakRssMiB = peakRss()
+const mem = process.memoryUsage()
+// What the in-memory embedded log holds at the end: every record of the run (inputs, outputs,
+// repartition and changelog-free internal topics), kept by this benchmark's in-memory log.
+let logRecords = 0
+let logValueBytes = 0
+for (const topic of log.topicNames()) {
+  for (let p = 0; p < log.partitions(topic); p++) {
+    for (let o = 0; o < log.endOffset(topic, p); o++) {
+      logRecords++
+      logValueBytes += log.read(topic, p, o)?.value?.length ?? 0
+    }
+  }
+}
+rmSync(dir, { recursive: true, force: true })
 const count = (topic: string): number => [...Array(log.partitions(topic)).keys()].reduce((n, p) => n + log.endOffset(topic, p), 0)
 const decisions = count(TOPICS.decisions)
 const suppressions = count(TOPICS.suppressions)
@@ -63,6 +85,7 @@ process.stdout.write(
     {
       benchmark: 'decision flow: push-decisions + material-stats, embedded',
       backend: args.backend,
+      log: args.log,
       users: USERS,
       days: DAYS,
       behaviorEvents: events,
@@ -73,9 +96,15 @@ process.stdout.write(
       generateSeconds: +(genMs / 1000).toFixed(2),
       runSeconds: +seconds.toFixed(2),
       eventsPerSecond: Math.round(events / seconds),
+      cpuSeconds: +((cpu.user + cpu.system) / 1e6).toFixed(2),
+      cpuUsPerEvent: +((cpu.user + cpu.system) / events).toFixed(1),
       recordsPerSecond: Math.round(stats.records / seconds),
       latencyUs: latencyUs(stats.latencySamplesUs),
       peakRssMiB,
+      endRssMiB: Math.round(mem.rss / 1048576),
+      endHeapUsedMiB: Math.round(mem.heapUsed / 1048576),
+      logRecords,
+      logValueMiB: +(logValueBytes / 1048576).toFixed(1),
       node: process.version,
     },
     null,

@@ -38,7 +38,7 @@ import type { Settings } from './settings.ts'
 import type { BehaviorEvent, Candidate, ItemRelation, Suppression, UserContext } from './types.ts'
 import { candidateEvent, forwardSuppression, isBookkeepingKey, taskKey } from './types.ts'
 import type { UserState } from './user-activity.ts'
-import { newUserState, personalizedSendTime, recordActivity, rollingCountsOf } from './user-activity.ts'
+import { newUserState, personalizedSendTime, recordActivity, rollingCountsOf, userStateCodec } from './user-activity.ts'
 
 // The user's state and activity live in user-activity.ts; exported here too, where they were.
 export type { UserState } from './user-activity.ts'
@@ -70,7 +70,7 @@ export interface TaskCenterOptions {
 /** The keyed stores the Task Center needs, as a topology declares them on its node. */
 export function taskCenterStores(settings: Settings): { [name: string]: StoreSpec } {
   return {
-    user: valueStore(),
+    user: valueStore({ codec: userStateCodec }),
     events: windowStore({ retentionMs: WEEK }),
     pending: mapStore(),
     plans: mapStore(),

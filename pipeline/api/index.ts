@@ -5,7 +5,7 @@
 export { Record } from './record.ts'
 export type { Headers, RecordInit } from './record.ts'
 export type { Processor, ProcessorContext, ProcessorFactory, Timer, TimerService, Logger } from './processor.ts'
-export type { ValueStore, MapStore, WindowStore, WindowEvent, BroadcastStore, StoreSpec, BroadcastStoreSpec, StoreKind } from './stores.ts'
+export type { ValueStore, MapStore, WindowStore, WindowEvent, BroadcastStore, StoreSpec, BroadcastStoreSpec, StoreKind, ValueCodec } from './stores.ts'
 export { valueStore, mapStore, windowStore, broadcastStore } from './stores.ts'
 export type { Serde } from './serde.ts'
 export { jsonSerde, jsonObjectSerde, stringSerde } from './serde.ts'

@@ -5,6 +5,7 @@
  * Reads and writes are synchronous: before a record reaches an operator the runtime has loaded
  * that key's state into memory (batched multi-get), so no call here touches the disk.
  */
+import { HermesError } from './errors.ts'
 
 /** One value per key. */
 export interface ValueStore<V> {
@@ -89,6 +90,28 @@ export interface StoreSpec {
   readonly retentionMs?: number
   /** `false` keeps the store local only: no changelog topic. Default `true`. */
   readonly changelog?: boolean
+  /**
+   * Value stores without `ttlMs`: a binary encoding of the values, used instead of JSON on disk
+   * and in the changelog (values stay plain data in memory). Values written as JSON before a
+   * codec was declared are still read, and rewritten with the codec when next changed.
+   */
+  readonly codec?: ValueCodec<never>
+}
+
+/**
+ * A binary encoding of a value store's values. `decode(encode(v))` must give back a value that
+ * `JSON.stringify`s as `v` does: the codec changes how state is stored, never what it holds.
+ * Give the payload its own version byte, so a later layout can still read this one.
+ */
+export interface ValueCodec<V> {
+  encode(value: V): Uint8Array
+  /** Throws when the bytes are not a value this codec wrote. */
+  decode(bytes: Uint8Array): V
+  /**
+   * Approximate heap bytes of a decoded value stored in `encodedBytes` bytes, for the cache's
+   * byte bound. Default: as a JSON value (three times its size).
+   */
+  heapBytes?(encodedBytes: number): number
 }
 
 /** Declaration of a broadcast store on a `process` node. */
@@ -96,9 +119,10 @@ export interface BroadcastStoreSpec {
   readonly kind: 'broadcast'
 }
 
-/** Declares a value store. */
-export function valueStore(options: { ttlMs?: number; changelog?: boolean } = {}): StoreSpec {
-  return { kind: 'value', ...options }
+/** Declares a value store. A `codec` needs no `ttlMs` (the TTL wrapper is JSON). */
+export function valueStore<V = unknown>(options: { ttlMs?: number; changelog?: boolean; codec?: ValueCodec<V> } = {}): StoreSpec {
+  if (options.codec !== undefined && options.ttlMs !== undefined) throw new HermesError('STATE_ERROR', 'valueStore: a codec cannot be combined with ttlMs (the TTL wrapper is stored as JSON); drop one of them')
+  return { kind: 'value', ...options } as StoreSpec
 }
 
 /** Declares a map store. */

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, truncateSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, truncateSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { HermesError } from '../api/errors.ts'
 import type { Headers } from '../api/record.ts'
@@ -15,11 +15,44 @@ export interface LogEntry {
 }
 
 interface Partition {
+  /** Entries from offset `released` on; older ones are only in the file (file-backed logs). */
   entries: LogEntry[]
-  /** Entries [flushed, entries.length) are not on disk yet. */
+  /** Offset of `entries[0]`: the entries before it were flushed and let go of. */
+  released: number
+  /** Offsets [flushed, end) are not on disk yet. */
   flushed: number
+  /** Records from this offset on stay in memory after a flush: a reader has not read them yet. */
+  retainFrom: number
+  /** Byte position in the file of each flushed frame, by offset, and the file's length after them. */
+  positions: number[]
+  fileBytes: number
   file: string | null
+  /**
+   * The last chunks of frames read back from the file, newest last: a sequential reader reads
+   * each chunk once, and several readers of one partition (two topologies read the same input)
+   * each keep theirs.
+   */
+  chunks: Chunk[]
 }
+
+/** Frames read back from a partition file: the records from offset `from` on. */
+interface Chunk {
+  from: number
+  entries: LogEntry[]
+}
+
+/** Chunks kept per partition. */
+const CHUNKS_PER_PARTITION = 4
+
+/**
+ * Flushed records a file-backed log keeps in memory per partition, besides those not flushed yet.
+ * Readers work near the end of a partition (a run's cursors, lagging by at most what a commit
+ * interval produces); older records are read back from the file, a chunk at a time. Before this
+ * bound, every record of a run stayed in memory (docs/performance.md, "The embedded log").
+ */
+export const DEFAULT_MEMORY_TAIL = 8192
+/** Bytes read from a partition file at once when a reader asks for a released record. */
+const READ_CHUNK_BYTES = 256 * 1024
 
 interface FrameHeader {
   s: number
@@ -33,7 +66,9 @@ interface FrameHeader {
  * An in-process topic log: topics with partitions, records with offsets, kept in memory and, when
  * given a directory, appended to one file per partition at {@link EmbeddedLog.flush}. It stands in
  * for Kafka in embedded mode and in tests; a log reopened on the same directory has every flushed
- * record back.
+ * record back. A file-backed log lets go of flushed records past the last `memoryTail` of each
+ * partition (reading them back from the file when asked), so a long run does not grow the heap
+ * by every record it ever produced; an in-memory log keeps everything (it has nowhere else).
  *
  * Frame format: `u32 frameLength | u32 headerLength | header JSON | value bytes`.
  */
@@ -42,17 +77,24 @@ export class EmbeddedLog {
   private readonly listeners: Array<(topic: string, partition: number) => void> = []
   private nextSeq = 0
 
-  private constructor(private readonly dir: string | null) {}
+  private constructor(
+    private readonly dir: string | null,
+    private readonly memoryTail: number = DEFAULT_MEMORY_TAIL,
+  ) {}
 
   /** An in-memory log (tests, the test driver). */
   static inMemory(): EmbeddedLog {
     return new EmbeddedLog(null)
   }
 
-  /** Opens (or creates) a file-backed log under `dir`. */
-  static open(dir: string): EmbeddedLog {
+  /**
+   * Opens (or creates) a file-backed log under `dir`. It holds in memory the records not flushed
+   * yet and the last `memoryTail` flushed ones of each partition; older ones are read back from
+   * the files when asked for.
+   */
+  static open(dir: string, options: { memoryTail?: number } = {}): EmbeddedLog {
     mkdirSync(join(dir, 'topics'), { recursive: true })
-    const log = new EmbeddedLog(dir)
+    const log = new EmbeddedLog(dir, options.memoryTail ?? DEFAULT_MEMORY_TAIL)
     const meta = join(dir, 'topics.json')
     if (existsSync(meta)) {
       const topics = JSON.parse(readFileSync(meta, 'utf8')) as { [topic: string]: number }
@@ -72,7 +114,7 @@ export class EmbeddedLog {
       return
     }
     const parts: Partition[] = []
-    for (let p = 0; p < partitions; p++) parts.push({ entries: [], flushed: 0, file: this.dir ? this.partitionFile(topic, p) : null })
+    for (let p = 0; p < partitions; p++) parts.push(newPartition([], [], 0, this.dir ? this.partitionFile(topic, p) : null))
     this.topics.set(topic, parts)
     this.saveMeta()
   }
@@ -93,7 +135,7 @@ export class EmbeddedLog {
   append(topic: string, partition: number, key: string | null, value: Buffer | null, timestamp: number, headers?: Headers): number {
     const part = this.partitionsOf(topic)[partition]
     if (!part) throw new HermesError('USAGE', `topic ${topic} has no partition ${partition}`)
-    const offset = part.entries.length
+    const offset = part.released + part.entries.length
     part.entries.push({ offset, seq: this.nextSeq++, timestamp, key, value, headers: headers && Object.keys(headers).length ? headers : undefined })
     for (const l of this.listeners) l(topic, partition)
     return offset
@@ -101,12 +143,66 @@ export class EmbeddedLog {
 
   /** The entry at `offset`, or undefined past the end. */
   read(topic: string, partition: number, offset: number): LogEntry | undefined {
-    return this.partitionsOf(topic)[partition]?.entries[offset]
+    const part = this.partitionsOf(topic)[partition]
+    if (!part) return undefined
+    if (offset >= part.released) return part.entries[offset - part.released]
+    if (offset < 0) return undefined
+    return this.readReleased(part, offset)
   }
 
   /** Offset one past the last record. */
   endOffset(topic: string, partition: number): number {
-    return this.partitionsOf(topic)[partition]?.entries.length ?? 0
+    const part = this.partitionsOf(topic)[partition]
+    return part ? part.released + part.entries.length : 0
+  }
+
+  /**
+   * Keeps the records of a partition from `offset` on in memory after flushes (a reader's
+   * position: what it has still to read is not read back from the file); `Infinity` lifts it.
+   * Only file-backed logs release records at all.
+   */
+  retainFrom(topic: string, partition: number, offset: number): void {
+    const part = this.partitionsOf(topic)[partition]
+    if (part) part.retainFrom = offset
+  }
+
+  /** Records held in memory, over all partitions (the rest are in the files). */
+  entriesInMemory(): number {
+    let n = 0
+    for (const parts of this.topics.values()) for (const part of parts) for (const c of [part.entries, ...part.chunks.map((k) => k.entries)]) n += c.length
+    return n
+  }
+
+  /** A record let go of after its flush, read back from the partition file with the frames after it. */
+  private readReleased(part: Partition, offset: number): LogEntry {
+    for (const c of part.chunks) {
+      const i = offset - c.from
+      if (i >= 0 && i < c.entries.length) return c.entries[i] as LogEntry
+    }
+    const from = part.positions[offset] as number
+    let to = from
+    let last = offset
+    // Whole frames only, at least one, up to about READ_CHUNK_BYTES.
+    while (last < part.flushed && ((part.positions[last + 1] ?? part.fileBytes) - from <= READ_CHUNK_BYTES || last === offset)) {
+      to = part.positions[last + 1] ?? part.fileBytes
+      last++
+    }
+    const buf = Buffer.allocUnsafe(to - from)
+    const fd = openSync(part.file as string, 'r')
+    try {
+      let got = 0
+      while (got < buf.length) {
+        const n = readSync(fd, buf, got, buf.length - got, from + got)
+        if (n === 0) throw new HermesError('IO_ERROR', `embedded log ${part.file} ends at byte ${from + got}, before the record at offset ${offset} (its frames end at ${to}): the file was changed outside Hermes`)
+        got += n
+      }
+    } finally {
+      closeSync(fd)
+    }
+    const entries = decodeFrames(buf, part.file as string, offset).entries
+    part.chunks.push({ from: offset, entries })
+    if (part.chunks.length > CHUNKS_PER_PARTITION) part.chunks.shift()
+    return entries[0] as LogEntry
   }
 
   /** Calls `fn` after each append; returns a function that unsubscribes. */
@@ -123,9 +219,15 @@ export class EmbeddedLog {
     if (!this.dir) return
     for (const parts of this.topics.values()) {
       for (const part of parts) {
-        if (part.flushed === part.entries.length || !part.file) continue
+        const end = part.released + part.entries.length
+        if (part.flushed === end || !part.file) continue
         const chunks: Buffer[] = []
-        for (let i = part.flushed; i < part.entries.length; i++) chunks.push(encodeFrame(part.entries[i] as LogEntry))
+        for (let o = part.flushed; o < end; o++) {
+          const frame = encodeFrame(part.entries[o - part.released] as LogEntry)
+          part.positions.push(part.fileBytes)
+          part.fileBytes += frame.length
+          chunks.push(frame)
+        }
         const fd = openSync(part.file, 'a')
         try {
           writeSync(fd, Buffer.concat(chunks))
@@ -133,7 +235,13 @@ export class EmbeddedLog {
         } finally {
           closeSync(fd)
         }
-        part.flushed = part.entries.length
+        part.flushed = end
+        // On disk now: all but the last `memoryTail`, and what a reader has still to read, may go.
+        const keepFrom = Math.max(part.released, Math.min(end - this.memoryTail, part.retainFrom))
+        if (keepFrom > part.released) {
+          part.entries = part.entries.slice(keepFrom - part.released)
+          part.released = keepFrom
+        }
       }
     }
   }
@@ -153,15 +261,22 @@ export class EmbeddedLog {
     for (let p = 0; p < partitions; p++) {
       const file = this.partitionFile(topic, p)
       let entries: LogEntry[] = []
+      let positions: number[] = []
+      let bytes = 0
       if (existsSync(file)) {
         const buf = readFileSync(file)
-        const decoded = decodeFrames(buf, file)
+        const decoded = decodeFrames(buf, file, 0)
         entries = decoded.entries
+        positions = decoded.positions
+        bytes = decoded.validBytes
         // A torn frame at the tail (crash mid-write) is cut off so later appends stay readable.
         if (decoded.validBytes < buf.length) truncateSync(file, decoded.validBytes)
       }
       for (const e of entries) if (e.seq >= this.nextSeq) this.nextSeq = e.seq + 1
-      parts.push({ entries, flushed: entries.length, file })
+      const part = newPartition(entries.length > this.memoryTail ? entries.slice(entries.length - this.memoryTail) : entries, positions, bytes, file)
+      part.released = entries.length - part.entries.length
+      part.flushed = entries.length
+      parts.push(part)
     }
     this.topics.set(topic, parts)
   }
@@ -189,8 +304,14 @@ function encodeFrame(e: LogEntry): Buffer {
   return frame
 }
 
-function decodeFrames(buf: Buffer, file: string): { entries: LogEntry[]; validBytes: number } {
+function newPartition(entries: LogEntry[], positions: number[], fileBytes: number, file: string | null): Partition {
+  return { entries, released: 0, flushed: entries.length, retainFrom: Number.POSITIVE_INFINITY, positions, fileBytes, file, chunks: [] }
+}
+
+/** Decodes the whole frames of `buf`, the first one being the record at offset `firstOffset`. */
+function decodeFrames(buf: Buffer, file: string, firstOffset: number): { entries: LogEntry[]; positions: number[]; validBytes: number } {
   const entries: LogEntry[] = []
+  const positions: number[] = []
   let pos = 0
   while (pos + 8 <= buf.length) {
     const len = buf.readUInt32BE(pos)
@@ -203,8 +324,9 @@ function decodeFrames(buf: Buffer, file: string): { entries: LogEntry[]; validBy
       throw new HermesError('IO_ERROR', `embedded log ${file} is corrupt at byte ${pos}: ${(err as Error).message}`, { cause: err })
     }
     const value = header.n ? null : Buffer.from(buf.subarray(pos + 8 + hlen, pos + 4 + len))
-    entries.push({ offset: entries.length, seq: header.s, timestamp: header.t, key: header.k, value, headers: header.h })
+    entries.push({ offset: firstOffset + entries.length, seq: header.s, timestamp: header.t, key: header.k, value, headers: header.h })
+    positions.push(pos)
     pos += 4 + len
   }
-  return { entries, validBytes: pos }
+  return { entries, positions, validBytes: pos }
 }

@@ -302,6 +302,7 @@ export class EmbeddedRunner {
    */
   async commit(): Promise<void> {
     const t0 = performance.now()
+    this.retainUnread()
     this.opts.log.flush()
     for (const app of this.apps) await app.commit()
     this.sinceCommit = 0
@@ -378,6 +379,21 @@ export class EmbeddedRunner {
       this.reportedStats.set(k, r)
     }
     return r
+  }
+
+  /**
+   * Tells the log where this runner's readers stand, so a flush keeps what they have still to
+   * read in memory (inputs loaded ahead of the run, a lagging topology) instead of letting it go
+   * and reading it back from the file.
+   */
+  private retainUnread(): void {
+    const lowest = new Map<string, { topic: string; partition: number; position: number }>()
+    for (const c of this.cursors) {
+      const at = lowest.get(c.tp)
+      if (!at) lowest.set(c.tp, { topic: c.topic, partition: c.partition, position: c.position })
+      else at.position = Math.min(at.position, c.position)
+    }
+    for (const { topic, partition, position } of lowest.values()) this.opts.log.retainFrom(topic, partition, position)
   }
 
   /** Collector: appends an output record to the log, partitioned by key as Kafka would. */

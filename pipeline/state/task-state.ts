@@ -1,6 +1,7 @@
 import { HermesError } from '../api/errors.ts'
-import type { StoreSpec } from '../api/stores.ts'
+import type { StoreSpec, ValueCodec } from '../api/stores.ts'
 import type { KeyValueBackend } from './backend.ts'
+import { decodeCodecValue, encodeCodecValue } from './value-codec.ts'
 import { WindowEvents } from './window-events.ts'
 
 const SEP = '\u0000'
@@ -44,7 +45,8 @@ export interface StateStats {
  * broadcast stores held fully in memory, and task metadata (offsets, watermark). Nothing reaches
  * the backend until {@link TaskState.flush}, which writes everything dirty in one atomic batch.
  *
- * Values are JSON on disk, except window stores, which are binary ({@link WindowEvents}). They are
+ * Values are JSON on disk, except window stores, which are binary ({@link WindowEvents}), and
+ * value stores that declare a codec (value-codec.ts). They are
  * treated as immutable: to change one, `set` it again (window values are changed in place and set
  * again). The cache is bounded twice: in rows (`maxCacheEntries`) and in approximate heap bytes
  * (`maxCacheBytes`); keys read again move to the young end, so the least recently used clean rows
@@ -57,6 +59,8 @@ export class TaskState {
   private readonly storeNames: string[]
   /** Per store index: whether it is a window store (binary values). */
   private readonly isWindow: boolean[]
+  /** Per store index: the value store's binary codec, if it declares one (else JSON). */
+  private readonly codecs: Array<ValueCodec<unknown> | undefined>
   /** Approximate heap bytes of the cached rows. */
   private cacheBytes = 0
   private readonly storeIndex = new Map<string, number>()
@@ -80,6 +84,12 @@ export class TaskState {
   ) {
     this.storeNames = [...keyedStores.keys()]
     this.isWindow = [...keyedStores.values()].map((spec) => spec.kind === 'window')
+    this.codecs = [...keyedStores.entries()].map(([name, spec]) => {
+      if (spec.codec === undefined) return undefined
+      // The TTL wrapper ({v, t}) and map fields are JSON: a codec only knows the store's values.
+      if (spec.kind !== 'value' || spec.ttlMs !== undefined) throw new HermesError('STATE_ERROR', `store ${name}: a codec is only for value stores without ttlMs; drop the codec or the ttlMs`)
+      return spec.codec as ValueCodec<unknown>
+    })
     if (this.storeNames.length > 30) throw new HermesError('STATE_ERROR', 'a sub-topology may declare at most 30 keyed stores')
     this.storeNames.forEach((name, i) => this.storeIndex.set(name, i))
     for (const name of broadcastStores) {
@@ -203,18 +213,25 @@ export class TaskState {
 
   /** Decodes a stored value of store `s`. */
   private decode(s: number, buf: Buffer): unknown {
-    return this.isWindow[s] ? WindowEvents.decode(buf) : JSON.parse(buf.toString('utf8'))
+    if (this.isWindow[s]) return WindowEvents.decode(buf)
+    const codec = this.codecs[s]
+    return codec ? decodeCodecValue(codec, buf, this.storeNames[s] as string) : JSON.parse(buf.toString('utf8'))
   }
 
   /** Encodes a value of store `s` for the backend. */
   private encode(s: number, v: unknown): Buffer {
-    return this.isWindow[s] ? (v as WindowEvents).encode() : Buffer.from(JSON.stringify(v), 'utf8')
+    if (this.isWindow[s]) return (v as WindowEvents).encode()
+    const codec = this.codecs[s]
+    return codec ? encodeCodecValue(codec, v) : Buffer.from(JSON.stringify(v), 'utf8')
   }
 
   /** Approximate heap bytes of a decoded value of store `s` stored in `length` bytes. */
   private heapBytes(s: number, length: number): number {
-    // Window values are flat arrays of doubles: 24 bytes an event in the heap, 18 on disk.
-    return this.isWindow[s] ? 64 + Math.ceil(length * 1.4) : 32 + length * JSON_HEAP_FACTOR
+    // Window values are flat arrays of doubles: 24 bytes an event in the heap, 18 on disk. A codec
+    // may store far less than its value holds in the heap (a sparse histogram), so it says.
+    if (this.isWindow[s]) return 64 + Math.ceil(length * 1.4)
+    const heapBytes = this.codecs[s]?.heapBytes
+    return heapBytes ? heapBytes(length) : 32 + length * JSON_HEAP_FACTOR
   }
 
   /** The in-memory map of a broadcast store. */
