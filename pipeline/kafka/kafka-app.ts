@@ -278,6 +278,12 @@ export class KafkaApp {
         const range = ends.get(s.topic)?.get(task.partition) ?? { low: 0, high: 0 }
         const start = Math.max(committed.get(tp) ?? range.low, task.positions.get(tp) ?? 0, range.low)
         starts[tp] = { start, committed: committed.get(tp), local: task.positions.get(tp) }
+        // The task's position is where it starts: a local state older than the group's commit
+        // (another instance processed since, or this one crashed before writing its last commit
+        // locally) must not stay the task's position, or the next commit (before a record of
+        // this partition arrives, e.g. when the input is quiet) would move the group's offset back
+        // to it, and the next owner would process again what the changelogs already hold.
+        task.positions.set(tp, start)
         this.committedOffsets.set(tp, start)
         const list = this.owners.get(tp) ?? []
         list.push({ task, source: s, id: this.ownerOf(task) })
