@@ -23,16 +23,16 @@ describe('an instance back on partitions another one processed meanwhile', () =>
     const id = runId()
     const t = testTopics(id)
     const app = `positions-${id}`
-    const lines = testEvents({ events: 1200, users: 24, late: 0, spacingMs: 1500 })
+    const lines = testEvents({ events: 240, users: 16, late: 0, spacingMs: 1500 })
     const config = testConfig({ runtime: { commitIntervalMs: 200, guarantee } })
     const run = async (dir: string) => runKafka({ topologies: [testTopology(app, t)], config, logger: silent, state: { kind: 'rocksdb', dir }, stopWhenIdleMs: 500, timings: FAST })
 
     // A processes the first part and stops cleanly: its local state keeps its positions.
-    await produceLines(t.input, lines.slice(0, 600), { partitions: 4, keyField: 'userId' })
+    await produceLines(t.input, lines.slice(0, 120), { partitions: 4, keyField: 'userId' })
     await run(join(root, `a-${guarantee}`))
     const afterA = await committedOffsets(app, t.input)
     // B (another state directory) processes the rest.
-    await produceLines(t.input, lines.slice(600), { partitions: 4, keyField: 'userId' })
+    await produceLines(t.input, lines.slice(120), { partitions: 4, keyField: 'userId' })
     await run(join(root, `b-${guarantee}`))
     const ends = await endOffsets(t.input)
     expect(await committedOffsets(app, t.input)).toEqual(ends)
