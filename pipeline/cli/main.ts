@@ -20,6 +20,9 @@ import { runEmbedded } from './run.ts'
 import { addReportCommands } from './report.ts'
 import { addSchemaCommands } from './schemas.ts'
 
+/** How long a `hermes run` on Kafka stopped by a signal may take to exit once the run has returned. */
+const STOPPED_EXIT_GRACE_MS = 2000
+
 const collect = (value: string, previous: string[]): string[] => [...previous, value]
 
 interface ConfigFlags {
@@ -110,6 +113,11 @@ export function buildCli(): Command {
       process.once('SIGTERM', () => controller.abort())
       const stats = await runKafka({ topologies, config, logger, signal: controller.signal })
       process.stdout.write(`hermes run (kafka): ${JSON.stringify(stats)}\n`)
+      // A stop during start-up returns at once, but the start attempt it leaves behind (kafkajs
+      // connections waiting on a broker that does not answer, retried for up to
+      // kafka.maxOutageMs) keeps the process alive until it settles: a stopped run exits anyway
+      // after a short grace (unref'd: a process with nothing left exits sooner on its own).
+      if (controller.signal.aborted) setTimeout(() => process.exit(process.exitCode ?? 0), STOPPED_EXIT_GRACE_MS).unref()
       return
     }
     const inputs = flags.input.map((s) => parseTopicFile('--input', s))

@@ -3,6 +3,7 @@ import { HermesError } from '../api/errors.ts'
 import type { Logger } from '../api/processor.ts'
 import type { HermesConfig } from '../config/schema.ts'
 import { describeKafkaError, offsetsByTopic } from './client.ts'
+import { isUnstableOffsetCommit, requiringStableOffsets } from './stable-offsets.ts'
 
 /** A topic Hermes needs, with the partition count to create it with when it does not exist. */
 export interface TopicSpec {
@@ -304,11 +305,24 @@ export class KafkaAdmin {
     return new Map(rows.map((r) => [r.partition, { low: Number(r.low), high: Number(r.high) }]))
   }
 
-  /** Committed offsets of a group per `topic:partition` (absent when none). */
+  /**
+   * Committed offsets of a group per `topic:partition` (absent when none), stable: while a
+   * transaction's offset commit is still pending at the group coordinator (it applies them after
+   * the transaction's marker, asynchronously), the broker is asked again rather than answering
+   * the offsets from before that transaction, which a task restored with that transaction's
+   * state would process twice (see pipeline/kafka/stable-offsets.ts).
+   */
   async committed(groupId: string, topics: readonly string[]): Promise<Map<string, number>> {
     const out = new Map<string, number>()
     if (topics.length === 0) return out
-    const rows = await retrying(`committed offsets of group ${groupId}`, () => this.admin.fetchOffsets({ groupId, topics: [...topics] }))
+    let unstable = 0
+    const rows = await retrying(`committed offsets of group ${groupId}`, () =>
+      requiringStableOffsets(() => this.admin.fetchOffsets({ groupId, topics: [...topics] })).catch((err: unknown) => {
+        if (isUnstableOffsetCommit(err)) unstable++
+        throw err
+      }),
+    )
+    if (unstable) this.logger.info({ group: groupId, topics, unstable }, 'committed offsets were not stable yet (a transaction\'s offset commit was completing): read again')
     for (const t of rows) for (const p of t.partitions) if (Number(p.offset) >= 0) out.set(`${t.topic}:${p.partition}`, Number(p.offset))
     return out
   }

@@ -5,8 +5,9 @@ import type { PlanSource } from '../runtime/plan.ts'
 import type { RawRecord, Task } from '../runtime/task.ts'
 import type { KafkaAdmin } from './admin.ts'
 import { CompactedLog } from './compacted-log.ts'
+import { CrashRestarts } from './consumer-crash.ts'
 import type { ConsumerTimings } from './client.ts'
-import { describeKafkaError, subscribeWhenKnown } from './client.ts'
+import { subscribeWhenKnown } from './client.ts'
 import type { Preparer } from './source.ts'
 import { CONSUMER_RETRY } from './source.ts'
 import { prepareValues, toRaw, valuesOf } from './source.ts'
@@ -46,13 +47,17 @@ export class BroadcastReader {
     this.groupId = `${app}-broadcast-${randomUUID()}`
     this.consumer = kafka.consumer({ groupId: this.groupId, ...timings, retry: CONSUMER_RETRY })
     this.consumer.on(this.consumer.events.END_BATCH_PROCESS, (e) => this.advance(`${e.payload.topic}:${e.payload.partition}`, Number(e.payload.lastOffset) + 1))
+    // The input consumer's crash policy (pipeline/kafka/consumer-crash.ts): a crash kafkajs gives
+    // up on for an unreachable cluster (no group coordinator yet on a broker just started) starts
+    // the reader's consumer again, at start-up and later (configuration published after a broker
+    // restart must still arrive); any other such crash fails the start-up instead of waiting forever.
+    this.crashes = new CrashRestarts({ logger, group: this.groupId, start: () => this.run(), disconnect: () => this.consumer.disconnect(), delayMs: CONSUMER_RETRY.maxRetryTime })
     this.consumer.on(this.consumer.events.CRASH, (e) => {
-      logger.warn({ group: this.groupId, err: describeKafkaError(e.payload.error), restart: e.payload.restart }, 'broadcast consumer crashed')
-      // kafkajs gives up on this consumer (e.g. no group coordinator yet on a broker just started):
-      // a start-up waiting for it would wait forever, so it fails instead (and is retried).
-      if (!e.payload.restart) this.failStart(e.payload.error)
+      if (this.crashes.onCrash(e.payload, 'broadcast consumer crashed') === 'fail') this.failStart(e.payload.error)
     })
   }
+
+  private readonly crashes: CrashRestarts
 
   /** Starts reading and resolves once every partition is read up to its end at start-up. */
   async start(): Promise<void> {
@@ -70,6 +75,27 @@ export class BroadcastReader {
     // Handled where awaited below; a crash before that must not count as an unhandled rejection.
     ready.catch(() => {})
     if (this.ends.size === 0) this.caughtUp()
+    await this.run()
+    const started = Date.now()
+    // A read that does not reach its end says where it stands, so that a start-up that hangs
+    // names the partition and its position against the end (read_committed: the last stable offset).
+    const watch = setInterval(() => {
+      const behind = [...this.ends].map(([tp, end]) => ({ tp, position: this.fetched.get(tp) ?? 0, end, held: this.filters.get(tp)?.held() ?? 0 }))
+      this.logger.warn({ topics: this.topics, waitedMs: Date.now() - started, behind }, 'still reading broadcast topics')
+    }, STILL_READING_MS)
+    try {
+      await ready
+    } finally {
+      clearInterval(watch)
+    }
+    this.logger.info({ topics: this.topics, records: [...this.logs.values()].reduce((n, l) => n + l.size, 0), ms: Date.now() - started }, 'broadcast topics read')
+  }
+
+  /**
+   * Connects, subscribes and runs the consumer (again after a crash: its group never commits, so
+   * it reads from the start, and what was read before is skipped by position).
+   */
+  private async run(): Promise<void> {
     await this.consumer.connect()
     await subscribeWhenKnown(this.consumer, this.topics)
     await this.consumer.run({
@@ -89,19 +115,6 @@ export class BroadcastReader {
         this.onData()
       },
     })
-    const started = Date.now()
-    // A read that does not reach its end says where it stands, so that a start-up that hangs
-    // names the partition and its position against the end (read_committed: the last stable offset).
-    const watch = setInterval(() => {
-      const behind = [...this.ends].map(([tp, end]) => ({ tp, position: this.fetched.get(tp) ?? 0, end, held: this.filters.get(tp)?.held() ?? 0 }))
-      this.logger.warn({ topics: this.topics, waitedMs: Date.now() - started, behind }, 'still reading broadcast topics')
-    }, STILL_READING_MS)
-    try {
-      await ready
-    } finally {
-      clearInterval(watch)
-    }
-    this.logger.info({ topics: this.topics, records: [...this.logs.values()].reduce((n, l) => n + l.size, 0), ms: Date.now() - started }, 'broadcast topics read')
   }
 
   private advance(tp: string, next: number): void {
@@ -114,6 +127,7 @@ export class BroadcastReader {
   }
 
   async stop(): Promise<void> {
+    this.crashes.stop()
     await this.consumer.disconnect().catch(() => {})
     await this.admin.deleteGroups([this.groupId])
   }

@@ -271,11 +271,19 @@ export class KafkaApp {
     const ends = new Map(await Promise.all(topics.map(async (t) => [t, await admin.offsets(t)] as const)))
     for (const task of tasks) {
       const bufs: PartitionBuffer[] = []
+      const starts: { [tp: string]: { start: number; committed?: number; local?: number } } = {}
       for (const s of task.sub.sources) {
         if (s.broadcast) continue
         const tp = `${s.topic}:${task.partition}`
         const range = ends.get(s.topic)?.get(task.partition) ?? { low: 0, high: 0 }
         const start = Math.max(committed.get(tp) ?? range.low, task.positions.get(tp) ?? 0, range.low)
+        starts[tp] = { start, committed: committed.get(tp), local: task.positions.get(tp) }
+        // The task's position is where it starts: a local state older than the group's commit
+        // (another instance processed since, or this one crashed before writing its last commit
+        // locally) must not stay the task's position, or the next commit (before a record of
+        // this partition arrives, e.g. when the input is quiet) would move the group's offset back
+        // to it, and the next owner would process again what the changelogs already hold.
+        task.positions.set(tp, start)
         this.committedOffsets.set(tp, start)
         const list = this.owners.get(tp) ?? []
         list.push({ task, source: s, id: this.ownerOf(task) })
@@ -285,6 +293,8 @@ export class KafkaApp {
       }
       this.taskBuffers.set(task, bufs)
       this.broadcastCursors.set(task, new Map())
+      // Where each input resumes, and why (the group's commit or the local state's own position).
+      this.deps.logger.info({ app: this.name, task: task.id, starts }, 'task resumes its inputs')
     }
   }
 

@@ -1,4 +1,3 @@
-import { isKafkaUnreachable } from './failures.ts'
 import type { Consumer, Kafka, KafkaMessage, PartitionAssigner } from 'kafkajs'
 import { HermesError } from '../api/errors.ts'
 import type { Logger } from '../api/processor.ts'
@@ -6,6 +5,7 @@ import type { RawRecord } from '../runtime/task.ts'
 import type { TopicPartitions } from './assigner.ts'
 import type { ConsumerTimings } from './client.ts'
 import { describeKafkaError, fromKafkaHeaders, subscribeWhenKnown } from './client.ts'
+import { CrashRestarts } from './consumer-crash.ts'
 import { CommittedFilter, rawMessages } from './transactions.ts'
 
 /** Fetched records of one assigned input partition, waiting to be processed. */
@@ -128,39 +128,16 @@ export class KafkaSource {
       const b = this.buffers.get(`${e.payload.topic}:${e.payload.partition}`)
       if (b) b.fetched = Math.max(b.fetched, Number(e.payload.lastOffset) + 1)
     })
-    this.consumer.on(CRASH, (e) => {
-      opts.logger.warn({ group: opts.groupId, err: describeKafkaError(e.payload.error), restart: e.payload.restart }, 'consumer crashed')
-      // Only a crash for an unreachable cluster: any other (a bug, a refused request) stays loud.
-      if (!e.payload.restart && (isKafkaUnreachable(e.payload.error) || /group coordinator/i.test(e.payload.error?.message ?? ''))) this.restartLater()
-    })
+    // The consumers' one crash policy (pipeline/kafka/consumer-crash.ts): started again after a
+    // crash kafkajs gives up on for an unreachable cluster (a restart is what kafkajs does for
+    // retriable crashes: join again; every partition is paused at the join and the runner seeks
+    // and resumes what it processes). Any other crash (a bug, a refused request) stays loud and is
+    // not restarted: a restart would hide it.
+    this.crashes = new CrashRestarts({ logger: opts.logger, group: opts.groupId, start: () => this.start(), disconnect: () => this.consumer.disconnect(), delayMs: CONSUMER_RETRY.maxRetryTime })
+    this.consumer.on(CRASH, (e) => void this.crashes.onCrash(e.payload, 'consumer crashed'))
   }
 
-  /** Set by {@link stop}: a crash after it is not restarted. */
-  private stopping = false
-  private restartTimer: NodeJS.Timeout | null = null
-
-  /**
-   * Starts the consumer again after a crash kafkajs does not restart itself. It restarts only
-   * errors it deems retriable; "Failed to find group coordinator" after a broker restart is not,
-   * and the consumer then stayed disconnected: the run fetched nothing more while it went on
-   * (a stall after a broker restart, and /readyz never true again). A restart is what kafkajs does
-   * for retriable crashes (join again; every partition is paused at the join and the runner seeks
-   * and resumes what it processes); it is tried every CONSUMER_RETRY.maxRetryTime until it works,
-   * and kafka.maxOutageMs still bounds an outage through the failing commits.
-   */
-  private restartLater(): void {
-    if (this.stopping || this.restartTimer) return
-    this.restartTimer = setTimeout(() => {
-      this.restartTimer = null
-      if (this.stopping) return
-      this.opts.logger.info({ group: this.opts.groupId }, 'starting the crashed consumer again')
-      this.start().catch((err: unknown) => {
-        this.opts.logger.warn({ group: this.opts.groupId, err: describeKafkaError(err) }, 'consumer could not start again; retrying')
-        void this.consumer.disconnect().catch(() => {})
-        this.restartLater()
-      })
-    }, CONSUMER_RETRY.maxRetryTime)
-  }
+  private readonly crashes: CrashRestarts
 
   /** Joins the group and starts fetching. */
   async start(): Promise<void> {
@@ -258,9 +235,7 @@ export class KafkaSource {
   }
 
   async stop(): Promise<void> {
-    this.stopping = true
-    if (this.restartTimer) clearTimeout(this.restartTimer)
-    this.restartTimer = null
+    this.crashes.stop()
     await this.consumer.disconnect()
   }
 }

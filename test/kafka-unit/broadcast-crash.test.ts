@@ -1,42 +1,73 @@
-/** A broadcast read whose consumer kafkajs gives up on fails its start-up instead of waiting forever. */
+/**
+ * A broadcast reader's consumer follows the input consumer's crash policy
+ * (pipeline/kafka/consumer-crash.ts): started again when kafkajs gives up on it for an unreachable
+ * cluster, at start-up and after it; any other crash kafkajs gives up on fails the start-up
+ * instead of waiting forever.
+ */
 import { EventEmitter } from 'node:events'
 import type { Kafka } from 'kafkajs'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { KafkaAdmin } from '../../pipeline/kafka/admin.ts'
 import { BroadcastReader } from '../../pipeline/kafka/broadcast.ts'
-import { isKafkaUnreachable } from '../../pipeline/kafka/failures.ts'
+import { consumerCrashAction } from '../../pipeline/kafka/consumer-crash.ts'
+import { CONSUMER_RETRY } from '../../pipeline/kafka/source.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
 
 const EVENTS = { CRASH: 'consumer.crash', END_BATCH_PROCESS: 'consumer.end_batch_process' }
 
-/** A kafkajs consumer that joins and then fetches nothing, and can be made to crash. */
-function fakeKafka(): { kafka: Kafka; crash: (error: Error, restart: boolean) => void } {
+/** A kafkajs consumer that joins and then fetches nothing, counts its runs, and can be made to crash. */
+function fakeKafka(): { kafka: Kafka; runs: () => number; crash: (error: Error, restart: boolean) => void } {
   const emitter = new EventEmitter()
+  let runs = 0
   const consumer = {
     events: EVENTS,
     on: (event: string, listener: (e: unknown) => void) => emitter.on(event, listener),
     connect: async () => {},
     subscribe: async () => {},
-    run: async () => {},
+    run: async () => void runs++,
     disconnect: async () => {},
   }
-  return { kafka: { consumer: () => consumer } as unknown as Kafka, crash: (error, restart) => void emitter.emit(EVENTS.CRASH, { payload: { error, groupId: 'g', restart } }) }
+  return { kafka: { consumer: () => consumer } as unknown as Kafka, runs: () => runs, crash: (error, restart) => void emitter.emit(EVENTS.CRASH, { payload: { error, groupId: 'g', restart } }) }
 }
+
+const coordinatorNotFound = (): Error => Object.assign(new Error('Failed to find group coordinator'), { name: 'KafkaJSGroupCoordinatorNotFound' })
+
+afterEach(() => vi.useRealTimers())
 
 const admin = { offsets: async () => new Map([[0, { low: 0, high: 5 }]]), deleteGroups: async () => {} } as unknown as KafkaAdmin
 const timings = { sessionTimeout: 6000, heartbeatInterval: 500, rebalanceTimeout: 10_000, maxWaitTimeInMs: 50 }
 const logger = createLogger({ level: 'silent' })
 
 describe('a broadcast read at start-up', () => {
-  it('fails when kafkajs gives up on its consumer (no restart), with an error start-up retries', async () => {
-    const { kafka, crash } = fakeKafka()
+  it('starts its consumer again when kafkajs gives up on it for an unreachable cluster, during start-up and after it', async () => {
+    vi.useFakeTimers()
+    const { kafka, runs, crash } = fakeKafka()
+    const reader = new BroadcastReader(kafka, ['config.tasks'], admin, logger, timings, 'app', () => {})
+    const started = reader.start().then(() => 'read', () => 'failed')
+    await vi.advanceTimersByTimeAsync(0)
+    expect(runs()).toBe(1)
+    expect(consumerCrashAction({ error: coordinatorNotFound(), restart: false })).toBe('restart')
+    crash(coordinatorNotFound(), false)
+    await vi.advanceTimersByTimeAsync(CONSUMER_RETRY.maxRetryTime + 10)
+    expect(runs()).toBe(2)
+    // Still reading (not failed): the partition's end was not reached.
+    expect(await Promise.race([started, Promise.resolve('still waiting')])).toBe('still waiting')
+    await reader.stop()
+    // Stopped: a crash is no longer restarted.
+    crash(coordinatorNotFound(), false)
+    await vi.advanceTimersByTimeAsync(CONSUMER_RETRY.maxRetryTime + 10)
+    expect(runs()).toBe(2)
+  })
+
+  it('fails its start-up on any other crash kafkajs gives up on', async () => {
+    const { kafka, runs, crash } = fakeKafka()
     const reader = new BroadcastReader(kafka, ['config.tasks'], admin, logger, timings, 'app', () => {})
     const started = reader.start()
     await new Promise((r) => setImmediate(r))
-    const err = Object.assign(new Error('Failed to find group coordinator'), { name: 'KafkaJSGroupCoordinatorNotFound' })
+    const err = new Error('a bug in eachBatch')
     crash(err, false)
     await expect(started).rejects.toBe(err)
-    expect(isKafkaUnreachable(err)).toBe(true)
+    expect(runs()).toBe(1)
   })
 
   it('keeps waiting through a crash kafkajs restarts the consumer from', async () => {
