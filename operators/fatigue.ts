@@ -34,6 +34,16 @@ export const PUSH_HISTORY_MS = 31 * DAY
 interface Arbitration {
   closeAt: number
   candidates: ScoredCandidate[]
+  /** Each candidate's record time (missing in state written before it was kept: one group then). */
+  at?: number[]
+}
+
+/** A candidate waiting in an arbitration window, with the time of the record that brought it. */
+interface Member {
+  c: ScoredCandidate
+  at: number
+  /** The window's close as stored by a state without record times (all its candidates are one group). */
+  close?: number
 }
 
 /**
@@ -47,6 +57,11 @@ export function contentKey(c: ScoredCandidate): string {
 /** Ranking inside an arbitration window: priority, then expected value, then decision id. */
 export function rank(a: ScoredCandidate, b: ScoredCandidate): number {
   return b.priority - a.priority || b.expectedCtr - a.expectedCtr || (a.decisionId < b.decisionId ? -1 : a.decisionId > b.decisionId ? 1 : 0)
+}
+
+/** Record time, then decision id: the order in which waiting candidates open windows. */
+function byTime(a: Member, b: Member): number {
+  return a.at - b.at || (a.c.decisionId < b.c.decisionId ? -1 : a.c.decisionId > b.c.decisionId ? 1 : 0)
 }
 
 export function fatigue(options: { settings: Settings }): Processor<ScoredCandidate, DecisionOut> {
@@ -179,25 +194,51 @@ export function fatigue(options: { settings: Settings }): Processor<ScoredCandid
     if (f.arbitrationWindowMs === 0) return decide([c], now)
     const store = ctx.valueStore<Arbitration>('arbitration')
     const open = store.get()
-    if (open && now <= open.closeAt) {
-      if (open.candidates.some((x) => x.decisionId === c.decisionId)) {
-        ctx.count('duplicate', { reason: 'arbitration' })
-        return
-      }
-      store.put({ closeAt: open.closeAt, candidates: [...open.candidates, c] })
+    if (open?.candidates.some((x) => x.decisionId === c.decisionId)) {
+      ctx.count('duplicate', { reason: 'arbitration' })
       return
     }
-    if (open) {
-      // The window closed before this candidate, but its timer waits for the watermark, which
-      // trails the records: decide it now, as its timer would have, instead of letting a later
-      // candidate compete in it.
-      store.delete()
-      ctx.timers.deleteEventTime(open.closeAt, 'arbitration')
-      decide(open.candidates, open.closeAt)
+    // Windows whose close this candidate is past are decided now, as their timers would have been
+    // (the timers wait for the watermark, which trails the records), so it does not compete in them.
+    const members = open ? settle(membersOf(open), now - 1) : []
+    members.push({ c, at: now })
+    waitFor(members, open?.closeAt)
+  }
+
+  /** The candidates of an open arbitration state with their record times. */
+  const membersOf = (open: Arbitration): Member[] =>
+    open.candidates.map((c, i) => (open.at ? { c, at: open.at[i] ?? open.closeAt } : { c, at: open.closeAt - f.arbitrationWindowMs, close: open.closeAt }))
+
+  /** When the window opened by `m` closes. */
+  const closeOf = (m: Member): number => m.close ?? Math.max(m.c.sendAt, m.at) + f.arbitrationWindowMs
+
+  /**
+   * Decides, in event-time order, every window that closes at or before `upTo`, and returns the
+   * candidates still waiting. A window is opened by the earliest candidate in record time, not the
+   * first to arrive: a task's timers and records may interleave differently after a restart or a
+   * rebalance (a delayed push fired after a later app open was processed), and the groups, so the
+   * pushes, must not depend on that order.
+   */
+  const settle = (members: Member[], upTo: number): Member[] => {
+    let rest = [...members].sort(byTime)
+    while (rest.length > 0) {
+      const closeAt = closeOf(rest[0] as Member)
+      if (closeAt > upTo) break
+      decide(rest.filter((m) => m.at <= closeAt).map((m) => m.c), closeAt)
+      rest = rest.filter((m) => m.at > closeAt)
     }
-    const closeAt = Math.max(c.sendAt, now) + f.arbitrationWindowMs
-    store.put({ closeAt, candidates: [c] })
-    ctx.timers.registerEventTime(closeAt, 'arbitration')
+    return rest
+  }
+
+  /** Stores the waiting candidates and moves the arbitration timer to their first window's close. */
+  const waitFor = (members: Member[], timerAt: number | undefined): void => {
+    const store = ctx.valueStore<Arbitration>('arbitration')
+    const first = [...members].sort(byTime)[0]
+    const closeAt = first === undefined ? undefined : closeOf(first)
+    if (timerAt !== undefined && timerAt !== closeAt) ctx.timers.deleteEventTime(timerAt, 'arbitration')
+    if (closeAt === undefined) return store.delete()
+    store.put({ closeAt, candidates: members.map((m) => m.c), at: members.map((m) => m.at) })
+    if (timerAt !== closeAt) ctx.timers.registerEventTime(closeAt, 'arbitration')
   }
 
   return {
@@ -209,10 +250,8 @@ export function fatigue(options: { settings: Settings }): Processor<ScoredCandid
     },
     onTimer(timer: Timer) {
       if (timer.name === 'arbitration') {
-        const store = ctx.valueStore<Arbitration>('arbitration')
-        const open = store.get()
-        store.delete()
-        if (open) decide(open.candidates, timer.time)
+        const open = ctx.valueStore<Arbitration>('arbitration').get()
+        if (open) waitFor(settle(membersOf(open), Math.max(timer.time, open.closeAt)), undefined)
         return
       }
       if (timer.name.startsWith('d:')) {

@@ -190,6 +190,26 @@ describe('fatigue: arbitration', () => {
     await d.close()
   })
 
+  it('groups candidates by their time, not by arrival: a delayed push fired after a later app open does not join its window', async () => {
+    // A cart push held an hour fires once the watermark passes T0 + 1 h. With 15 min of allowed
+    // disorder the app open at T0 + 70 min is processed first and opens its window, and the cart
+    // candidate (time T0 + 1 h) arrives while it is open; in order, it was decided alone an hour
+    // earlier. After a restart or a rebalance records and timers can interleave either way (the
+    // chaos run's seed 4): the pushes must be the same.
+    const run = async (maxOutOfOrdernessMs: number): Promise<unknown[]> => {
+      const tasks = [eventTask('cart', { priority: 9, trigger: { type: 'event', events: ['add_to_cart'], delayMs: HOUR } }), eventTask('winback', { priority: 1, materials: ['m2'], trigger: { type: 'event', events: ['app_open'] } })]
+      const d = await setup(tasks, { fatigue: { minGapMs: 0 } }, ['m1', 'm2'], { time: { maxOutOfOrdernessMs } })
+      await d.pipe('behavior-events', [ev('u1', 'add_to_cart', T0), ev('u2', 'view', T0 + 61 * MIN), ev('u1', 'app_open', T0 + 70 * MIN)])
+      await advanceTo(d, T0 + 3 * HOUR)
+      const out = [...decisions(d).map((x) => ['sent', x.taskId, x.sendAt]), ...suppressions(d).map((s) => [s.reason, s.taskId, s.ts])]
+      await d.close()
+      return out
+    }
+    const inOrder = await run(0)
+    expect(inOrder).toEqual([['sent', 'cart', T0 + HOUR], ['sent', 'winback', T0 + 70 * MIN]])
+    expect(await run(15 * MIN)).toEqual(inOrder)
+  })
+
   it('decides each candidate at once with an arbitration window of 0', async () => {
     const d = await setup([eventTask('a', { priority: 1 }), eventTask('b', { priority: 2, materials: ['m2'] })], { fatigue: { arbitrationWindowMs: 0, minGapMs: 0 } })
     await d.pipe('behavior-events', [ev('u1', 'price_drop', T0)])
