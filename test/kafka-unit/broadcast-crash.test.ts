@@ -4,33 +4,13 @@
  * cluster, at start-up and after it; any other crash kafkajs gives up on fails the start-up
  * instead of waiting forever.
  */
-import { EventEmitter } from 'node:events'
-import type { Kafka } from 'kafkajs'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { KafkaAdmin } from '../../pipeline/kafka/admin.ts'
 import { BroadcastReader } from '../../pipeline/kafka/broadcast.ts'
 import { consumerCrashAction } from '../../pipeline/kafka/consumer-crash.ts'
 import { CONSUMER_RETRY } from '../../pipeline/kafka/source.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
-
-const EVENTS = { CRASH: 'consumer.crash', END_BATCH_PROCESS: 'consumer.end_batch_process' }
-
-/** A kafkajs consumer that joins and then fetches nothing, counts its runs, and can be made to crash. */
-function fakeKafka(): { kafka: Kafka; runs: () => number; crash: (error: Error, restart: boolean) => void } {
-  const emitter = new EventEmitter()
-  let runs = 0
-  const consumer = {
-    events: EVENTS,
-    on: (event: string, listener: (e: unknown) => void) => emitter.on(event, listener),
-    connect: async () => {},
-    subscribe: async () => {},
-    run: async () => void runs++,
-    disconnect: async () => {},
-  }
-  return { kafka: { consumer: () => consumer } as unknown as Kafka, runs: () => runs, crash: (error, restart) => void emitter.emit(EVENTS.CRASH, { payload: { error, groupId: 'g', restart } }) }
-}
-
-const coordinatorNotFound = (): Error => Object.assign(new Error('Failed to find group coordinator'), { name: 'KafkaJSGroupCoordinatorNotFound' })
+import { coordinatorNotFound, fakeKafka } from './fake-consumer.ts'
 
 afterEach(() => vi.useRealTimers())
 

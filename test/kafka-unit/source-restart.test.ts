@@ -1,27 +1,9 @@
 /** The input consumer comes back after a crash kafkajs does not restart (a broker restart). */
-import { EventEmitter } from 'node:events'
 import type { Kafka, PartitionAssigner } from 'kafkajs'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { CONSUMER_RETRY, KafkaSource } from '../../pipeline/kafka/source.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
-
-const EVENTS = { GROUP_JOIN: 'consumer.group_join', END_BATCH_PROCESS: 'consumer.end_batch_process', CRASH: 'consumer.crash', FETCH: 'consumer.fetch', HEARTBEAT: 'consumer.heartbeat' }
-
-/** A kafkajs consumer that counts its runs and can be made to crash. */
-function fakeKafka(): { kafka: Kafka; runs: () => number; crash: (restart: boolean, other?: boolean) => void } {
-  const emitter = new EventEmitter()
-  let runs = 0
-  const consumer = {
-    events: EVENTS,
-    on: (event: string, listener: (e: unknown) => void) => emitter.on(event, listener),
-    connect: async () => {},
-    subscribe: async () => {},
-    run: async () => void runs++,
-    disconnect: async () => {},
-  }
-  const error = Object.assign(new Error('Failed to find group coordinator'), { name: 'KafkaJSGroupCoordinatorNotFound' })
-  return { kafka: { consumer: () => consumer } as unknown as Kafka, runs: () => runs, crash: (restart, other) => void emitter.emit(EVENTS.CRASH, { payload: { error: other ? new Error('a bug in eachBatch') : error, groupId: 'g', restart } }) }
-}
+import { coordinatorNotFound, fakeKafka } from './fake-consumer.ts'
 
 function source(kafka: Kafka): KafkaSource {
   return new KafkaSource(kafka, {
@@ -47,18 +29,18 @@ describe('the input consumer after a crash', () => {
     const s = source(kafka)
     await s.start()
     expect(runs()).toBe(1)
-    crash(false)
+    crash(coordinatorNotFound(), false)
     await vi.advanceTimersByTimeAsync(CONSUMER_RETRY.maxRetryTime + 10)
     expect(runs()).toBe(2)
     // kafkajs restarts a retriable crash itself: no second start from Hermes.
-    crash(true)
+    crash(coordinatorNotFound(), true)
     await vi.advanceTimersByTimeAsync(CONSUMER_RETRY.maxRetryTime + 10)
     expect(runs()).toBe(2)
     // A crash for anything but an unreachable cluster is not hidden by a restart.
-    crash(false, true)
+    crash(new Error('a bug in eachBatch'), false)
     await vi.advanceTimersByTimeAsync(CONSUMER_RETRY.maxRetryTime + 10)
     expect(runs()).toBe(2)
-    crash(false)
+    crash(coordinatorNotFound(), false)
     await s.stop()
     await vi.advanceTimersByTimeAsync(CONSUMER_RETRY.maxRetryTime + 10)
     expect(runs()).toBe(2)
