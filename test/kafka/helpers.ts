@@ -18,9 +18,12 @@ import { TOPICS } from '../../topologies/push-decisions.ts'
 
 export const BROKERS = ['127.0.0.1:9092']
 
-/** A suffix that keeps topic, group and application names of one test apart from all others. */
+/**
+ * A suffix that keeps topic, group and application names of one test apart from all others. It
+ * starts with the suite run's tag (set by global-setup.ts), whose topics are deleted at the end.
+ */
 export function runId(): string {
-  return `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`
+  return `${process.env.HERMES_TEST_RUN_TAG ?? ''}${Date.now().toString(36)}${randomBytes(3).toString('hex')}`
 }
 
 /**
