@@ -67,8 +67,11 @@ const mem = process.memoryUsage()
 // repartition and changelog-free internal topics), kept by this benchmark's in-memory log.
 let logRecords = 0
 let logValueBytes = 0
+// Where the records went: inputs, outputs and the internal (repartition) hops between tasks.
+const recordsByTopic: { [topic: string]: number } = {}
 for (const topic of log.topicNames()) {
   for (let p = 0; p < log.partitions(topic); p++) {
+    recordsByTopic[topic] = (recordsByTopic[topic] ?? 0) + log.endOffset(topic, p)
     for (let o = 0; o < log.endOffset(topic, p); o++) {
       logRecords++
       logValueBytes += log.read(topic, p, o)?.value?.length ?? 0
@@ -104,6 +107,7 @@ process.stdout.write(
       endRssMiB: Math.round(mem.rss / 1048576),
       endHeapUsedMiB: Math.round(mem.heapUsed / 1048576),
       logRecords,
+      recordsByTopic,
       logValueMiB: +(logValueBytes / 1048576).toFixed(1),
       node: process.version,
     },
