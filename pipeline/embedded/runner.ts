@@ -60,9 +60,12 @@ export interface EmbeddedRunnerOptions {
   clock?: () => number
   errorPolicy?: Partial<ErrorPolicy>
   /**
-   * Whether readers of one record share its decoded value (parsed once for several readers,
-   * never for a keyBy's records, whose value the writer hands over): default true. Off, every
-   * reader parses the bytes, as before; outputs are the same either way.
+   * Whether readers of one record share its decoded value (parsed once for several readers, and
+   * never for a keyBy's or sink's records read in this process, whose writer hands over a copy of
+   * the value): see pipeline/runtime/shared-json.ts. Outputs are the same either way. Default
+   * false: on the decision flow the copies cost the main thread about as much as the parses they
+   * save, or more (docs/performance.md, "Embedded decision flow: speed"); it pays only where one
+   * record has many readers, or once values are read-only and need no copy.
    */
   shareDecoded?: boolean
 }
@@ -171,7 +174,7 @@ export class EmbeddedRunner {
               headTs: 0,
               headSeq: 0,
               tp: `${source.topic}:${p}`,
-              plainJson: opts.shareDecoded !== false && isPlainJsonSerde(source.serde),
+              plainJson: opts.shareDecoded === true && isPlainJsonSerde(source.serde),
               sharedReaders: 0,
             }
             runner.cursors.push(cursor)
