@@ -4,7 +4,7 @@
  * RocksDB state). Prints behavior events/s, records/s, sampled per-record latency and peak RSS.
  * Figures only: nothing here asserts a speed.
  *
- *   npx tsx bench/decisions.bench.ts [--users N] [--days N] [--backend rocksdb|memory] [--log memory|file]
+ *   npx tsx bench/decisions.bench.ts [--users N] [--days N] [--backend rocksdb|memory] [--log memory|file] [--share-decoded on|off]
  *
  * `--log file` runs on a file-backed embedded log, as `hermes run` and `npm start` do; the default
  * in-memory log keeps every record of the run in the heap (it has no file to read them back from).
@@ -27,6 +27,7 @@ const { values: args } = parseArgs({
     days: { type: 'string', default: '2' },
     backend: { type: 'string', default: 'rocksdb' },
     log: { type: 'string', default: 'memory' },
+    'share-decoded': { type: 'string', default: 'off' },
   },
 })
 const USERS = Number(args.users)
@@ -41,7 +42,7 @@ const log = args.log === 'file' ? EmbeddedLog.open(join(dir, 'log')) : EmbeddedL
 const env = { settings: {} }
 const topologies = [pushDecisions(env), materialStats(env)]
 const peakRss = trackPeakRss()
-const runner = await openRunner({ topologies, config, log, backend: args.backend as string, dir })
+const runner = await openRunner({ topologies, config, log, backend: args.backend as string, dir, shareDecoded: args['share-decoded'] === 'on' })
 const append = (topic: string, key: string, value: object, ts: number): void => {
   log.append(topic, partitionFor(key, log.partitions(topic)), key, Buffer.from(JSON.stringify(value)), ts)
 }
@@ -58,7 +59,13 @@ for (let h = 0; h < DAYS * 24; h++) {
 const genMs = performance.now() - genStart
 // CPU time as well as wall time: on a shared machine the wall clock measures the neighbours too.
 const cpu0 = process.cpuUsage()
+// The main thread's own CPU time: what a loaded machine's neighbours disturb least (no GC helper
+// or RocksDB threads in it), so before/after ratios are read from it first.
+// (Node 22.19+; this project's @types/node predates it.)
+const threadCpu = (process as unknown as { threadCpuUsage(prev?: NodeJS.CpuUsage): NodeJS.CpuUsage }).threadCpuUsage.bind(process)
+const thread0 = threadCpu()
 const stats = await runner.run()
+const thread = threadCpu(thread0)
 await runner.close()
 const cpu = process.cpuUsage(cpu0)
 const peakRssMiB = peakRss()
@@ -67,8 +74,11 @@ const mem = process.memoryUsage()
 // repartition and changelog-free internal topics), kept by this benchmark's in-memory log.
 let logRecords = 0
 let logValueBytes = 0
+// Where the records went: inputs, outputs and the internal (repartition) hops between tasks.
+const recordsByTopic: { [topic: string]: number } = {}
 for (const topic of log.topicNames()) {
   for (let p = 0; p < log.partitions(topic); p++) {
+    recordsByTopic[topic] = (recordsByTopic[topic] ?? 0) + log.endOffset(topic, p)
     for (let o = 0; o < log.endOffset(topic, p); o++) {
       logRecords++
       logValueBytes += log.read(topic, p, o)?.value?.length ?? 0
@@ -86,6 +96,7 @@ process.stdout.write(
       benchmark: 'decision flow: push-decisions + material-stats, embedded',
       backend: args.backend,
       log: args.log,
+      shareDecoded: args['share-decoded'] === 'on',
       users: USERS,
       days: DAYS,
       behaviorEvents: events,
@@ -98,12 +109,14 @@ process.stdout.write(
       eventsPerSecond: Math.round(events / seconds),
       cpuSeconds: +((cpu.user + cpu.system) / 1e6).toFixed(2),
       cpuUsPerEvent: +((cpu.user + cpu.system) / events).toFixed(1),
+      mainThreadCpuUsPerEvent: +((thread.user + thread.system) / events).toFixed(1),
       recordsPerSecond: Math.round(stats.records / seconds),
       latencyUs: latencyUs(stats.latencySamplesUs),
       peakRssMiB,
       endRssMiB: Math.round(mem.rss / 1048576),
       endHeapUsedMiB: Math.round(mem.heapUsed / 1048576),
       logRecords,
+      recordsByTopic,
       logValueMiB: +(logValueBytes / 1048576).toFixed(1),
       node: process.version,
     },

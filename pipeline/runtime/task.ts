@@ -15,10 +15,24 @@ import type { PlanSource, SubTopology } from './plan.ts'
 import type { DueTimer, TimerQueue } from './timers.ts'
 import { TimerTimeError } from './timers.ts'
 import { TaskTime } from './task-time.ts'
+import type { SharedJson } from './shared-json.ts'
+import { decodeShared, jsonClone } from './shared-json.ts'
+import { isPlainJsonSerde } from '../api/serde.ts'
 
 /** Where a task's output records go (the embedded log or a Kafka producer). */
 export interface Collector {
-  send(topic: string, key: string | null, value: Buffer | null, timestamp: number, headers?: Headers): void
+  /**
+   * `decoded`: when {@link Collector.keepsDecoded} says so for `topic`, the record's value already
+   * decoded (equal to the JSON parse of `value`, and referenced by no one else), which readers
+   * in this process may take instead of parsing the bytes; absent otherwise.
+   */
+  send(topic: string, key: string | null, value: Buffer | null, timestamp: number, headers?: Headers, decoded?: SharedJson): void
+  /**
+   * Whether records sent to `topic` reach readers inside this process that decode plain JSON,
+   * so that handing over their decoded value saves them a parse (the embedded log; a Kafka
+   * producer has no such method: its records come back as bytes).
+   */
+  keepsDecoded?(topic: string): boolean
 }
 
 /** A record as read from a topic, before decoding. */
@@ -30,6 +44,8 @@ export interface RawRecord {
   value: Buffer | null
   timestamp: number
   headers?: Headers
+  /** The value already decoded, shared by the readers of this record in this process (embedded log). */
+  shared?: SharedJson
 }
 
 /** Per-phase error policy: a fixed decision or a handler function. */
@@ -127,6 +143,8 @@ export class Task {
   private readonly handlers = new Map<string, Handler[]>()
   private readonly broadcastHandlers = new Map<string, Handler[]>()
   private readonly processes = new Map<string, ProcessRuntime>()
+  /** Per source: its counters and the handlers its records go to (looked up once, not per record). */
+  private readonly sourceRoutes = new Map<PlanSource, { stat: NodeStats; next: Handler[] | undefined }>()
   private committed = new Map<string, number>()
   /** Raw record being processed (for dead-letter records and error context). */
   private current: RawRecord | null = null
@@ -148,6 +166,9 @@ export class Task {
     for (const n of opts.sub.nodes) this.stats.set(n.id, { in: 0, out: 0, errors: 0 })
     // Build back to front so each handler can capture its downstream handlers.
     for (let i = opts.sub.nodes.length - 1; i >= 0; i--) this.wire(opts.sub.nodes[i] as TopologyNode)
+    for (const s of opts.sub.sources) {
+      this.sourceRoutes.set(s, { stat: this.stats.get(s.nodeId) as NodeStats, next: (s.broadcast ? this.broadcastHandlers : this.handlers).get(`${s.nodeId}\u0000main`) })
+    }
     this.time = new TaskTime([...new Set(opts.sub.sources.filter((s) => s.timed).map((s) => `${s.topic}:${opts.partition}`))])
     this.time.load(this.state, opts.maxOutOfOrdernessMs ?? 0)
     const saved = this.state.getMeta<{ [tp: string]: number }>('positions') ?? {}
@@ -191,7 +212,7 @@ export class Task {
         // A null value on a broadcast (compacted configuration) topic is a tombstone: it deletes
         // its key, and the operator's processBroadcast sees it as a null value.
         if (raw.value === null && !source.broadcast) throw new Error('record has no value (null)')
-        value = raw.value === null ? null : source.serde.deserialize(raw.value)
+        value = raw.value === null ? null : raw.shared !== undefined && isPlainJsonSerde(source.serde) ? decodeShared(source.serde, raw.value, raw.shared) : source.serde.deserialize(raw.value)
       } catch (err) {
         // Every task reads a broadcast record: the task of partition 0 dead-letters it, once (in
         // the first sub-topology that reads the topic).
@@ -225,9 +246,10 @@ export class Task {
         key = routed
       }
       const record = new Record<unknown>({ key, value, timestamp: ts, headers: input.headers ?? EMPTY_HEADERS, topic: input.topic, partition: input.partition, offset: input.offset })
-      const stat = this.stats.get(source.nodeId) as NodeStats
+      const route = this.sourceRoutes.get(source)
+      const stat = route ? route.stat : (this.stats.get(source.nodeId) as NodeStats)
       stat.in++
-      const next = (source.broadcast ? this.broadcastHandlers : this.handlers).get(`${source.nodeId}\u0000main`)
+      const next = route ? route.next : (source.broadcast ? this.broadcastHandlers : this.handlers).get(`${source.nodeId}\u0000main`)
       if (next) {
         try {
           for (const h of next) h(record)
@@ -445,20 +467,26 @@ export class Task {
         break
       case 'keyBy': {
         const topic = this.opts.repartitionTopics.get(id) as string
-        const serde = this.sub.sources.find((s) => s.nodeId === id)?.serde
+        // The serde the repartition topic's reader decodes with (plan.ts): the keyBy's, else JSON.
+        const serde = node.serde
+        // In-process readers can take a copy of the value instead of parsing its bytes.
+        const plain = serde === undefined || isPlainJsonSerde(serde)
         handler = (r) => {
           stat.in++
           let key: string
           let bytes: Buffer
+          let decoded: SharedJson | undefined
           try {
             key = node.fn(r.value, r)
             if (typeof key !== 'string') throw new TypeError(`keyBy must return a string key, got ${typeof key}`)
             bytes = serde ? serde.serialize(r.value) : jsonBytes(r.value)
+            // A copy as the reader would parse it, taken now: later changes to r.value do not reach it.
+            if (plain && this.opts.collector.keepsDecoded?.(topic) === true) decoded = { value: jsonClone(r.value), readers: 0 }
           } catch (err) {
             throw tag('process', err)
           }
           try {
-            this.opts.collector.send(topic, key, bytes, r.timestamp, r.headers)
+            this.opts.collector.send(topic, key, bytes, r.timestamp, r.headers, decoded)
           } catch (err) {
             // Refused by the collector (e.g. larger than the repartition topic accepts).
             throw tag('produce', err)
@@ -467,19 +495,30 @@ export class Task {
         }
         break
       }
-      case 'sink':
+      case 'sink': {
+        const plain = isPlainJsonSerde(node.serde)
         handler = (r) => {
           stat.in++
+          let bytes: Buffer
+          let decoded: SharedJson | undefined
+          try {
+            bytes = node.serde.serialize(r.value)
+            // Read by another topology of this process (the decision flow's exposures): it takes a copy, not the bytes.
+            if (plain && this.opts.collector.keepsDecoded?.(node.topic) === true) decoded = { value: jsonClone(r.value), readers: 0 }
+          } catch (err) {
+            throw tag('produce', err)
+          }
           try {
             // The collector may refuse the record too (e.g. larger than the topic accepts): a
             // produce-phase error of this input, handled by the produce error policy.
-            this.opts.collector.send(node.topic, r.key, node.serde.serialize(r.value), r.timestamp, r.headers)
+            this.opts.collector.send(node.topic, r.key, bytes, r.timestamp, r.headers, decoded)
           } catch (err) {
             throw tag('produce', err)
           }
           stat.out++
         }
         break
+      }
       case 'process': {
         const rt = this.createProcess(node)
         handler = (r) => {
