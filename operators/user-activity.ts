@@ -180,56 +180,9 @@ export function rollingCountsOf(events: Pick<WindowStore, 'forEach'>, now: numbe
 }
 
 /**
- * Weights of the neighbouring hours of day in the activity at an hour: a Gaussian kernel of
- * 1.5 hours (offsets -3 to +3). Why smoothed: a week of history is about fourteen sessions, so
- * the raw count at one hour of day is 0 to 3 and mostly noise (a user whose evening peak is at
- * 20:30 may have no session at 20:00 this week); the count at the neighbouring hours is evidence
- * about it too (kernel density estimation on the circle of the day). With the raw count, held
- * pushes (operators/hold.ts), which pick the best of up to 24 hours, picked the noise: in the
- * sample world they landed at a mean hour factor of 0.54, no better than the pushes sent at once.
- */
-export const ACTIVITY_KERNEL: readonly number[] = [-3, -2, -1, 0, 1, 2, 3].map((k) => Math.exp(-(k * k) / (2 * 1.5 * 1.5)))
-const KERNEL_SUM = ACTIVITY_KERNEL.reduce((a, b) => a + b, 0)
-const KERNEL_REACH = (ACTIVITY_KERNEL.length - 1) / 2
-
-/**
- * The histogram's activity at hour of day `hod` smoothed over the neighbouring hours
- * ({@link ACTIVITY_KERNEL}), summed over the seven days, or on one day of the week (0 = Monday)
- * only. Reads 7 cells per day counted, not a pass over all 168.
- */
-export function smoothedActivity(hist: readonly number[], hod: number, weekday: number | 'week' = 'week'): number {
-  let sum = 0
-  for (let k = 0; k < ACTIVITY_KERNEL.length; k++) {
-    const h = (hod + k - KERNEL_REACH + 24) % 24
-    let at = 0
-    if (weekday === 'week') for (let d = 0; d < 7; d++) at += hist[d * 24 + h] as number
-    else at = hist[weekday * 24 + h] as number
-    sum += (ACTIVITY_KERNEL[k] as number) * at
-  }
-  return sum
-}
-
-/**
- * The user's activity at the local hour of day of `at` as a multiple of a uniform day (1: an
- * average hour), over the seven days of the hour-of-week histogram and smoothed over the
- * neighbouring hours ({@link smoothedActivity}); null without enough history (fewer than 3 events).
- */
-export function activityRatio(activity: readonly number[] | null | undefined, at: number, timezone: string): number | null {
-  if (!activity || activity.length !== 168) return null
-  let total = 0
-  for (let i = 0; i < 168; i++) total += activity[i] as number
-  if (total < 3) return null
-  return (24 * smoothedActivity(activity, hourOfWeek(at, timezone) % 24)) / (KERNEL_SUM * total)
-}
-
-/**
  * The send time for a personalized task on the local day after `after`'s day, or that day
  * itself when its chosen hour is still ahead: the window hour with the most (decayed) activity,
- * smoothed over the neighbouring hours and pooled over the week with the day's own hours counted
- * twice; the earliest on ties, the window start without history. Why pooled: with the weekday's
- * own hours only, a week of history is one or two sessions per weekday, and a user new to a
- * weekday got the window start (in the sample world after two days of history, most of a
- * generic evening task's pushes went at 18:00, a mean hour factor of 0.52).
+ * the earliest on ties, the window start without history.
  */
 export function personalizedSendTime(state: UserState, windowStart: number, windowEnd: number, after: number): number {
   for (let d = 0; d < 2; d++) {
@@ -238,7 +191,7 @@ export function personalizedSendTime(state: UserState, windowStart: number, wind
     let best = windowStart
     let bestWeight = -1
     for (let h = windowStart; h < windowEnd; h++) {
-      const w = state.hist ? smoothedActivity(state.hist, h) + smoothedActivity(state.hist, h, weekday) : 0
+      const w = state.hist ? (state.hist[weekday * 24 + h] as number) : 0
       if (w > bestWeight) {
         best = h
         bestWeight = w

@@ -55,8 +55,7 @@ describe('personalized timing', () => {
       return out
     }
     const continuous = await run(null)
-    // Both were seen at Monday 10:00: pooled over the week, 10:00 is their hour on the days after too.
-    expect(continuous).toEqual(['u1 Tue 10:00', 'u2 Tue 10:00', 'u1 Wed 10:00', 'u2 Wed 10:00'])
+    expect(continuous).toEqual(['u1 Tue 09:00', 'u2 Tue 09:00', 'u1 Wed 09:00', 'u2 Wed 09:00'])
     expect(await run(MON + DAY + 2 * HOUR)).toEqual(continuous)
   })
 
@@ -72,27 +71,14 @@ describe('personalized timing', () => {
     await d.close()
   })
 
-  it('picks the hour of the window in which the user was most active, pooled over the week with the day\'s own hours counted twice', async () => {
+  it('picks the hour of the window in which the user was most active on that weekday', async () => {
     const d = await setup(personalizedTask('p', 12, 22))
     const lastTue = MON - 6 * DAY
     await d.pipe('behavior-events', [ev('u1', 'view', lastTue + 13 * HOUR), ev('u1', 'view', lastTue + 19 * HOUR + 10 * MIN), ev('u1', 'view', lastTue + 19 * HOUR + 20 * MIN)])
     await d.pipe('behavior-events', [ev('u1', 'view', T0)])
     await advanceTo(d, MON + DAY + 23 * HOUR, 30 * MIN)
-    // No Monday history in the window: the week's busiest hour, 19:00 (two views last Tuesday),
-    // not the window start; Tuesday: 19:00 too.
-    expect(decisions(d).map((x) => local(x.sendAt, 'UTC'))).toEqual(['Mon 19:00', 'Tue 19:00'])
-    await d.close()
-  })
-
-  it('prefers the day\'s own busiest hour when the week is split', async () => {
-    const d = await setup(personalizedTask('p', 12, 22))
-    // Last Monday busy at 14:00 (twice), last Tuesday at 20:00 (twice): each day keeps its own hour.
-    const lastMon = MON - 7 * DAY
-    await d.pipe('behavior-events', [0, 1].map((i) => ev('u1', 'view', lastMon + 14 * HOUR + i * MIN)))
-    await d.pipe('behavior-events', [0, 1].map((i) => ev('u1', 'view', lastMon + DAY + 20 * HOUR + i * MIN)))
-    await d.pipe('behavior-events', [ev('u1', 'view', T0)])
-    await advanceTo(d, MON + DAY + 23 * HOUR, 30 * MIN)
-    expect(decisions(d).filter((x) => x.sendAt >= MON).map((x) => local(x.sendAt, 'UTC'))).toEqual(['Mon 14:00', 'Tue 20:00'])
+    // No Monday history: the window start; Tuesday: 19:00, the busiest Tuesday hour of the window.
+    expect(decisions(d).map((x) => local(x.sendAt, 'UTC'))).toEqual(['Mon 12:00', 'Tue 19:00'])
     await d.close()
   })
 
