@@ -12,6 +12,7 @@ const activeAt = (u: string, hour: number): object[] => Array.from({ length: 20 
 describe('held pushes priced by the user\'s presence (hermes.model.holdHour: presence)', () => {
   const presence = { fatigue: { minGapMs: 0 }, model: { holdHour: 'presence' } }
 
+  // The default (holdHour: model) sends the same evening user's push at once without a model: test/operators/hold.test.ts.
   it('holds a 09:00 trigger of a user active at 20:00 until 20:00 with no model published yet; sends at once for a user active now, one without history, and a fast-decaying task', async () => {
     const d = await flow({ settings: presence })
     await d.pipe('config.materials', [material('m1')])
@@ -31,16 +32,6 @@ describe('held pushes priced by the user\'s presence (hermes.model.holdHour: pre
     await advanceTo(d, WED + 21 * HOUR, 15 * MIN)
     expect(decisions(d).map((x) => [x.userId, x.taskId, x.sendAt, x.decidedAt])).toEqual([['evening', 'hold', WED + 20 * HOUR, WED + 9 * HOUR]])
     expect(suppressions(d)).toEqual([])
-    await d.close()
-  })
-
-  it('with the default (holdHour: model) and no model, the same evening user gets the push at once', async () => {
-    const d = await flow({ settings: { fatigue: { minGapMs: 0 } } })
-    await d.pipe('config.materials', [material('m1')])
-    await d.pipe('config.tasks', [eventTask('hold', { maxHoldMs: 12 * HOUR })])
-    await d.pipe('behavior-events', [...activeAt('evening', 20), drop('evening', WED + 9 * HOUR)])
-    await advanceTo(d, WED + 9 * HOUR + 10 * MIN, MIN)
-    expect(decisions(d).map((x) => x.sendAt)).toEqual([WED + 9 * HOUR])
     await d.close()
   })
 
