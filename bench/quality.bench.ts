@@ -63,11 +63,20 @@ const system = (q: typeof s.hermes): object => ({
   violations: q.violations,
 })
 const factors: { [task: string]: { [k: string]: number } } = {}
-const byTask = new Map<string, ClickFactors[]>()
-for (const p of s.pushes) if (p.factors) byTask.set(p.taskId, [...(byTask.get(p.taskId) ?? []), p.factors])
-for (const [task, list] of [...byTask].sort(([a], [b]) => a.localeCompare(b))) {
-  const mean = (k: keyof ClickFactors): number => round(list.reduce((a, f) => a + f[k], 0) / list.length, 3)
+const byTask = new Map<string, typeof s.pushes>()
+for (const p of s.pushes) if (p.factors) byTask.set(p.taskId, [...(byTask.get(p.taskId) ?? []), p])
+// A triggered push sent at least this long after its trigger counts as waited (a hold or a deferral past the task's delay).
+const WAITED_MS = 2 * 3_600_000
+for (const [task, pushes] of [...byTask].sort(([a], [b]) => a.localeCompare(b))) {
+  const list = pushes.map((p) => p.factors as ClickFactors)
+  const mean = (k: keyof ClickFactors, of = list): number => (of.length ? round(of.reduce((a, f) => a + f[k], 0) / of.length, 3) : 0)
   factors[task] = { pushes: list.length, p: mean('p'), appeal: mean('appeal'), hour: mean('hour'), relevance: mean('relevance'), trigger: mean('trigger'), fatigue: mean('fatigue'), repeat: mean('repeat'), quiet: mean('quiet'), stock: mean('stock') }
+  // Triggered tasks: how long pushes waited after their trigger, and the hour factor of those that waited and those that did not.
+  const delays = pushes.filter((p) => p.triggerTs !== undefined).map((p) => ({ f: p.factors as ClickFactors, d: p.sendAt - (p.triggerTs as number) }))
+  if (delays.length === 0) continue
+  const waited = delays.filter((x) => x.d >= WAITED_MS).map((x) => x.f)
+  const atOnce = delays.filter((x) => x.d < WAITED_MS).map((x) => x.f)
+  Object.assign(factors[task] as object, { delayHours: round(delays.reduce((a, x) => a + x.d, 0) / delays.length / 3_600_000, 2), waitedShare: round(waited.length / delays.length, 3), hourWaited: mean('hour', waited), hourAtOnce: mean('hour', atOnce), pWaited: mean('p', waited), pAtOnce: mean('p', atOnce) })
 }
 const r = ratios(s.hermes, s.push1)
 process.stdout.write(

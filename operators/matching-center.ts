@@ -22,7 +22,7 @@ import { inAudience, ingestConfig, taskLive } from './config-ingest.ts'
 import { decisionId } from './ids.ts'
 import { betaMean, betaSample, posterior, score, seededRandom } from './scoring.ts'
 import type { Model, ModelRecord } from './ctr-model.ts'
-import { MODEL_KEY, decodeModel, featureNames, logit, scoreCandidate, sigmoid, unlearnedAgeShare } from './ctr-model.ts'
+import { MODEL_KEY, activityRatio, decodeModel, featureNames, logit, scoreCandidate, sigmoid, unlearnedAgeShare } from './ctr-model.ts'
 import type { EffectiveTask } from './experiments.ts'
 import { effectiveTask } from './experiments.ts'
 import { bestSendTime } from './hold.ts'
@@ -69,6 +69,17 @@ export function renderMaterial(m: MaterialConfig, data: TemplateData): { ok: tru
 /** Whether a material may go to a user: active, and targeting one of the user's segments (or everyone). */
 export function materialTargets(m: MaterialConfig | undefined, segments: readonly string[]): m is MaterialConfig {
   return !!m && m.status === 'active' && (m.segments.length === 0 || m.segments.some((s) => segments.includes(s)))
+}
+
+/**
+ * The user's presence at the local hour of `t` for held pushes (`hermes.model.holdHour:
+ * presence`): their smoothed activity at that hour as a multiple of an average hour
+ * (operators/ctr-model.ts, activityRatio) plus `floor`; 1 at every hour without history, so a
+ * user nobody knows yet is not held for an hour that only looks better.
+ */
+export function presenceAt(activity: readonly number[] | null | undefined, t: number, timezone: string, floor: number): number {
+  const ratio = activityRatio(activity, t, timezone)
+  return ratio === null ? 1 : ratio + floor
 }
 
 export function matchingCenter(options: MatchingCenterOptions): Processor<Candidate, ScoredCandidate> {
@@ -142,8 +153,10 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
     if (eff.maxHoldMs <= 0 || c.event === null || (c.origin !== 'event' && (c.origin as string) !== 'item')) return c.sendAt
     const q = settings.fatigue
     const model = currentModel()
-    // Without learned weights every hour looks the same, and waiting only loses relevance.
-    if (!model) return c.sendAt
+    const presence = ms.holdHour === 'presence'
+    // Without learned weights every hour looks the same to the model, and waiting only loses
+    // relevance; the user's presence still tells the hours apart (hermes.model.holdHour).
+    if (!model && !presence) return c.sendAt
     const materials = ctx.broadcastStore<MaterialConfig>('materials')
     const stats = ctx.broadcastStore<MaterialStats>('stats')
     const m = materials.get(first.materialId) as MaterialConfig
@@ -153,15 +166,18 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
     // configured half-life the rest (operators/hold.ts).
     // Hours with the same features (activity and age buckets) score the same: each set once.
     const byNames = new Map<string, number>()
+    // `presence`: the model prices everything but the hour (its activity features as at the
+    // earliest send), the user's presence at t the hour (hermes.model.holdHour).
     const expected = (t: number): number => {
-      const names = featureNames({ taskId: c.taskId, materialId: m.materialId, origin: c.origin, event: c.event, segments: c.user.segments, timezone: c.user.timezone, activity: c.activity }, t, ms.attributes)
+      const input = { taskId: c.taskId, materialId: m.materialId, origin: c.origin, event: c.event, segments: c.user.segments, timezone: c.user.timezone, activity: c.activity }
+      const names = presence ? featureNames(input, c.sendAt, ms.attributes, t) : featureNames(input, t, ms.attributes)
       const key = names.join('\u0000')
       let p = byNames.get(key)
       if (p === undefined) {
         p = scoreCandidate({ model, names, dims: ms.dims, materialId: m.materialId, priorMean: betaMean(m.prior), materialMean: mean, materialScore: mean, policy: 'greedy', seed: id, ucbAlpha: 0 }).expectedCtr
         byNames.set(key, p)
       }
-      return p
+      return presence ? p * presenceAt(c.activity, t, c.user.timezone, ms.holdPresenceFloor) : p
     }
     const event = c.event
     return bestSendTime({
@@ -173,7 +189,8 @@ export function matchingCenter(options: MatchingCenterOptions): Processor<Candid
       expected,
       quiet: (t) => inQuietHours(t, c.user.timezone, q.quietStartHour, q.quietEndHour),
       // Exploring: the age effect not learned yet is left unpriced, so this push may wait and teach it.
-      unlearned: exploreHold(id) ? () => 0 : (t) => unlearnedAgeShare(model, { materialId: m.materialId, event }, t, ms.priorVariance),
+      // Without a model nothing about age is learned: the configured decay prices all of it.
+      unlearned: exploreHold(id) ? () => 0 : model ? (t) => unlearnedAgeShare(model, { materialId: m.materialId, event }, t, ms.priorVariance) : () => 1,
     })
   }
 

@@ -49,6 +49,23 @@ export const modelSettingsSchema = z
      * decay is learned only from holds: the prior half-life decides forever. 0 switches it off.
      */
     holdExploreShare: z.number().min(0).max(1).default(0),
+    /**
+     * What prices the hour of a held push (operators/hold.ts). `model`: the click model's
+     * activity features at each hour. `presence`: the user's own presence at the hour, from the
+     * activity histogram (smoothed over neighbouring hours, as a multiple of an average hour, plus
+     * `holdPresenceFloor`), times the click model's rate of everything but the hour. Why
+     * `presence`: a week of pushes teaches the model only a fraction of the hour effect (the
+     * activity bucket is a noisy measure of presence, and a noisy regressor's weight is shrunk),
+     * so held pushes picked hours no better than sending at once (docs/quality.md); the user's
+     * own history says when they are around from their first week.
+     */
+    holdHour: z.enum(['model', 'presence']).default('model'),
+    /**
+     * `holdHour: presence`: the presence of an hour the user is never active at, as a multiple of
+     * an average hour (a push waits on the lock screen and is still seen later). Smaller makes
+     * waiting for the user's active hours worth more.
+     */
+    holdPresenceFloor: z.number().positive().default(0.5),
     /** Waiting pays only when the expected clicks of the best later hour exceed those of now by this fraction. */
     holdMargin: z.number().nonnegative().default(0.1),
     /**

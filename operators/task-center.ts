@@ -33,6 +33,7 @@ import type { ItemEvent } from './item-event.ts'
 import type { ItemFanOut } from './relations.ts'
 import { checkRelationTypes } from './relations.ts'
 import { quietHoursFor } from './experiments.ts'
+import { DELIVERY_EVENTS } from './feedback.ts'
 import { evaluateRule } from './rules.ts'
 import type { Settings } from './settings.ts'
 import type { BehaviorEvent, Candidate, ItemRelation, Suppression, UserContext } from './types.ts'
@@ -214,7 +215,9 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
     if (record.key !== userId) return ctx.deadLetter(record, `behavior event of user "${userId}" arrived under the key "${record.key}": state and pushes follow the event's userId, so the stream must be keyed by it`)
     const ts = record.timestamp
     let state = st.user.get() ?? newUserState()
-    state = recordActivity(state, ts, settings.histogramDecay)
+    // A gateway's delivery report is not the user being around: counted, it would mark the hours
+    // Hermes sends at as active, and held pushes would chase their own earlier pushes.
+    if (!DELIVERY_EVENTS.has(ev.type)) state = recordActivity(state, ts, settings.histogramDecay)
     st.user.put(state)
     st.events.add(ts, 1, ev.type)
     // `unless`: an event of a listed type within the hold cancels the pending candidates.

@@ -147,6 +147,8 @@ export async function simulate(o: SimulationOptions): Promise<SimulationSummary>
   const judged: JudgedPush[] = []
   const pending: Array<{ [k: string]: unknown; ts: number }> = []
   let readFrom = endOffsets(log, topics.decisions)
+  // Event time of every event that may trigger a push, by event id: a push's delay after its trigger (held or not).
+  const eventTs = new Map<string, number>()
   const hours = (warmupDays + o.days) * 24
   for (let h = 0; h < hours; h++) {
     const { hourStart, itemEvents, events } = world.advance()
@@ -155,9 +157,15 @@ export async function simulate(o: SimulationOptions): Promise<SimulationSummary>
     const later = pending.filter((c) => c.ts >= hourEnd)
     pending.length = 0
     pending.push(...later)
-    for (const e of itemEvents) append(itemTopic, e.itemId, e, e.ts)
+    for (const e of itemEvents) {
+      append(itemTopic, e.itemId, e, e.ts)
+      eventTs.set(e.eventId, e.ts)
+    }
     const all = [...events, ...due].sort((a, b) => a.ts - b.ts)
-    for (const e of all) append(topics.events, e.userId as string, e, e.ts)
+    for (const e of all) {
+      append(topics.events, e.userId as string, e, e.ts)
+      if (typeof e.eventId === 'string') eventTs.set(e.eventId, e.ts)
+    }
     summary.events += all.length
     summary.itemEvents += itemEvents.length
     processed += (await runner.run()).records
@@ -170,7 +178,8 @@ export async function simulate(o: SimulationOptions): Promise<SimulationSummary>
       const p = factors.p
       ledger.add(d.userId, d.sendAt, push.itemId)
       const draw = drawClick(world.seed, push, p)
-      judged.push({ ...push, taskId: d.taskId, p, delivered: draw.delivered, clicked: draw.clicked, factors })
+      const triggerTs = d.triggerEventId === null ? undefined : eventTs.get(d.triggerEventId)
+      judged.push({ ...push, taskId: d.taskId, p, delivered: draw.delivered, clicked: draw.clicked, factors, ...(triggerTs === undefined ? {} : { triggerTs }) })
       summary.decisions++
       tally(summary.byPolicy, d.policy, draw.clicked, p)
       tally(summary.byArm, `${d.experimentId ?? d.taskId}/${d.arm ?? d.policy}`, draw.clicked, p)

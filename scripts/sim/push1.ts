@@ -29,6 +29,8 @@ export interface JudgedPush {
   clicked: boolean
   /** The click model's factors, when kept. */
   factors?: ClickFactors
+  /** Event time of the push's trigger (behavior or item event), when it had one: the send's delay is `sendAt - triggerTs`. */
+  triggerTs?: number
 }
 
 /** A scene's results over the run. */

@@ -122,7 +122,9 @@ const TUNED_SETTINGS = {
   // The budget the issue sets, one push per user-day: each user gets the best of their own candidates (operators/push-budget.ts).
   // A fifth of the triggered pushes explore the hold, so the model learns how relevance fades with age
   // instead of the prior half-life deciding forever (operators/model-settings.ts).
-  model: { budget: { pushesPerUserDay: 1 }, holdExploreShare: 0.2 },
+  // Held pushes wait for the hours the user is around (their activity histogram), the click model
+  // pricing the rest: a week of pushes teaches the model too little of the hour (docs/quality.md).
+  model: { budget: { pushesPerUserDay: 1 }, holdExploreShare: 0.2, holdHour: 'presence' },
 }
 
 /**
@@ -153,11 +155,15 @@ const RELATIONS: SampleTask[] = [
  * `HERMES_SAMPLE_FEATURES=model`: fields added to tasks of the other sets: `maxHoldMs` (held for
  * a better hour by the click model) and a material cap counted per content (material plus item).
  */
+// Holds long enough to reach the user's next evening from any hour, deferrals out of quiet hours
+// included (a price drop at 23:00 goes out at 08:00, then may wait for the evening): half a day
+// for reminders of what the user just did (a purchase in between would make them stale), most
+// of a day for item events, whose relevance lasts longer.
 const MODEL_FIELDS: { [taskId: string]: { [field: string]: unknown } } = {
-  'cart-abandon': { maxHoldMs: 6 * HOUR, caps: { material: { per: 'content' } } },
-  'viewed-deal': { maxHoldMs: 6 * HOUR, caps: { material: { per: 'content' } } },
-  'fav-price-drop': { maxHoldMs: 8 * HOUR, caps: { material: { per: 'content' } } },
-  'back-in-stock': { maxHoldMs: 8 * HOUR, caps: { material: { per: 'content' } } },
+  'cart-abandon': { maxHoldMs: 12 * HOUR, caps: { material: { per: 'content' } } },
+  'viewed-deal': { maxHoldMs: 12 * HOUR, caps: { material: { per: 'content' } } },
+  'fav-price-drop': { maxHoldMs: 20 * HOUR, caps: { material: { per: 'content' } } },
+  'back-in-stock': { maxHoldMs: 20 * HOUR, caps: { material: { per: 'content' } } },
 }
 
 /** The optional features of the sample configuration. */

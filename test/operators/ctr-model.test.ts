@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { ExampleGroup, Model, WeightState } from '../../operators/ctr-model.ts'
-import { LEVEL_VARIANCE_FACTOR, activityBucket, decodeModel, featureIndex, featureNames, learnBatch, levelNames, logit, scoreCandidate, sigmoid } from '../../operators/ctr-model.ts'
+import { LEVEL_VARIANCE_FACTOR, activityBucket, activityRatio, decodeModel, featureIndex, featureNames, learnBatch, levelNames, logit, scoreCandidate, sigmoid } from '../../operators/ctr-model.ts'
 import { seededRandom } from '../../operators/scoring.ts'
 import type { Decision, Suppression } from '../../operators/types.ts'
 import type { TopologyTestDriver } from '../../pipeline/testing/test-driver.ts'
@@ -56,6 +56,18 @@ describe('click model: online Bayesian logistic regression', () => {
     expect(high).toBeGreaterThan(0.15)
     expect(low).toBeLessThan(0.03)
     expect(predict(model, featureNames(candidate(40), T0, ['dropPct'])).model.explain[0]?.feature).toMatch(/dropPct=lt50/)
+  })
+
+  it('smooths the activity over neighbouring hours: a user seen at 19:00 one day and 21:00 another is around at 20:00, not at 04:00', () => {
+    // A week of two sessions: Monday 19:00 and Tuesday 21:00 UTC; nothing at 20:00 itself.
+    const activity = Array.from({ length: 168 }, (_, h) => (h === 19 || h === 24 + 21 ? 5 : 0))
+    const at = (hour: number): number => T0 - 10 * HOUR + hour * HOUR
+    expect(activityRatio(activity, at(20), 'UTC')).toBeGreaterThan(3)
+    expect(activityBucket(activity, at(20), 'UTC')).toBe('peak')
+    expect(activityBucket(activity, at(4), 'UTC')).toBe('idle')
+    // The same hour of day on any day of the week: the seven days are pooled.
+    expect(activityRatio(activity, at(3 * 24 + 20), 'UTC')).toBe(activityRatio(activity, at(20), 'UTC'))
+    expect(activityRatio(null, at(20), 'UTC')).toBeNull()
   })
 
   it('learns the user\'s active hour from the activity histogram', () => {

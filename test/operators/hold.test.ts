@@ -9,6 +9,11 @@ const MON = T0 - 10 * HOUR
 const WED = MON + 2 * DAY
 const drop = (u: string, ts: number): object => ev(u, 'price_drop', ts, { eventId: `${u}-drop-${ts}` })
 /** Twenty views at `hour` on Monday: the user's activity peaks at that hour of the day. */
+/**
+ * The first peak hour of a user active at 20:00: activity is smoothed over neighbouring hours
+ * (operators/ctr-model.ts, ACTIVITY_KERNEL), so 19:00 is a peak hour too, and the earliest.
+ */
+const PEAK = WED + 19 * HOUR
 const activeAt = (u: string, hour: number): object[] => Array.from({ length: 20 }, (_, k) => ev(u, 'view', MON + hour * HOUR + k * MIN, { eventId: `${u}-view-${k}` }))
 
 describe('held pushes: the best hour within maxHoldMs, net of the trigger\'s decay', () => {
@@ -58,7 +63,7 @@ describe('held pushes in the decision flow', () => {
     return d
   }
 
-  it('holds a 09:00 trigger of a user active at 20:00 until 20:00, and sends at once for a user active now or a fast-decaying task', async () => {
+  it('holds a 09:00 trigger of a user active at 20:00 until its first peak hour, 19:00, and sends at once for a user active now or a fast-decaying task', async () => {
     const d = await withHourModel()
     await d.pipe('config.tasks', [
       eventTask('hold', { maxHoldMs: 12 * HOUR }),
@@ -71,7 +76,7 @@ describe('held pushes in the decision flow', () => {
     expect(now.map((x) => [x.userId, x.taskId, x.sendAt])).toEqual([['morning', 'hold', WED + 9 * HOUR + 1000], ['flash', 'fast', WED + 9 * HOUR + 2000]])
     await advanceTo(d, WED + 21 * HOUR, 15 * MIN)
     const held = decisions(d)
-    expect(held.map((x) => [x.userId, x.taskId, x.sendAt, x.decidedAt])).toEqual([['evening', 'hold', WED + 20 * HOUR, WED + 9 * HOUR]])
+    expect(held.map((x) => [x.userId, x.taskId, x.sendAt, x.decidedAt])).toEqual([['evening', 'hold', PEAK, WED + 9 * HOUR]])
     // Scored as it is sent: at the user's peak hour.
     expect(held[0]?.explain).toEqual([{ feature: 'activity=peak', weight: 2 }])
     // σ(logit(1/21) + 2): the material's prior rate moved by the peak hour's weight.
@@ -95,10 +100,10 @@ describe('held pushes in the decision flow', () => {
     }
     const none = await run(0)
     expect(none).toHaveLength(40)
-    expect(none.filter((t) => t === WED + 20 * HOUR)).toEqual([])
-    // ...unless it explores: about a quarter wait for 20:00 (the model's p(t), its age weights unlearned).
+    expect(none.filter((t) => t === PEAK)).toEqual([])
+    // ...unless it explores: about a quarter wait for the peak (the model's p(t), its age weights unlearned).
     const some = await run(0.25)
-    const waited = some.filter((t) => t === WED + 20 * HOUR).length
+    const waited = some.filter((t) => t === PEAK).length
     expect(some).toHaveLength(40)
     expect(waited).toBeGreaterThan(3)
     expect(waited).toBeLessThan(20)
@@ -126,8 +131,8 @@ describe('held pushes in the decision flow', () => {
     await d.pipe('behavior-events', [ev('evening', 'cart_add', WED + 12 * HOUR + MIN)])
     await advanceTo(d, WED + 21 * HOUR, 15 * MIN)
     expect(decisions(d).map((x) => [x.userId, x.taskId])).toEqual([['evening', 'noon']])
-    // Suppressed when the arbitration window of the 20:00 send closes.
-    expect(suppressions(d).map((x) => [x.userId, x.taskId, x.reason, x.ts])).toEqual([['evening', 'hold', 'fatigue.user', WED + 20 * HOUR + 1000]])
+    // Suppressed when the arbitration window of the 19:00 send closes.
+    expect(suppressions(d).map((x) => [x.userId, x.taskId, x.reason, x.ts])).toEqual([['evening', 'hold', 'fatigue.user', PEAK + 1000]])
     await d.close()
   })
 
@@ -139,7 +144,7 @@ describe('held pushes in the decision flow', () => {
     await d.pipe('config.tasks', [eventTask('hold', { maxHoldMs: 12 * HOUR, status: 'paused' })])
     await advanceTo(d, WED + 21 * HOUR, 15 * MIN)
     expect(decisions(d)).toEqual([])
-    expect(suppressions(d).map((x) => [x.taskId, x.reason, x.ts])).toEqual([['hold', 'expired', WED + 20 * HOUR]])
+    expect(suppressions(d).map((x) => [x.taskId, x.reason, x.ts])).toEqual([['hold', 'expired', PEAK]])
     await d.close()
   })
 })

@@ -87,6 +87,6 @@ describe('the sample configuration sets', () => {
     expect(tuned).not.toMatch(/"type":"item"|maxHoldMs|materialCap/)
     const merged = sampleConfig('tuned', ['relations', 'model'])
     expect(merged.tasks.some((t) => (t.trigger as { type: string }).type === 'item')).toBe(true)
-    expect(merged.tasks.find((t) => t.taskId === 'fav-price-drop')).toMatchObject({ maxHoldMs: 8 * 3_600_000 })
+    expect(merged.tasks.find((t) => t.taskId === 'fav-price-drop')).toMatchObject({ maxHoldMs: 20 * 3_600_000 })
   })
 })
