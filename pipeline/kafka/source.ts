@@ -176,8 +176,13 @@ export class KafkaSource {
       b = { topic, partition, tp, records: [], head: 0, fetched: offset, end, initialEnd: end, internal, untimed, emptySince: this.opts.clock(), paused: false, filter: new CommittedFilter() }
       this.buffers.set(tp, b)
     }
-    this.consumer.seek({ topic, partition, offset: String(b.fetched) })
-    if (!b.paused) this.consumer.resume([{ topic, partitions: [partition] }])
+    // Between a crash and kafkajs' restart of the consumer, seek and resume are refused; the
+    // restarted consumer joins again and the runner accepts every buffer again at that join,
+    // seeking it then (a reopen failing here stalled an instance for 3 minutes after a broker
+    // restart).
+    const fetched = b.fetched
+    whileRestarting(() => this.consumer.seek({ topic, partition, offset: String(fetched) }))
+    if (!b.paused) whileRestarting(() => this.consumer.resume([{ topic, partitions: [partition] }]))
     return b
   }
 

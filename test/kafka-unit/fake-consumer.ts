@@ -8,11 +8,12 @@ export const EVENTS = { GROUP_JOIN: 'consumer.group_join', END_BATCH_PROCESS: 'c
 /** kafkajs' crash after a broker restart, which it does not restart itself. */
 export const coordinatorNotFound = (): Error => Object.assign(new Error('Failed to find group coordinator'), { name: 'KafkaJSGroupCoordinatorNotFound' })
 
-/** The fake client, how often its consumer was run, and a way to make it crash (as kafkajs reports it). */
-export function fakeKafka(): { kafka: Kafka; runs: () => number; crash: (error: Error, restart: boolean) => void } {
+/** The fake client (`extra`: more consumer methods, such as seek), how often its consumer was run, and a way to make it crash (as kafkajs reports it). */
+export function fakeKafka(extra: Record<string, unknown> = {}): { kafka: Kafka; runs: () => number; crash: (error: Error, restart: boolean) => void } {
   const emitter = new EventEmitter()
   let runs = 0
   const consumer = {
+    ...extra,
     events: EVENTS,
     on: (event: string, listener: (e: unknown) => void) => emitter.on(event, listener),
     connect: async () => {},
