@@ -10,13 +10,12 @@ import { testEvents, testTopics, testTopology } from './topology.ts'
 // (InputView.appClock), however far the per-user tasks ran ahead.
 
 describe('processing ahead of records of ours on their way (real broker)', () => {
-  // exactly_once_v2 keeps the global wait (see runner.ts): its outputs must be embedded mode's too.
-  it.each(['at_least_once', 'exactly_once_v2'] as const)('gives exactly the embedded outputs, key by key and in order, with kafka.maxAheadMs: 0 (%s)', async (guarantee) => {
+  it('gives exactly the embedded outputs, key by key and in order, with kafka.maxAheadMs: 0', async () => {
     const id = runId()
     const t = testTopics(id)
     const app = `hs-${id}`
     const lines = testEvents({ events: 3000, users: 30, late: 10, malformed: 0, spacingMs: 20_000 })
-    const config = testConfig({ runtime: { guarantee }, kafka: { maxAheadMs: 0 } })
+    const config = testConfig({ kafka: { maxAheadMs: 0 } })
     const expected = await runEmbeddedReference([testTopology(app, t)], config, { topic: t.input, lines, keyField: 'userId' })
     await produceLines(t.input, lines, { partitions: 4, keyField: 'userId' })
 
