@@ -6,12 +6,12 @@ import { FAST, perKey, produceLines, readTopics, runEmbeddedReference, runId, si
 import { testEvents, testTopics, testTopology } from './topology.ts'
 
 describe('a topology on Kafka (real broker)', () => {
-  it.each(['at_least_once', 'exactly_once_v2'] as const)('gives the same outputs, key by key and in order, as the same topology embedded (%s)', async (guarantee) => {
+  it('gives the same outputs, key by key and in order, as the same topology embedded', async () => {
     const id = runId()
     const t = testTopics(id)
     const app = `eq-${id}`
     const lines = testEvents({ events: 4000, users: 40, late: 12, malformed: 6, spacingMs: 2000 })
-    const config = testConfig({ runtime: { guarantee } })
+    const config = testConfig()
     const expected = await runEmbeddedReference([testTopology(app, t)], config, { topic: t.input, lines, keyField: 'userId' })
     await produceLines(t.input, lines, { partitions: 4, keyField: 'userId' })
 
