@@ -1,23 +1,6 @@
-import type { Kafka, PartitionAssigner } from 'kafkajs'
 import { describe, expect, it } from 'vitest'
-import { KafkaSource, whileRestarting } from '../../pipeline/kafka/source.ts'
-import { createLogger } from '../../pipeline/observability/logger.ts'
-import { fakeKafka } from './fake-consumer.ts'
-
-function source(kafka: Kafka): KafkaSource {
-  return new KafkaSource(kafka, {
-    groupId: 'g',
-    topics: ['events'],
-    assigner: {} as unknown as PartitionAssigner,
-    timings: { sessionTimeout: 6000, heartbeatInterval: 500, rebalanceTimeout: 10_000, maxWaitTimeInMs: 50 },
-    logger: createLogger({ level: 'silent' }),
-    maxBuffered: 100,
-    maxBytesPerPartition: 1 << 20,
-    onAssignment: () => {},
-    onData: () => {},
-    clock: () => Date.now(),
-  })
-}
+import { whileRestarting } from '../../pipeline/kafka/source.ts'
+import { fakeKafka, fakeSource as source } from './fake-consumer.ts'
 
 describe('pausing a partition while kafkajs restarts its consumer', () => {
   it('is skipped when the consumer has no group (between a crash and its restart)', () => {
