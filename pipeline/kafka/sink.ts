@@ -17,6 +17,9 @@ import { splitBySize } from './record-size.ts'
  */
 export const OUTPUTS_PER_BATCH = 4000
 
+/** exactly_once_v2: produce requests the app's producer keeps in flight per broker (see transactionalProducer). */
+const APP_PRODUCER_IN_FLIGHT = 5
+
 /** A record a task produced, with its partition already chosen. */
 export interface OutRecord {
   /** `<app>/<taskId>` of the producing task. */
@@ -111,11 +114,18 @@ export class KafkaSink {
    */
   async openApp(app: string, transactionalId: string): Promise<void> {
     if (!this.opts.perApp || this.appProducers.has(app)) return
-    this.appProducers.set(app, { producer: await this.transactionalProducer(transactionalId), transactionalId })
+    this.appProducers.set(app, { producer: await this.transactionalProducer(transactionalId, APP_PRODUCER_IN_FLIGHT), transactionalId })
   }
 
-  private async transactionalProducer(transactionalId: string): Promise<Producer> {
-    const p = this.kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 15_000, createPartitioner: Partitioners.DefaultPartitioner, retry: PRODUCER_RETRY })
+  /**
+   * `maxInFlight`: produce requests in flight per broker connection. One per task's producer
+   * (v1). The app's producer (v2) sends every partition of a commit: at one request at a time
+   * they queue behind each other on the connection (a round trip each); 5, the most an idempotent
+   * producer may have, lets them overlap. A partition never has two sends in flight (its rounds
+   * go one after the other, see sendPerPartition), so its order and sequence numbers hold.
+   */
+  private async transactionalProducer(transactionalId: string, maxInFlight = 1): Promise<Producer> {
+    const p = this.kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: maxInFlight, transactionTimeout: 15_000, createPartitioner: Partitioners.DefaultPartitioner, retry: PRODUCER_RETRY })
     await p.connect()
     // The first transaction initializes the producer id: the broker aborts (or completes) the
     // previous owner's open transaction before answering, so committed offsets read next are final.
