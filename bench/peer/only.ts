@@ -2,7 +2,7 @@
 import { MEASUREMENTS } from './result.ts'
 import type { Engine, Guarantee, Measurement } from './result.ts'
 
-const GUARANTEES: readonly Guarantee[] = ['at_least_once', 'exactly_once']
+const GUARANTEES: readonly Guarantee[] = ['at_least_once', 'exactly_once', 'exactly_once_v2']
 const ENGINES: readonly Engine[] = ['hermes', 'kafka-streams']
 
 /** What a side-by-side run covers, each list in table order. */

@@ -36,7 +36,8 @@ export const benchResultSchema = z.object({
   engine: z.enum(['hermes', 'kafka-streams']),
   /** Node's version for Hermes, Kafka Streams' for the peer. */
   version: z.string(),
-  guarantee: z.enum(['at_least_once', 'exactly_once']),
+  /** Hermes' `runtime.guarantee`; the peer runs Kafka Streams' exactly_once_v2 for both exactly-once rows. */
+  guarantee: z.enum(['at_least_once', 'exactly_once', 'exactly_once_v2']),
   events: count,
   partitions: count,
   commitIntervalMs: count,

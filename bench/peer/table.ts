@@ -67,7 +67,7 @@ export interface Row {
  */
 export function summarize(records: readonly RunRecord[]): Row[] {
   const rows: Row[] = []
-  for (const guarantee of ['at_least_once', 'exactly_once'] as const) {
+  for (const guarantee of ['at_least_once', 'exactly_once', 'exactly_once_v2'] as const) {
     const of = (engine: Engine): RunRecord[] => records.filter((r) => r.guarantee === guarantee && r.engine === engine).sort((a, b) => a.run - b.run)
     const [h, k] = [of('hermes'), of('kafka-streams')]
     if (h.length + k.length === 0) continue
@@ -95,7 +95,7 @@ function cell(values: readonly number[], med: number | null): string {
   return `${formatNumber(med)} (${formatNumber(Math.min(...values))}–${formatNumber(Math.max(...values))})`
 }
 
-const GUARANTEE_LABEL: { [g in Guarantee]: string } = { at_least_once: 'at-least-once', exactly_once: 'exactly-once' }
+const GUARANTEE_LABEL: { [g in Guarantee]: string } = { at_least_once: 'at-least-once', exactly_once: 'exactly-once', exactly_once_v2: 'exactly-once v2' }
 
 /**
  * The table in Markdown, ready to paste into docs/performance.md. The ratio is always Hermes over

@@ -12,11 +12,16 @@ export const EXACTLY_ONCE_COMMIT_INTERVAL_MS = 100
 
 /**
  * How often a runner commits (wall clock): `runtime.commitIntervalMs` when set; otherwise
- * {@link EXACTLY_ONCE_COMMIT_INTERVAL_MS} for the Kafka runner with `exactly_once`, and
+ * {@link EXACTLY_ONCE_COMMIT_INTERVAL_MS} for the Kafka runner with exactly-once (v1 or v2), and
  * {@link DEFAULT_COMMIT_INTERVAL_MS} for at-least-once and for embedded mode (whose outputs are
  * readable at once, whatever the guarantee).
  */
 export function commitIntervalMs(runtime: HermesConfig['runtime'], runner: 'embedded' | 'kafka'): number {
   if (runtime.commitIntervalMs !== undefined) return runtime.commitIntervalMs
-  return runner === 'kafka' && runtime.guarantee === 'exactly_once' ? EXACTLY_ONCE_COMMIT_INTERVAL_MS : DEFAULT_COMMIT_INTERVAL_MS
+  return runner === 'kafka' && isExactlyOnce(runtime.guarantee) ? EXACTLY_ONCE_COMMIT_INTERVAL_MS : DEFAULT_COMMIT_INTERVAL_MS
+}
+
+/** Whether a guarantee uses Kafka transactions (`exactly_once`, v1, or `exactly_once_v2`). */
+export function isExactlyOnce(guarantee: HermesConfig['runtime']['guarantee']): boolean {
+  return guarantee === 'exactly_once' || guarantee === 'exactly_once_v2'
 }

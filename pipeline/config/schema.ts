@@ -13,9 +13,14 @@ export const runtimeSchema = z
     /** Embedded log, RocksDB state and checkpoints live here. */
     stateDir: z.string().min(1).default('.hermes'),
     stateBackend: z.enum(['rocksdb', 'memory']).default('rocksdb'),
-    guarantee: z.enum(['at_least_once', 'exactly_once']).default('at_least_once'),
     /**
-     * Commit at least this often (wall clock)... Unset: 5000, or 100 on Kafka with exactly_once,
+     * `exactly_once`: Kafka transactions, one transactional producer per task (EOS v1).
+     * `exactly_once_v2`: one per process and topology, its offset commits fenced by the group's
+     * generation (KIP-447, as Kafka Streams' `exactly_once_v2`; see pipeline/kafka/README.md).
+     */
+    guarantee: z.enum(['at_least_once', 'exactly_once', 'exactly_once_v2']).default('at_least_once'),
+    /**
+     * Commit at least this often (wall clock)... Unset: 5000, or 100 on Kafka with exactly-once (v1 or v2),
      * where outputs become readable only when committed (see `pipeline/config/commit-interval.ts`).
      */
     commitIntervalMs: positiveInt.optional(),

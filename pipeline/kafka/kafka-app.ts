@@ -1,6 +1,7 @@
 import type { Kafka } from 'kafkajs'
 import type { Logger } from '../api/processor.ts'
 import type { Topology } from '../api/topology.ts'
+import { isExactlyOnce } from '../config/commit-interval.ts'
 import type { HermesConfig } from '../config/schema.ts'
 import { topicPartitions } from '../config/topic-partitions.ts'
 import type { HermesMetrics } from '../observability/metrics.ts'
@@ -18,6 +19,7 @@ import type { ChangelogOffsets, TaskStateDir } from './checkpoint.ts'
 import type { ConsumerTimings } from './client.ts'
 import { InFlightTimes } from './in-flight.ts'
 import { IdleClock, KafkaInputView } from './input-time.ts'
+import type { GroupMetadata } from './kip447.ts'
 import type { KafkaMetrics } from './metrics.ts'
 import { RestoreBatch } from './restore-batch.ts'
 import type { KafkaSink } from './sink.ts'
@@ -41,6 +43,8 @@ export interface KafkaAppDeps {
   maxBuffered: number
   maxBytesPerPartition: number
   onData: () => void
+  /** exactly_once_v2: this process' id (process-id.ts); the app's transactional id is `<app>-<processId>`. */
+  processId?: string
 }
 
 /** A task reading a keyed input partition (two sub-topologies may read the same partition). */
@@ -56,6 +60,11 @@ interface GroupCommit {
   records: ChangelogRecord[]
   arrived: number
   waiters: Array<{ resolve: (o: ChangelogOffsets) => void; reject: (err: unknown) => void }>
+}
+
+/** exactly_once_v2: the app's commit, gathering every task's changelog records. */
+interface AppCommit {
+  tasks: Array<{ task: Task; partition: number; records: ChangelogRecord[]; resolve: (o: ChangelogOffsets) => void; reject: (err: unknown) => void }>
 }
 
 /** The keyed (non-broadcast) input topics of a sub-topology: what its tasks are assigned by. */
@@ -84,6 +93,10 @@ export class KafkaApp {
   /** The wall-clock part of the app's idle clock (`time.idleTimeoutMs`). */
   readonly idleClock: IdleClock
   pendingAssignment: TopicPartitions | null = null
+  /** The group metadata of {@link KafkaApp.pendingAssignment}. */
+  private pendingGroup: GroupMetadata = { generationId: -1, memberId: '' }
+  /** exactly_once_v2: the group metadata of the assignment the tasks were opened under, which their offset commits carry. */
+  private group: GroupMetadata = { generationId: -1, memberId: '' }
   joined = false
   /** An assignment is being applied: tasks opening, state restoring. */
   restoring = false
@@ -96,9 +109,12 @@ export class KafkaApp {
   /** Lowest sub-topology id of the group of sub-topologies that share input topics, by sub id. */
   private readonly groupLeader = new Map<number, number>()
   private readonly groupCommits = new Map<string, GroupCommit>()
+  private appCommit: AppCommit | null = null
+  private readonly v2: boolean
 
   constructor(topology: Topology, deps: KafkaAppDeps, collector: Collector) {
     this.deps = deps
+    this.v2 = deps.config.runtime.guarantee === 'exactly_once_v2'
     this.groupId = topology.name
     this.idleClock = new IdleClock(deps.config.time.idleTimeoutMs, deps.logger)
     // The tasks opened together share one restore consumer.
@@ -183,6 +199,10 @@ export class KafkaApp {
   /** Reads the broadcast topics (if any) and joins the consumer group. */
   async start(): Promise<void> {
     const plan = this.app.plan
+    if (this.v2) {
+      if (!this.deps.processId) throw new Error('exactly_once_v2 needs a process id')
+      await this.deps.sink.openApp(this.name, `${this.name}-${this.deps.processId}`)
+    }
     const prepare = valuePreparer(plan.subtopologies.flatMap((sub) => sub.sources))
     const broadcastTopics = [...new Set(plan.subtopologies.flatMap((s) => s.sources.filter((x) => x.broadcast).map((x) => x.topic)))]
     if (broadcastTopics.length) {
@@ -199,8 +219,9 @@ export class KafkaApp {
       maxBuffered: this.deps.maxBuffered,
       maxBytesPerPartition: this.deps.maxBytesPerPartition,
       clock: this.deps.clock,
-      onAssignment: (assignment) => {
+      onAssignment: (assignment, group) => {
         this.pendingAssignment = assignment
+        this.pendingGroup = group
         this.lastAssignment = assignment
         this.joined = true
         this.deps.kafkaMetrics?.rebalances.inc({ app: this.name })
@@ -230,6 +251,7 @@ export class KafkaApp {
     const assignment = this.pendingAssignment
     if (!assignment) return
     this.pendingAssignment = null
+    this.group = this.pendingGroup
     this.restoring = true
     try {
       await this.assign(assignment)
@@ -257,6 +279,13 @@ export class KafkaApp {
     const { admin, sink } = this.deps
     const owners = [...new Set(added.map((a) => this.ownerOf(a)))]
     await Promise.all(owners.map((o) => sink.openTask(o, o.replace('/', '-'))))
+    const topics = [...new Set(added.flatMap((a) => keyedTopics(a.sub)))]
+    // exactly_once_v2: no producer of a previous owner is fenced here, so the committed offsets
+    // are read (require_stable: they wait for a transaction of the previous owner with offsets of
+    // these partitions pending) before the changelogs are restored, so the restore reads that
+    // transaction's records if it commits. Every v2 transaction carries the offsets of all its
+    // app's tasks, so one that wrote a task's changelog is such a transaction, or is refused.
+    const early = this.v2 ? await admin.committed(this.groupId, topics) : undefined
     this.restores.expect(added.length)
     let tasks: Task[]
     try {
@@ -265,9 +294,8 @@ export class KafkaApp {
       this.restores.fail(err)
       throw err
     }
-    const topics = [...new Set(added.flatMap((a) => keyedTopics(a.sub)))]
     // Read after the fencing above: a previous owner's transaction is finished by now.
-    const committed = await admin.committed(this.groupId, topics)
+    const committed = early ?? (await admin.committed(this.groupId, topics))
     const ends = new Map(await Promise.all(topics.map(async (t) => [t, await admin.offsets(t)] as const)))
     for (const task of tasks) {
       const bufs: PartitionBuffer[] = []
@@ -331,6 +359,7 @@ export class KafkaApp {
     this.inFlight.reset()
     this.committedOffsets.clear()
     this.groupCommits.clear()
+    this.appCommit = null
     if (this.lastAssignment) this.pendingAssignment = this.lastAssignment
   }
 
@@ -357,7 +386,7 @@ export class KafkaApp {
 
   /** At-least-once: commits the input offsets of every task to the group (after the state). */
   async commitOffsets(): Promise<void> {
-    if (this.deps.config.runtime.guarantee === 'exactly_once' || !this.source) return
+    if (isExactlyOnce(this.deps.config.runtime.guarantee) || !this.source) return
     const offsets = this.app.tasks.flatMap((t) => this.changedOffsets(t))
     if (await this.source.commit(offsets)) for (const o of offsets) this.committedOffsets.set(`${o.topic}:${o.partition}`, o.offset)
   }
@@ -369,6 +398,7 @@ export class KafkaApp {
    */
   private commitTask(taskId: string, partition: number, records: ChangelogRecord[]): Promise<ChangelogOffsets> {
     const task = this.app.tasks.find((t) => t.id === taskId)
+    if (this.v2 && task) return this.commitInAppTransaction(task, partition, records)
     const owner = task ? this.ownerOf(task) : `${this.name}/${taskId}`
     if (this.deps.config.runtime.guarantee !== 'exactly_once' || !task) {
       return this.deps.sink.commitTask(this.name, owner, partition, records, { groupId: this.groupId, offsets: [] })
@@ -397,10 +427,41 @@ export class KafkaApp {
     return done
   }
 
+  /**
+   * exactly_once_v2: every task of the app commits in one transaction of the app's producer, when
+   * the last of them arrives. It carries the input positions of all the tasks, changed or not,
+   * under the group metadata of the assignment they were opened under (see addTasks).
+   */
+  private commitInAppTransaction(task: Task, partition: number, records: ChangelogRecord[]): Promise<ChangelogOffsets> {
+    const c = (this.appCommit ??= { tasks: [] })
+    const done = new Promise<ChangelogOffsets>((resolve, reject) => c.tasks.push({ task, partition, records, resolve, reject }))
+    if (c.tasks.length < this.app.tasks.length) return done
+    this.appCommit = null
+    const offsets: Array<{ topic: string; partition: number; offset: number }> = []
+    for (const t of this.app.tasks) {
+      for (const b of this.taskBuffers.get(t) ?? []) {
+        const pos = t.positions.get(b.tp)
+        if (pos !== undefined && !offsets.some((o) => o.topic === b.topic && o.partition === b.partition)) offsets.push({ topic: b.topic, partition: b.partition, offset: pos })
+      }
+    }
+    this.deps.sink.commitApp(this.name, c.tasks, { groupId: this.groupId, offsets, group: this.group }).then(
+      (written) => {
+        for (const o of offsets) this.committedOffsets.set(`${o.topic}:${o.partition}`, o.offset)
+        c.tasks.forEach((t, i) => t.resolve(written[i] ?? {}))
+      },
+      (err: unknown) => {
+        for (const t of c.tasks) t.reject(err)
+      },
+    )
+    return done
+  }
+
   /** Fails commits still gathering their group's tasks (another task of the commit failed first). */
   failPendingCommits(err: unknown): void {
     for (const g of this.groupCommits.values()) for (const w of g.waiters) w.reject(err)
     this.groupCommits.clear()
+    for (const t of this.appCommit?.tasks ?? []) t.reject(err)
+    this.appCommit = null
   }
 
   private beforeOpen(taskId: string): void {

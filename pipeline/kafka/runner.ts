@@ -3,6 +3,7 @@ import { setImmediate as yieldToIo } from 'node:timers/promises'
 import type { Kafka } from 'kafkajs'
 import { HermesError } from '../api/errors.ts'
 import type { Headers } from '../api/record.ts'
+import { isExactlyOnce } from '../config/commit-interval.ts'
 import { outputPartition } from '../runtime/partitioner.ts'
 import type { Task } from '../runtime/task.ts'
 import { KafkaAdmin, withBroadcastCleanup, withConfiguredCleanup } from './admin.ts'
@@ -15,6 +16,7 @@ import { KafkaApp } from './kafka-app.ts'
 import type { Owner } from './kafka-app.ts'
 import { KafkaMetrics, LATENCY_SAMPLE_EVERY, observeProcessLatency, updateRunnerMetrics } from './metrics.ts'
 import { nextRecord } from './next-record.ts'
+import { processId } from './process-id.ts'
 import type { KafkaRunStats, KafkaRunnerOptions, KafkaRunnerSettings } from './options.ts'
 import { resolveRunnerSettings } from './options.ts'
 import { fitDeadLetter, singleRecordBatchBytes } from './record-size.ts'
@@ -49,6 +51,8 @@ export class KafkaRunner {
   private readonly admin: KafkaAdmin
   private readonly sink: KafkaSink
   private readonly exactlyOnce: boolean
+  /** exactly_once_v2: one transactional producer per app, offsets fenced by the group's generation. */
+  private readonly v2: boolean
   private readonly settings: KafkaRunnerSettings
   /** The last chunk stopped because a record written to our own input has to arrive first. */
   private waitingForInFlight = false
@@ -65,14 +69,15 @@ export class KafkaRunner {
   private readonly outage: OutageTracker
   /**
    * At-least-once: which tasks a record of ours on its way holds back (see {@link HoldScope});
-   * undefined with exactly-once, where it holds back every task.
+   * undefined with exactly-once (v1 and v2), where it holds back every task.
    */
   private scope: HoldScope | undefined
 
   private constructor(opts: KafkaRunnerOptions) {
     this.opts = opts
     this.clock = opts.clock ?? Date.now
-    this.exactlyOnce = opts.config.runtime.guarantee === 'exactly_once'
+    this.exactlyOnce = isExactlyOnce(opts.config.runtime.guarantee)
+    this.v2 = opts.config.runtime.guarantee === 'exactly_once_v2'
     this.settings = resolveRunnerSettings(opts)
     this.outage = new OutageTracker(this.clock, this.settings.maxOutageMs)
     this.kafka = createKafkaClient(opts.config.kafka, opts.logger)
@@ -80,6 +85,7 @@ export class KafkaRunner {
     this.kafkaMetrics = opts.metrics ? new KafkaMetrics(opts.metrics.registry) : undefined
     this.sink = new KafkaSink(this.kafka, {
       exactlyOnce: this.exactlyOnce,
+      perApp: this.v2,
       logger: opts.logger,
       metrics: this.kafkaMetrics,
       maxInFlight: this.settings.maxInFlightBatches,
@@ -115,6 +121,7 @@ export class KafkaRunner {
       maxBuffered: this.settings.maxBufferedPerPartition,
       maxBytesPerPartition: this.settings.maxBytesPerPartition,
       onData: () => this.wake(),
+      ...(this.v2 ? { processId: processId(opts.state) } : {}),
       ...(opts.metrics ? { metrics: opts.metrics } : {}),
       ...(this.kafkaMetrics ? { kafkaMetrics: this.kafkaMetrics } : {}),
       ...(opts.errorPolicy ? { errorPolicy: opts.errorPolicy } : {}),
@@ -124,6 +131,12 @@ export class KafkaRunner {
       this.apps.push(app)
       this.dlqTopics.add(app.app.dlqTopic)
     }
+    // exactly_once_v2 keeps the global wait of v1, although one producer per app writes each
+    // partition in order: with the scope, an instance taking over a dead one's partitions
+    // reprocesses them from their last commit while its own per-type tasks had run hours ahead,
+    // and their windows closed without those records (rebalance.kafka.test.ts under v2,
+    // HERMES_TEST_SEED=3891033758, failed 4 runs in 4; with the global wait 1 in 3, 0 in 4
+    // random seeds; docs/performance.md, "Exactly-once v2").
     if (!this.exactlyOnce) {
       this.scope = HoldScope.of(this.apps)
       for (const a of this.apps) a.inFlight.ordered = true
@@ -316,6 +329,10 @@ export class KafkaRunner {
    */
   async commit(): Promise<void> {
     const t0 = performance.now()
+    // exactly_once_v2: the offsets carry the generation of the assignment the tasks were opened
+    // under; an assignment received since is applied first (dropping revoked tasks, whose outputs
+    // are discarded), or the group coordinator would refuse the whole commit.
+    if (this.v2) for (const a of this.apps) if (a.pendingAssignment) await a.applyAssignment()
     const jobs: Array<Promise<void>> = []
     for (const a of this.apps) {
       for (const t of [...a.app.tasks]) {
@@ -333,7 +350,10 @@ export class KafkaRunner {
 
   private async commitFailed(a: KafkaApp, t: Task, err: unknown): Promise<void> {
     this.kafkaMetrics?.commits.inc({ app: a.name, outcome: 'failed' })
-    if (!(this.exactlyOnce && isFenced(err))) {
+    // exactly_once_v2: a refusal (fenced, ILLEGAL_GENERATION: the group moved on) concerns every
+    // task of the app's transaction; it is a Kafka failure like any other, after which every task
+    // goes back to its last commit (closed dirty, reopened from the changelogs).
+    if (!(this.exactlyOnce && !this.v2 && isFenced(err))) {
       // Tasks waiting to commit together with this one would wait forever.
       for (const x of this.apps) x.failPendingCommits(err)
       throw new HermesError('PRODUCE_ERROR', `commit of task ${a.name}/${t.id} failed: ${describeKafkaError(err)}`, { cause: err })

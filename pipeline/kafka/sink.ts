@@ -6,6 +6,8 @@ import type { Headers } from '../api/record.ts'
 import type { ChangelogRecord } from './changelog.ts'
 import type { ChangelogOffsets } from './checkpoint.ts'
 import { PRODUCER_RETRY, describeKafkaError, offsetsByTopic, toKafkaHeaders } from './client.ts'
+import type { GroupMetadata } from './kip447.ts'
+import { clearOffsetsGroupMetadata, setOffsetsGroupMetadata } from './kip447.ts'
 import type { KafkaMetrics } from './metrics.ts'
 import { splitBySize } from './record-size.ts'
 
@@ -14,6 +16,9 @@ import { splitBySize } from './record-size.ts'
  * processing waits (a batch was one processing chunk's outputs, about this many).
  */
 export const OUTPUTS_PER_BATCH = 4000
+
+/** exactly_once_v2: produce requests the app's producer keeps in flight per broker (see transactionalProducer). */
+const APP_PRODUCER_IN_FLIGHT = 5
 
 /** A record a task produced, with its partition already chosen. */
 export interface OutRecord {
@@ -33,9 +38,20 @@ export interface InputOffsets {
   offsets: Array<{ topic: string; partition: number; offset: number }>
 }
 
+/** A task's part of an app's commit (exactly_once_v2): its partition and its changelog records. */
+export interface TaskChangelog {
+  partition: number
+  records: ChangelogRecord[]
+}
+
 /** Options of {@link KafkaSink}. */
 export interface KafkaSinkOptions {
   exactlyOnce: boolean
+  /**
+   * exactly_once_v2 (with `exactlyOnce`): one transactional producer per app ({@link KafkaSink.openApp})
+   * instead of one per task; outputs wait in one outbox per app, in the order they were produced.
+   */
+  perApp?: boolean
   logger: Logger
   metrics?: KafkaMetrics
   /** Output batches in flight (at-least-once) before the runner waits for the oldest. */
@@ -53,13 +69,18 @@ export interface KafkaSinkOptions {
  * processing order) and are awaited before a commit writes changelogs, state and offsets.
  * Exactly-once: one transactional producer per task (transactional id `<app>-<taskId>`, which
  * fences a previous owner of the task); a task's outputs wait in its outbox and go out in its
- * commit transaction together with its changelog records and input offsets.
+ * commit transaction together with its changelog records and input offsets. exactly_once_v2: one
+ * transactional producer per app (transactional id `<app>-<processId>`); the app's outputs wait in
+ * one outbox in the order they were produced and go out, with every task's changelog records and
+ * input offsets, in one transaction whose offset commit carries the group's generation (KIP-447).
  */
 export class KafkaSink {
   private readonly opts: KafkaSinkOptions
   private readonly kafka: Kafka
   private shared: Producer | null = null
   private readonly transactional = new Map<string, Producer>()
+  /** exactly_once_v2: the app's producer and its transactional id. */
+  private readonly appProducers = new Map<string, { producer: Producer; transactionalId: string }>()
   private outbox: OutRecord[] = []
   private readonly outboxes = new Map<string, OutRecord[]>()
   /** At-least-once: the send in flight, if any; outputs queued meanwhile go out in the next one. */
@@ -82,18 +103,47 @@ export class KafkaSink {
 
   /** Exactly-once: creates the task's transactional producer; initializing it fences any previous owner. */
   async openTask(owner: string, transactionalId: string): Promise<void> {
-    if (!this.opts.exactlyOnce || this.transactional.has(owner)) return
-    const p = this.kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 15_000, createPartitioner: Partitioners.DefaultPartitioner, retry: PRODUCER_RETRY })
+    if (!this.opts.exactlyOnce || this.opts.perApp || this.transactional.has(owner)) return
+    this.transactional.set(owner, await this.transactionalProducer(transactionalId))
+  }
+
+  /**
+   * exactly_once_v2: creates the app's transactional producer. Initializing it fences the previous
+   * incarnation of this process (same process id, same transactional id) and aborts what that
+   * left open, as a task's producer does with EOS v1.
+   */
+  async openApp(app: string, transactionalId: string): Promise<void> {
+    if (!this.opts.perApp || this.appProducers.has(app)) return
+    this.appProducers.set(app, { producer: await this.transactionalProducer(transactionalId, APP_PRODUCER_IN_FLIGHT), transactionalId })
+  }
+
+  /**
+   * `maxInFlight`: produce requests in flight per broker connection. One per task's producer
+   * (v1). The app's producer (v2) sends every partition of a commit: at one request at a time
+   * they queue behind each other on the connection (a round trip each); 5, the most an idempotent
+   * producer may have, lets them overlap. A partition never has two sends in flight (its rounds
+   * go one after the other, see sendPerPartition), so its order and sequence numbers hold.
+   */
+  private async transactionalProducer(transactionalId: string, maxInFlight = 1): Promise<Producer> {
+    const p = this.kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: maxInFlight, transactionTimeout: 15_000, createPartitioner: Partitioners.DefaultPartitioner, retry: PRODUCER_RETRY })
     await p.connect()
     // The first transaction initializes the producer id: the broker aborts (or completes) the
     // previous owner's open transaction before answering, so committed offsets read next are final.
     const txn = await p.transaction()
     await txn.abort()
-    this.transactional.set(owner, p)
+    return p
   }
 
   /** Drops a task: its unsent outputs are discarded (the next owner produces them again). */
   async closeTask(owner: string): Promise<void> {
+    if (this.opts.perApp) {
+      const app = appOf(owner)
+      const box = this.outboxes.get(app) ?? []
+      const kept = box.filter((r) => r.owner !== owner)
+      this.buffered -= box.length - kept.length
+      this.outboxes.set(app, kept)
+      return
+    }
     this.outboxes.delete(owner)
     this.outbox = this.outbox.filter((r) => r.owner !== owner)
     const p = this.transactional.get(owner)
@@ -108,8 +158,9 @@ export class KafkaSink {
       this.outbox.push(record)
       return
     }
-    let box = this.outboxes.get(record.owner)
-    if (!box) this.outboxes.set(record.owner, (box = []))
+    const key = this.opts.perApp ? appOf(record.owner) : record.owner
+    let box = this.outboxes.get(key)
+    if (!box) this.outboxes.set(key, (box = []))
     box.push(record)
   }
 
@@ -208,11 +259,55 @@ export class KafkaSink {
       this.opts.metrics?.produced.inc({ app, kind: 'output' }, outputs.length)
       this.opts.metrics?.produced.inc({ app, kind: 'changelog' }, changelog.length)
       const out: ChangelogOffsets = {}
-      for (const r of changelog) if (offsets[r.topic] !== undefined) out[r.topic] = offsets[r.topic] as number
+      for (const r of changelog) {
+        const next = offsets.get(`${r.topic}:${partition}`)
+        if (next !== undefined) out[r.topic] = next
+      }
       return out
     } catch (err) {
       this.opts.metrics?.transactionAborts.inc({ app })
       await txn.abort().catch((e: unknown) => this.opts.logger.debug({ task: owner, err: describeKafkaError(e) }, 'abort after a failed commit failed too'))
+      throw err
+    }
+  }
+
+  /**
+   * exactly_once_v2: the commit step of all of an app's tasks at once, before their local state is
+   * written. The app's outputs (in the order they were produced), every task's changelog records
+   * and the input offsets go in one transaction; the offsets carry the group metadata they were
+   * read under, and a group that moved on refuses them (ILLEGAL_GENERATION): the transaction is
+   * aborted and the error thrown. Resolves with each task's changelog offsets written, in the
+   * order of `tasks`.
+   */
+  async commitApp(app: string, tasks: readonly TaskChangelog[], input: InputOffsets & { group: GroupMetadata }): Promise<ChangelogOffsets[]> {
+    const entry = this.appProducers.get(app)
+    if (!entry) throw new Error(`no transactional producer for app ${app}`)
+    const outputs = this.outboxes.get(app) ?? []
+    this.outboxes.delete(app)
+    this.buffered -= outputs.length
+    const changelog: OutRecord[] = tasks.flatMap((t) => t.records.map((r) => ({ owner: app, topic: r.topic, partition: t.partition, key: r.key, value: r.value, timestamp: 0 })))
+    if (outputs.length + changelog.length === 0 && input.offsets.length === 0) return tasks.map(() => ({}))
+    const txn = await entry.producer.transaction()
+    try {
+      const offsets = await sendPerPartition(txn, [...outputs, ...changelog], this.limitOf)
+      if (input.offsets.length) {
+        setOffsetsGroupMetadata(entry.transactionalId, input.groupId, input.group)
+        await txn.sendOffsets({ consumerGroupId: input.groupId, topics: offsetsByTopic(input.offsets) })
+      }
+      await txn.commit()
+      this.opts.metrics?.produced.inc({ app, kind: 'output' }, outputs.length)
+      this.opts.metrics?.produced.inc({ app, kind: 'changelog' }, changelog.length)
+      return tasks.map((t) => {
+        const out: ChangelogOffsets = {}
+        for (const r of t.records) {
+          const next = offsets.get(`${r.topic}:${t.partition}`)
+          if (next !== undefined) out[r.topic] = next
+        }
+        return out
+      })
+    } catch (err) {
+      this.opts.metrics?.transactionAborts.inc({ app })
+      await txn.abort().catch((e: unknown) => this.opts.logger.debug({ app, err: describeKafkaError(e) }, 'abort after a failed commit failed too'))
       throw err
     }
   }
@@ -232,6 +327,14 @@ export class KafkaSink {
     this.shared = null
     await old?.disconnect().catch(() => {})
     await this.start()
+    // exactly_once_v2: a new producer of the same transactional id, since kafkajs' transaction
+    // state after a failed commit may refuse the next one ("Cannot call beginTransaction in state
+    // COMMITTING"); initializing it aborts whatever the old one left open.
+    for (const [app, { producer, transactionalId }] of [...this.appProducers]) {
+      this.appProducers.delete(app)
+      await producer.disconnect().catch(() => {})
+      await this.openApp(app, transactionalId)
+    }
   }
 
   async close(): Promise<void> {
@@ -239,6 +342,9 @@ export class KafkaSink {
     await this.shared?.disconnect().catch(() => {})
     await Promise.all([...this.transactional.values()].map((p) => p.disconnect().catch(() => {})))
     this.transactional.clear()
+    await Promise.all([...this.appProducers.values()].map((a) => a.producer.disconnect().catch(() => {})))
+    for (const a of this.appProducers.values()) clearOffsetsGroupMetadata(a.transactionalId)
+    this.appProducers.clear()
   }
 
   private readonly limitOf = (topic: string): number => this.opts.maxMessageBytes?.(topic) ?? Number.POSITIVE_INFINITY
@@ -281,7 +387,7 @@ export class KafkaSink {
  * has nothing to race with. Settling all of them before throwing means no request is in flight
  * when the caller aborts.
  */
-async function sendPerPartition(txn: Transaction, records: readonly OutRecord[], limitOf: (topic: string) => number): Promise<ChangelogOffsets> {
+async function sendPerPartition(txn: Transaction, records: readonly OutRecord[], limitOf: (topic: string) => number): Promise<Map<string, number>> {
   const byPartition = new Map<string, OutRecord[]>()
   for (const r of records) {
     const tp = `${r.topic}:${r.partition}`
@@ -290,7 +396,7 @@ async function sendPerPartition(txn: Transaction, records: readonly OutRecord[],
     list.push(r)
   }
   // A partition's records go in batches under its topic's limit, one after the other.
-  const out: ChangelogOffsets = {}
+  const out = new Map<string, number>()
   const sendPartition = async (list: OutRecord[]): Promise<void> => {
     for (const round of splitBySize(list, limitOf)) {
       let meta: RecordMetadata[]
@@ -299,7 +405,7 @@ async function sendPerPartition(txn: Transaction, records: readonly OutRecord[],
       } catch (err) {
         throw sendFailed(err, round)
       }
-      for (const [topic, next] of Object.entries(written(round, meta))) out[topic] = Math.max(out[topic] ?? 0, next)
+      for (const [tp, next] of writtenPerPartition(round, meta)) out.set(tp, Math.max(out.get(tp) ?? 0, next))
     }
   }
   const sent = await Promise.allSettled([...byPartition.values()].map(sendPartition))
@@ -336,16 +442,29 @@ function toTopicMessages(records: readonly OutRecord[]): TopicMessages[] {
 
 /**
  * One past the last offset written per topic, from the produce responses of one send of these
- * records (one batch per partition). Changelogs have one partition per task, so per topic is enough.
+ * records (one batch per partition). Changelogs have one partition per task, so per topic is
+ * enough for one task's records.
  */
 function written(changelog: readonly OutRecord[], meta: readonly RecordMetadata[]): ChangelogOffsets {
-  const counts = new Map<string, number>()
-  for (const r of changelog) counts.set(`${r.topic}:${r.partition}`, (counts.get(`${r.topic}:${r.partition}`) ?? 0) + 1)
   const out: ChangelogOffsets = {}
+  for (const [tp, next] of writtenPerPartition(changelog, meta)) out[tp.slice(0, tp.lastIndexOf(':'))] = next
+  return out
+}
+
+/** One past the last offset written per `topic:partition` (several tasks' changelogs in one send: exactly_once_v2). */
+function writtenPerPartition(records: readonly OutRecord[], meta: readonly RecordMetadata[]): Map<string, number> {
+  const counts = new Map<string, number>()
+  for (const r of records) counts.set(`${r.topic}:${r.partition}`, (counts.get(`${r.topic}:${r.partition}`) ?? 0) + 1)
+  const out = new Map<string, number>()
   for (const m of meta) {
     const n = counts.get(`${m.topicName}:${m.partition}`)
     const base = Number(m.baseOffset ?? -1)
-    if (n !== undefined && base >= 0) out[m.topicName] = base + n
+    if (n !== undefined && base >= 0) out.set(`${m.topicName}:${m.partition}`, base + n)
   }
   return out
+}
+
+/** The app of an owner (`<app>/<taskId>`). */
+function appOf(owner: string): string {
+  return owner.slice(0, owner.lastIndexOf('/'))
 }

@@ -6,6 +6,8 @@ import type { TopicPartitions } from './assigner.ts'
 import type { ConsumerTimings } from './client.ts'
 import { describeKafkaError, fromKafkaHeaders, subscribeWhenKnown } from './client.ts'
 import { CrashRestarts } from './consumer-crash.ts'
+import type { GroupMetadata } from './kip447.ts'
+import { generationOf } from './kip447.ts'
 import { CommittedFilter, rawMessages } from './transactions.ts'
 
 /** Fetched records of one assigned input partition, waiting to be processed. */
@@ -53,8 +55,11 @@ export interface KafkaSourceOptions {
   maxBuffered: number
   /** Bytes per partition and fetch. */
   maxBytesPerPartition: number
-  /** Called (synchronously, inside the join) with every new assignment of this member. */
-  onAssignment: (assignment: TopicPartitions) => void
+  /**
+   * Called (synchronously, inside the join) with every new assignment of this member and the
+   * group metadata it was made under (the generation: -1 if unknown; see kip447.ts).
+   */
+  onAssignment: (assignment: TopicPartitions, group: GroupMetadata) => void
   /** Called when records arrive. */
   onData: () => void
   clock: () => number
@@ -121,7 +126,8 @@ export class KafkaSource {
       const assignment = e.payload.memberAssignment as TopicPartitions
       const all = Object.entries(assignment).map(([topic, partitions]) => ({ topic, partitions }))
       if (all.length) this.consumer.pause(all)
-      opts.onAssignment(assignment)
+      const memberId = String(e.payload.memberId)
+      opts.onAssignment(assignment, { memberId, generationId: generationOf(memberId) ?? -1 })
     })
     // Batches of only control records or aborted records never reach eachBatch; they still move the position.
     this.consumer.on(END_BATCH_PROCESS, (e) => {
@@ -176,8 +182,13 @@ export class KafkaSource {
       b = { topic, partition, tp, records: [], head: 0, fetched: offset, end, initialEnd: end, internal, untimed, emptySince: this.opts.clock(), paused: false, filter: new CommittedFilter() }
       this.buffers.set(tp, b)
     }
-    this.consumer.seek({ topic, partition, offset: String(b.fetched) })
-    if (!b.paused) this.consumer.resume([{ topic, partitions: [partition] }])
+    // Between a crash and kafkajs' restart of the consumer, seek and resume are refused; the
+    // restarted consumer joins again and the runner accepts every buffer again at that join,
+    // seeking it then (a reopen failing here stalled an instance for 3 minutes after a broker
+    // restart).
+    const fetched = b.fetched
+    whileRestarting(() => this.consumer.seek({ topic, partition, offset: String(fetched) }))
+    if (!b.paused) whileRestarting(() => this.consumer.resume([{ topic, partitions: [partition] }]))
     return b
   }
 

@@ -111,6 +111,7 @@ describe('renderTable', () => {
   it('shows a lone run without a range, half values with one decimal, and a dash where a side is missing', () => {
     const table = renderTable(summarize([rec(1, 'hermes', 'exactly_once', { eps: 3700 })]))
     expect(table).toContain('| exactly-once | backlog throughput, events/s | 3,700 | – | – |')
+    expect(renderTable(summarize([rec(1, 'hermes', 'exactly_once_v2', { eps: 9100 })]))).toContain('| exactly-once v2 | backlog throughput, events/s | 9,100 | – | – |')
     expect(formatNumber(12.5)).toBe('12.5')
     expect(formatNumber(null)).toBe('–')
   })
@@ -118,7 +119,7 @@ describe('renderTable', () => {
 
 describe('parseOnly', () => {
   it('runs everything when nothing is named, and only the named ones of each kind otherwise', () => {
-    expect(parseOnly('')).toEqual({ guarantees: ['at_least_once', 'exactly_once'], engines: ['hermes', 'kafka-streams'], measurements: ['throughput', 'restore', 'latency'] })
+    expect(parseOnly('')).toEqual({ guarantees: ['at_least_once', 'exactly_once', 'exactly_once_v2'], engines: ['hermes', 'kafka-streams'], measurements: ['throughput', 'restore', 'latency'] })
     expect(parseOnly('exactly_once,latency')).toEqual({ guarantees: ['exactly_once'], engines: ['hermes', 'kafka-streams'], measurements: ['latency'] })
   })
 
@@ -127,7 +128,7 @@ describe('parseOnly', () => {
   })
 
   it('names an unknown word and the accepted ones', () => {
-    expect(() => parseOnly('exactly-once')).toThrow('--only: unknown "exactly-once"; use a comma-separated list of at_least_once, exactly_once, hermes, kafka-streams, throughput, restore, latency')
+    expect(() => parseOnly('exactly-once')).toThrow('--only: unknown "exactly-once"; use a comma-separated list of at_least_once, exactly_once, exactly_once_v2, hermes, kafka-streams, throughput, restore, latency')
   })
 })
 
@@ -135,7 +136,7 @@ describe('parseBenchResult', () => {
   it('reads a result and names the file and the field of a bad one', () => {
     const good = result('kafka-streams', 'exactly_once', { eps: 30_000 })
     expect(parseBenchResult(JSON.stringify(good), 'a.json')).toEqual(good)
-    expect(() => parseBenchResult(JSON.stringify({ ...good, guarantee: 'exactly_once_v2' }), 'b.json')).toThrow(/^b\.json: not a bench result: guarantee: /)
+    expect(() => parseBenchResult(JSON.stringify({ ...good, guarantee: 'exactly_once_v3' }), 'b.json')).toThrow(/^b\.json: not a bench result: guarantee: /)
     expect(() => parseBenchResult('{', 'c.json')).toThrow(/^c\.json: not JSON/)
   })
 })

@@ -10,7 +10,7 @@ import { createLogger } from '../../pipeline/observability/logger.ts'
 
 const silent = createLogger({ level: 'silent' })
 
-function runtime(guarantee: 'at_least_once' | 'exactly_once', interval?: number): HermesConfig['runtime'] {
+function runtime(guarantee: 'at_least_once' | 'exactly_once' | 'exactly_once_v2', interval?: number): HermesConfig['runtime'] {
   return validateConfig({ runtime: { guarantee, ...(interval === undefined ? {} : { commitIntervalMs: interval }) } }).runtime
 }
 
@@ -19,6 +19,7 @@ describe('runtime.commitIntervalMs', () => {
     expect(runtime('exactly_once').commitIntervalMs).toBeUndefined()
     expect(commitIntervalMs(runtime('at_least_once'), 'kafka')).toBe(5000)
     expect(commitIntervalMs(runtime('exactly_once'), 'kafka')).toBe(100)
+    expect(commitIntervalMs(runtime('exactly_once_v2'), 'kafka')).toBe(100)
   })
 
   it('unset, embedded mode commits every 5000 ms whatever the guarantee', () => {

@@ -1,24 +1,7 @@
 /** The input consumer comes back after a crash kafkajs does not restart (a broker restart). */
-import type { Kafka, PartitionAssigner } from 'kafkajs'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { CONSUMER_RETRY, KafkaSource } from '../../pipeline/kafka/source.ts'
-import { createLogger } from '../../pipeline/observability/logger.ts'
-import { coordinatorNotFound, fakeKafka } from './fake-consumer.ts'
-
-function source(kafka: Kafka): KafkaSource {
-  return new KafkaSource(kafka, {
-    groupId: 'g',
-    topics: ['events'],
-    assigner: {} as unknown as PartitionAssigner,
-    timings: { sessionTimeout: 6000, heartbeatInterval: 500, rebalanceTimeout: 10_000, maxWaitTimeInMs: 50 },
-    logger: createLogger({ level: 'silent' }),
-    maxBuffered: 100,
-    maxBytesPerPartition: 1 << 20,
-    onAssignment: () => {},
-    onData: () => {},
-    clock: () => Date.now(),
-  })
-}
+import { CONSUMER_RETRY } from '../../pipeline/kafka/source.ts'
+import { coordinatorNotFound, fakeKafka, fakeSource as source } from './fake-consumer.ts'
 
 afterEach(() => vi.useRealTimers())
 

@@ -15,7 +15,7 @@ import { testTopics, testTopology } from './topology.ts'
 interface ChildOptions {
   app: string
   suffix: string
-  guarantee: 'at_least_once' | 'exactly_once'
+  guarantee: 'at_least_once' | 'exactly_once' | 'exactly_once_v2'
   stateDir: string
   stopWhenIdleMs?: number
   maxAheadMs?: number

@@ -13,12 +13,12 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true })
 })
 
-async function crashRun(guarantee: 'exactly_once' | 'at_least_once', kills: number): Promise<void> {
+async function crashRun(guarantee: 'exactly_once' | 'exactly_once_v2' | 'at_least_once', kills: number): Promise<void> {
   const seed = testSeed(`crash (${guarantee})`)
   await replayable(seed, () => crashRunWith(seed, guarantee, kills))
 }
 
-async function crashRunWith(seed: TestSeed, guarantee: 'exactly_once' | 'at_least_once', kills: number): Promise<void> {
+async function crashRunWith(seed: TestSeed, guarantee: 'exactly_once' | 'exactly_once_v2' | 'at_least_once', kills: number): Promise<void> {
   const id = runId()
   const t = testTopics(id)
   const app = `crash-${id}`
@@ -66,7 +66,7 @@ async function crashRunWith(seed: TestSeed, guarantee: 'exactly_once' | 'at_leas
   for (const topic of outputs) {
     const want = sortedPerKey(expected.get(topic) ?? [])
     const have = sortedPerKey(got.get(topic) ?? [])
-    if (guarantee === 'exactly_once') {
+    if (guarantee !== 'at_least_once') {
       expect(have, topic).toEqual(want)
     } else if (topic === t.hourly || topic === t.types) {
       // At-least-once: after a crash some records may count twice, never zero times: each window
@@ -93,8 +93,8 @@ async function crashRunWith(seed: TestSeed, guarantee: 'exactly_once' | 'at_leas
 }
 
 describe('crashes (real broker, SIGKILL)', () => {
-  it('exactly-once: after 6 kills at random moments, the read_committed output equals a crash-free run (nothing missing, nothing twice)', async () => {
-    await crashRun('exactly_once', 6)
+  it.each(['exactly_once', 'exactly_once_v2'] as const)('%s: after 6 kills at random moments, the read_committed output equals a crash-free run (nothing missing, nothing twice)', async (guarantee) => {
+    await crashRun(guarantee, 6)
   }, 150_000)
 
   it('at-least-once: after 5 kills at random moments, nothing is missing', async () => {

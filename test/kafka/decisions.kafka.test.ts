@@ -67,12 +67,12 @@ async function embeddedPhases(topologies: () => Topology[], config: HermesConfig
 const jsonl = (xs: readonly object[]): string[] => xs.map((x) => JSON.stringify(x))
 
 describe('the Hermes decision flow on Kafka (real broker)', () => {
-  it('gives the same decisions, suppressions and material stats, key by key, as embedded mode, with both topologies in one runner', async () => {
+  it.each(['exactly_once', 'exactly_once_v2'] as const)('gives the same decisions, suppressions and material stats, key by key, as embedded mode, with both topologies in one runner (%s)', async (guarantee) => {
     const id = runId()
     const topics = flowTopics(id)
     const settings = { topics, applications: { decisions: `push-decisions-${id}`, stats: `material-stats-${id}` }, stats: { publishIntervalMs: 3 * DAY }, model: { publishIntervalMs: 3 * DAY } }
     const topologies = (): Topology[] => [pushDecisions({ settings }), materialStats({ settings })]
-    const config = testConfig({ runtime: { guarantee: 'exactly_once' }, kafka: { maxAheadMs: 0 }, topics: { defaultPartitions: PARTITIONS } })
+    const config = testConfig({ runtime: { guarantee }, kafka: { maxAheadMs: 0 }, topics: { defaultPartitions: PARTITIONS } })
 
     const world = buildWorld({ users: 120, seed: 7 })
     const events: Array<{ [k: string]: unknown }> = []

@@ -34,7 +34,7 @@ const home = (userId: string): number => partitionFor(userId, PARTITIONS)
 const elsewhere = (userId: string, shift = 1): number => (home(userId) + shift) % PARTITIONS
 
 describe('keys and partitions chosen by producers (real broker)', () => {
-  it.each(['at_least_once', 'exactly_once'])('decides for the userId under its cap and opt-out, whatever key and partition the producer chose, as embedded mode does (%s)', async (guarantee) => {
+  it.each(['at_least_once', 'exactly_once', 'exactly_once_v2'])('decides for the userId under its cap and opt-out, whatever key and partition the producer chose, as embedded mode does (%s)', async (guarantee) => {
     const id = runId()
     const topics = flowTopics(id)
     const app = `push-decisions-${id}`

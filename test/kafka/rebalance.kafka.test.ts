@@ -20,6 +20,8 @@ afterAll(() => {
 const groupMembers = (groupId: string, topic: string) => members(kafkaClient('hermes-test-admin'), groupId, topic)
 
 describe('scale-out and rebalance (real broker, exactly-once)', () => {
+  // Exactly-once v1 only: under exactly_once_v2 (guarantee below), HERMES_TEST_SEED=3891033758 fails
+  // about one run in three, per-type windows short of records (docs/performance.md, "Exactly-once v2").
   it('splits the partitions between two instances, moves them when one dies and back when it returns, and still outputs everything exactly once', async () => {
     const seed = testSeed('rebalance')
     await replayable(seed, async () => {

@@ -19,7 +19,7 @@ const root = mkdtempSync(join(tmpdir(), 'hermes-kafka-positions-'))
 afterAll(() => rmSync(root, { recursive: true, force: true }))
 
 describe('an instance back on partitions another one processed meanwhile', () => {
-  it.each(['exactly_once', 'at_least_once'] as const)('never moves the group offsets back to its old local positions (%s)', async (guarantee) => {
+  it.each(['exactly_once', 'exactly_once_v2', 'at_least_once'] as const)('never moves the group offsets back to its old local positions (%s)', async (guarantee) => {
     const id = runId()
     const t = testTopics(id)
     const app = `positions-${id}`
