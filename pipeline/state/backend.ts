@@ -185,6 +185,23 @@ export class RocksDbBackend implements KeyValueBackend {
     return Number.isFinite(n) ? n : 0
   }
 
+  /**
+   * Native memory RocksDB reports for this instance, in bytes: memtables (active, unflushed and
+   * pinned), table readers (index and filter blocks held outside the block cache) and the block
+   * cache's usage. For benchmarks and diagnostics; RocksDB's own estimates.
+   */
+  memoryUsage(): { memtables: number; tableReaders: number; blockCache: number } {
+    const prop = (name: string): number => {
+      const n = Number(this.db.getProperty(name))
+      return Number.isFinite(n) ? n : 0
+    }
+    return {
+      memtables: prop('rocksdb.size-all-mem-tables'),
+      tableReaders: prop('rocksdb.estimate-table-readers-mem'),
+      blockCache: prop('rocksdb.block-cache-usage'),
+    }
+  }
+
   async close(): Promise<void> {
     await this.db.close()
   }
