@@ -222,8 +222,7 @@ export class RocksDbBackend implements KeyValueBackend {
   }
 
   approximateSize(): number {
-    const n = Number(this.db.getProperty('rocksdb.estimate-live-data-size'))
-    return Number.isFinite(n) ? n : 0
+    return this.numberProperty('rocksdb.estimate-live-data-size')
   }
 
   /**
@@ -232,15 +231,17 @@ export class RocksDbBackend implements KeyValueBackend {
    * cache's usage. For benchmarks and diagnostics; RocksDB's own estimates.
    */
   memoryUsage(): { memtables: number; tableReaders: number; blockCache: number } {
-    const prop = (name: string): number => {
-      const n = Number(this.db.getProperty(name))
-      return Number.isFinite(n) ? n : 0
-    }
     return {
-      memtables: prop('rocksdb.size-all-mem-tables'),
-      tableReaders: prop('rocksdb.estimate-table-readers-mem'),
-      blockCache: prop('rocksdb.block-cache-usage'),
+      memtables: this.numberProperty('rocksdb.size-all-mem-tables'),
+      tableReaders: this.numberProperty('rocksdb.estimate-table-readers-mem'),
+      blockCache: this.numberProperty('rocksdb.block-cache-usage'),
     }
+  }
+
+  /** A numeric RocksDB property, 0 when the binding gives none. */
+  private numberProperty(name: string): number {
+    const n = Number(this.db.getProperty(name))
+    return Number.isFinite(n) ? n : 0
   }
 
   async close(): Promise<void> {

@@ -401,6 +401,11 @@ describe('RocksDB backend', () => {
     ])
     expect(db.getManySync(['k\u0000s\u0000a', 'k\u0000s\u0000b']).map((b) => b?.toString('utf8'))).toEqual([undefined, '22'])
     expect(db.approximateSize()).toBeGreaterThanOrEqual(0)
+    // What the state-scale benchmark reads: the writes above sit in the memtable.
+    const mem = db.memoryUsage()
+    expect(mem.memtables).toBeGreaterThan(0)
+    expect(mem.tableReaders).toBeGreaterThanOrEqual(0)
+    expect(mem.blockCache).toBeGreaterThanOrEqual(0)
     await db.close()
   })
 
