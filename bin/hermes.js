@@ -1,9 +1,7 @@
 #!/usr/bin/env node
 // Loads the TypeScript sources through tsx, so topologies written in TypeScript run as they are.
-import { limitMallocArenas } from './malloc-arenas.js'
+import { register } from 'tsx/esm/api'
 
-limitMallocArenas()
-const { register } = await import('tsx/esm/api')
 register()
 const { main } = await import('../pipeline/cli/main.ts')
 await main()
