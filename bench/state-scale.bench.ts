@@ -17,9 +17,15 @@
  * (every latest key and value, read back from the built state in key order) into an empty
  * RocksDB in batches, as the Kafka restore writes its batches, then opens it (TaskState.open,
  * TimerQueue.load and the first timer window). Records/s = records written / (restore + open
- * time). What it does not include: fetching and decoding the changelog from a broker.
+ * time). What it does not include: fetching and decoding the changelog from a broker. Reading the
+ * source back (the changelog's stand-in) is in that time; `restoreWriteRecordsPerSecond` counts
+ * only the target's batch writes.
  *
- * Peak RSS is sampled every 50 ms over the whole process (build and restore).
+ * Peak RSS is sampled every 50 ms over the whole process (build and restore), with its breakdown
+ * at the sample of the peak: V8 heap (total and used), external (Buffers), RocksDB's own estimate
+ * of its memtables, table readers and block caches over the open instances, and the rest (malloc
+ * arenas' free space, code, thread stacks). Run with `MALLOC_ARENA_MAX=2` in the environment to
+ * see what glibc's per-thread arenas cost (bin/hermes.js sets it for `hermes`).
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -32,7 +38,6 @@ import { WindowEvents } from '../pipeline/state/window-events.ts'
 import { TimerQueue } from '../pipeline/runtime/timers.ts'
 import { mulberry32 } from '../operators/ids.ts'
 import pushDecisions from '../topologies/push-decisions.ts'
-import { trackPeakRss } from './harness.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -57,7 +62,59 @@ for (const n of topology.nodes) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'hermes-state-scale-'))
-const peakRss = trackPeakRss()
+const MiB = 1048576
+const open = new Set<RocksDbBackend>()
+
+/** Opens a backend that the memory sampler counts while it is open. */
+async function openDb(path: string): Promise<RocksDbBackend> {
+  const db = await RocksDbBackend.open(path)
+  open.add(db)
+  return db
+}
+async function closeDb(db: RocksDbBackend): Promise<void> {
+  open.delete(db)
+  await db.close()
+}
+
+type Breakdown = { rssMiB: number; heapTotalMiB: number; heapUsedMiB: number; externalMiB: number; rocksMemtablesMiB: number; rocksTableReadersMiB: number; rocksBlockCacheMiB: number; otherNativeMiB: number }
+function sample(): Breakdown {
+  const m = process.memoryUsage()
+  let memtables = 0
+  let tableReaders = 0
+  let blockCache = 0
+  for (const db of open) {
+    const u = db.memoryUsage()
+    memtables += u.memtables
+    tableReaders += u.tableReaders
+    blockCache += u.blockCache
+  }
+  const r = (n: number): number => Math.round(n / MiB)
+  return {
+    rssMiB: r(m.rss),
+    heapTotalMiB: r(m.heapTotal),
+    heapUsedMiB: r(m.heapUsed),
+    externalMiB: r(m.external),
+    rocksMemtablesMiB: r(memtables),
+    rocksTableReadersMiB: r(tableReaders),
+    rocksBlockCacheMiB: r(blockCache),
+    otherNativeMiB: r(m.rss - m.heapTotal - m.external - memtables - tableReaders - blockCache),
+  }
+}
+
+/** Samples every 50 ms; returns the breakdown at the highest RSS seen. */
+function trackPeak(): () => Breakdown {
+  let peak = sample()
+  const timer = setInterval(() => {
+    const s = sample()
+    if (s.rssMiB > peak.rssMiB) peak = s
+  }, 50)
+  return () => {
+    clearInterval(timer)
+    const s = sample()
+    return s.rssMiB > peak.rssMiB ? s : peak
+  }
+}
+const peakRss = trackPeak()
 const rand = mulberry32(11)
 const TYPES = ['view', 'fav', 'cart', 'chat', 'search', 'price_drop']
 const TASKS = ['price-drop', 'cart-reminder', 'evening-digest']
@@ -97,7 +154,7 @@ function writeUser(state: TaskState, timers: TimerQueue, userId: string): void {
 const buildStart = performance.now()
 let written = 0
 for (let p = 0; p < PARTITIONS; p++) {
-  const backend = await RocksDbBackend.open(join(dir, 'built', String(p)))
+  const backend = await openDb(join(dir, 'built', String(p)))
   const state = new TaskState(backend, stores, [], 200_000)
   await state.open()
   const timers = new TimerQueue()
@@ -111,29 +168,34 @@ for (let p = 0; p < PARTITIONS; p++) {
   }
   state.addRawOps(timers.drainChanges())
   await state.flush()
+  open.delete(backend)
   await state.close()
 }
 const buildSeconds = (performance.now() - buildStart) / 1000
 const buildPeak = peakRss()
-const restorePeak = trackPeakRss()
+const restorePeak = trackPeak()
 
 // Restore: every latest key and value of the built state (a compacted changelog's content).
 const RESTORE_BATCH = 10_000
 let records = 0
 let timersInMemory = 0
+/** Time in the restore's writes: the part of a restore the state layer owns (not the changelog's fetch and decode). */
+let writeMs = 0
 const restoreStart = performance.now()
 for (let p = 0; p < PARTITIONS; p++) {
-  const source = await RocksDbBackend.open(join(dir, 'built', String(p)))
-  const target = await RocksDbBackend.open(join(dir, 'restored', String(p)))
+  const source = await openDb(join(dir, 'built', String(p)))
+  const target = await openDb(join(dir, 'restored', String(p)))
   // Read in pages, as a restore consumer fetches batches; each page is one write batch.
   for (let from = ''; ; ) {
     const page = source.rangeSync('', from, RESTORE_BATCH)
+    const w = performance.now()
     await target.write(page)
+    writeMs += performance.now() - w
     records += page.length
     if (page.length < RESTORE_BATCH) break
     from = `${(page[page.length - 1] as [string, Buffer])[0]}\u0000`
   }
-  await source.close()
+  await closeDb(source)
   // The new instance opens on the restored state, as a task does.
   const state = new TaskState(target, stores, [], 200_000)
   await state.open()
@@ -141,6 +203,7 @@ for (let p = 0; p < PARTITIONS; p++) {
   await timers.load(target, { unwritten: () => state.pendingRawOps() })
   timers.nextTime('event')
   timersInMemory += timers.inMemory()
+  open.delete(target)
   await state.close()
 }
 const restoreSeconds = (performance.now() - restoreStart) / 1000
@@ -154,13 +217,18 @@ process.stdout.write(
       partitions: PARTITIONS,
       keyedStores: stores.size,
       buildSeconds: +buildSeconds.toFixed(1),
-      peakRssBuildMiB: buildPeak,
+      peakRssBuildMiB: buildPeak.rssMiB,
       restoredRecords: records,
       restoreSeconds: +restoreSeconds.toFixed(1),
       restoreRecordsPerSecond: Math.round(records / restoreSeconds),
+      restoreWriteSeconds: +(writeMs / 1000).toFixed(1),
+      restoreWriteRecordsPerSecond: Math.round(records / (writeMs / 1000)),
       timersInMemoryAfterOpen: timersInMemory,
-      peakRssRestoreMiB: restorePeakMiB,
-      peakRssMiB: Math.max(buildPeak, restorePeakMiB),
+      peakRssRestoreMiB: restorePeakMiB.rssMiB,
+      peakRssMiB: Math.max(buildPeak.rssMiB, restorePeakMiB.rssMiB),
+      atBuildPeak: buildPeak,
+      atRestorePeak: restorePeakMiB,
+      mallocArenaMax: process.env.MALLOC_ARENA_MAX ?? null,
       node: process.version,
     },
     null,

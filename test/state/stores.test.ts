@@ -401,6 +401,11 @@ describe('RocksDB backend', () => {
     ])
     expect(db.getManySync(['k\u0000s\u0000a', 'k\u0000s\u0000b']).map((b) => b?.toString('utf8'))).toEqual([undefined, '22'])
     expect(db.approximateSize()).toBeGreaterThanOrEqual(0)
+    // What the state-scale benchmark reads: the writes above sit in the memtable.
+    const mem = db.memoryUsage()
+    expect(mem.memtables).toBeGreaterThan(0)
+    expect(mem.tableReaders).toBeGreaterThanOrEqual(0)
+    expect(mem.blockCache).toBeGreaterThanOrEqual(0)
     await db.close()
   })
 
@@ -421,6 +426,37 @@ describe('RocksDB backend', () => {
     expect(got && JSON.parse(got.toString('utf8'))).toEqual({ v: 'ü', n: 42 })
     expect((await collect(second.scan('k\u0000s\u0000'))).map(([k]) => k)).toEqual(['k\u0000s\u0000user-1', 'k\u0000s\u0000user-2'])
     await second.close()
+  })
+
+  it('applies successive writes of different sizes through its one reused native batch, puts and deletes of a key in order, and refuses a write after close', async () => {
+    const dir = join(tempDir(), 'task_reuse')
+    const db = await RocksDbBackend.open(dir)
+    const big = Array.from({ length: 3000 }, (_, i) => [`k\u0000s\u0000u${String(i).padStart(4, '0')}`, Buffer.from(`v${i}`)] as const)
+    await db.write(big)
+    // Puts and deletes in one batch apply in order: the last operation on a key wins.
+    await db.write([
+      ['k\u0000s\u0000u0001', null],
+      ['k\u0000s\u0000u0002', Buffer.from('first')],
+      ['k\u0000s\u0000u0002', null],
+      ['k\u0000s\u0000u0003', null],
+      ['k\u0000s\u0000u0003', Buffer.from('again')],
+    ])
+    await db.write([['k\u0000t\u0000only', Buffer.from('x')]])
+    expect(db.getManySync(['k\u0000s\u0000u0000', 'k\u0000s\u0000u0001', 'k\u0000s\u0000u0002', 'k\u0000s\u0000u0003', 'k\u0000s\u0000u2999']).map((b) => b?.toString('utf8'))).toEqual(['v0', undefined, undefined, 'again', 'v2999'])
+    expect(db.keysSync('k\u0000t\u0000')).toEqual(['k\u0000t\u0000only'])
+    expect(db.keysSync('k\u0000s\u0000')).toHaveLength(2998)
+    await db.close()
+    // A write after close is refused with a STATE_ERROR (the binding's internals would not check).
+    const err = await db.write([['k\u0000t\u0000late', Buffer.from('x')]]).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(HermesError)
+    expect((err as HermesError).code).toBe('STATE_ERROR')
+    const again = await RocksDbBackend.open(dir)
+    expect(again.keysSync('k\u0000t\u0000')).toEqual(['k\u0000t\u0000only'])
+    expect(again.keysSync('k\u0000s\u0000')).toHaveLength(2998)
+    await again.close()
   })
 
   it('refuses to open a directory that is already open, with a STATE_ERROR', async () => {
