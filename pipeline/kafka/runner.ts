@@ -14,6 +14,7 @@ import { NON_RETRIABLE_REPEATS, OutageTracker } from './failures.ts'
 import { HoldScope } from './hold-scope.ts'
 import { KafkaApp } from './kafka-app.ts'
 import type { Owner } from './kafka-app.ts'
+import { duringCommit } from './kip447.ts'
 import { KafkaMetrics, LATENCY_SAMPLE_EVERY, observeProcessLatency, updateRunnerMetrics } from './metrics.ts'
 import { nextRecord } from './next-record.ts'
 import { processId } from './process-id.ts'
@@ -328,6 +329,13 @@ export class KafkaRunner {
    * work (at-least-once) or aborts it (exactly-once), and never loses output.
    */
   async commit(): Promise<void> {
+    // exactly_once_v2: no member of this process joins its group during the commit, nor the
+    // commit starts during a join (kip447.ts, duringCommit), so that its generation stays current.
+    if (this.v2) return duringCommit(this.apps.map((a) => a.groupId), () => this.commitNow())
+    return this.commitNow()
+  }
+
+  private async commitNow(): Promise<void> {
     const t0 = performance.now()
     // exactly_once_v2: the offsets carry the generation of the assignment the tasks were opened
     // under; an assignment received since is applied first (dropping revoked tasks, whose outputs
