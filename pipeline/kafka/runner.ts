@@ -332,8 +332,11 @@ export class KafkaRunner {
   async commit(): Promise<void> {
     // exactly_once_v2: no member of this process joins its group during the commit, nor the
     // commit starts during a join (kip447.ts, duringCommit), so that its generation stays current.
-    if (this.v2) return duringCommit(this.apps.map((a) => a.groupId), () => this.commitNow())
-    return this.commitNow()
+    // An assignment already received is applied first, so that a join does not wait for a
+    // restore; one that a join brings meanwhile is applied inside.
+    if (!this.v2) return this.commitNow()
+    for (const a of this.apps) if (a.pendingAssignment) await a.applyAssignment()
+    return duringCommit(this.apps.map((a) => a.groupId), () => this.commitNow())
   }
 
   private async commitNow(): Promise<void> {
