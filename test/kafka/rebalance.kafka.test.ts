@@ -20,6 +20,9 @@ afterAll(() => {
 const groupMembers = (groupId: string, topic: string) => members(kafkaClient('hermes-test-admin'), groupId, topic)
 
 describe('scale-out and rebalance (real broker, exactly-once)', () => {
+  // Known, both guarantees: a victim killed before its first commit in the new generation leaves
+  // the survivor running alone more than the 2 h bound ahead (v1: HERMES_TEST_SEED=3215807483, 1
+  // run in 3; docs/performance.md, "Exactly-once v2").
   it.each(['exactly_once', 'exactly_once_v2'] as const)('%s: splits the partitions between two instances, moves them when one dies and back when it returns, and still outputs everything exactly once', async (guarantee) => {
     const seed = testSeed(`rebalance (${guarantee})`)
     await replayable(seed, async () => {
