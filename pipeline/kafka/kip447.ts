@@ -17,6 +17,9 @@ import { createRequire } from 'node:module'
  * 2. The consumer group's private sync step records each member's generation
  *    ({@link generationOf}): kafkajs exposes neither the generation nor a hook after the join;
  *    its GROUP_JOIN event, emitted after the sync, carries the member id only.
+ * 3. A consumer's join (kafkajs' `joinAndSync`, which it runs in the background when the group
+ *    rebalances) waits for a commit of its group in flight ({@link duringCommit}), and a commit
+ *    waits for a join in progress: see {@link duringCommit}.
  */
 
 /** The consumer group's side of a transactional offset commit. */
@@ -167,6 +170,63 @@ export async function decodeTxnOffsetCommitV3(raw: Buffer): Promise<{ throttleTi
   return { throttleTime: 0, clientSideThrottleTime: throttleTime, topics }
 }
 
+/** Per group id: the commit in flight (exactly_once_v2) and the join in progress. */
+interface Gate {
+  commit: Promise<unknown> | null
+  join: Promise<unknown> | null
+}
+const gates = new Map<string, Gate>()
+const gateOf = (groupId: string): Gate => {
+  let g = gates.get(groupId)
+  if (!g) gates.set(groupId, (g = { commit: null, join: null }))
+  return g
+}
+
+/**
+ * Runs `commit` (an exactly_once_v2 commit of the groups' offsets) so that no member of this
+ * process joins the groups meanwhile: it first waits for a join in progress (the commit then
+ * sees its new assignment and generation), and a join that starts while it runs waits for it
+ * (up to half the group's rebalance timeout). Kafka Streams gets this from its one thread (the
+ * consumer rejoins only inside poll, between commits); kafkajs rejoins in the background, and a
+ * commit whose generation moved on under it is refused (ILLEGAL_GENERATION) and aborted, every
+ * task going back to its last commit. At every rebalance: a member that died during that
+ * recovery left its partitions unprocessed while the other ran hours of event time ahead
+ * (rebalance.kafka.test.ts, docs/performance.md "Exactly-once v2"). The group coordinator accepts
+ * a transactional offset commit of the current generation while the group prepares a rebalance.
+ */
+export async function duringCommit<T>(groupIds: readonly string[], commit: () => Promise<T>): Promise<T> {
+  const mine = groupIds.map(gateOf)
+  for (;;) {
+    const joining = mine.find((g) => g.join)
+    if (!joining) break
+    await (joining.join as Promise<unknown>).catch(() => {})
+  }
+  const p = commit()
+  for (const g of mine) g.commit = p
+  try {
+    return await p
+  } finally {
+    for (const g of mine) if (g.commit === p) g.commit = null
+  }
+}
+
+/** Runs a join of `groupId` after the commit in flight, if any (waiting at most `maxWaitMs`). */
+export async function duringJoin<T>(groupId: string, maxWaitMs: number, join: () => Promise<T>): Promise<T> {
+  const g = gateOf(groupId)
+  if (g.commit) {
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([g.commit.catch(() => {}), new Promise((r) => (timer = setTimeout(r, maxWaitMs)))])
+    clearTimeout(timer)
+  }
+  const p = join()
+  g.join = p
+  try {
+    return await p
+  } finally {
+    if (g.join === p) g.join = null
+  }
+}
+
 const definition = requests.requests.TxnOffsetCommit
 if (!definition.__hermesKip447) {
   definition.__hermesKip447 = true
@@ -188,6 +248,11 @@ if (!definition.__hermesKip447) {
   if (!sync) throw new Error('kafkajs internals changed: ConsumerGroup has no private:ConsumerGroup:sync method (pipeline/kafka/kip447.ts)')
   const proto = ConsumerGroup.prototype as Record<symbol, (this: { memberId: string; generationId: number }, ...args: unknown[]) => Promise<unknown>>
   const original = proto[sync] as (this: { memberId: string; generationId: number }, ...args: unknown[]) => Promise<unknown>
+  const groupProto = ConsumerGroup.prototype as { joinAndSync: (this: { groupId: string; rebalanceTimeout: number }) => Promise<unknown> }
+  const joinAndSync = groupProto.joinAndSync
+  groupProto.joinAndSync = function (this: { groupId: string; rebalanceTimeout: number }): Promise<unknown> {
+    return duringJoin(this.groupId, this.rebalanceTimeout / 2, () => joinAndSync.call(this))
+  }
   proto[sync] = async function (this: { memberId: string; generationId: number }, ...args: unknown[]): Promise<unknown> {
     const result = await original.apply(this, args)
     generations.set(this.memberId, this.generationId)
