@@ -28,7 +28,8 @@ export interface GroupMetadata {
   memberId: string
 }
 
-interface FlexEncoder {
+/** kafkajs' protocol encoder, with the compact (flexible-version) writers it has. */
+export interface FlexEncoder {
   writeUVarIntBytes(v?: Buffer): FlexEncoder
   writeUVarIntString(v: string | null): FlexEncoder
   writeUVarIntArray(v: FlexEncoder[]): FlexEncoder

@@ -1,7 +1,7 @@
 /** TxnOffsetCommit v3 (KIP-447) as pipeline/kafka/kip447.ts patches it into kafkajs 2.2.4. */
 import { createRequire } from 'node:module'
 import { describe, expect, it } from 'vitest'
-import type { TxnOffsetCommitArgs } from '../../pipeline/kafka/kip447.ts'
+import type { FlexEncoder as E, TxnOffsetCommitArgs } from '../../pipeline/kafka/kip447.ts'
 import { decodeTxnOffsetCommitV3, encodeTxnOffsetCommitV3, setOffsetsGroupMetadata } from '../../pipeline/kafka/kip447.ts'
 
 const require = createRequire(import.meta.url)
@@ -12,14 +12,6 @@ interface D {
   readInt64(): { toString(): string }
   readUVarIntString(): string | null
   readUVarIntArray<T>(f: (d: D) => T): T[]
-}
-interface E {
-  writeUVarIntBytes(v?: Buffer): E
-  writeUVarIntString(v: string | null): E
-  writeUVarIntArray(v: E[]): E
-  writeInt16(v: number): E
-  writeInt32(v: number): E
-  buffer: Buffer
 }
 const Decoder = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => D
 const Encoder = require('kafkajs/src/protocol/encoder.js') as new () => E
