@@ -26,6 +26,8 @@ export interface PhaseOptions {
   brokers: string[]
   stateDir: string
   logLevel?: string
+  /** `runtime.guarantee` over the chaos config's (exactly_once): `--guarantee exactly_once_v2`. */
+  guarantee?: 'exactly_once' | 'exactly_once_v2'
 }
 
 /**
@@ -39,7 +41,7 @@ export function phaseConfig(o: PhaseOptions): HermesConfig {
     environment: {},
     overrides: {
       kafka: { brokers: o.brokers },
-      runtime: { stateDir: o.stateDir },
+      runtime: { stateDir: o.stateDir, ...(o.guarantee ? { guarantee: o.guarantee } : {}) },
       ...(o.logLevel ? { observability: { log: { level: o.logLevel } } } : {}),
       hermes: { topics: phaseTopics(o.phase), applications: phaseApplications(o.phase) },
     },

@@ -1,5 +1,5 @@
 /**
- * A fault run you can repeat: `npx tsx scripts/chaos/run.ts --seed 42 [--events 30000] [--kills 10]`.
+ * A fault run you can repeat: `npx tsx scripts/chaos/run.ts --seed 42 [--events 30000] [--kills 10] [--guarantee exactly_once_v2]`.
  *
  * On a Kafka broker of its own (port 29092 by default, data under /tmp/hermes-chaos-<seed>), with
  * exactly-once, it runs the decision flow (push-decisions and material-stats, as `hermes run` runs
@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Command } from 'commander'
+import { Command, Option } from 'commander'
 import { Kafka, Partitioners, logLevel } from 'kafkajs'
 import { KafkaAdmin } from '../../pipeline/kafka/admin.ts'
 import { readTopicFromKafka } from '../../pipeline/kafka/topic-io.ts'
@@ -51,6 +51,7 @@ interface Options {
   keep: boolean
   /** Log level of the instances (their logs are kept per life). */
   logLevel: string
+  guarantee: 'exactly_once' | 'exactly_once_v2'
 }
 
 const int = (name: string) => (v: string): number => {
@@ -71,11 +72,12 @@ function parseOptions(argv: string[]): Options {
     .option('--dir <dir>', 'work directory: broker data, state, logs, report (default /tmp/hermes-chaos-<seed>)')
     .option('--keep', 'keep the broker data and the state directories at the end')
     .option('--log-level <level>', 'log level of the Hermes instances (their logs: <dir>/logs)', 'warn')
+    .addOption(new Option('--guarantee <g>', 'exactly-once protocol of every instance, reference included').choices(['exactly_once', 'exactly_once_v2']).default('exactly_once'))
     .parse(argv)
   const o = program.opts<Partial<Options> & { dir?: string }>()
   const seed = o.seed ?? randomBytes(4).readUInt32BE(0)
   if (o.port === 9092) throw new Error('--port 9092 is the shared broker; the chaos run needs one of its own')
-  return { seed, events: o.events as number, users: o.users as number, rate: o.rate as number, kills: o.kills as number, port: o.port as number, controllerPort: o.controllerPort as number, dir: o.dir ?? `/tmp/hermes-chaos-${seed}`, keep: o.keep === true, logLevel: o.logLevel ?? 'warn' }
+  return { seed, events: o.events as number, users: o.users as number, rate: o.rate as number, kills: o.kills as number, port: o.port as number, controllerPort: o.controllerPort as number, dir: o.dir ?? `/tmp/hermes-chaos-${seed}`, keep: o.keep === true, logLevel: o.logLevel ?? 'warn', guarantee: o.guarantee ?? 'exactly_once' }
 }
 
 const t0 = Date.now()
@@ -141,7 +143,7 @@ async function exitWithin(i: Instance, ms: number, what: string): Promise<number
 
 /** Reads a phase's decisions, suppressions and dead letters, read_committed. */
 async function readOutputs(o: Options, phase: string): Promise<RunOutputs> {
-  const config = phaseConfig({ phase, brokers: brokerList(brokerOf(o)), stateDir: join(o.dir, phase) })
+  const config = phaseConfig({ phase, brokers: brokerList(brokerOf(o)), stateDir: join(o.dir, phase), guarantee: o.guarantee })
   const t = phaseTopics(phase)
   const apps = phaseApplications(phase)
   const read = async (topic: string): Promise<ReadRecord[]> =>
@@ -164,7 +166,7 @@ async function referenceRun(o: Options, kafka: Kafka): Promise<void> {
   await produceConfig(kafka, input.config)
   await new SteadyProducer(kafka, { topic: phaseTopics('ref').events, partitions: PARTITIONS, records: eventRecords(input), perSecond: 20_000 }).run()
   say(`reference: ${input.config.length} configuration records and ${input.events.length} events produced; one instance runs until idle`)
-  const one = startInstance({ script: INSTANCE, options: { phase: 'ref', brokers: brokerList(brokerOf(o)), stateDir: join(o.dir, 'ref'), logLevel: o.logLevel, stopWhenIdleMs: 3000 }, logFile: join(o.dir, 'logs', 'ref.log') })
+  const one = startInstance({ script: INSTANCE, options: { phase: 'ref', brokers: brokerList(brokerOf(o)), stateDir: join(o.dir, 'ref'), logLevel: o.logLevel, guarantee: o.guarantee, stopWhenIdleMs: 3000 }, logFile: join(o.dir, 'logs', 'ref.log') })
   const code = await exitWithin(one, 600_000, 'the reference run')
   if (code !== 0) throw new Error(`the reference instance exited with ${code}:\n${one.stderr().slice(-2000)}`)
   say(`reference: done, ${one.progress()} records processed`)
@@ -184,7 +186,7 @@ async function faultRun(o: Options, kafka: Kafka, steps: readonly FaultStep[], n
   let lives = 0
   const stopping = new Set<Instance>()
   const start = (name: 'a' | 'b'): Instance => {
-    const i = startInstance({ script: INSTANCE, options: { phase: 'fault', brokers: brokerList(brokerOf(o)), stateDir: join(o.dir, `fault-${name}`), logLevel: o.logLevel }, logFile: join(o.dir, 'logs', `fault-${name}-${++lives}.log`) })
+    const i = startInstance({ script: INSTANCE, options: { phase: 'fault', brokers: brokerList(brokerOf(o)), stateDir: join(o.dir, `fault-${name}`), logLevel: o.logLevel, guarantee: o.guarantee }, logFile: join(o.dir, 'logs', `fault-${name}-${++lives}.log`) })
     // An instance that ends without being told to is a finding, whatever the schedule does next.
     void i.exited.then((code) => {
       if (code !== null && !stopping.has(i)) notes.push(`instance ${name} (life ${lives}) exited on its own with ${code}: ${i.stderr().slice(-300)}`)
@@ -261,7 +263,7 @@ async function faultRun(o: Options, kafka: Kafka, steps: readonly FaultStep[], n
   await producing
   say(`fault run: all ${producer.sent} events sent; stopping A and draining`)
   if (a && alive(a)) await stop(a, 'A')
-  const drain = startInstance({ script: INSTANCE, options: { phase: 'fault', brokers: brokerList(brokerOf(o)), stateDir: join(o.dir, 'fault-a'), logLevel: o.logLevel, stopWhenIdleMs: 3000 }, logFile: join(o.dir, 'logs', 'fault-drain.log') })
+  const drain = startInstance({ script: INSTANCE, options: { phase: 'fault', brokers: brokerList(brokerOf(o)), stateDir: join(o.dir, 'fault-a'), logLevel: o.logLevel, guarantee: o.guarantee, stopWhenIdleMs: 3000 }, logFile: join(o.dir, 'logs', 'fault-drain.log') })
   const code = await exitWithin(drain, 600_000, 'the drain')
   if (code !== 0) throw new Error(`the draining instance exited with ${code}:\n${drain.stderr().slice(-2000)}`)
 }
@@ -274,7 +276,7 @@ async function main(): Promise<number> {
     process.stderr.write(`${(err as Error).message}\n`)
     return 2
   }
-  const replay = `npx tsx scripts/chaos/run.ts --seed ${o.seed} --events ${o.events} --users ${o.users} --rate ${o.rate} --kills ${o.kills}`
+  const replay = `npx tsx scripts/chaos/run.ts --seed ${o.seed} --events ${o.events} --users ${o.users} --rate ${o.rate} --kills ${o.kills}${o.guarantee === 'exactly_once' ? '' : ` --guarantee ${o.guarantee}`}`
   const steps = faultSchedule(o.seed, { kills: o.kills })
   say(`chaos run: seed ${o.seed}; ${o.events} events of ${o.users} users, ${o.rate}/s; work dir ${o.dir}`)
   for (const [n, s] of steps.entries()) say(`  plan ${n + 1}: ${describeStep(s)}`)
