@@ -198,8 +198,14 @@ export class Task {
    * Decodes and processes one record of `source`, then advances its position and, for a source
    * whose records carry event time, the partition's highest time ({@link Task.time}). Returns the
    * record's event time, or NaN when it could not be decoded or was processed before.
+   * @throws HermesError USAGE if `source` is not one of this task's `sub.sources` (nothing is processed).
    */
   processRecord(source: PlanSource, raw: RawRecord, tp = `${raw.topic}:${raw.partition}`): number {
+    // Every runner passes one of this task's own sources (`task.sub.sources`: embedded cursors,
+    // Kafka partition owners, broadcast feeds), the objects the routes were built from; any other
+    // object is a runner bug, and looking its handlers up again by node id would hide it.
+    const route = this.sourceRoutes.get(source)
+    if (route === undefined) throw new HermesError('USAGE', `task ${this.id} was handed a record of source ${source.nodeId} (${source.topic}) that is not one of its sub-topology's sources; pass an element of task.sub.sources`)
     const expected = this.positions.get(tp)
     if (expected !== undefined && raw.offset < expected) return Number.NaN // already processed before a restart
     // A record read back from a source's repartition topic is the original record moved to its
@@ -246,10 +252,9 @@ export class Task {
         key = routed
       }
       const record = new Record<unknown>({ key, value, timestamp: ts, headers: input.headers ?? EMPTY_HEADERS, topic: input.topic, partition: input.partition, offset: input.offset })
-      const route = this.sourceRoutes.get(source)
-      const stat = route ? route.stat : (this.stats.get(source.nodeId) as NodeStats)
+      const stat = route.stat
       stat.in++
-      const next = route ? route.next : (source.broadcast ? this.broadcastHandlers : this.handlers).get(`${source.nodeId}\u0000main`)
+      const next = route.next
       if (next) {
         try {
           for (const h of next) h(record)
