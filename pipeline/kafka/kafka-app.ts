@@ -437,13 +437,16 @@ export class KafkaApp {
     const done = new Promise<ChangelogOffsets>((resolve, reject) => c.tasks.push({ task, partition, records, resolve, reject }))
     if (c.tasks.length < this.app.tasks.length) return done
     this.appCommit = null
-    const offsets: Array<{ topic: string; partition: number; offset: number }> = []
+    // One offset per input partition (sub-topologies reading one partition share it), the first
+    // task's, in task order; by `topic:partition` (PartitionBuffer.tp), not a scan per buffer.
+    const byTp = new Map<string, { topic: string; partition: number; offset: number }>()
     for (const t of this.app.tasks) {
       for (const b of this.taskBuffers.get(t) ?? []) {
         const pos = t.positions.get(b.tp)
-        if (pos !== undefined && !offsets.some((o) => o.topic === b.topic && o.partition === b.partition)) offsets.push({ topic: b.topic, partition: b.partition, offset: pos })
+        if (pos !== undefined && !byTp.has(b.tp)) byTp.set(b.tp, { topic: b.topic, partition: b.partition, offset: pos })
       }
     }
+    const offsets = [...byTp.values()]
     this.deps.sink.commitApp(this.name, c.tasks, { groupId: this.groupId, offsets, group: this.group }).then(
       (written) => {
         for (const o of offsets) this.committedOffsets.set(`${o.topic}:${o.partition}`, o.offset)
