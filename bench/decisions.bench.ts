@@ -4,7 +4,7 @@
  * RocksDB state). Prints behavior events/s, records/s, sampled per-record latency and peak RSS.
  * Figures only: nothing here asserts a speed.
  *
- *   npx tsx bench/decisions.bench.ts [--users N] [--days N] [--backend rocksdb|memory] [--log memory|file] [--share-decoded on|off]
+ *   npx tsx bench/decisions.bench.ts [--users N] [--days N] [--backend rocksdb|memory] [--log memory|file]
  *
  * `--log file` runs on a file-backed embedded log, as `hermes run` and `npm start` do; the default
  * in-memory log keeps every record of the run in the heap (it has no file to read them back from).
@@ -27,7 +27,6 @@ const { values: args } = parseArgs({
     days: { type: 'string', default: '2' },
     backend: { type: 'string', default: 'rocksdb' },
     log: { type: 'string', default: 'memory' },
-    'share-decoded': { type: 'string', default: 'off' },
   },
 })
 const USERS = Number(args.users)
@@ -42,7 +41,7 @@ const log = args.log === 'file' ? EmbeddedLog.open(join(dir, 'log')) : EmbeddedL
 const env = { settings: {} }
 const topologies = [pushDecisions(env), materialStats(env)]
 const peakRss = trackPeakRss()
-const runner = await openRunner({ topologies, config, log, backend: args.backend as string, dir, shareDecoded: args['share-decoded'] === 'on' })
+const runner = await openRunner({ topologies, config, log, backend: args.backend as string, dir })
 const append = (topic: string, key: string, value: object, ts: number): void => {
   log.append(topic, partitionFor(key, log.partitions(topic)), key, Buffer.from(JSON.stringify(value)), ts)
 }
@@ -96,7 +95,6 @@ process.stdout.write(
       benchmark: 'decision flow: push-decisions + material-stats, embedded',
       backend: args.backend,
       log: args.log,
-      shareDecoded: args['share-decoded'] === 'on',
       users: USERS,
       days: DAYS,
       behaviorEvents: events,

@@ -22,14 +22,13 @@ export function trackPeakRss(): () => number {
 }
 
 /** Opens an embedded runner on `log`, with its state in RocksDB under `dir` or in memory. */
-export async function openRunner(o: { topologies: Topology[]; config: HermesConfig; log: EmbeddedLog; backend: string; dir: string; shareDecoded?: boolean }): Promise<EmbeddedRunner> {
+export async function openRunner(o: { topologies: Topology[]; config: HermesConfig; log: EmbeddedLog; backend: string; dir: string }): Promise<EmbeddedRunner> {
   return EmbeddedRunner.open({
     topologies: o.topologies,
     config: o.config,
     log: o.log,
     state: o.backend === 'memory' ? { kind: 'memory', maps: new Map() } : { kind: 'rocksdb', dir: join(o.dir, 'state') },
     logger: createLogger({ level: 'error' }),
-    ...(o.shareDecoded === undefined ? {} : { shareDecoded: o.shareDecoded }),
   })
 }
 

@@ -23,26 +23,9 @@ export interface Serde<V> {
   fromValue?(value: unknown): V
 }
 
-/**
- * The serdes made by {@link jsonSerde} and {@link jsonObjectSerde}: their `deserialize(bytes)` is
- * `fromValue(JSON.parse(bytes as UTF-8))` (the parse alone when they have no `fromValue`), and
- * nothing else. The embedded runtime relies on that to parse a record once for several readers,
- * or not at all when it holds the value it serialized (see {@link isPlainJsonSerde}).
- */
-const plainJson = new WeakSet<Serde<unknown>>()
-
-/**
- * Whether `serde` is one of this module's JSON serdes, whose decoding is `JSON.parse` followed
- * by its `fromValue` check. For the runtime (pipeline/runtime/shared-json.ts); a serde of one's
- * own, even named `json`, is never taken for one.
- */
-export function isPlainJsonSerde(serde: Serde<unknown>): boolean {
-  return plainJson.has(serde)
-}
-
 /** UTF-8 JSON. Rejects bytes that are not JSON, and `undefined` values. */
 export function jsonSerde<V = unknown>(): Serde<V> {
-  return markPlainJson({
+  return {
     name: 'json',
     serialize(value: V): Buffer {
       const text = JSON.stringify(value)
@@ -56,12 +39,7 @@ export function jsonSerde<V = unknown>(): Serde<V> {
         throw new SerdeError(`invalid JSON: ${(err as Error).message}`, err)
       }
     },
-  })
-}
-
-function markPlainJson<V>(serde: Serde<V>): Serde<V> {
-  plainJson.add(serde as Serde<unknown>)
-  return serde
+  }
 }
 
 /**
@@ -78,12 +56,12 @@ export function jsonObjectSerde<V extends object>(validate?: (value: { [k: strin
     if (problem) throw new SerdeError(problem)
     return value as V
   }
-  return markPlainJson({
+  return {
     name: 'json',
     serialize: (value: V) => base.serialize(value),
     deserialize: (bytes: Buffer): V => fromValue(base.deserialize(bytes)),
     fromValue,
-  })
+  }
 }
 
 /** UTF-8 strings. */

@@ -2,7 +2,6 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, re
 import { join } from 'node:path'
 import { HermesError } from '../api/errors.ts'
 import type { Headers } from '../api/record.ts'
-import type { SharedJson } from '../runtime/shared-json.ts'
 
 /** One record stored in an embedded topic partition. */
 export interface LogEntry {
@@ -13,11 +12,6 @@ export interface LogEntry {
   readonly key: string | null
   readonly value: Buffer | null
   readonly headers: Headers | undefined
-  /**
-   * The value decoded, for the readers of this entry in this process (set by the runner; see
-   * pipeline/runtime/shared-json.ts). Never written to the file: the bytes are the record.
-   */
-  shared: SharedJson | undefined
 }
 
 interface Partition {
@@ -137,15 +131,12 @@ export class EmbeddedLog {
     return this.partitionsOf(topic).length
   }
 
-  /**
-   * Appends a record; returns its offset. Listeners hear about it at once. `shared`: its value
-   * already decoded, for its readers in this process (it must equal the bytes' JSON parse).
-   */
-  append(topic: string, partition: number, key: string | null, value: Buffer | null, timestamp: number, headers?: Headers, shared?: SharedJson): number {
+  /** Appends a record; returns its offset. Listeners hear about it at once. */
+  append(topic: string, partition: number, key: string | null, value: Buffer | null, timestamp: number, headers?: Headers): number {
     const part = this.partitionsOf(topic)[partition]
     if (!part) throw new HermesError('USAGE', `topic ${topic} has no partition ${partition}`)
     const offset = part.released + part.entries.length
-    part.entries.push({ offset, seq: this.nextSeq++, timestamp, key, value, headers: headers && Object.keys(headers).length ? headers : undefined, shared })
+    part.entries.push({ offset, seq: this.nextSeq++, timestamp, key, value, headers: headers && Object.keys(headers).length ? headers : undefined })
     for (const l of this.listeners) l(topic, partition)
     return offset
   }
@@ -333,7 +324,7 @@ function decodeFrames(buf: Buffer, file: string, firstOffset: number): { entries
       throw new HermesError('IO_ERROR', `embedded log ${file} is corrupt at byte ${pos}: ${(err as Error).message}`, { cause: err })
     }
     const value = header.n ? null : Buffer.from(buf.subarray(pos + 8 + hlen, pos + 4 + len))
-    entries.push({ offset: firstOffset + entries.length, seq: header.s, timestamp: header.t, key: header.k, value, headers: header.h, shared: undefined })
+    entries.push({ offset: firstOffset + entries.length, seq: header.s, timestamp: header.t, key: header.k, value, headers: header.h })
     positions.push(pos)
     pos += 4 + len
   }

@@ -14,9 +14,6 @@ import { MinHeap } from '../runtime/heap.ts'
 import type { PlanSource } from '../runtime/plan.ts'
 import type { InputView } from '../runtime/task-time.ts'
 import { outputPartition } from '../runtime/partitioner.ts'
-import type { SharedJson } from '../runtime/shared-json.ts'
-import { UNPARSED } from '../runtime/shared-json.ts'
-import { isPlainJsonSerde } from '../api/serde.ts'
 import type { EmbeddedLog, LogEntry } from './log.ts'
 
 /** A reader of one topic partition on behalf of one task. */
@@ -33,10 +30,6 @@ interface Cursor {
   headSeq: number
   /** `topic:partition`, the task's position key. */
   tp: string
-  /** Whether its source decodes plain JSON, so that it can share a decoded value with other readers. */
-  plainJson: boolean
-  /** Cursors of this topic partition that decode plain JSON, itself included (0 when it does not). */
-  sharedReaders: number
 }
 
 /** Progress of a run, as reported to `onProgress` and returned at the end. */
@@ -59,15 +52,6 @@ export interface EmbeddedRunnerOptions {
   metrics?: HermesMetrics
   clock?: () => number
   errorPolicy?: Partial<ErrorPolicy>
-  /**
-   * Whether readers of one record share its decoded value (parsed once for several readers, and
-   * never for a keyBy's or sink's records read in this process, whose writer hands over a copy of
-   * the value): see pipeline/runtime/shared-json.ts. Outputs are the same either way. Default
-   * false: on the decision flow the copies cost the main thread about as much as the parses they
-   * save, or more (docs/performance.md, "Embedded decision flow: speed"); it pays only where one
-   * record has many readers, or once values are read-only and need no copy.
-   */
-  shareDecoded?: boolean
 }
 
 /** Every how many records the loop looks at the wall clock (commits, processing-time timers). */
@@ -93,8 +77,6 @@ export class EmbeddedRunner {
   private readonly clock: () => number
   private readonly cursors: Cursor[] = []
   private readonly byTopicPartition = new Map<string, Cursor[][]>()
-  /** Per topic and partition, the cursors that decode plain JSON (see {@link Cursor.plainJson}). */
-  private readonly plainReaders = new Map<string, number[]>()
   /** Cursors with a record to read, by their head's (timestamp, append sequence). */
   private readonly heap = new MinHeap<Cursor>(cursorBefore)
   private readonly roundRobin = new Map<string, number>()
@@ -144,7 +126,7 @@ export class EmbeddedRunner {
           },
         },
         state: opts.state,
-        collector: { send: (topic, key, value, ts, headers, decoded) => runner.send(topic, key, value, ts, headers, decoded), keepsDecoded: (topic) => runner.plainReaders.has(topic) },
+        collector: { send: (topic, key, value, ts, headers) => runner.send(topic, key, value, ts, headers) },
         logger: opts.logger,
         metrics: opts.metrics,
         clock: runner.clock,
@@ -174,8 +156,6 @@ export class EmbeddedRunner {
               headTs: 0,
               headSeq: 0,
               tp: `${source.topic}:${p}`,
-              plainJson: opts.shareDecoded === true && isPlainJsonSerde(source.serde),
-              sharedReaders: 0,
             }
             runner.cursors.push(cursor)
             if (!source.broadcast) {
@@ -189,17 +169,11 @@ export class EmbeddedRunner {
               runner.byTopicPartition.set(source.topic, perTopic)
             }
             ;(perTopic[p] ??= []).push(cursor)
-            if (cursor.plainJson) {
-              let plain = runner.plainReaders.get(source.topic)
-              if (!plain) runner.plainReaders.set(source.topic, (plain = []))
-              plain[p] = (plain[p] ?? 0) + 1
-            }
             runner.wake(source.topic, p)
           }
         }
       }
     }
-    for (const c of runner.cursors) if (c.plainJson) c.sharedReaders = runner.plainReaders.get(c.topic)?.[c.partition] ?? 0
     runner.lastCommit = runner.clock()
     runner.lastSweep = runner.lastCommit
     return runner
@@ -253,8 +227,6 @@ export class EmbeddedRunner {
       const entry = this.opts.log.read(cursor.topic, cursor.partition, cursor.position) as LogEntry
       const task = cursor.task
       if (!cursor.source.broadcast && !task.state.isLoaded(entry.key ?? '')) this.prefetch(task)
-      // Several readers of plain JSON parse the record once between them (pipeline/runtime/shared-json.ts).
-      if (cursor.sharedReaders > 1 && entry.shared === undefined && entry.value !== null) entry.shared = { value: UNPARSED, readers: cursor.sharedReaders }
       const raw: RawRecord = {
         topic: cursor.topic,
         partition: cursor.partition,
@@ -263,7 +235,6 @@ export class EmbeddedRunner {
         value: entry.value,
         timestamp: entry.timestamp,
         headers: entry.headers,
-        shared: cursor.plainJson ? entry.shared : undefined,
       }
       cursor.position++
       const sample = stats.records % SAMPLE_EVERY === 0
@@ -426,15 +397,12 @@ export class EmbeddedRunner {
   }
 
   /** Collector: appends an output record to the log, partitioned by key as Kafka would. */
-  private send(topic: string, key: string | null, value: Buffer | null, ts: number, headers?: Headers, decoded?: SharedJson): void {
+  private send(topic: string, key: string | null, value: Buffer | null, ts: number, headers?: Headers): void {
     const log = this.opts.log
     if (!log.hasTopic(topic)) log.createTopic(topic, topicPartitions(this.opts.config, topic))
     const partitions = log.partitions(topic)
     const partition = outputPartition(topic, key, partitions, this.roundRobin)
-    // The decoded value goes with the record when readers in this process decode plain JSON.
-    const readers = decoded === undefined || value === null ? 0 : (this.plainReaders.get(topic)?.[partition] ?? 0)
-    if (decoded !== undefined) decoded.readers = readers
-    log.append(topic, partition, key, value, ts, headers, readers > 0 ? decoded : undefined)
+    log.append(topic, partition, key, value, ts, headers)
   }
 
   /** Loads the state of the next records of this task's keyed inputs with one multi-get. */

@@ -15,24 +15,10 @@ import type { PlanSource, SubTopology } from './plan.ts'
 import type { DueTimer, TimerQueue } from './timers.ts'
 import { TimerTimeError } from './timers.ts'
 import { TaskTime } from './task-time.ts'
-import type { SharedJson } from './shared-json.ts'
-import { decodeShared, jsonClone } from './shared-json.ts'
-import { isPlainJsonSerde } from '../api/serde.ts'
 
 /** Where a task's output records go (the embedded log or a Kafka producer). */
 export interface Collector {
-  /**
-   * `decoded`: when {@link Collector.keepsDecoded} says so for `topic`, the record's value already
-   * decoded (equal to the JSON parse of `value`, and referenced by no one else), which readers
-   * in this process may take instead of parsing the bytes; absent otherwise.
-   */
-  send(topic: string, key: string | null, value: Buffer | null, timestamp: number, headers?: Headers, decoded?: SharedJson): void
-  /**
-   * Whether records sent to `topic` reach readers inside this process that decode plain JSON,
-   * so that handing over their decoded value saves them a parse (the embedded log; a Kafka
-   * producer has no such method: its records come back as bytes).
-   */
-  keepsDecoded?(topic: string): boolean
+  send(topic: string, key: string | null, value: Buffer | null, timestamp: number, headers?: Headers): void
 }
 
 /** A record as read from a topic, before decoding. */
@@ -44,8 +30,6 @@ export interface RawRecord {
   value: Buffer | null
   timestamp: number
   headers?: Headers
-  /** The value already decoded, shared by the readers of this record in this process (embedded log). */
-  shared?: SharedJson
 }
 
 /** Per-phase error policy: a fixed decision or a handler function. */
@@ -218,7 +202,7 @@ export class Task {
         // A null value on a broadcast (compacted configuration) topic is a tombstone: it deletes
         // its key, and the operator's processBroadcast sees it as a null value.
         if (raw.value === null && !source.broadcast) throw new Error('record has no value (null)')
-        value = raw.value === null ? null : raw.shared !== undefined && isPlainJsonSerde(source.serde) ? decodeShared(source.serde, raw.value, raw.shared) : source.serde.deserialize(raw.value)
+        value = raw.value === null ? null : source.serde.deserialize(raw.value)
       } catch (err) {
         // Every task reads a broadcast record: the task of partition 0 dead-letters it, once (in
         // the first sub-topology that reads the topic).
@@ -474,24 +458,19 @@ export class Task {
         const topic = this.opts.repartitionTopics.get(id) as string
         // The serde the repartition topic's reader decodes with (plan.ts): the keyBy's, else JSON.
         const serde = node.serde
-        // In-process readers can take a copy of the value instead of parsing its bytes.
-        const plain = serde === undefined || isPlainJsonSerde(serde)
         handler = (r) => {
           stat.in++
           let key: string
           let bytes: Buffer
-          let decoded: SharedJson | undefined
           try {
             key = node.fn(r.value, r)
             if (typeof key !== 'string') throw new TypeError(`keyBy must return a string key, got ${typeof key}`)
             bytes = serde ? serde.serialize(r.value) : jsonBytes(r.value)
-            // A copy as the reader would parse it, taken now: later changes to r.value do not reach it.
-            if (plain && this.opts.collector.keepsDecoded?.(topic) === true) decoded = { value: jsonClone(r.value), readers: 0 }
           } catch (err) {
             throw tag('process', err)
           }
           try {
-            this.opts.collector.send(topic, key, bytes, r.timestamp, r.headers, decoded)
+            this.opts.collector.send(topic, key, bytes, r.timestamp, r.headers)
           } catch (err) {
             // Refused by the collector (e.g. larger than the repartition topic accepts).
             throw tag('produce', err)
@@ -500,30 +479,19 @@ export class Task {
         }
         break
       }
-      case 'sink': {
-        const plain = isPlainJsonSerde(node.serde)
+      case 'sink':
         handler = (r) => {
           stat.in++
-          let bytes: Buffer
-          let decoded: SharedJson | undefined
-          try {
-            bytes = node.serde.serialize(r.value)
-            // Read by another topology of this process (the decision flow's exposures): it takes a copy, not the bytes.
-            if (plain && this.opts.collector.keepsDecoded?.(node.topic) === true) decoded = { value: jsonClone(r.value), readers: 0 }
-          } catch (err) {
-            throw tag('produce', err)
-          }
           try {
             // The collector may refuse the record too (e.g. larger than the topic accepts): a
             // produce-phase error of this input, handled by the produce error policy.
-            this.opts.collector.send(node.topic, r.key, bytes, r.timestamp, r.headers, decoded)
+            this.opts.collector.send(node.topic, r.key, node.serde.serialize(r.value), r.timestamp, r.headers)
           } catch (err) {
             throw tag('produce', err)
           }
           stat.out++
         }
         break
-      }
       case 'process': {
         const rt = this.createProcess(node)
         handler = (r) => {
