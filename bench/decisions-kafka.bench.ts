@@ -2,7 +2,8 @@
  * Decision-flow benchmark on Kafka: the push-decisions and material-stats topologies in one
  * process (as `hermes run` runs them), over a backlog of the synthetic world's behavior events on
  * the broker, the same world and events as bench/decisions.bench.ts (embedded). Prints behavior
- * events/s, CPU % of one core, commits and peak RSS. Figures only: nothing here asserts a speed.
+ * events/s, CPU % of one core, commits and peak RSS, and the main thread's time on a CPU, waiting
+ * for one and asleep (/proc/<pid>/schedstat). Figures only: nothing here asserts a speed.
  *
  *   npx tsx bench/decisions-kafka.bench.ts [--users 5000] [--days 1] [--guarantee at_least_once|exactly_once|exactly_once_v2]
  *     [--max-ahead-ms N] [--commit-interval-ms N] [--backend rocksdb|memory] [--brokers 127.0.0.1:9092]
@@ -19,8 +20,8 @@
  * deletes its topics and groups at the end unless `--keep-topics`. The broker is never stopped.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Kafka, Partitioners, logLevel } from 'kafkajs'
@@ -35,6 +36,8 @@ import { readTopics } from '../test/kafka/helpers.ts'
 import materialStats from '../topologies/material-stats.ts'
 import pushDecisions, { TOPICS } from '../topologies/push-decisions.ts'
 import { trackPeakRss } from './harness.ts'
+import { parseSchedstat, schedShares } from './peer/scale-summary.ts'
+import type { SchedTimes } from './peer/scale-summary.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -135,11 +138,21 @@ try {
   // The main thread's own CPU time, as the embedded bench reports it (Node 22.19+; @types/node predates it).
   const threadCpu = (process as unknown as { threadCpuUsage(prev?: NodeJS.CpuUsage): NodeJS.CpuUsage }).threadCpuUsage.bind(process)
   const thread0 = threadCpu()
+  // The main thread's time on a CPU, runnable without one, and asleep (waiting for the broker).
+  const sched = (): SchedTimes | null => {
+    try {
+      return parseSchedstat(readFileSync(`/proc/${process.pid}/schedstat`, 'utf8'))
+    } catch {
+      return null // not Linux
+    }
+  }
+  const sched0 = sched()
   const t0 = performance.now()
   const timings = { sessionTimeout: 6000, heartbeatInterval: 500, rebalanceTimeout: 10_000, maxWaitTimeInMs: 20 }
   const env = { settings }
   const stats = await runKafka({ topologies: [pushDecisions(env), materialStats(env)], config, logger: quiet, stopWhenIdleMs: 300, timings })
   const seconds = (performance.now() - t0) / 1000
+  const sched1 = sched()
   const thread = threadCpu(thread0)
   const cpu = process.cpuUsage(cpu0)
   const peakRssMiB = peakRss()
@@ -164,6 +177,8 @@ try {
     cpuPercent: Math.round((cpu.user + cpu.system) / 1e4 / seconds),
     mainThreadCpuUsPerEvent: +((thread.user + thread.system) / events.length).toFixed(1),
     peakRssMiB,
+    mainThread: sched0 && sched1 ? schedShares(sched0, sched1, seconds * 1000) : null,
+    loadAverage: +(loadavg()[0] as number).toFixed(1),
     node: process.version,
   }
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`)

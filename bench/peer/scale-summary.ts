@@ -15,6 +15,11 @@ export interface ScaleProcess {
   commits: number
   /** Its life, from start-up to the stop the driver sent. */
   seconds: number
+  /**
+   * Its main thread over the run (spawn to the last output), from /proc/<pid>/schedstat: on a CPU,
+   * runnable but waiting for one, asleep; in percent of the run. Null where there is no /proc.
+   */
+  mainThread?: { cpuPercent: number; runQueuePercent: number; asleepPercent: number } | null
 }
 
 /** One run: `processes` processes of one application worked through the backlog. */
@@ -52,6 +57,8 @@ export interface ScaleRow {
   cpuPercent: number[]
   cpuPercentMedian: number | null
   machineBusyPercent: number[]
+  /** Per run, the mean over its processes of their main thread's shares (runs where every process has them). */
+  mainThread: Array<{ cpuPercent: number; runQueuePercent: number; asleepPercent: number }>
   /** This row's median throughput over the one-process row's of the same guarantee. */
   ratio: number | null
   /** The same over processing spans. */
@@ -92,6 +99,12 @@ export function summarizeScale(runs: readonly ScaleRun[]): ScaleRow[] {
         cpuPercent,
         cpuPercentMedian: median(cpuPercent),
         machineBusyPercent: rs.map((r) => r.machineBusyPercent).filter((v): v is number => v !== null),
+        mainThread: rs.flatMap((r) => {
+          const m = r.perProcess.map((p) => p.mainThread ?? null)
+          if (m.length !== processes || m.some((x) => x === null)) return []
+          const mean = (k: 'cpuPercent' | 'runQueuePercent' | 'asleepPercent'): number => Math.round(m.reduce((n, x) => n + (x as { [q in typeof k]: number })[k], 0) / m.length)
+          return [{ cpuPercent: mean('cpuPercent'), runQueuePercent: mean('runQueuePercent'), asleepPercent: mean('asleepPercent') }]
+        }),
         ratio: ratioOf(eventsPerSecondMedian, baseEps),
         processingRatio: ratioOf(processingPerSecondMedian, baseProcessing),
       })
@@ -112,12 +125,17 @@ const LABEL: { [g in Guarantee]: string } = { at_least_once: 'at-least-once', ex
 /** The table in Markdown, ready to paste into docs/performance.md. */
 export function renderScaleTable(rows: readonly ScaleRow[]): string {
   const lines = [
-    '| guarantee | processes | events/s from start, median (min–max) | vs one process | events/s while processing | vs one process | CPU of the processes, % of one core | machine busy, % of one core |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| guarantee | processes | events/s from start, median (min–max) | vs one process | events/s while processing | vs one process | CPU of the processes, % of one core | machine busy, % of one core | main thread: on CPU / run queue / asleep, % |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ]
+  const shares = (m: ScaleRow['mainThread']): string => {
+    if (m.length === 0) return '–'
+    const med = (k: 'cpuPercent' | 'runQueuePercent' | 'asleepPercent'): string => formatNumber(median(m.map((x) => x[k])))
+    return `${med('cpuPercent')} / ${med('runQueuePercent')} / ${med('asleepPercent')}`
+  }
   const x = (r: number | null): string => (r === null ? '–' : `${r.toFixed(2)}x`)
   for (const r of rows) {
-    lines.push(`| ${LABEL[r.guarantee]} | ${r.processes} | ${cell(r.eventsPerSecond)} | ${x(r.ratio)} | ${cell(r.processingPerSecond)} | ${x(r.processingRatio)} | ${cell(r.cpuPercent)} | ${cell(r.machineBusyPercent)} |`)
+    lines.push(`| ${LABEL[r.guarantee]} | ${r.processes} | ${cell(r.eventsPerSecond)} | ${x(r.ratio)} | ${cell(r.processingPerSecond)} | ${x(r.processingRatio)} | ${cell(r.cpuPercent)} | ${cell(r.machineBusyPercent)} | ${shares(r.mainThread)} |`)
   }
   return `${lines.join('\n')}\n`
 }
@@ -147,4 +165,32 @@ export function busyPercent(before: CpuTimes, after: CpuTimes, cores: number): n
   const total = after.total - before.total
   if (total <= 0) return null
   return Math.round(((after.busy - before.busy) / total) * 100 * cores)
+}
+
+/** A thread's scheduler times, from /proc/<pid>/schedstat (the main thread's, for a process id). */
+export interface SchedTimes {
+  /** Time on a CPU, ns. */
+  cpuNs: number
+  /** Time runnable but waiting for a CPU (the run queue), ns. */
+  waitNs: number
+}
+
+/**
+ * Parses /proc/<pid>/schedstat (`<ns on cpu> <ns on the run queue> <timeslices>`). What a thread
+ * does not spend on either it spends asleep: for the runner's main thread, waiting for the broker
+ * or a timer. So a main thread short of CPU shows run-queue time, one that waits shows neither.
+ * @throws Error when the text is not three numbers.
+ */
+export function parseSchedstat(text: string): SchedTimes {
+  const f = text.trim().split(/\s+/).map(Number)
+  if (f.length !== 3 || f.some((v) => !Number.isFinite(v))) throw new Error(`schedstat: expected three numbers, got ${JSON.stringify(text)}`)
+  return { cpuNs: f[0] as number, waitNs: f[1] as number }
+}
+
+/** Shares of `wallMs` between two readings: on a CPU, waiting for one, and asleep (the rest), in percent. */
+export function schedShares(before: SchedTimes, after: SchedTimes, wallMs: number): { cpuPercent: number; runQueuePercent: number; asleepPercent: number } {
+  const cpu = (after.cpuNs - before.cpuNs) / 1e6
+  const wait = (after.waitNs - before.waitNs) / 1e6
+  const pct = (ms: number): number => Math.round((100 * ms) / wallMs)
+  return { cpuPercent: pct(cpu), runQueuePercent: pct(wait), asleepPercent: Math.max(0, pct(wallMs - cpu - wait)) }
 }

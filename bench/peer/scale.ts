@@ -18,7 +18,9 @@
  * reported: events / (first output to last), which leaves start-up and the first join out, and
  * when the group first had N members. Then every process is sent SIGTERM, commits and writes its
  * JSON (CPU % of one core over its life, commits). The machine's CPU use over the run comes from
- * /proc/stat: with ~200% busy the processes did not have the two cores to themselves.
+ * /proc/stat: with ~200% busy the processes did not have the two cores to themselves; and each
+ * main thread's time on a CPU, on the run queue (runnable, no core free) and asleep (waiting for
+ * the broker or a timer) from /proc/<pid>/schedstat, which says which of the two held it back.
  *
  * The reader runs in this process, so it takes CPU from the processes measured, the same in every
  * run. The broker is shared: it is never stopped; every run's topics are deleted after it.
@@ -37,7 +39,7 @@ import { CommittedFilter, rawMessages } from '../../pipeline/kafka/transactions.
 import { createLogger } from '../../pipeline/observability/logger.ts'
 import { parseBenchResult } from './result.ts'
 import type { Guarantee } from './result.ts'
-import { busyPercent, parseProcStat, renderScaleTable, summarizeScale } from './scale-summary.ts'
+import { busyPercent, parseProcStat, parseSchedstat, renderScaleTable, schedShares, summarizeScale } from './scale-summary.ts'
 import type { CpuTimes, ScaleProcess, ScaleRun } from './scale-summary.ts'
 import { backlogEvents, produceEvents } from './workload.ts'
 
@@ -250,16 +252,25 @@ async function runOnce(run: number, guarantee: Guarantee, n: number): Promise<vo
   settled = true
   const end = reader.last()
   const cpu1 = readCpu()
+  // Each main thread's time since it was spawned: on a CPU, on the run queue, asleep.
+  const wallMs = performance.now() - t0
+  const sched = children.map((c) => {
+    try {
+      return schedShares({ cpuNs: 0, waitNs: 0 }, parseSchedstat(readFileSync(`/proc/${c.child.pid}/schedstat`, 'utf8')), wallMs)
+    } catch {
+      return null
+    }
+  })
   group.stop()
   for (const c of children) c.child.kill('SIGTERM')
   const codes = await Promise.all(children.map((c) => c.exited))
   await reader.stop()
   const loadAfter = loadavg()[0] as number
   const perProcess: ScaleProcess[] = []
-  for (const json of jsons) {
+  for (const [i, json] of jsons.entries()) {
     if (!existsSync(json)) continue
     const t = parseBenchResult(readFileSync(json, 'utf8'), json).throughput
-    if (t) perProcess.push({ cpuPercent: t.cpuPercent, commits: t.commits, seconds: t.seconds })
+    if (t) perProcess.push({ cpuPercent: t.cpuPercent, commits: t.commits, seconds: t.seconds, mainThread: sched[i] ?? null })
   }
   if (reason === null && codes.some((c) => c !== 0)) reason = `a process exited with ${codes.join(', ')} after the run`
   if (reason !== null) {
@@ -283,7 +294,7 @@ async function runOnce(run: number, guarantee: Guarantee, n: number): Promise<vo
     }
     runs.push(r)
     process.stdout.write(
-      `${guarantee} n=${n} run ${run}: ${r.eventsPerSecond} events/s from start (${r.seconds} s; group of ${n} at ${r.joinedSeconds ?? '–'} s), ${Math.round(EVENTS / r.processingSeconds)} while processing (${r.processingSeconds} s); CPU ${perProcess.map((p) => `${p.cpuPercent}%`).join(' + ')}; commits ${perProcess.map((p) => p.commits).join(' + ')}; machine ${r.machineBusyPercent ?? '–'}%; load ${loadBefore.toFixed(1)} → ${loadAfter.toFixed(1)}\n`,
+      `${guarantee} n=${n} run ${run}: ${r.eventsPerSecond} events/s from start (${r.seconds} s; group of ${n} at ${r.joinedSeconds ?? '–'} s), ${Math.round(EVENTS / r.processingSeconds)} while processing (${r.processingSeconds} s); CPU ${perProcess.map((p) => `${p.cpuPercent}%`).join(' + ')} (main threads on CPU / run queue / asleep: ${perProcess.map((p) => (p.mainThread ? `${p.mainThread.cpuPercent}/${p.mainThread.runQueuePercent}/${p.mainThread.asleepPercent}%` : '–')).join(', ')}); commits ${perProcess.map((p) => p.commits).join(' + ')}; machine ${r.machineBusyPercent ?? '–'}%; load ${loadBefore.toFixed(1)} → ${loadAfter.toFixed(1)}\n`,
     )
   }
   await deleteTopics(runId)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { busyPercent, parseProcStat, ratioOf, renderScaleTable, summarizeScale } from '../../bench/peer/scale-summary.ts'
+import { busyPercent, parseProcStat, parseSchedstat, ratioOf, renderScaleTable, schedShares, summarizeScale } from '../../bench/peer/scale-summary.ts'
 import type { ScaleRun } from '../../bench/peer/scale-summary.ts'
 import type { Guarantee } from '../../bench/peer/result.ts'
 
@@ -74,6 +74,35 @@ describe('summarizeScale', () => {
     expect(table).toContain('| at-least-once | 2 | 9,000 (8,000–10,000) | 1.80x |')
     expect(table).toContain('| exactly-once v2 | 2 | 1,500 | – |')
     expect(table.trim().split('\n')).toHaveLength(2 + 3)
+  })
+})
+
+describe('main threads', () => {
+  const withThreads = (r: ScaleRun, shares: Array<[number, number, number] | null>): ScaleRun => ({
+    ...r,
+    perProcess: r.perProcess.map((p, i) => {
+      const s = shares[i]
+      return { ...p, mainThread: s ? { cpuPercent: s[0], runQueuePercent: s[1], asleepPercent: s[2] } : null }
+    }),
+  })
+  const rows = summarizeScale([
+    withThreads(run(1, 'at_least_once', 2, 8000, [50, 50]), [[30, 60, 10], [20, 50, 30]]),
+    withThreads(run(2, 'at_least_once', 2, 8000, [50, 50]), [[40, 40, 20], null]), // one without /proc: left out
+    withThreads(run(1, 'at_least_once', 1, 5000, [90]), [[90, 5, 5]]),
+  ])
+
+  it('averages the processes of a run, keeps only runs where every process has them, and shows the medians', () => {
+    expect(rows[0]?.mainThread).toEqual([{ cpuPercent: 90, runQueuePercent: 5, asleepPercent: 5 }])
+    expect(rows[1]?.mainThread).toEqual([{ cpuPercent: 25, runQueuePercent: 55, asleepPercent: 20 }])
+    expect(renderScaleTable(rows)).toMatch(/\| 25 \/ 55 \/ 20 \|\n$/)
+  })
+
+  it('reads /proc/<pid>/schedstat and splits the wall time into on CPU, run queue and asleep', () => {
+    const t = parseSchedstat('3000000000 1000000000 4711\n')
+    expect(t).toEqual({ cpuNs: 3e9, waitNs: 1e9 })
+    // 10 s: 3 s on a CPU, 1 s runnable, 6 s asleep.
+    expect(schedShares({ cpuNs: 0, waitNs: 0 }, t, 10_000)).toEqual({ cpuPercent: 30, runQueuePercent: 10, asleepPercent: 60 })
+    expect(() => parseSchedstat('12 x 3')).toThrow(/three numbers/)
   })
 })
 
