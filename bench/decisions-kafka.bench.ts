@@ -6,7 +6,7 @@
  * for one and asleep (/proc/<pid>/schedstat). Figures only: nothing here asserts a speed.
  *
  *   npx tsx bench/decisions-kafka.bench.ts [--users 5000] [--days 1] [--guarantee at_least_once|exactly_once|exactly_once_v2]
- *     [--max-ahead-ms N] [--commit-interval-ms N] [--backend rocksdb|memory] [--brokers 127.0.0.1:9092]
+ *     [--max-ahead-ms N] [--commit-interval-ms N] [--fetch-wait-ms N] [--backend rocksdb|memory] [--brokers 127.0.0.1:9092]
  *     [--json-out FILE] [--keep-topics]
  *
  * The configuration topics (materials, tasks, profiles, memberships) and the behavior events are
@@ -16,7 +16,10 @@
  * joins, the configuration's records) to its return, so it includes start-up, as
  * scripts/kafka/bench.ts does. `time.idleTimeoutMs` is 0: the events are weeks old, and time
  * that followed the wall clock once caught up would fire every pending timer at the end. The
- * runner's other settings are config/default.yaml's (`kafka.maxAheadMs` 2 s among them). Its run
+ * runner's other settings are config/default.yaml's, consumer timings included (`kafka.maxAheadMs`
+ * 2 s, `kafka.consumer.maxWaitTimeMs` 100 ms, which `--fetch-wait-ms` sets: with the flow's many
+ * partitions, most of them empty, a shorter fetch wait costs the main thread in fetch requests
+ * and their decoding, whatever the event rate; scripts/kafka/bench.ts uses 20 ms). Its run
  * deletes its topics and groups at the end unless `--keep-topics`. The broker is never stopped.
  */
 import { randomBytes } from 'node:crypto'
@@ -46,6 +49,7 @@ const { values: args } = parseArgs({
     guarantee: { type: 'string', default: 'at_least_once' },
     'max-ahead-ms': { type: 'string' },
     'commit-interval-ms': { type: 'string' },
+    'fetch-wait-ms': { type: 'string' },
     backend: { type: 'string', default: 'rocksdb' },
     brokers: { type: 'string', default: '127.0.0.1:9092' },
     'json-out': { type: 'string' },
@@ -71,7 +75,7 @@ const config = loadConfig({
   environment: {},
   overrides: {
     observability: { http: { enabled: false } },
-    kafka: { brokers: BROKERS, ...(args['max-ahead-ms'] ? { maxAheadMs: Number(args['max-ahead-ms']) } : {}) },
+    kafka: { brokers: BROKERS, ...(args['max-ahead-ms'] ? { maxAheadMs: Number(args['max-ahead-ms']) } : {}), ...(args['fetch-wait-ms'] ? { consumer: { maxWaitTimeMs: Number(args['fetch-wait-ms']) } } : {}) },
     runtime: { guarantee: GUARANTEE, stateDir: dir, stateBackend: args.backend, ...(args['commit-interval-ms'] ? { commitIntervalMs: Number(args['commit-interval-ms']) } : {}) },
     time: { idleTimeoutMs: 0 },
     topics: { defaultPartitions: PARTITIONS },
@@ -148,9 +152,8 @@ try {
   }
   const sched0 = sched()
   const t0 = performance.now()
-  const timings = { sessionTimeout: 6000, heartbeatInterval: 500, rebalanceTimeout: 10_000, maxWaitTimeInMs: 20 }
   const env = { settings }
-  const stats = await runKafka({ topologies: [pushDecisions(env), materialStats(env)], config, logger: quiet, stopWhenIdleMs: 300, timings })
+  const stats = await runKafka({ topologies: [pushDecisions(env), materialStats(env)], config, logger: quiet, stopWhenIdleMs: 300 })
   const seconds = (performance.now() - t0) / 1000
   const sched1 = sched()
   const thread = threadCpu(thread0)
@@ -163,6 +166,7 @@ try {
     guarantee: GUARANTEE,
     maxAheadMs: config.kafka.maxAheadMs ?? null,
     commitIntervalMs: config.runtime.commitIntervalMs ?? null,
+    fetchWaitMs: config.kafka.consumer.maxWaitTimeMs,
     backend: args.backend,
     users: USERS,
     days: DAYS,
