@@ -7,7 +7,7 @@
  *
  *   npx tsx bench/decisions-kafka.bench.ts [--users 5000] [--days 1] [--guarantee at_least_once|exactly_once|exactly_once_v2]
  *     [--max-ahead-ms N] [--commit-interval-ms N] [--fetch-wait-ms N] [--backend rocksdb|memory] [--brokers 127.0.0.1:9092]
- *     [--json-out FILE] [--keep-topics]
+ *     [--json-out FILE] [--keep-topics] [--progress]
  *
  * The configuration topics (materials, tasks, profiles, memberships) and the behavior events are
  * produced first, to topics and applications named after this run, as the Kafka decision test
@@ -50,6 +50,7 @@ const { values: args } = parseArgs({
     'max-ahead-ms': { type: 'string' },
     'commit-interval-ms': { type: 'string' },
     'fetch-wait-ms': { type: 'string' },
+    progress: { type: 'boolean', default: false },
     backend: { type: 'string', default: 'rocksdb' },
     brokers: { type: 'string', default: '127.0.0.1:9092' },
     'json-out': { type: 'string' },
@@ -153,7 +154,14 @@ try {
   const sched0 = sched()
   const t0 = performance.now()
   const env = { settings }
-  const stats = await runKafka({ topologies: [pushDecisions(env), materialStats(env)], config, logger: quiet, stopWhenIdleMs: 300 })
+  // --progress: a line every 10 s on stderr, since an exactly-once run can take many minutes here.
+  let lastProgress = 0
+  const onProgress = (p: { records: number; commits: number; elapsedMs: number }): void => {
+    if (p.elapsedMs - lastProgress < 10_000) return
+    lastProgress = p.elapsedMs
+    process.stderr.write(`progress: ${Math.round(p.elapsedMs / 1000)} s, ${p.records} records processed, ${p.commits} commits\n`)
+  }
+  const stats = await runKafka({ topologies: [pushDecisions(env), materialStats(env)], config, logger: quiet, stopWhenIdleMs: 300, ...(args.progress ? { onProgress } : {}) })
   const seconds = (performance.now() - t0) / 1000
   const sched1 = sched()
   const thread = threadCpu(thread0)
