@@ -6,7 +6,7 @@
  *
  *   npx tsx bench/peer/scale.ts [--runs 3] [--events 200000] [--processes 1,2]
  *     [--guarantees at_least_once,exactly_once_v2] [--max-ahead-ms N] [--commit-interval-ms N]
- *     [--stall-seconds 120] [--brokers 127.0.0.1:9092] [--out FILE] [--keep-topics]
+ *     [--stall-seconds 120] [--setsid] [--brokers 127.0.0.1:9092] [--out FILE] [--keep-topics]
  *   npx tsx bench/peer/scale.ts --table FILE   (the table of a saved run, finished or not)
  *
  * How a run is timed. Before the processes start, this command joins a read_committed reader to
@@ -21,6 +21,12 @@
  * /proc/stat: with ~200% busy the processes did not have the two cores to themselves; and each
  * main thread's time on a CPU, on the run queue (runnable, no core free) and asleep (waiting for
  * the broker or a timer) from /proc/<pid>/schedstat, which says which of the two held it back.
+ *
+ * Linux with `kernel.sched_autogroup_enabled` (this machine) shares the CPU between sessions
+ * first, then between the threads of a session: children of this command share one session's
+ * share however many they are, so on a loaded machine two get no more CPU than one. `--setsid`
+ * starts each process in a session of its own (as two services started apart would be), which
+ * gives each its own share; the table says which way a run was made (`options.setsid`).
  *
  * The reader runs in this process, so it takes CPU from the processes measured, the same in every
  * run. The broker is shared: it is never stopped; every run's topics are deleted after it.
@@ -59,6 +65,7 @@ const { values: args } = parseArgs({
     brokers: { type: 'string', default: '127.0.0.1:9092' },
     out: { type: 'string' },
     'keep-topics': { type: 'boolean', default: false },
+    setsid: { type: 'boolean', default: false },
     table: { type: 'string' },
   },
 })
@@ -96,7 +103,7 @@ const readCpu = (): CpuTimes | null => {
 
 /** Spawns one bench process, its lines prefixed; `exited` resolves with its exit code. */
 function spawnBench(label: string, argv: string[]): { child: ChildProcess; exited: Promise<number> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/kafka/bench.ts', ...argv], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/kafka/bench.ts', ...argv], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'], detached: args.setsid === true })
   const prefix = (stream: NodeJS.ReadableStream, to: NodeJS.WritableStream): void => {
     let rest = ''
     stream.on('data', (chunk: Buffer) => {
@@ -204,7 +211,7 @@ const input = `bench-scale-in-${id}`
 const startedAt = new Date().toISOString()
 
 function save(): string {
-  const options = { runs: RUNS, events: EVENTS, processes: COUNTS, guarantees: GUARANTEES, maxAheadMs: args['max-ahead-ms'] ?? null, commitIntervalMs: args['commit-interval-ms'] ?? null }
+  const options = { runs: RUNS, events: EVENTS, processes: COUNTS, guarantees: GUARANTEES, setsid: args.setsid === true, maxAheadMs: args['max-ahead-ms'] ?? null, commitIntervalMs: args['commit-interval-ms'] ?? null }
   const rows = summarizeScale(runs)
   mkdirSync(dirname(outFile), { recursive: true })
   writeFileSync(outFile, `${JSON.stringify({ startedAt, savedAt: new Date().toISOString(), options, host: { cpus: cpus().length, node: process.version }, summary: rows, failures, runs }, null, 2)}\n`)
