@@ -16,10 +16,10 @@
  * joins, the configuration's records) to its return, so it includes start-up, as
  * scripts/kafka/bench.ts does. `time.idleTimeoutMs` is 0: the events are weeks old, and time
  * that followed the wall clock once caught up would fire every pending timer at the end. The
- * runner's other settings are config/default.yaml's, consumer timings included (`kafka.maxAheadMs`
- * 2 s, `kafka.consumer.maxWaitTimeMs` 100 ms, which `--fetch-wait-ms` sets: with the flow's many
- * partitions, most of them empty, a shorter fetch wait costs the main thread in fetch requests
- * and their decoding, whatever the event rate; scripts/kafka/bench.ts uses 20 ms). Its run
+ * runner's other settings are config/default.yaml's, consumer timings included, as `hermes run`
+ * has them (`kafka.maxAheadMs` 2 s; `kafka.consumer.maxWaitTimeMs` 100 ms, which `--fetch-wait-ms`
+ * sets; scripts/kafka/bench.ts uses 20 ms, which gave the same main-thread CPU per event here,
+ * docs/performance.md). Its run
  * deletes its topics and groups at the end unless `--keep-topics`. The broker is never stopped.
  */
 import { randomBytes } from 'node:crypto'
