@@ -16,6 +16,12 @@
  * events instead of producing one, `--measure throughput,restore,latency` picks the steps,
  * `--id ID` names this run's topics and groups, and `--json-out FILE` writes the figures as JSON
  * (bench/peer/result.ts).
+ *
+ * For several processes of one application (bench/peer/scale.ts): `--until-signal` keeps the
+ * throughput step running until SIGTERM or SIGINT instead of stopping once idle for 200 ms. A
+ * process of a group that goes idle would leave it while its peers still write to the repartition
+ * partitions it holds, and the rebalance that follows would be timed as work; the driver, which
+ * reads the outputs, knows when the backlog is done and stops every process then.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -53,6 +59,7 @@ const FORMAT = arg('format', 'json')
 const INPUT_TOPIC = arg('input-topic', '')
 const MEASURE = new Set(arg('measure', 'throughput,restore,latency').split(','))
 const JSON_OUT = arg('json-out', '')
+const UNTIL_SIGNAL = process.argv.includes('--until-signal')
 
 type Ev = BenchEvent
 const count: Aggregator<Ev, number> = { init: () => 0, add: (n) => n + 1 }
@@ -155,11 +162,16 @@ try {
     }
     const cpu0 = process.cpuUsage()
     const t0 = Date.now()
-    const stats = await runKafka({ topologies: [topology(app, input, `bench-out-${id}`)], config, logger: createLogger({ level: 'warn' }), state: { kind: 'rocksdb', dir: join(root, 'a') }, stopWhenIdleMs: 200, timings, ...ahead })
+    const stop = new AbortController()
+    if (UNTIL_SIGNAL) for (const s of ['SIGTERM', 'SIGINT'] as const) process.once(s, () => stop.abort())
+    const until = UNTIL_SIGNAL ? { signal: stop.signal } : { stopWhenIdleMs: 200 }
+    const stats = await runKafka({ topologies: [topology(app, input, `bench-out-${id}`)], config, logger: createLogger({ level: 'warn' }), state: { kind: 'rocksdb', dir: join(root, 'a') }, ...until, timings, ...ahead })
     const secs = (Date.now() - t0) / 1000
     const cpu = process.cpuUsage(cpu0)
     const cpuPercent = Math.round((cpu.user + cpu.system) / 1e4 / secs)
-    console.log(`throughput (${GUARANTEE}, ${FORMAT}): ${EVENTS} events (${stats.records} record steps over 2 sub-topologies) in ${secs.toFixed(1)} s = ${Math.round(EVENTS / secs)} events/s, ${stats.commits} commits, cpu ${cpuPercent}% of one core`)
+    // Stopped by a signal, this process did a share of the backlog: its events/s mean nothing, the driver times the run.
+    const share = UNTIL_SIGNAL ? ' (its share of the group\'s work, until stopped)' : ` = ${Math.round(EVENTS / secs)} events/s`
+    console.log(`throughput (${GUARANTEE}, ${FORMAT}): ${EVENTS} events (${stats.records} record steps over 2 sub-topologies) in ${secs.toFixed(1)} s${share}, ${stats.commits} commits, cpu ${cpuPercent}% of one core`)
     result.throughput = { events: EVENTS, seconds: +secs.toFixed(3), eventsPerSecond: Math.round(EVENTS / secs), commits: stats.commits, cpuPercent }
     save()
 
