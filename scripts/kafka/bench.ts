@@ -81,10 +81,13 @@ const kafka = new Kafka({ clientId: 'hermes-bench', brokers: BROKERS, logLevel: 
 const id = arg('id', `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`)
 const [input, input2] = [INPUT_TOPIC || `bench-in-${id}`, `bench-live-in-${id}`]
 const avroTopics = FORMAT === 'avro' ? { overrides: { [input]: { format: 'avro', schema: 'behavior-event' }, [input2]: { format: 'avro', schema: 'behavior-event' } } } : {}
+// HERMES_BENCH_PRODUCER_THREAD=1|0 sets kafka.producer.thread (unset: the default), e.g. for
+// compare.ts, which runs this script as a child.
+const PRODUCER_THREAD = process.env.HERMES_BENCH_PRODUCER_THREAD ? { producer: { thread: process.env.HERMES_BENCH_PRODUCER_THREAD === '1' } } : {}
 const config = loadConfig({
   dir: 'config',
   environment: {},
-  overrides: { observability: { http: { enabled: false } }, kafka: { brokers: BROKERS }, topics: avroTopics, runtime: { guarantee: GUARANTEE, ...(INTERVAL === '' ? {} : { commitIntervalMs: Number(INTERVAL) }) } },
+  overrides: { observability: { http: { enabled: false } }, kafka: { brokers: BROKERS, ...PRODUCER_THREAD }, topics: avroTopics, runtime: { guarantee: GUARANTEE, ...(INTERVAL === '' ? {} : { commitIntervalMs: Number(INTERVAL) }) } },
 })
 /** Event values as the producers write them: JSON, or Avro with the registered schema's id. */
 const encoders = new Map<string, Promise<(e: Ev) => Buffer>>()
