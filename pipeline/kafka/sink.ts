@@ -80,6 +80,8 @@ export interface KafkaSinkOptions {
  * transactional producer per app (transactional id `<app>-<processId>`); the app's outputs wait in
  * one outbox in the order they were produced and go out, with every task's changelog records and
  * input offsets, in one transaction whose offset commit carries the group's generation (KIP-447).
+ * The producers are kafkajs' on this thread, or on a worker thread (`kafka.producer.thread`,
+ * producer-thread.ts); the sink is the same for both.
  */
 export class KafkaSink {
   private readonly opts: KafkaSinkOptions
