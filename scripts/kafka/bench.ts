@@ -168,7 +168,7 @@ try {
     const main = threadCpu(main0)
     const cpuPercent = Math.round((cpu.user + cpu.system) / 1e4 / secs)
     const mainPercent = Math.round((main.user + main.system) / 1e4 / secs)
-    console.log(`throughput (${GUARANTEE}, ${FORMAT}): ${EVENTS} events (${stats.records} record steps over 2 sub-topologies) in ${secs.toFixed(1)} s = ${Math.round(EVENTS / secs)} events/s, ${stats.commits} commits, cpu ${cpuPercent}% of one core (main thread ${mainPercent}%), producer thread ${config.kafka.producer.thread ? 'on' : 'off'}`)
+    console.log(`throughput (${GUARANTEE}, ${FORMAT}): ${EVENTS} events (${stats.records} record steps over 2 sub-topologies) in ${secs.toFixed(1)} s = ${Math.round(EVENTS / secs)} events/s, ${stats.commits} commits, cpu ${cpuPercent}% of one core (main thread ${mainPercent}%; ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s of CPU, main thread ${((main.user + main.system) / 1e6).toFixed(2)} s), producer thread ${config.kafka.producer.thread ? 'on' : 'off'}`)
     result.throughput = { events: EVENTS, seconds: +secs.toFixed(3), eventsPerSecond: Math.round(EVENTS / secs), commits: stats.commits, cpuPercent }
     save()
 
