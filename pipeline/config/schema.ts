@@ -238,6 +238,18 @@ export const kafkaSchema = z
      * most one send carries), before processing waits.
      */
     maxInFlightBatches: positiveInt.default(8),
+    /** Settings of the producers (outputs, repartition and changelog records, transactions). */
+    producer: z
+      .object({
+        /**
+         * Run the producers' Kafka client on a worker thread, so that encoding records and
+         * writing them to the brokers leave the processing thread (docs/performance.md, "The
+         * producer on a worker thread").
+         */
+        thread: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
     /** Settings of every consumer (the group's, broadcast readers, changelog restores). */
     consumer: z
       .object({

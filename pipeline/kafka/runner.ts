@@ -91,6 +91,7 @@ export class KafkaRunner {
       metrics: this.kafkaMetrics,
       maxInFlight: this.settings.maxInFlightBatches,
       maxMessageBytes: (topic) => this.admin.maxMessageBytes(topic),
+      ...(opts.config.kafka.producer.thread ? { producerThread: opts.config.kafka } : {}),
     })
   }
 

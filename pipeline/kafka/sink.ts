@@ -1,14 +1,16 @@
-import type { Kafka, Message, Producer, RecordMetadata, TopicMessages, Transaction } from 'kafkajs'
-import { CompressionTypes, Partitioners } from 'kafkajs'
+import type { Kafka } from 'kafkajs'
 import { HermesError } from '../api/errors.ts'
 import type { Logger } from '../api/processor.ts'
 import type { Headers } from '../api/record.ts'
+import type { HermesConfig } from '../config/schema.ts'
 import type { ChangelogRecord } from './changelog.ts'
 import type { ChangelogOffsets } from './checkpoint.ts'
-import { PRODUCER_RETRY, describeKafkaError, offsetsByTopic, toKafkaHeaders } from './client.ts'
+import { describeKafkaError } from './client.ts'
 import type { GroupMetadata } from './kip447.ts'
-import { clearOffsetsGroupMetadata, setOffsetsGroupMetadata } from './kip447.ts'
 import type { KafkaMetrics } from './metrics.ts'
+import type { ProduceAck, ProducerFactory, SinkProducer, SinkTransaction } from './producer-port.ts'
+import { localProducers } from './producer-port.ts'
+import { ThreadProducers } from './producer-thread.ts'
 import { splitBySize } from './record-size.ts'
 
 /**
@@ -61,6 +63,11 @@ export interface KafkaSinkOptions {
    * partition's batch is over it. Default: no split.
    */
   maxMessageBytes?: (topic: string) => number
+  /**
+   * `kafka.producer.thread`: the producers run kafkajs on a worker thread (producer-thread.ts),
+   * with a client of this `kafka` section; unset, on this thread with the client given.
+   */
+  producerThread?: HermesConfig['kafka']
 }
 
 /**
@@ -73,14 +80,16 @@ export interface KafkaSinkOptions {
  * transactional producer per app (transactional id `<app>-<processId>`); the app's outputs wait in
  * one outbox in the order they were produced and go out, with every task's changelog records and
  * input offsets, in one transaction whose offset commit carries the group's generation (KIP-447).
+ * The producers are kafkajs' on this thread, or on a worker thread (`kafka.producer.thread`,
+ * producer-thread.ts); the sink is the same for both.
  */
 export class KafkaSink {
   private readonly opts: KafkaSinkOptions
-  private readonly kafka: Kafka
-  private shared: Producer | null = null
-  private readonly transactional = new Map<string, Producer>()
+  private readonly producers: ProducerFactory
+  private shared: SinkProducer | null = null
+  private readonly transactional = new Map<string, SinkProducer>()
   /** exactly_once_v2: the app's producer and its transactional id. */
-  private readonly appProducers = new Map<string, { producer: Producer; transactionalId: string }>()
+  private readonly appProducers = new Map<string, { producer: SinkProducer; transactionalId: string }>()
   private outbox: OutRecord[] = []
   private readonly outboxes = new Map<string, OutRecord[]>()
   /** At-least-once: the send in flight, if any; outputs queued meanwhile go out in the next one. */
@@ -91,13 +100,13 @@ export class KafkaSink {
   private buffered = 0
 
   constructor(kafka: Kafka, opts: KafkaSinkOptions) {
-    this.kafka = kafka
     this.opts = opts
+    this.producers = opts.producerThread ? new ThreadProducers(opts.producerThread, opts.logger) : localProducers(kafka)
   }
 
   async start(): Promise<void> {
     if (this.opts.exactlyOnce) return
-    this.shared = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner, retry: PRODUCER_RETRY })
+    this.shared = this.producers.create({ maxInFlightRequests: 1 })
     await this.shared.connect()
   }
 
@@ -124,8 +133,8 @@ export class KafkaSink {
    * producer may have, lets them overlap. A partition never has two sends in flight (its rounds
    * go one after the other, see sendPerPartition), so its order and sequence numbers hold.
    */
-  private async transactionalProducer(transactionalId: string, maxInFlight = 1): Promise<Producer> {
-    const p = this.kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: maxInFlight, transactionTimeout: 15_000, createPartitioner: Partitioners.DefaultPartitioner, retry: PRODUCER_RETRY })
+  private async transactionalProducer(transactionalId: string, maxInFlight = 1): Promise<SinkProducer> {
+    const p = this.producers.create({ transactionalId, maxInFlightRequests: maxInFlight, transactionTimeout: 15_000 })
     await p.connect()
     // The first transaction initializes the producer id: the broker aborts (or completes) the
     // previous owner's open transaction before answering, so committed offsets read next are final.
@@ -254,7 +263,7 @@ export class KafkaSink {
     const txn = await producer.transaction()
     try {
       const offsets = await sendPerPartition(txn, all, this.limitOf)
-      if (input.offsets.length) await txn.sendOffsets({ consumerGroupId: input.groupId, topics: offsetsByTopic(input.offsets) })
+      if (input.offsets.length) await txn.sendOffsets({ groupId: input.groupId, offsets: input.offsets })
       await txn.commit()
       this.opts.metrics?.produced.inc({ app, kind: 'output' }, outputs.length)
       this.opts.metrics?.produced.inc({ app, kind: 'changelog' }, changelog.length)
@@ -290,10 +299,8 @@ export class KafkaSink {
     const txn = await entry.producer.transaction()
     try {
       const offsets = await sendPerPartition(txn, [...outputs, ...changelog], this.limitOf)
-      if (input.offsets.length) {
-        setOffsetsGroupMetadata(entry.transactionalId, input.groupId, input.group)
-        await txn.sendOffsets({ consumerGroupId: input.groupId, topics: offsetsByTopic(input.offsets) })
-      }
+      // The offsets carry the group metadata (KIP-447), named in the thread that sends them (producer-port.ts).
+      if (input.offsets.length) await txn.sendOffsets({ groupId: input.groupId, offsets: input.offsets, group: input.group })
       await txn.commit()
       this.opts.metrics?.produced.inc({ app, kind: 'output' }, outputs.length)
       this.opts.metrics?.produced.inc({ app, kind: 'changelog' }, changelog.length)
@@ -343,8 +350,8 @@ export class KafkaSink {
     await Promise.all([...this.transactional.values()].map((p) => p.disconnect().catch(() => {})))
     this.transactional.clear()
     await Promise.all([...this.appProducers.values()].map((a) => a.producer.disconnect().catch(() => {})))
-    for (const a of this.appProducers.values()) clearOffsetsGroupMetadata(a.transactionalId)
     this.appProducers.clear()
+    await this.producers.close()
   }
 
   private readonly limitOf = (topic: string): number => this.opts.maxMessageBytes?.(topic) ?? Number.POSITIVE_INFINITY
@@ -355,12 +362,12 @@ export class KafkaSink {
    * changelog offsets written, as {@link written} counts them.
    * @throws HermesError PRODUCE_ERROR naming the partitions of the round that failed.
    */
-  private async sendInRounds(producer: Producer, records: readonly OutRecord[], offsets = true): Promise<ChangelogOffsets> {
+  private async sendInRounds(producer: SinkProducer, records: readonly OutRecord[], offsets = true): Promise<ChangelogOffsets> {
     const out: ChangelogOffsets = {}
     for (const round of splitBySize(records, this.limitOf)) {
-      let meta: RecordMetadata[]
+      let meta: ProduceAck[]
       try {
-        meta = await producer.sendBatch({ topicMessages: toTopicMessages(round), compression: CompressionTypes.None })
+        meta = await producer.sendBatch(round)
       } catch (err) {
         throw sendFailed(err, round)
       }
@@ -387,7 +394,7 @@ export class KafkaSink {
  * has nothing to race with. Settling all of them before throwing means no request is in flight
  * when the caller aborts.
  */
-async function sendPerPartition(txn: Transaction, records: readonly OutRecord[], limitOf: (topic: string) => number): Promise<Map<string, number>> {
+async function sendPerPartition(txn: SinkTransaction, records: readonly OutRecord[], limitOf: (topic: string) => number): Promise<Map<string, number>> {
   const byPartition = new Map<string, OutRecord[]>()
   for (const r of records) {
     const tp = `${r.topic}:${r.partition}`
@@ -399,9 +406,9 @@ async function sendPerPartition(txn: Transaction, records: readonly OutRecord[],
   const out = new Map<string, number>()
   const sendPartition = async (list: OutRecord[]): Promise<void> => {
     for (const round of splitBySize(list, limitOf)) {
-      let meta: RecordMetadata[]
+      let meta: ProduceAck[]
       try {
-        meta = await txn.sendBatch({ topicMessages: toTopicMessages(round), compression: CompressionTypes.None })
+        meta = await txn.sendBatch(round)
       } catch (err) {
         throw sendFailed(err, round)
       }
@@ -426,33 +433,19 @@ function sendFailed(err: unknown, records: readonly OutRecord[]): HermesError {
   return new HermesError('PRODUCE_ERROR', `sending ${records.length} records to ${where} failed (largest key + value: ${largest} bytes): ${describeKafkaError(err)}`, { cause: err })
 }
 
-function toTopicMessages(records: readonly OutRecord[]): TopicMessages[] {
-  const byTopic = new Map<string, Message[]>()
-  for (const r of records) {
-    let list = byTopic.get(r.topic)
-    if (!list) byTopic.set(r.topic, (list = []))
-    // Never a time kafkajs' BigInt cannot read (120000.5, 1e+300, NaN): it would fail every send.
-    const m: Message = { key: r.key, value: r.value, partition: r.partition, timestamp: String(Number.isSafeInteger(Math.floor(r.timestamp)) ? Math.floor(r.timestamp) : Date.now()) }
-    const headers = toKafkaHeaders(r.headers)
-    if (headers) m.headers = headers
-    list.push(m)
-  }
-  return [...byTopic].map(([topic, messages]) => ({ topic, messages }))
-}
-
 /**
  * One past the last offset written per topic, from the produce responses of one send of these
  * records (one batch per partition). Changelogs have one partition per task, so per topic is
  * enough for one task's records.
  */
-function written(changelog: readonly OutRecord[], meta: readonly RecordMetadata[]): ChangelogOffsets {
+function written(changelog: readonly OutRecord[], meta: readonly ProduceAck[]): ChangelogOffsets {
   const out: ChangelogOffsets = {}
   for (const [tp, next] of writtenPerPartition(changelog, meta)) out[tp.slice(0, tp.lastIndexOf(':'))] = next
   return out
 }
 
 /** One past the last offset written per `topic:partition` (several tasks' changelogs in one send: exactly_once_v2). */
-function writtenPerPartition(records: readonly OutRecord[], meta: readonly RecordMetadata[]): Map<string, number> {
+function writtenPerPartition(records: readonly OutRecord[], meta: readonly ProduceAck[]): Map<string, number> {
   const counts = new Map<string, number>()
   for (const r of records) counts.set(`${r.topic}:${r.partition}`, (counts.get(`${r.topic}:${r.partition}`) ?? 0) + 1)
   const out = new Map<string, number>()

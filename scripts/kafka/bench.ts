@@ -88,10 +88,13 @@ const kafka = new Kafka({ clientId: 'hermes-bench', brokers: BROKERS, logLevel: 
 const id = arg('id', `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`)
 const [input, input2] = [INPUT_TOPIC || `bench-in-${id}`, `bench-live-in-${id}`]
 const avroTopics = FORMAT === 'avro' ? { overrides: { [input]: { format: 'avro', schema: 'behavior-event' }, [input2]: { format: 'avro', schema: 'behavior-event' } } } : {}
+// HERMES_BENCH_PRODUCER_THREAD=1|0 sets kafka.producer.thread (unset: the default), e.g. for
+// compare.ts, which runs this script as a child.
+const PRODUCER_THREAD = process.env.HERMES_BENCH_PRODUCER_THREAD ? { producer: { thread: process.env.HERMES_BENCH_PRODUCER_THREAD === '1' } } : {}
 const config = loadConfig({
   dir: 'config',
   environment: {},
-  overrides: { observability: { http: { enabled: false } }, kafka: { brokers: BROKERS }, topics: avroTopics, runtime: { guarantee: GUARANTEE, ...(INTERVAL === '' ? {} : { commitIntervalMs: Number(INTERVAL) }) } },
+  overrides: { observability: { http: { enabled: false } }, kafka: { brokers: BROKERS, ...PRODUCER_THREAD }, topics: avroTopics, runtime: { guarantee: GUARANTEE, ...(INTERVAL === '' ? {} : { commitIntervalMs: Number(INTERVAL) }) } },
 })
 /** Event values as the producers write them: JSON, or Avro with the registered schema's id. */
 const encoders = new Map<string, Promise<(e: Ev) => Buffer>>()
@@ -161,6 +164,10 @@ try {
       await produce(input, backlogEvents(EVENTS, Date.now()))
     }
     const cpu0 = process.cpuUsage()
+    // The main thread's own share (the rest: the producer thread, if kafka.producer.thread, and Node's threads).
+    // Node 22's process.threadCpuUsage, which the pinned @types/node 20 does not declare.
+    const threadCpu = (process as unknown as { threadCpuUsage(prev?: NodeJS.CpuUsage): NodeJS.CpuUsage }).threadCpuUsage.bind(process)
+    const main0 = threadCpu()
     const t0 = Date.now()
     const stop = new AbortController()
     if (UNTIL_SIGNAL) for (const s of ['SIGTERM', 'SIGINT'] as const) process.once(s, () => stop.abort())
@@ -168,10 +175,12 @@ try {
     const stats = await runKafka({ topologies: [topology(app, input, `bench-out-${id}`)], config, logger: createLogger({ level: 'warn' }), state: { kind: 'rocksdb', dir: join(root, 'a') }, ...until, timings, ...ahead })
     const secs = (Date.now() - t0) / 1000
     const cpu = process.cpuUsage(cpu0)
+    const main = threadCpu(main0)
     const cpuPercent = Math.round((cpu.user + cpu.system) / 1e4 / secs)
+    const mainPercent = Math.round((main.user + main.system) / 1e4 / secs)
     // Stopped by a signal, this process did a share of the backlog: its events/s mean nothing, the driver times the run.
     const share = UNTIL_SIGNAL ? ' (its share of the group\'s work, until stopped)' : ` = ${Math.round(EVENTS / secs)} events/s`
-    console.log(`throughput (${GUARANTEE}, ${FORMAT}): ${EVENTS} events (${stats.records} record steps over 2 sub-topologies) in ${secs.toFixed(1)} s${share}, ${stats.commits} commits, cpu ${cpuPercent}% of one core`)
+    console.log(`throughput (${GUARANTEE}, ${FORMAT}): ${EVENTS} events (${stats.records} record steps over 2 sub-topologies) in ${secs.toFixed(1)} s${share}, ${stats.commits} commits, cpu ${cpuPercent}% of one core (main thread ${mainPercent}%; ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s of CPU, main thread ${((main.user + main.system) / 1e6).toFixed(2)} s), producer thread ${config.kafka.producer.thread ? 'on' : 'off'}`)
     result.throughput = { events: EVENTS, seconds: +secs.toFixed(3), eventsPerSecond: Math.round(EVENTS / secs), commits: stats.commits, cpuPercent }
     save()
 

@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { generationOf } from '../../pipeline/kafka/kip447.ts'
 import { processId } from '../../pipeline/kafka/process-id.ts'
 import { KafkaSink } from '../../pipeline/kafka/sink.ts'
-import { FAST, committedOffsets, createTopics, kafkaClient, readTopics, runId, silent, until } from './helpers.ts'
+import { FAST, PRODUCER_THREAD, committedOffsets, createTopics, kafkaClient, readTopics, runId, silent, testConfig, until } from './helpers.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'hermes-eos2-'))
 afterAll(() => rmSync(root, { recursive: true, force: true }))
@@ -20,7 +20,7 @@ afterAll(() => rmSync(root, { recursive: true, force: true }))
 const kafka = kafkaClient('hermes-test-eos2')
 
 function v2Sink(): KafkaSink {
-  return new KafkaSink(kafka, { exactlyOnce: true, perApp: true, logger: silent, maxInFlight: 1 })
+  return new KafkaSink(kafka, { exactlyOnce: true, perApp: true, logger: silent, maxInFlight: 1, ...(PRODUCER_THREAD ? { producerThread: testConfig().kafka } : {}) })
 }
 
 /** A group member that fetches nothing; resolves with its member id once it joined. */

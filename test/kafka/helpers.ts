@@ -27,13 +27,19 @@ export function runId(): string {
 }
 
 /**
+ * `HERMES_TEST_PRODUCER_THREAD=1`: the tests' runners (and sinks) produce from a worker thread
+ * (`kafka.producer.thread`), so that the same tests cover both producers.
+ */
+export const PRODUCER_THREAD = process.env.HERMES_TEST_PRODUCER_THREAD === '1'
+
+/**
  * Test configuration: no metrics server, quiet logs, the local broker, fast commits, and time
  * that never follows the wall clock (`time.idleTimeoutMs: 0`): the tests replay data dated in
  * the past, compared with embedded or crash-free runs, as a user replaying old data on Kafka
  * would configure it. A test of live time sets `idleTimeoutMs` itself.
  */
 export function testConfig(overrides: { [section: string]: object } = {}): HermesConfig {
-  const base = { observability: { http: { enabled: false }, log: { level: 'silent' } }, kafka: { brokers: BROKERS }, runtime: { commitIntervalMs: 200 }, time: { idleTimeoutMs: 0 } }
+  const base = { observability: { http: { enabled: false }, log: { level: 'silent' } }, kafka: { brokers: BROKERS, producer: { thread: PRODUCER_THREAD } }, runtime: { commitIntervalMs: 200 }, time: { idleTimeoutMs: 0 } }
   const merged: { [k: string]: object } = { ...base }
   for (const [k, v] of Object.entries(overrides)) merged[k] = { ...((base as { [k: string]: object })[k] ?? {}), ...v }
   return loadConfig({ dir: 'config', environment: {}, overrides: merged })
