@@ -61,6 +61,22 @@ export class CrashRestarts {
     return action
   }
 
+  /**
+   * Disconnects the consumer and starts it again (as after a `restart` crash), for a consumer that
+   * went silent without crashing (see KafkaSource's watchdog). Nothing when a restart is already
+   * due or after {@link CrashRestarts.stop}. The disconnect is waited for at most `delayMs`: a
+   * consumer stuck in kafkajs may never finish it, and the start is what matters.
+   */
+  restartNow(): void {
+    if (this.stopped || this.timer) return
+    let timer: NodeJS.Timeout | undefined
+    const waited = new Promise<void>((r) => (timer = setTimeout(r, this.o.delayMs)))
+    void Promise.race([this.o.disconnect().catch(() => {}), waited]).then(() => {
+      clearTimeout(timer)
+      this.later()
+    })
+  }
+
   /** No restart after this (the consumer is being stopped). */
   stop(): void {
     this.stopped = true

@@ -106,6 +106,19 @@ export function valuePreparer(sources: ReadonlyArray<{ topic: string; serde: { p
  */
 export const CONSUMER_RETRY = { retries: 8, maxRetryTime: 5000 }
 
+/**
+ * A running kafkajs consumer reports a fetch every `maxWaitTimeInMs` (paused partitions
+ * included) and a heartbeat every `heartbeatInterval`. One silent this long (a minute, or four
+ * session timeouts if longer) is started again by the watchdog of {@link KafkaSource}: the
+ * second line of defence against a consumer left stopped or stuck after a broker restart, which
+ * would stall the run without an error. kafkajs' own restarts after connection errors wait up to
+ * about 15 s (chaos runs), well below the bound; in a longer outage the watchdog takes them over
+ * (a start every 5 s until one works), which changes nothing but the log line.
+ */
+export function silenceBoundMs(timings: Pick<ConsumerTimings, 'sessionTimeout'>): number {
+  return Math.max(60_000, 4 * timings.sessionTimeout)
+}
+
 export class KafkaSource {
   readonly buffers = new Map<string, PartitionBuffer>()
   /** Wall time of the last answer from the cluster (a fetch, a heartbeat, a join). */
@@ -144,9 +157,31 @@ export class KafkaSource {
   }
 
   private readonly crashes: CrashRestarts
+  private watchdog: NodeJS.Timeout | null = null
+  /** When the watchdog last started the consumer again. */
+  private watchdogRestart = -Infinity
+
+  /**
+   * Starts the consumer again when it has been silent for {@link silenceBoundMs} (see there),
+   * saying so: checked every tenth of the bound, from the first start on.
+   */
+  private watch(): void {
+    if (this.watchdog) return
+    const bound = silenceBoundMs(this.opts.timings)
+    this.watchdog = setInterval(() => {
+      const now = this.opts.clock()
+      // The consumer started again gets the whole bound to join and fetch before the next restart.
+      if (now - Math.max(this.lastContact, this.watchdogRestart) < bound) return
+      this.watchdogRestart = now
+      this.opts.logger.warn({ group: this.opts.groupId, silentMs: now - this.lastContact, boundMs: bound }, 'input consumer silent (no fetch, heartbeat or join) for too long; starting it again')
+      this.crashes.restartNow()
+    }, bound / 10)
+    this.watchdog.unref()
+  }
 
   /** Joins the group and starts fetching. */
   async start(): Promise<void> {
+    this.watch()
     await this.consumer.connect()
     await subscribeWhenKnown(this.consumer, this.opts.topics)
     await this.consumer.run({
@@ -247,6 +282,8 @@ export class KafkaSource {
 
   async stop(): Promise<void> {
     this.crashes.stop()
+    if (this.watchdog) clearInterval(this.watchdog)
+    this.watchdog = null
     await this.consumer.disconnect()
   }
 }
