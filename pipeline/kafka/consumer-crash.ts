@@ -50,6 +50,8 @@ export interface CrashRestartsOptions {
 export class CrashRestarts {
   private timer: NodeJS.Timeout | null = null
   private stopped = false
+  /** A start is under way (from the timer). */
+  private starting = false
 
   constructor(private readonly o: CrashRestartsOptions) {}
 
@@ -68,7 +70,7 @@ export class CrashRestarts {
    * consumer stuck in kafkajs may never finish it, and the start is what matters.
    */
   restartNow(): void {
-    if (this.stopped || this.timer) return
+    if (this.stopped || this.timer || this.starting) return
     let timer: NodeJS.Timeout | undefined
     const waited = new Promise<void>((r) => (timer = setTimeout(r, this.o.delayMs)))
     void Promise.race([this.o.disconnect().catch(() => {}), waited]).then(() => {
@@ -90,11 +92,16 @@ export class CrashRestarts {
       this.timer = null
       if (this.stopped) return
       this.o.logger.info({ group: this.o.group }, 'starting the crashed consumer again')
-      this.o.start().catch((err: unknown) => {
-        this.o.logger.warn({ group: this.o.group, err: describeKafkaError(err) }, 'consumer could not start again; retrying')
-        void this.o.disconnect().catch(() => {})
-        this.later()
-      })
+      this.starting = true
+      this.o.start().then(
+        () => void (this.starting = false),
+        (err: unknown) => {
+          this.starting = false
+          this.o.logger.warn({ group: this.o.group, err: describeKafkaError(err) }, 'consumer could not start again; retrying')
+          void this.o.disconnect().catch(() => {})
+          this.later()
+        },
+      )
     }, this.o.delayMs)
   }
 }

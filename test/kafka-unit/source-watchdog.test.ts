@@ -8,7 +8,7 @@ import { EVENTS, fakeSource } from './fake-consumer.ts'
 afterEach(() => vi.useRealTimers())
 
 /** A client whose one consumer counts its runs and disconnects; `emit` sends one of its events. */
-function fakeClient(): { kafka: Kafka; runs: () => number; disconnects: () => number; emit: (event: string) => void } {
+function fakeClient(): { kafka: Kafka; runs: () => number; disconnects: () => number; emit: (event: string, payload?: object) => void } {
   const emitter = new EventEmitter()
   let runs = 0
   let disconnects = 0
@@ -20,7 +20,7 @@ function fakeClient(): { kafka: Kafka; runs: () => number; disconnects: () => nu
     run: async () => void runs++,
     disconnect: async () => void disconnects++,
   }
-  return { kafka: { consumer: () => consumer } as unknown as Kafka, runs: () => runs, disconnects: () => disconnects, emit: (event) => void emitter.emit(event, { payload: {} }) }
+  return { kafka: { consumer: () => consumer } as unknown as Kafka, runs: () => runs, disconnects: () => disconnects, emit: (event, payload = {}) => void emitter.emit(event, { payload }) }
 }
 
 const BOUND = silenceBoundMs({ sessionTimeout: 6000 })
@@ -47,6 +47,25 @@ describe('the input consumer watchdog', () => {
     expect(runs()).toBe(2)
     await vi.advanceTimersByTimeAsync(BOUND)
     expect(runs()).toBe(3)
+    await s.stop()
+  })
+
+  it('leaves the consumer to kafkajs while kafkajs restarts it after a crash, until it has joined again', async () => {
+    vi.useFakeTimers()
+    const { kafka, runs, disconnects, emit } = fakeClient()
+    const s = fakeSource(kafka)
+    await s.start()
+    // A crash kafkajs restarts itself (a connection error): silence until it joins is its own
+    // restart under way, which a disconnect would not stop (a second member would join later).
+    emit(EVENTS.CRASH, { error: new Error('Connection error: connect ECONNREFUSED'), groupId: 'g', restart: true })
+    await vi.advanceTimersByTimeAsync(3 * BOUND)
+    expect(disconnects()).toBe(0)
+    expect(runs()).toBe(1)
+    // Joined again, then silent: started again.
+    emit(EVENTS.GROUP_JOIN, { memberAssignment: {}, memberId: 'm' })
+    await vi.advanceTimersByTimeAsync(BOUND + BOUND / 10 + CONSUMER_RETRY.maxRetryTime + 10)
+    expect(disconnects()).toBe(1)
+    expect(runs()).toBe(2)
     await s.stop()
   })
 
