@@ -220,7 +220,9 @@ export async function restoreChangelogs(options: {
   const consumer = kafka.consumer({ groupId, partitionAssigners: [fixedAssigner(partitions)], ...timings, maxBytesPerPartition: 4 << 20, retry: { retries: 10 } })
   let restored = 0
   let done: () => void = () => {}
-  const finished = new Promise<void>((resolve) => (done = resolve))
+  let fail: (err: unknown) => void = () => {}
+  const finished = new Promise<void>((resolve, reject) => ((done = resolve), (fail = reject)))
+  finished.catch(() => {}) // Awaited below; a crash may come before that.
   const remaining = (): number => [...work.values()].reduce((n, w) => n + Math.max(0, w.end - w.position), 0)
   const advance = (topic: string, partition: number, next: number): void => {
     const w = work.get(`${topic}:${partition}`)
@@ -228,6 +230,14 @@ export async function restoreChangelogs(options: {
     if (remaining() === 0) done()
   }
   consumer.on(consumer.events.END_BATCH_PROCESS, (e) => advance(e.payload.topic, e.payload.partition, Number(e.payload.lastOffset) + 1))
+  // A crash kafkajs does not restart (after a broker restart: "Failed to find group coordinator",
+  // a coordinator still loading) leaves the consumer stopped, and the restore would wait forever
+  // for records that never come. It fails instead: a Kafka failure, after which the runner puts
+  // the tasks back and opens them again (a new restore). A crash kafkajs restarts goes on by
+  // itself (the consumer joins again and reads from the changelogs' start, skipping what is done).
+  consumer.on(consumer.events.CRASH, (e) => {
+    if (!e.payload.restart) fail(e.payload.error)
+  })
   const ticker = setInterval(() => {
     const left = remaining()
     logger.info({ app, restored, remaining: left, elapsedMs: Date.now() - started }, 'restoring state from changelogs')

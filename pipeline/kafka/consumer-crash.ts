@@ -50,6 +50,8 @@ export interface CrashRestartsOptions {
 export class CrashRestarts {
   private timer: NodeJS.Timeout | null = null
   private stopped = false
+  /** A start is under way (from the timer). */
+  private starting = false
 
   constructor(private readonly o: CrashRestartsOptions) {}
 
@@ -59,6 +61,22 @@ export class CrashRestarts {
     this.o.logger.warn({ group: this.o.group, err: describeKafkaError(crash.error), restart: crash.restart, action }, what)
     if (action === 'restart') this.later()
     return action
+  }
+
+  /**
+   * Disconnects the consumer and starts it again (as after a `restart` crash), for a consumer that
+   * went silent without crashing (see KafkaSource's watchdog). Nothing when a restart is already
+   * due or after {@link CrashRestarts.stop}. The disconnect is waited for at most `delayMs`: a
+   * consumer stuck in kafkajs may never finish it, and the start is what matters.
+   */
+  restartNow(): void {
+    if (this.stopped || this.timer || this.starting) return
+    let timer: NodeJS.Timeout | undefined
+    const waited = new Promise<void>((r) => (timer = setTimeout(r, this.o.delayMs)))
+    void Promise.race([this.o.disconnect().catch(() => {}), waited]).then(() => {
+      clearTimeout(timer)
+      this.later()
+    })
   }
 
   /** No restart after this (the consumer is being stopped). */
@@ -74,11 +92,16 @@ export class CrashRestarts {
       this.timer = null
       if (this.stopped) return
       this.o.logger.info({ group: this.o.group }, 'starting the crashed consumer again')
-      this.o.start().catch((err: unknown) => {
-        this.o.logger.warn({ group: this.o.group, err: describeKafkaError(err) }, 'consumer could not start again; retrying')
-        void this.o.disconnect().catch(() => {})
-        this.later()
-      })
+      this.starting = true
+      this.o.start().then(
+        () => void (this.starting = false),
+        (err: unknown) => {
+          this.starting = false
+          this.o.logger.warn({ group: this.o.group, err: describeKafkaError(err) }, 'consumer could not start again; retrying')
+          void this.o.disconnect().catch(() => {})
+          this.later()
+        },
+      )
     }, this.o.delayMs)
   }
 }

@@ -106,6 +106,18 @@ export function valuePreparer(sources: ReadonlyArray<{ topic: string; serde: { p
  */
 export const CONSUMER_RETRY = { retries: 8, maxRetryTime: 5000 }
 
+/**
+ * A running kafkajs consumer reports a fetch every `maxWaitTimeInMs` (paused partitions
+ * included) and a heartbeat every `heartbeatInterval`. One silent this long (a minute, or four
+ * session timeouts if longer) is started again by the watchdog of {@link KafkaSource}: the
+ * second line of defence against a consumer left stopped or stuck after a broker restart, which
+ * would stall the run without an error. Not while kafkajs restarts the consumer itself after a
+ * crash (see `kafkajsRestarting`), nor while Hermes does (consumer-crash.ts).
+ */
+export function silenceBoundMs(timings: Pick<ConsumerTimings, 'sessionTimeout'>): number {
+  return Math.max(60_000, 4 * timings.sessionTimeout)
+}
+
 export class KafkaSource {
   readonly buffers = new Map<string, PartitionBuffer>()
   /** Wall time of the last answer from the cluster (a fetch, a heartbeat, a join). */
@@ -123,6 +135,7 @@ export class KafkaSource {
     this.consumer.on(HEARTBEAT, contact)
     this.consumer.on(GROUP_JOIN, (e) => {
       contact()
+      this.kafkajsRestarting = false
       const assignment = e.payload.memberAssignment as TopicPartitions
       const all = Object.entries(assignment).map(([topic, partitions]) => ({ topic, partitions }))
       if (all.length) this.consumer.pause(all)
@@ -140,13 +153,45 @@ export class KafkaSource {
     // and resumes what it processes). Any other crash (a bug, a refused request) stays loud and is
     // not restarted: a restart would hide it.
     this.crashes = new CrashRestarts({ logger: opts.logger, group: opts.groupId, start: () => this.start(), disconnect: () => this.consumer.disconnect(), delayMs: CONSUMER_RETRY.maxRetryTime })
-    this.consumer.on(CRASH, (e) => void this.crashes.onCrash(e.payload, 'consumer crashed'))
+    this.consumer.on(CRASH, (e) => {
+      this.kafkajsRestarting = e.payload.restart
+      this.crashes.onCrash(e.payload, 'consumer crashed')
+    })
   }
 
   private readonly crashes: CrashRestarts
+  private watchdog: NodeJS.Timeout | null = null
+  /** When the watchdog last started the consumer again. */
+  private watchdogRestart = -Infinity
+  /**
+   * kafkajs restarts the consumer after its last crash and it has not joined since. The watchdog
+   * leaves it alone then: a disconnect while kafkajs' own start is under way does not stop that
+   * start, which joins later as a second member of this process beside the one the watchdog
+   * starts (seen in a chaos run: "The coordinator is not aware of this member" for one of them).
+   */
+  private kafkajsRestarting = false
+
+  /**
+   * Starts the consumer again when it has been silent for {@link silenceBoundMs} (see there),
+   * saying so: checked every tenth of the bound, from the first start on.
+   */
+  private watch(): void {
+    if (this.watchdog) return
+    const bound = silenceBoundMs(this.opts.timings)
+    this.watchdog = setInterval(() => {
+      const now = this.opts.clock()
+      // The consumer started again gets the whole bound to join and fetch before the next restart.
+      if (this.kafkajsRestarting || now - Math.max(this.lastContact, this.watchdogRestart) < bound) return
+      this.watchdogRestart = now
+      this.opts.logger.warn({ group: this.opts.groupId, silentMs: now - this.lastContact, boundMs: bound }, 'input consumer silent (no fetch, heartbeat or join) for too long; starting it again')
+      this.crashes.restartNow()
+    }, bound / 10)
+    this.watchdog.unref()
+  }
 
   /** Joins the group and starts fetching. */
   async start(): Promise<void> {
+    this.watch()
     await this.consumer.connect()
     await subscribeWhenKnown(this.consumer, this.opts.topics)
     await this.consumer.run({
@@ -247,6 +292,8 @@ export class KafkaSource {
 
   async stop(): Promise<void> {
     this.crashes.stop()
+    if (this.watchdog) clearInterval(this.watchdog)
+    this.watchdog = null
     await this.consumer.disconnect()
   }
 }

@@ -21,6 +21,11 @@ export type FaultStep =
 /** Bounds of the random waits, in ms. */
 export interface ScheduleOptions {
   kills: number
+  /**
+   * Broker restarts (default 1). Those after the first are drawn after everything else and placed
+   * among the steps, so a schedule with one restart stays what it was for its seed.
+   */
+  brokerRestarts?: number
   minLifeMs?: number
   maxLifeMs?: number
 }
@@ -43,6 +48,9 @@ export function faultSchedule(seed: number, options: ScheduleOptions): FaultStep
   // has state of its own to hand over.
   steps.splice(between(0, steps.length), 0, restart)
   steps.splice(between(1, steps.length), 0, failover)
+  const restarts = options.brokerRestarts ?? 1
+  if (!Number.isInteger(restarts) || restarts < 1) throw new Error(`brokerRestarts must be a whole number >= 1, got ${restarts}`)
+  for (let i = 1; i < restarts; i++) steps.splice(between(0, steps.length), 0, { kind: 'broker-restart', afterMs: between(2000, 6000), thenMs: between(2000, 6000) })
   return steps
 }
 

@@ -85,6 +85,19 @@ describe('the chaos run schedule and input', () => {
     expect(() => faultSchedule(1, { kills: -1 })).toThrow(/kills/)
   })
 
+  it('with more broker restarts, keeps the schedule of the seed and places the extra restarts among its steps', () => {
+    for (const seed of [4, 42]) {
+      const one = faultSchedule(seed, { kills: 10 })
+      expect(faultSchedule(seed, { kills: 10, brokerRestarts: 1 })).toEqual(one)
+      const more = faultSchedule(seed, { kills: 10, brokerRestarts: 5 })
+      expect(more.filter((x) => x.kind === 'broker-restart')).toHaveLength(5)
+      // The kills and the failover in the same order, and the seed's own restart among the five.
+      expect(more.filter((x) => x.kind !== 'broker-restart')).toEqual(one.filter((x) => x.kind !== 'broker-restart'))
+      expect(more).toContainEqual(one.find((x) => x.kind === 'broker-restart'))
+    }
+    expect(() => faultSchedule(1, { kills: 1, brokerRestarts: 0 })).toThrow(/brokerRestarts/)
+  })
+
   it('gives add-to-carts followed by purchases within and after the cart push delay, in time order', () => {
     const { events, config } = chaosInput({ seed: 5, users: 100, events: 3000, topics })
     expect(events.map((e) => e.ts)).toEqual([...events.map((e) => e.ts)].sort((a, b) => a - b))
