@@ -20,7 +20,11 @@ export class InFlightTimes {
    * written, oldest first (one producer: a partition receives them in this order). See
    * {@link InFlightTimes.clockFor}.
    */
-  private readonly clocks = new Map<string, { at: number[]; ts: number[]; head: number }>()
+  private readonly clocks = new Map<string, Written>()
+  /** Records of ours in {@link InFlightTimes.clocks} committed and not read back, over every partition. */
+  private committedTotal = 0
+  /** Records added since the last {@link InFlightTimes.transactionCommitted}. */
+  private sinceCommit = 0
   /**
    * Whether records of ours reach each partition in the order they were written (one producer
    * for all outputs: at-least-once). Then a partition's next record of ours is the oldest one
@@ -31,13 +35,15 @@ export class InFlightTimes {
   /**
    * Records one produced record with event time `ts` bound for `tp`; `clock`: the app clock of
    * the app reading `tp` when it was written (the embedded log hands it over at once, so that is
-   * the clock the reading task would see when it processes it embedded).
+   * the clock the reading task would see when it processes it embedded); `owner`: the task that
+   * wrote it (see {@link InFlightTimes.forgetUncommitted}).
    */
-  add(tp: string, ts: number, clock = ts): void {
+  add(tp: string, ts: number, clock = ts, owner = ''): void {
     let q = this.clocks.get(tp)
-    if (!q) this.clocks.set(tp, (q = { at: [], ts: [], head: 0 }))
+    if (!q) this.clocks.set(tp, (q = { at: [], ts: [], by: [], head: 0, committed: 0, committedTimes: new Map(), committedMin: Infinity }))
     q.at.push(clock)
     q.ts.push(ts)
+    q.by.push(owner)
     let m = this.perPartition.get(tp)
     if (!m) this.perPartition.set(tp, (m = new Map()))
     m.set(ts, (m.get(ts) ?? 0) + 1)
@@ -47,6 +53,7 @@ export class InFlightTimes {
     this.counts.set(ts, c + 1)
     if (c === 0) this.heap.push(ts)
     this.total++
+    this.sinceCommit++
   }
 
   /** A record with event time `ts` was read from `tp`: one produced record has arrived. */
@@ -56,12 +63,24 @@ export class InFlightTimes {
     if (!m || n === undefined) return // Not one of ours (another instance, or from before a restart).
     const q = this.clocks.get(tp)
     if (q && q.head < q.at.length) {
+      if (q.committed > 0) {
+        this.committedTotal--
+        q.committed--
+        const t = q.ts[q.head] as number
+        const c = (q.committedTimes.get(t) ?? 0) - 1
+        if (c > 0) q.committedTimes.set(t, c)
+        else {
+          q.committedTimes.delete(t)
+          if (t === q.committedMin) q.committedMin = NaN
+        }
+      }
       q.head++
       // Compact now and then, not at every record.
-      if (q.head === q.at.length) q.at.length = q.ts.length = q.head = 0
+      if (q.head === q.at.length) q.at.length = q.ts.length = q.by.length = q.head = 0
       else if (q.head > 1024 && q.head * 2 > q.at.length) {
         q.at.splice(0, q.head)
         q.ts.splice(0, q.head)
+        q.by.splice(0, q.head)
         q.head = 0
       }
     }
@@ -78,6 +97,7 @@ export class InFlightTimes {
     if (!m) return
     this.perPartition.delete(tp)
     this.partitionMin.delete(tp)
+    this.committedTotal -= this.clocks.get(tp)?.committed ?? 0
     this.clocks.delete(tp)
     for (const [ts, n] of m) this.decrement(ts, n)
   }
@@ -90,6 +110,85 @@ export class InFlightTimes {
     this.counts.clear()
     this.heap.clear()
     this.total = 0
+    this.committedTotal = 0
+    this.sinceCommit = 0
+  }
+
+  /**
+   * exactly_once_v2: the transaction holding every record of ours written so far committed; they
+   * are readable (read_committed) once the partition's last stable offset passes them, which an
+   * open transaction of another producer (another instance, alive or dead) on the partition
+   * holds back. See {@link InFlightTimes.committedMinFor}.
+   */
+  transactionCommitted(): void {
+    this.sinceCommit = 0
+    this.committedTotal = 0
+    for (const q of this.clocks.values()) {
+      q.committed = q.at.length - q.head
+      this.committedTotal += q.committed
+      q.committedTimes.clear()
+      let min = Infinity
+      for (let i = q.head; i < q.ts.length; i++) {
+        const t = q.ts[i] as number
+        q.committedTimes.set(t, (q.committedTimes.get(t) ?? 0) + 1)
+        if (t < min) min = t
+      }
+      q.committedMin = min
+    }
+  }
+
+  /**
+   * exactly_once_v2: forgets the records of ours not committed yet whose writer `keep` rejects:
+   * tasks dropped (revoked) with their outputs still in the app's outbox, which discards them;
+   * they will never arrive (the partition's new owner writes its own).
+   */
+  forgetUncommitted(keep: (owner: string) => boolean): void {
+    for (const [tp, q] of this.clocks) {
+      const from = q.head + q.committed
+      let w = from
+      for (let i = from; i < q.ts.length; i++) {
+        const owner = q.by[i] as string
+        const ts = q.ts[i] as number
+        if (keep(owner)) {
+          q.at[w] = q.at[i] as number
+          q.ts[w] = ts
+          q.by[w] = owner
+          w++
+          continue
+        }
+        const m = this.perPartition.get(tp)
+        const n = m?.get(ts)
+        if (m && n !== undefined) {
+          if (n === 1) m.delete(ts)
+          else m.set(ts, n - 1)
+          if (this.partitionMin.get(tp) === ts) this.partitionMin.delete(tp)
+          this.decrement(ts, 1)
+        }
+        if (this.sinceCommit > 0) this.sinceCommit--
+      }
+      q.at.length = q.ts.length = q.by.length = w
+    }
+  }
+
+  /**
+   * The earliest event time among records of ours bound for `tp` committed and not read back yet,
+   * or Infinity.
+   */
+  committedMinFor(tp: string): number {
+    if (this.committedTotal === 0) return Infinity
+    const q = this.clocks.get(tp)
+    if (!q || q.committed === 0) return Infinity
+    if (Number.isNaN(q.committedMin)) {
+      let min = Infinity
+      for (const t of q.committedTimes.keys()) if (t < min) min = t
+      q.committedMin = min
+    }
+    return q.committedMin
+  }
+
+  /** Records of ours written since the last {@link InFlightTimes.transactionCommitted} (exactly_once_v2). */
+  uncommitted(): number {
+    return this.sinceCommit
   }
 
   /** The earliest event time still on its way, or Infinity. */
@@ -148,4 +247,21 @@ export class InFlightTimes {
     else this.counts.set(ts, c)
     this.total -= n
   }
+}
+
+/**
+ * Records of ours on their way to one partition, oldest first: the reading app's clock and the
+ * event time of each, and how many from the head are committed (exactly_once_v2).
+ */
+interface Written {
+  at: number[]
+  ts: number[]
+  /** The task that wrote each. */
+  by: string[]
+  head: number
+  committed: number
+  /** Event times of the committed ones, with their counts. */
+  committedTimes: Map<number, number>
+  /** The earliest of them (Infinity: none; NaN: to be computed). */
+  committedMin: number
 }

@@ -69,8 +69,8 @@ export class KafkaRunner {
   private readonly dlqTopics = new Set<string>()
   private readonly outage: OutageTracker
   /**
-   * At-least-once: which tasks a record of ours on its way holds back (see {@link HoldScope});
-   * undefined with exactly-once (v1 and v2), where it holds back every task.
+   * At-least-once and exactly_once_v2: which tasks a record of ours on its way holds back (see
+   * {@link HoldScope}); undefined with exactly-once v1, where it holds back every task.
    */
   private scope: HoldScope | undefined
 
@@ -132,17 +132,25 @@ export class KafkaRunner {
       this.apps.push(app)
       this.dlqTopics.add(app.app.dlqTopic)
     }
-    // exactly_once_v2 keeps the global wait of v1, although one producer per app writes each
-    // partition in order: with the scope, an instance taking over a dead one's partitions
-    // reprocesses them from their last commit while its own per-type tasks had run hours ahead,
-    // and their windows closed without those records (rebalance.kafka.test.ts under v2,
-    // HERMES_TEST_SEED=3891033758, failed 4 runs in 4; still 1 in 2 once joins and commits were
-    // kept apart (duringCommit), with which the global wait passed 5 in 5; docs/performance.md,
-    // "Exactly-once v2").
-    if (!this.exactlyOnce) {
-      this.scope = HoldScope.of(this.apps)
-      for (const a of this.apps) a.inFlight.ordered = true
-    }
+    // The hold scope (a record of ours on its way holds back only what it can reorder) assumes
+    // that one producer writes each partition read here in the order records were produced, so
+    // that a record written after one on its way arrives after it (InFlightTimes.ordered). At
+    // least once, one producer writes everything. exactly_once_v2 too, per app: its producer
+    // writes a partition one send at a time, in outbox order, and a read_committed reader sees a
+    // committed transaction's records in that order (an aborted one's never: the tasks then go
+    // back to their last commit, and what was on its way is forgotten). The app clock recorded
+    // with each record (collect) is the one embedded mode gives, whenever the commit makes the
+    // record readable. What v2 adds is a wait no fetch ends: a record of ours committed but
+    // held behind another producer's open transaction (a dead peer's, until it is aborted). The
+    // scope let the upstream tasks run on alone meanwhile, hours of event time ahead of the
+    // peer's partitions that this instance then took over, whose records came to the per-type
+    // windows late (rebalance.kafka.test.ts under v2, HERMES_TEST_SEED=3891033758); the global
+    // wait stopped everything there. So, under v2, a committed record of ours that is not back
+    // holds back every task as the global wait does (nextRecord), and the scope applies to what
+    // is on its way in the transaction still open. v1 keeps the global wait: its per-task
+    // producers write a shared partition in orders of their own.
+    if (!this.exactlyOnce || this.v2) this.scope = HoldScope.of(this.apps, this.v2)
+    if (this.scope) for (const a of this.apps) a.inFlight.ordered = true
     // Configuration topics: broadcast ones are compacted whatever they are called; configured ones
     // (topics.overrides.<t>.cleanup, e.g. config.users and config.audiences) as configured.
     const broadcast = new Set(this.apps.flatMap((a) => a.app.plan.subtopologies.flatMap((sub) => sub.sources.filter((s) => s.broadcast).map((s) => s.topic))))
@@ -240,7 +248,7 @@ export class KafkaRunner {
   /** One turn of the loop; resolves true when the run should end (idle long enough). */
   private async step(options: { stopWhenIdleMs?: number; onProgress?: (s: KafkaRunStats) => void }, stats: KafkaRunStats, loop: { idleSince: number; lastProgress: number; started: number }): Promise<boolean> {
     const rt = this.opts.config.runtime
-    for (const a of this.apps) if (a.pendingAssignment) await a.applyAssignment()
+    await this.applyAssignments()
     let now = this.clock()
     let n = 0
     for (const a of this.apps) if (a.broadcast) n += feedBroadcast(a.broadcast, a.broadcastCursors, (task) => (this.current = a.ownerOf(task)))
@@ -263,7 +271,10 @@ export class KafkaRunner {
       this.sinceCommit >= rt.commitEveryRecords ||
       now - this.lastCommit >= this.settings.commitIntervalMs ||
       // Exactly-once: records written to our own inputs become readable only when committed.
-      (this.exactlyOnce && (this.waitingForInFlight || this.sink.pending() >= this.settings.maxPendingOutputs))
+      // exactly_once_v2: with the hold scope, 'in-flight' means every record that could run is
+      // held back by a record of ours; a commit helps only if some of them are not committed yet
+      // (the others wait for a fetch, or for another producer's open transaction to end).
+      (this.exactlyOnce && ((this.waitingForInFlight && (!this.v2 || this.apps.some((a) => a.inFlight.uncommitted() > 0))) || this.sink.pending() >= this.settings.maxPendingOutputs))
     // Commits follow the interval, not pauses: waiting for a record of ours to come back (or for
     // a fetch) is no reason to commit, and committing there cost 663 commits for 500k events
     // (issue 9). Only a loop with truly nothing left to do (all read, sent and acknowledged)
@@ -335,7 +346,7 @@ export class KafkaRunner {
     // An assignment already received is applied first, so that a join does not wait for a
     // restore; one that a join brings meanwhile is applied inside.
     if (!this.v2) return this.commitNow()
-    for (const a of this.apps) if (a.pendingAssignment) await a.applyAssignment()
+    await this.applyAssignments()
     return duringCommit(this.apps.map((a) => a.groupId), () => this.commitNow())
   }
 
@@ -344,7 +355,7 @@ export class KafkaRunner {
     // exactly_once_v2: the offsets carry the generation of the assignment the tasks were opened
     // under; an assignment received since is applied first (dropping revoked tasks, whose outputs
     // are discarded), or the group coordinator would refuse the whole commit.
-    if (this.v2) for (const a of this.apps) if (a.pendingAssignment) await a.applyAssignment()
+    if (this.v2) await this.applyAssignments()
     const jobs: Array<Promise<void>> = []
     for (const a of this.apps) {
       for (const t of [...a.app.tasks]) {
@@ -355,9 +366,29 @@ export class KafkaRunner {
     const failed = (await Promise.allSettled(jobs)).find((r) => r.status === 'rejected')
     if (failed) throw failed.reason
     for (const a of this.apps) await a.commitOffsets()
+    // Every record of ours written so far is committed: readable once fetched, unless another
+    // producer's open transaction holds the partition (next-record.ts, the stuck bound).
+    if (this.v2) for (const a of this.apps) a.inFlight.transactionCommitted()
     this.sinceCommit = 0
     this.lastCommit = this.clock()
     this.updateMetrics((performance.now() - t0) / 1000)
+  }
+
+  /**
+   * Applies the assignments received. exactly_once_v2: the outputs of the tasks it drops still
+   * in the app's outbox are discarded (KafkaSink.closeTask), so those bound for our own inputs
+   * never arrive; forgotten, they hold back nothing (as committed, they would hold every task).
+   */
+  private async applyAssignments(): Promise<void> {
+    let applied = false
+    for (const a of this.apps) {
+      if (!a.pendingAssignment) continue
+      await a.applyAssignment()
+      applied = true
+    }
+    if (!applied || !this.v2) return
+    const alive = new Set(this.apps.flatMap((a) => a.app.tasks.map((t) => a.ownerOf(t))))
+    for (const a of this.apps) a.inFlight.forgetUncommitted((owner) => alive.has(owner))
   }
 
   private async commitFailed(a: KafkaApp, t: Task, err: unknown): Promise<void> {
@@ -420,7 +451,7 @@ export class KafkaRunner {
       // Embedded, the record is read once the one that produced it is processed, which moved its
       // own app's clock to its time already: hence the max for a record of the same app.
       const clock = this.scope ? (this.current.startsWith(`${a.name}/`) ? Math.max(a.app.appClock(), ts) : a.app.appClock()) : Infinity
-      a.inFlight.add(tp, ts, clock)
+      a.inFlight.add(tp, ts, clock, this.current)
     }
   }
 
