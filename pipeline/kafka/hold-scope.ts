@@ -41,7 +41,8 @@ export function scopeUnit(plan: Plan, sub: SubTopology): ScopeUnit {
  * back as broadcast state). Only sound where one producer writes each partition read here in the
  * order records were produced: at-least-once (one producer for all outputs) and exactly_once_v2
  * (one transactional producer per app, if no two apps write a topic read here; a read_committed
- * reader sees a transaction's records together, in that order, once it commits). With a
+ * reader sees a transaction's records together, in that order, once it commits; the runner
+ * uses it there only while one instance holds every task, see KafkaRunner.start). With a
  * transactional producer per task (exactly_once v1), records of different tasks reach a
  * partition in any order, so the runner keeps the global wait there.
  */

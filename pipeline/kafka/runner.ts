@@ -73,6 +73,11 @@ export class KafkaRunner {
    * {@link HoldScope}); undefined with exactly-once v1, where it holds back every task.
    */
   private scope: HoldScope | undefined
+  /**
+   * exactly_once_v2: whether this process has every task of its apps, so that no other instance
+   * writes to the partitions it reads (see the scope's comment in {@link KafkaRunner.start}).
+   */
+  private alone = false
 
   private constructor(opts: KafkaRunnerOptions) {
     this.opts = opts
@@ -135,20 +140,29 @@ export class KafkaRunner {
     // The hold scope (a record of ours on its way holds back only what it can reorder) assumes
     // that one producer writes each partition read here in the order records were produced, so
     // that a record written after one on its way arrives after it (InFlightTimes.ordered). At
-    // least once, one producer writes everything. exactly_once_v2 too, per app: its producer
-    // writes a partition one send at a time, in outbox order, and a read_committed reader sees a
-    // committed transaction's records in that order (an aborted one's never: the tasks then go
-    // back to their last commit, and what was on its way is forgotten). The app clock recorded
-    // with each record (collect) is the one embedded mode gives, whenever the commit makes the
-    // record readable. What v2 adds is a wait no fetch ends: a record of ours committed but
-    // held behind another producer's open transaction (a dead peer's, until it is aborted). The
-    // scope let the upstream tasks run on alone meanwhile, hours of event time ahead of the
-    // peer's partitions that this instance then took over, whose records came to the per-type
-    // windows late (rebalance.kafka.test.ts under v2, HERMES_TEST_SEED=3891033758); the global
-    // wait stopped everything there. So, under v2, a committed record of ours that is not back
-    // holds back every task as the global wait does (nextRecord), and the scope applies to what
-    // is on its way in the transaction still open. v1 keeps the global wait: its per-task
-    // producers write a shared partition in orders of their own.
+    // least once, one producer writes everything. exactly_once_v2 too, per app (HoldScope.of
+    // checks that no two apps write a topic read here): the app's producer writes a partition one
+    // send at a time in outbox order, and a read_committed reader sees a committed transaction's
+    // records in that order (an aborted one's never: the tasks then go back to their last
+    // commit, and what was on its way is forgotten). The app clock recorded with each record
+    // (collect) is the one embedded mode gives, however late the commit makes it readable.
+    // Two things v2 adds, both seen in rebalance.kafka.test.ts under v2
+    // (HERMES_TEST_SEED=3891033758, which failed 2 runs in 2 with the scope alone):
+    // - a committed record of ours may not come back for seconds, held behind another producer's
+    //   open transaction (a dead peer's, until it is aborted). The upstream tasks ran on alone
+    //   meanwhile, hours of event time ahead. So a committed record of ours not back holds back
+    //   every task as the global wait does (nextRecord); the scope covers what is on its way in
+    //   the transaction still open, which the next commit makes readable.
+    // - with another instance in the group, its records reach our partitions too, and nothing
+    //   here knows their time. The global wait paces this instance's event time by the round
+    //   trip of its own records, which is the pace at which the peer's records arrive; with the
+    //   scope, an instance catching up a backlog ran hours of event time ahead of a peer's records
+    //   in flight, which reached its per-type windows after they had closed (the per-instance
+    //   watermark limit of docs/performance.md; at-least-once and Kafka Streams have it too).
+    //   So v2 uses the scope only while this process holds every task of its apps (`alone`, see
+    //   applyAssignments), and the global wait otherwise.
+    // v1 keeps the global wait: its per-task producers write a shared partition in orders of
+    // their own.
     if (!this.exactlyOnce || this.v2) this.scope = HoldScope.of(this.apps, this.v2)
     if (this.scope) for (const a of this.apps) a.inFlight.ordered = true
     // Configuration topics: broadcast ones are compacted whatever they are called; configured ones
@@ -378,6 +392,8 @@ export class KafkaRunner {
    * Applies the assignments received. exactly_once_v2: the outputs of the tasks it drops still
    * in the app's outbox are discarded (KafkaSink.closeTask), so those bound for our own inputs
    * never arrive; forgotten, they hold back nothing (as committed, they would hold every task).
+   * Then whether this process holds every task of its apps (one per partition of each
+   * sub-topology's keyed inputs): only then does v2 use the hold scope.
    */
   private async applyAssignments(): Promise<void> {
     let applied = false
@@ -389,6 +405,12 @@ export class KafkaRunner {
     if (!applied || !this.v2) return
     const alive = new Set(this.apps.flatMap((a) => a.app.tasks.map((t) => a.ownerOf(t))))
     for (const a of this.apps) a.inFlight.forgetUncommitted((owner) => alive.has(owner))
+    this.alone = this.apps.every((a) =>
+      a.app.plan.subtopologies.every((sub) => {
+        const keyed = sub.sources.find((src) => !src.broadcast)
+        return !keyed || a.app.tasks.filter((t) => t.sub.id === sub.id).length >= this.admin.partitions(keyed.topic)
+      }),
+    )
   }
 
   private async commitFailed(a: KafkaApp, t: Task, err: unknown): Promise<void> {
@@ -461,8 +483,9 @@ export class KafkaRunner {
     let n = 0
     this.waitingForInFlight = false
     const pick = { now, maxTaskIdleMs: this.settings.maxTaskIdleMs, maxAheadMs: this.settings.maxAheadMs }
+    const scope = this.v2 && !this.alone ? undefined : this.scope
     while (n < CHUNK) {
-      const next = nextRecord(this.apps, pick, this.scope)
+      const next = nextRecord(this.apps, pick, scope)
       if (next.kind !== 'record') {
         this.waitingForInFlight = next.kind === 'in-flight'
         break
