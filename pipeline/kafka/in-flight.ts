@@ -21,8 +21,6 @@ export class InFlightTimes {
    * {@link InFlightTimes.clockFor}.
    */
   private readonly clocks = new Map<string, Written>()
-  /** Records of ours in {@link InFlightTimes.clocks} committed and not read back, over every partition. */
-  private committedTotal = 0
   /** Records added since the last {@link InFlightTimes.transactionCommitted}. */
   private sinceCommit = 0
   /**
@@ -40,7 +38,7 @@ export class InFlightTimes {
    */
   add(tp: string, ts: number, clock = ts, owner = ''): void {
     let q = this.clocks.get(tp)
-    if (!q) this.clocks.set(tp, (q = { at: [], ts: [], by: [], head: 0, committed: 0, committedTimes: new Map(), committedMin: Infinity }))
+    if (!q) this.clocks.set(tp, (q = { at: [], ts: [], by: [], head: 0, committed: 0 }))
     q.at.push(clock)
     q.ts.push(ts)
     q.by.push(owner)
@@ -63,17 +61,7 @@ export class InFlightTimes {
     if (!m || n === undefined) return // Not one of ours (another instance, or from before a restart).
     const q = this.clocks.get(tp)
     if (q && q.head < q.at.length) {
-      if (q.committed > 0) {
-        this.committedTotal--
-        q.committed--
-        const t = q.ts[q.head] as number
-        const c = (q.committedTimes.get(t) ?? 0) - 1
-        if (c > 0) q.committedTimes.set(t, c)
-        else {
-          q.committedTimes.delete(t)
-          if (t === q.committedMin) q.committedMin = NaN
-        }
-      }
+      if (q.committed > 0) q.committed--
       q.head++
       // Compact now and then, not at every record.
       if (q.head === q.at.length) q.at.length = q.ts.length = q.by.length = q.head = 0
@@ -97,7 +85,6 @@ export class InFlightTimes {
     if (!m) return
     this.perPartition.delete(tp)
     this.partitionMin.delete(tp)
-    this.committedTotal -= this.clocks.get(tp)?.committed ?? 0
     this.clocks.delete(tp)
     for (const [ts, n] of m) this.decrement(ts, n)
   }
@@ -110,31 +97,17 @@ export class InFlightTimes {
     this.counts.clear()
     this.heap.clear()
     this.total = 0
-    this.committedTotal = 0
     this.sinceCommit = 0
   }
 
   /**
    * exactly_once_v2: the transaction holding every record of ours written so far committed; they
    * are readable (read_committed) once the partition's last stable offset passes them, which an
-   * open transaction of another producer (another instance, alive or dead) on the partition
-   * holds back. See {@link InFlightTimes.committedMinFor}.
+   * open transaction of another producer on the partition may hold back.
    */
   transactionCommitted(): void {
     this.sinceCommit = 0
-    this.committedTotal = 0
-    for (const q of this.clocks.values()) {
-      q.committed = q.at.length - q.head
-      this.committedTotal += q.committed
-      q.committedTimes.clear()
-      let min = Infinity
-      for (let i = q.head; i < q.ts.length; i++) {
-        const t = q.ts[i] as number
-        q.committedTimes.set(t, (q.committedTimes.get(t) ?? 0) + 1)
-        if (t < min) min = t
-      }
-      q.committedMin = min
-    }
+    for (const q of this.clocks.values()) q.committed = q.at.length - q.head
   }
 
   /**
@@ -168,22 +141,6 @@ export class InFlightTimes {
       }
       q.at.length = q.ts.length = q.by.length = w
     }
-  }
-
-  /**
-   * The earliest event time among records of ours bound for `tp` committed and not read back yet,
-   * or Infinity.
-   */
-  committedMinFor(tp: string): number {
-    if (this.committedTotal === 0) return Infinity
-    const q = this.clocks.get(tp)
-    if (!q || q.committed === 0) return Infinity
-    if (Number.isNaN(q.committedMin)) {
-      let min = Infinity
-      for (const t of q.committedTimes.keys()) if (t < min) min = t
-      q.committedMin = min
-    }
-    return q.committedMin
   }
 
   /** Records of ours written since the last {@link InFlightTimes.transactionCommitted} (exactly_once_v2). */
@@ -259,9 +216,6 @@ interface Written {
   /** The task that wrote each. */
   by: string[]
   head: number
+  /** How many from the head are committed. */
   committed: number
-  /** Event times of the committed ones, with their counts. */
-  committedTimes: Map<number, number>
-  /** The earliest of them (Infinity: none; NaN: to be computed). */
-  committedMin: number
 }

@@ -39,15 +39,11 @@ export function nextRecord(apps: readonly KafkaApp[], o: NextRecordOptions, scop
   let taskLimits: Map<Task, number> | undefined
   let held = false
   let wait = false
-  // exactly_once_v2: the earliest record of ours committed and not back, which holds every task.
-  let stuck = Infinity
   for (let i = 0; i < apps.length; i++) {
     const a = apps[i] as KafkaApp
     for (const b of a.source.buffers.values()) {
       if (b.head < b.records.length) continue
       if (b.fetched < b.initialEnd || b.filter.held() > 0 || (!b.internal && b.fetched < b.end && o.now - b.emptySince < o.maxTaskIdleMs)) wait = true
-      const c = a.inFlight.committedMinFor(b.tp)
-      if (c < stuck) stuck = c
       const t = a.inFlight.minFor(b.tp)
       if (t === Infinity) continue
       const limit = t + o.maxAheadMs
@@ -61,8 +57,6 @@ export function nextRecord(apps: readonly KafkaApp[], o: NextRecordOptions, scop
       }
     }
   }
-  const stuckLimit = stuck + o.maxAheadMs
-  if (stuck !== Infinity) held = true
   // Pass 2: the lowest head that nothing holds back.
   let best: PartitionBuffer | undefined
   let bestApp: KafkaApp | undefined
@@ -74,7 +68,7 @@ export function nextRecord(apps: readonly KafkaApp[], o: NextRecordOptions, scop
       if (b.head >= b.records.length) continue
       const ts = b.untimed ? -Infinity : (b.records[b.head] as { timestamp: number }).timestamp
       if (ts >= bestTs) continue
-      if (held && ts !== -Infinity && (ts > stuckLimit || heldBack(a, i, b, ts, scope, taskLimits))) {
+      if (held && ts !== -Infinity && heldBack(a, i, b, ts, scope, taskLimits)) {
         if (ts < blockedTs) blockedTs = ts
         continue
       }

@@ -146,25 +146,23 @@ export class KafkaRunner {
     // records in that order (an aborted one's never: the tasks then go back to their last
     // commit, and what was on its way is forgotten). The app clock recorded with each record
     // (collect) is the one embedded mode gives, however late the commit makes it readable.
-    // Two things v2 adds, both seen in rebalance.kafka.test.ts under v2
-    // (HERMES_TEST_SEED=3891033758, which failed 2 runs in 2 with the scope alone):
-    // - a committed record of ours may not come back for seconds, held behind another producer's
-    //   open transaction (a dead peer's, until it is aborted). The upstream tasks ran on alone
-    //   meanwhile, hours of event time ahead. So a committed record of ours not back holds back
-    //   every task as the global wait does (nextRecord); the scope covers what is on its way in
-    //   the transaction still open, which the next commit makes readable.
-    // - with another instance in the group, its records reach our partitions too, and nothing
-    //   here knows their time. The global wait paces this instance's event time by the round
-    //   trip of its own records, which is the pace at which the peer's records arrive; with the
-    //   scope, an instance catching up a backlog ran hours of event time ahead of a peer's records
-    //   in flight, which reached its per-type windows after they had closed (the per-instance
-    //   watermark limit of docs/performance.md; at-least-once and Kafka Streams have it too).
-    //   So v2 uses the scope only while this process holds every task of its apps (`alone`, see
-    //   applyAssignments) and no rebalance is in progress, and the global wait otherwise. During
-    //   a join no commit runs (duringCommit), so what the tasks about to be revoked do then is
-    //   thrown away and done again by their new owner: with the scope, a survivor ran 1.6 h of
-    //   event time ahead in that second and its windows closed before the new owner's records
-    //   came (HERMES_TEST_SEED=3891033758, 1 run in 4 before this).
+    // What v2 adds is other producers' records in our partitions at the pace of their commits
+    // (rebalance.kafka.test.ts under v2, HERMES_TEST_SEED=3891033758, failed 2 runs in 2 with the
+    // scope alone). With another instance in the group, nothing here knows the time of its
+    // records on their way. The global wait paces this instance's event time by the round trip
+    // of its own records, which is about the pace at which the peer's arrive; with the scope, an
+    // instance catching up a backlog ran hours of event time ahead of a peer's records in
+    // flight, which reached its per-type windows after they had closed (the per-instance
+    // watermark limit of docs/performance.md; at-least-once and Kafka Streams have it too). So
+    // v2 uses the scope only while this process holds every task of its apps (`alone`, see
+    // applyAssignments) and no rebalance is in progress, and the global wait otherwise. During a
+    // join no commit runs (duringCommit), so what the tasks about to be revoked do then is
+    // thrown away and done again by their new owner: with the scope, a survivor ran 1.6 h of
+    // event time ahead in that second and its windows closed before the new owner's records
+    // came (the same seed, 1 run in 4 before this). Alone, a record of ours may still be held
+    // behind a dead peer's open transaction until it is aborted: the tasks reading it wait (as
+    // embedded, with the clocks recorded here), and what the others do meanwhile is committed,
+    // so the next owner of their partitions starts after it.
     // v1 keeps the global wait: its per-task producers write a shared partition in orders of
     // their own.
     if (!this.exactlyOnce || this.v2) this.scope = HoldScope.of(this.apps, this.v2)
@@ -384,8 +382,8 @@ export class KafkaRunner {
     const failed = (await Promise.allSettled(jobs)).find((r) => r.status === 'rejected')
     if (failed) throw failed.reason
     for (const a of this.apps) await a.commitOffsets()
-    // Every record of ours written so far is committed: readable once fetched, unless another
-    // producer's open transaction holds the partition (next-record.ts, the stuck bound).
+    // Every record of ours written so far is committed: a commit cannot make them readable any
+    // sooner (the 'in-flight' commit trigger), and they are no longer discarded with their task.
     if (this.v2) for (const a of this.apps) a.inFlight.transactionCommitted()
     this.sinceCommit = 0
     this.lastCommit = this.clock()

@@ -83,35 +83,19 @@ describe('InFlightTimes', () => {
     expect(f.min()).toBe(3)
   })
 
-  it('exactly_once_v2: knows which records of ours are committed and not back, oldest written first', () => {
+  it('exactly_once_v2: counts the records of ours written since the last commit', () => {
     const f = new InFlightTimes()
-    f.ordered = true
     f.add('rep:0', 50)
-    f.add('rep:0', 30)
     f.add('rep:1', 70)
-    expect(f.uncommitted()).toBe(3)
-    expect(f.committedMinFor('rep:0')).toBe(Infinity)
+    expect(f.uncommitted()).toBe(2)
     f.transactionCommitted()
     expect(f.uncommitted()).toBe(0)
-    // The earliest of the committed ones, not the next to arrive.
-    expect(f.committedMinFor('rep:0')).toBe(30)
-    expect(f.committedMinFor('rep:1')).toBe(70)
-    // Written after the commit: in the open transaction, not committed.
     f.add('rep:0', 10)
     expect(f.uncommitted()).toBe(1)
-    expect(f.committedMinFor('rep:0')).toBe(30)
+    // Arrivals do not make a record committed or not.
     f.arrived('rep:0', 50)
-    expect(f.committedMinFor('rep:0')).toBe(30)
-    f.arrived('rep:0', 30)
-    // Both committed ones are back; the one at 10 is not committed.
-    expect(f.committedMinFor('rep:0')).toBe(Infinity)
-    expect(f.committedMinFor('rep:1')).toBe(70)
-    f.clear('rep:1')
-    expect(f.committedMinFor('rep:1')).toBe(Infinity)
-    f.transactionCommitted()
-    expect(f.committedMinFor('rep:0')).toBe(10)
+    expect(f.uncommitted()).toBe(1)
     f.reset()
-    expect(f.committedMinFor('rep:0')).toBe(Infinity)
     expect(f.uncommitted()).toBe(0)
   })
 
@@ -130,11 +114,12 @@ describe('InFlightTimes', () => {
     expect(f.minFor('rep:1')).toBe(Infinity)
     expect(f.min()).toBe(50)
     expect(f.uncommitted()).toBe(1)
-    expect(f.committedMinFor('rep:0')).toBe(50)
     expect(f.nextFor('rep:0')).toBe(50)
     f.arrived('rep:0', 50)
-    expect(f.committedMinFor('rep:0')).toBe(Infinity)
     expect(f.nextFor('rep:0')).toBe(60)
+    // Forgetting again keeps what is left, committed or not, of writers kept.
+    f.forgetUncommitted((owner) => owner !== 'app/0_0')
+    expect(f.size()).toBe(1)
     f.arrived('rep:0', 60)
     expect(f.size()).toBe(0)
   })

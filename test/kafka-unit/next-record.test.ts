@@ -191,25 +191,5 @@ describe('nextRecord', () => {
       ;(a.source.buffers.get('rep2:0') as PartitionBuffer).head = 1
       expect(nextRecord([a], opts, chain).kind).toBe('in-flight')
     })
-
-    it('exactly_once_v2: a record of ours committed and not back holds back every task beyond maxAheadMs, the scope or not', () => {
-      const inFlight = new InFlightTimes()
-      inFlight.ordered = true
-      const a = scopedApp('a', [[buffer('ev', 0, [100]), 0], [buffer('rep', 0, [], { internal: true }), 1], [buffer('rep', 1, [90], { internal: true }), 1]], inFlight)
-      inFlight.add('rep:0', 40)
-      // In the open transaction: the scope lets rep:1 and ev:0 go on.
-      const open = nextRecord([a], opts, bench())
-      expect(open.kind === 'record' && open.buffer.tp).toBe('rep:1')
-      // Committed, and still not back (another producer's open transaction holds the partition):
-      // nothing later than 40 + maxAheadMs runs, as with the global wait.
-      inFlight.transactionCommitted()
-      expect(nextRecord([a], opts, bench()).kind).toBe('in-flight')
-      const within = nextRecord([a], { ...opts, maxAheadMs: 55 }, bench())
-      expect(within.kind === 'record' && within.buffer.tp).toBe('rep:1')
-      // Back: the scope again.
-      inFlight.arrived('rep:0', 40)
-      const back = nextRecord([a], opts, bench())
-      expect(back.kind === 'record' && back.buffer.tp).toBe('rep:1')
-    })
   })
 })

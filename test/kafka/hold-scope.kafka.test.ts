@@ -5,8 +5,8 @@ import { testEvents, testTopics, testTopology } from './topology.ts'
 
 // Issue 9: at-least-once and exactly_once_v2 (one producer per app writes each partition in the
 // order produced), a record of ours on its way to the per-type sub-topology holds back only the
-// tasks reading its partition; the per-user sub-topology runs ahead of it (under v2, until the
-// record is committed: then it is readable, and a committed record not back holds every task).
+// tasks reading its partition; the per-user sub-topology runs ahead of it (under v2 the record
+// becomes readable at the next commit; one instance holds every task here, as v2 requires).
 // With kafka.maxAheadMs: 0 the outputs must still be exactly embedded mode's, windows and late
 // records of the per-type sub-topology included: its tasks keep the time they would have embedded
 // (InputView.appClock), however far the per-user tasks ran ahead.
