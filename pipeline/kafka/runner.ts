@@ -393,7 +393,8 @@ export class KafkaRunner {
   /**
    * Applies the assignments received. exactly_once_v2: the outputs of the tasks it drops still
    * in the app's outbox are discarded (KafkaSink.closeTask), so those bound for our own inputs
-   * never arrive; forgotten, they hold back nothing (as committed, they would hold every task).
+   * never arrive; forgotten, they hold back nothing (kept, they held the tasks reading them until
+   * another instance happened to write records of the same times).
    * Then whether this process holds every task of its apps (one per partition of each
    * sub-topology's keyed inputs): only then does v2 use the hold scope.
    */
