@@ -38,9 +38,13 @@ export function scopeUnit(plan: Plan, sub: SubTopology): ScopeUnit {
  * - otherwise every sub-topology whose reach shares a topic with Y's (Y itself, and every one
  *   upstream of Y, which reaches what Y reaches) waits, as the global wait did.
  * Reach spans every app of the process (push-decisions feeds material-stats, whose stats come
- * back as broadcast state). Only sound with one producer for all outputs (at-least-once): with a
- * transactional producer per task, records of different tasks reach a partition in any order,
- * so the runner keeps the global wait with exactly-once.
+ * back as broadcast state). Only sound where one producer writes each partition read here in the
+ * order records were produced: at-least-once (one producer for all outputs) and exactly_once_v2
+ * (one transactional producer per app, if no two apps write a topic read here; a read_committed
+ * reader sees a transaction's records together, in that order, once it commits; the runner
+ * uses it there only while one instance holds every task, see KafkaRunner.start). With a
+ * transactional producer per task (exactly_once v1), records of different tasks reach a
+ * partition in any order, so the runner keeps the global wait there.
  */
 export class HoldScope {
   /** First unit index of each app; unit = base[app] + sub id. */
@@ -79,9 +83,15 @@ export class HoldScope {
     this.limits = new Float64Array(flat.length).fill(Infinity)
   }
 
-  /** The scope of the apps' plans (one unit per sub-topology, in app order). */
-  static of(apps: ReadonlyArray<{ app: { plan: Plan } }>): HoldScope {
-    return new HoldScope(apps.map((a) => a.app.plan.subtopologies.map((sub) => scopeUnit(a.app.plan, sub))))
+  /**
+   * The scope of the apps' plans (one unit per sub-topology, in app order). `producerPerApp`
+   * (exactly_once_v2: one transactional producer per app): undefined, for the global wait, when
+   * two apps write a topic read here, since their producers' records reach its partitions in no
+   * order of ours.
+   */
+  static of(apps: ReadonlyArray<{ app: { plan: Plan } }>, producerPerApp = false): HoldScope | undefined {
+    const units = apps.map((a) => a.app.plan.subtopologies.map((sub) => scopeUnit(a.app.plan, sub)))
+    return producerPerApp && !oneWriterAppPerTopic(units) ? undefined : new HoldScope(units)
   }
 
   /** The unit of sub-topology `subId` of the app at `appIndex`. */
@@ -114,4 +124,20 @@ function reachOf(start: number, units: readonly ScopeUnit[], readers: ReadonlyMa
     }
   }
   return out
+}
+
+/** Whether each topic read in this process is written by the units of one app at most. */
+export function oneWriterAppPerTopic(units: ReadonlyArray<ReadonlyArray<ScopeUnit>>): boolean {
+  const read = new Set(units.flatMap((app) => app.flatMap((u) => u.reads)))
+  const writer = new Map<string, number>()
+  for (let i = 0; i < units.length; i++) {
+    for (const u of units[i] as ReadonlyArray<ScopeUnit>) {
+      for (const t of u.writes) {
+        if (!read.has(t)) continue
+        if ((writer.get(t) ?? i) !== i) return false
+        writer.set(t, i)
+      }
+    }
+  }
+  return true
 }

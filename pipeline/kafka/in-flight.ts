@@ -20,7 +20,9 @@ export class InFlightTimes {
    * written, oldest first (one producer: a partition receives them in this order). See
    * {@link InFlightTimes.clockFor}.
    */
-  private readonly clocks = new Map<string, { at: number[]; ts: number[]; head: number }>()
+  private readonly clocks = new Map<string, Written>()
+  /** Records added since the last {@link InFlightTimes.transactionCommitted}. */
+  private sinceCommit = 0
   /**
    * Whether records of ours reach each partition in the order they were written (one producer
    * for all outputs: at-least-once). Then a partition's next record of ours is the oldest one
@@ -31,13 +33,15 @@ export class InFlightTimes {
   /**
    * Records one produced record with event time `ts` bound for `tp`; `clock`: the app clock of
    * the app reading `tp` when it was written (the embedded log hands it over at once, so that is
-   * the clock the reading task would see when it processes it embedded).
+   * the clock the reading task would see when it processes it embedded); `owner`: the task that
+   * wrote it (see {@link InFlightTimes.forgetUncommitted}).
    */
-  add(tp: string, ts: number, clock = ts): void {
+  add(tp: string, ts: number, clock = ts, owner = ''): void {
     let q = this.clocks.get(tp)
-    if (!q) this.clocks.set(tp, (q = { at: [], ts: [], head: 0 }))
+    if (!q) this.clocks.set(tp, (q = { at: [], ts: [], by: [], head: 0, committed: 0 }))
     q.at.push(clock)
     q.ts.push(ts)
+    q.by.push(owner)
     let m = this.perPartition.get(tp)
     if (!m) this.perPartition.set(tp, (m = new Map()))
     m.set(ts, (m.get(ts) ?? 0) + 1)
@@ -47,6 +51,7 @@ export class InFlightTimes {
     this.counts.set(ts, c + 1)
     if (c === 0) this.heap.push(ts)
     this.total++
+    this.sinceCommit++
   }
 
   /** A record with event time `ts` was read from `tp`: one produced record has arrived. */
@@ -56,12 +61,14 @@ export class InFlightTimes {
     if (!m || n === undefined) return // Not one of ours (another instance, or from before a restart).
     const q = this.clocks.get(tp)
     if (q && q.head < q.at.length) {
+      if (q.committed > 0) q.committed--
       q.head++
       // Compact now and then, not at every record.
-      if (q.head === q.at.length) q.at.length = q.ts.length = q.head = 0
+      if (q.head === q.at.length) q.at.length = q.ts.length = q.by.length = q.head = 0
       else if (q.head > 1024 && q.head * 2 > q.at.length) {
         q.at.splice(0, q.head)
         q.ts.splice(0, q.head)
+        q.by.splice(0, q.head)
         q.head = 0
       }
     }
@@ -90,6 +97,55 @@ export class InFlightTimes {
     this.counts.clear()
     this.heap.clear()
     this.total = 0
+    this.sinceCommit = 0
+  }
+
+  /**
+   * exactly_once_v2: the transaction holding every record of ours written so far committed; they
+   * are readable (read_committed) once the partition's last stable offset passes them, which an
+   * open transaction of another producer on the partition may hold back.
+   */
+  transactionCommitted(): void {
+    this.sinceCommit = 0
+    for (const q of this.clocks.values()) q.committed = q.at.length - q.head
+  }
+
+  /**
+   * exactly_once_v2: forgets the records of ours not committed yet whose writer `keep` rejects:
+   * tasks dropped (revoked) with their outputs still in the app's outbox, which discards them;
+   * they will never arrive (the partition's new owner writes its own).
+   */
+  forgetUncommitted(keep: (owner: string) => boolean): void {
+    for (const [tp, q] of this.clocks) {
+      const from = q.head + q.committed
+      let w = from
+      for (let i = from; i < q.ts.length; i++) {
+        const owner = q.by[i] as string
+        const ts = q.ts[i] as number
+        if (keep(owner)) {
+          q.at[w] = q.at[i] as number
+          q.ts[w] = ts
+          q.by[w] = owner
+          w++
+          continue
+        }
+        const m = this.perPartition.get(tp)
+        const n = m?.get(ts)
+        if (m && n !== undefined) {
+          if (n === 1) m.delete(ts)
+          else m.set(ts, n - 1)
+          if (this.partitionMin.get(tp) === ts) this.partitionMin.delete(tp)
+          this.decrement(ts, 1)
+        }
+        if (this.sinceCommit > 0) this.sinceCommit--
+      }
+      q.at.length = q.ts.length = q.by.length = w
+    }
+  }
+
+  /** Records of ours written since the last {@link InFlightTimes.transactionCommitted} (exactly_once_v2). */
+  uncommitted(): number {
+    return this.sinceCommit
   }
 
   /** The earliest event time still on its way, or Infinity. */
@@ -148,4 +204,18 @@ export class InFlightTimes {
     else this.counts.set(ts, c)
     this.total -= n
   }
+}
+
+/**
+ * Records of ours on their way to one partition, oldest first: the reading app's clock and the
+ * event time of each, and how many from the head are committed (exactly_once_v2).
+ */
+interface Written {
+  at: number[]
+  ts: number[]
+  /** The task that wrote each. */
+  by: string[]
+  head: number
+  /** How many from the head are committed. */
+  committed: number
 }

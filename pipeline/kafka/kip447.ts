@@ -211,6 +211,11 @@ export async function duringCommit<T>(groupIds: readonly string[], commit: () =>
   }
 }
 
+/** Whether a member of this process is joining `groupId` (a rebalance in progress). */
+export function joining(groupId: string): boolean {
+  return gates.get(groupId)?.join != null
+}
+
 /** Runs a join of `groupId` after the commit in flight, if any (waiting at most `maxWaitMs`). */
 export async function duringJoin<T>(groupId: string, maxWaitMs: number, join: () => Promise<T>): Promise<T> {
   const g = gateOf(groupId)

@@ -14,7 +14,7 @@ import { NON_RETRIABLE_REPEATS, OutageTracker } from './failures.ts'
 import { HoldScope } from './hold-scope.ts'
 import { KafkaApp } from './kafka-app.ts'
 import type { Owner } from './kafka-app.ts'
-import { duringCommit } from './kip447.ts'
+import { duringCommit, joining } from './kip447.ts'
 import { KafkaMetrics, LATENCY_SAMPLE_EVERY, observeProcessLatency, updateRunnerMetrics } from './metrics.ts'
 import { nextRecord } from './next-record.ts'
 import { processId } from './process-id.ts'
@@ -69,10 +69,15 @@ export class KafkaRunner {
   private readonly dlqTopics = new Set<string>()
   private readonly outage: OutageTracker
   /**
-   * At-least-once: which tasks a record of ours on its way holds back (see {@link HoldScope});
-   * undefined with exactly-once (v1 and v2), where it holds back every task.
+   * At-least-once and exactly_once_v2: which tasks a record of ours on its way holds back (see
+   * {@link HoldScope}); undefined with exactly-once v1, where it holds back every task.
    */
   private scope: HoldScope | undefined
+  /**
+   * exactly_once_v2: whether this process has every task of its apps, so that no other instance
+   * writes to the partitions it reads (see the scope's comment in {@link KafkaRunner.start}).
+   */
+  private alone = false
 
   private constructor(opts: KafkaRunnerOptions) {
     this.opts = opts
@@ -133,17 +138,36 @@ export class KafkaRunner {
       this.apps.push(app)
       this.dlqTopics.add(app.app.dlqTopic)
     }
-    // exactly_once_v2 keeps the global wait of v1, although one producer per app writes each
-    // partition in order: with the scope, an instance taking over a dead one's partitions
-    // reprocesses them from their last commit while its own per-type tasks had run hours ahead,
-    // and their windows closed without those records (rebalance.kafka.test.ts under v2,
-    // HERMES_TEST_SEED=3891033758, failed 4 runs in 4; still 1 in 2 once joins and commits were
-    // kept apart (duringCommit), with which the global wait passed 5 in 5; docs/performance.md,
-    // "Exactly-once v2").
-    if (!this.exactlyOnce) {
-      this.scope = HoldScope.of(this.apps)
-      for (const a of this.apps) a.inFlight.ordered = true
-    }
+    // The hold scope (a record of ours on its way holds back only what it can reorder) assumes
+    // that one producer writes each partition read here in the order records were produced, so
+    // that a record written after one on its way arrives after it (InFlightTimes.ordered). At
+    // least once, one producer writes everything. exactly_once_v2 too, per app (HoldScope.of
+    // checks that no two apps write a topic read here): the app's producer writes a partition one
+    // send at a time in outbox order, and a read_committed reader sees a committed transaction's
+    // records in that order (an aborted one's never: the tasks then go back to their last
+    // commit, and what was on its way is forgotten). The app clock recorded with each record
+    // (collect) is the one embedded mode gives, however late the commit makes it readable.
+    // What v2 adds is other producers' records in our partitions at the pace of their commits
+    // (rebalance.kafka.test.ts under v2, HERMES_TEST_SEED=3891033758, failed 2 runs in 2 with the
+    // scope alone). With another instance in the group, nothing here knows the time of its
+    // records on their way. The global wait paces this instance's event time by the round trip
+    // of its own records, which is about the pace at which the peer's arrive; with the scope, an
+    // instance catching up a backlog ran hours of event time ahead of a peer's records in
+    // flight, which reached its per-type windows after they had closed (the per-instance
+    // watermark limit of docs/performance.md; at-least-once and Kafka Streams have it too). So
+    // v2 uses the scope only while this process holds every task of its apps (`alone`, see
+    // applyAssignments) and no rebalance is in progress, and the global wait otherwise. During a
+    // join no commit runs (duringCommit), so what the tasks about to be revoked do then is
+    // thrown away and done again by their new owner: with the scope, a survivor ran 1.6 h of
+    // event time ahead in that second and its windows closed before the new owner's records
+    // came (the same seed, 1 run in 4 before this). Alone, a record of ours may still be held
+    // behind a dead peer's open transaction until it is aborted: the tasks reading it wait (as
+    // embedded, with the clocks recorded here), and what the others do meanwhile is committed,
+    // so the next owner of their partitions starts after it.
+    // v1 keeps the global wait: its per-task producers write a shared partition in orders of
+    // their own.
+    if (!this.exactlyOnce || this.v2) this.scope = HoldScope.of(this.apps, this.v2)
+    if (this.scope) for (const a of this.apps) a.inFlight.ordered = true
     // Configuration topics: broadcast ones are compacted whatever they are called; configured ones
     // (topics.overrides.<t>.cleanup, e.g. config.users and config.audiences) as configured.
     const broadcast = new Set(this.apps.flatMap((a) => a.app.plan.subtopologies.flatMap((sub) => sub.sources.filter((s) => s.broadcast).map((s) => s.topic))))
@@ -241,7 +265,7 @@ export class KafkaRunner {
   /** One turn of the loop; resolves true when the run should end (idle long enough). */
   private async step(options: { stopWhenIdleMs?: number; onProgress?: (s: KafkaRunStats) => void }, stats: KafkaRunStats, loop: { idleSince: number; lastProgress: number; started: number }): Promise<boolean> {
     const rt = this.opts.config.runtime
-    for (const a of this.apps) if (a.pendingAssignment) await a.applyAssignment()
+    await this.applyAssignments()
     let now = this.clock()
     let n = 0
     for (const a of this.apps) if (a.broadcast) n += feedBroadcast(a.broadcast, a.broadcastCursors, (task) => (this.current = a.ownerOf(task)))
@@ -264,7 +288,10 @@ export class KafkaRunner {
       this.sinceCommit >= rt.commitEveryRecords ||
       now - this.lastCommit >= this.settings.commitIntervalMs ||
       // Exactly-once: records written to our own inputs become readable only when committed.
-      (this.exactlyOnce && (this.waitingForInFlight || this.sink.pending() >= this.settings.maxPendingOutputs))
+      // exactly_once_v2: with the hold scope, 'in-flight' means every record that could run is
+      // held back by a record of ours; a commit helps only if some of them are not committed yet
+      // (the others wait for a fetch, or for another producer's open transaction to end).
+      (this.exactlyOnce && ((this.waitingForInFlight && (!this.v2 || this.apps.some((a) => a.inFlight.uncommitted() > 0))) || this.sink.pending() >= this.settings.maxPendingOutputs))
     // Commits follow the interval, not pauses: waiting for a record of ours to come back (or for
     // a fetch) is no reason to commit, and committing there cost 663 commits for 500k events
     // (issue 9). Only a loop with truly nothing left to do (all read, sent and acknowledged)
@@ -336,7 +363,7 @@ export class KafkaRunner {
     // An assignment already received is applied first, so that a join does not wait for a
     // restore; one that a join brings meanwhile is applied inside.
     if (!this.v2) return this.commitNow()
-    for (const a of this.apps) if (a.pendingAssignment) await a.applyAssignment()
+    await this.applyAssignments()
     return duringCommit(this.apps.map((a) => a.groupId), () => this.commitNow())
   }
 
@@ -345,7 +372,7 @@ export class KafkaRunner {
     // exactly_once_v2: the offsets carry the generation of the assignment the tasks were opened
     // under; an assignment received since is applied first (dropping revoked tasks, whose outputs
     // are discarded), or the group coordinator would refuse the whole commit.
-    if (this.v2) for (const a of this.apps) if (a.pendingAssignment) await a.applyAssignment()
+    if (this.v2) await this.applyAssignments()
     const jobs: Array<Promise<void>> = []
     for (const a of this.apps) {
       for (const t of [...a.app.tasks]) {
@@ -356,9 +383,38 @@ export class KafkaRunner {
     const failed = (await Promise.allSettled(jobs)).find((r) => r.status === 'rejected')
     if (failed) throw failed.reason
     for (const a of this.apps) await a.commitOffsets()
+    // Every record of ours written so far is committed: a commit cannot make them readable any
+    // sooner (the 'in-flight' commit trigger), and they are no longer discarded with their task.
+    if (this.v2) for (const a of this.apps) a.inFlight.transactionCommitted()
     this.sinceCommit = 0
     this.lastCommit = this.clock()
     this.updateMetrics((performance.now() - t0) / 1000)
+  }
+
+  /**
+   * Applies the assignments received. exactly_once_v2: the outputs of the tasks it drops still
+   * in the app's outbox are discarded (KafkaSink.closeTask), so those bound for our own inputs
+   * never arrive; forgotten, they hold back nothing (kept, they held the tasks reading them until
+   * another instance happened to write records of the same times).
+   * Then whether this process holds every task of its apps (one per partition of each
+   * sub-topology's keyed inputs): only then does v2 use the hold scope.
+   */
+  private async applyAssignments(): Promise<void> {
+    let applied = false
+    for (const a of this.apps) {
+      if (!a.pendingAssignment) continue
+      await a.applyAssignment()
+      applied = true
+    }
+    if (!applied || !this.v2) return
+    const alive = new Set(this.apps.flatMap((a) => a.app.tasks.map((t) => a.ownerOf(t))))
+    for (const a of this.apps) a.inFlight.forgetUncommitted((owner) => alive.has(owner))
+    this.alone = this.apps.every((a) =>
+      a.app.plan.subtopologies.every((sub) => {
+        const keyed = sub.sources.find((src) => !src.broadcast)
+        return !keyed || a.app.tasks.filter((t) => t.sub.id === sub.id).length >= this.admin.partitions(keyed.topic)
+      }),
+    )
   }
 
   private async commitFailed(a: KafkaApp, t: Task, err: unknown): Promise<void> {
@@ -421,7 +477,7 @@ export class KafkaRunner {
       // Embedded, the record is read once the one that produced it is processed, which moved its
       // own app's clock to its time already: hence the max for a record of the same app.
       const clock = this.scope ? (this.current.startsWith(`${a.name}/`) ? Math.max(a.app.appClock(), ts) : a.app.appClock()) : Infinity
-      a.inFlight.add(tp, ts, clock)
+      a.inFlight.add(tp, ts, clock, this.current)
     }
   }
 
@@ -431,8 +487,9 @@ export class KafkaRunner {
     let n = 0
     this.waitingForInFlight = false
     const pick = { now, maxTaskIdleMs: this.settings.maxTaskIdleMs, maxAheadMs: this.settings.maxAheadMs }
+    const scope = this.v2 && (!this.alone || this.apps.some((a) => joining(a.groupId))) ? undefined : this.scope
     while (n < CHUNK) {
-      const next = nextRecord(this.apps, pick, this.scope)
+      const next = nextRecord(this.apps, pick, scope)
       if (next.kind !== 'record') {
         this.waitingForInFlight = next.kind === 'in-flight'
         break

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { HoldScope } from '../../pipeline/kafka/hold-scope.ts'
+import { HoldScope, oneWriterAppPerTopic } from '../../pipeline/kafka/hold-scope.ts'
 import { InFlightTimes } from '../../pipeline/kafka/in-flight.ts'
 
 // What a record of ours on its way holds back (issue 9: the global wait stalled the loop at every
@@ -14,6 +14,17 @@ describe('HoldScope', () => {
       ],
     ])
     expect(scope.holds(scope.unit(0, 1))).toBeNull()
+  })
+
+  it('exactly_once_v2 (a producer per app): sound only where each topic read here has one writing app', () => {
+    // push-decisions → decisions → material-stats → stats (broadcast) → push-decisions.
+    const decisionFlow = [[{ reads: ['events', 'stats'], writes: ['decisions'] }], [{ reads: ['decisions'], writes: ['stats'] }]]
+    expect(oneWriterAppPerTopic(decisionFlow)).toBe(true)
+    // Two apps write the topic a third reads: their producers' records reach it in no order of ours.
+    const shared = [[{ reads: ['a'], writes: ['merged'] }], [{ reads: ['b'], writes: ['merged'] }], [{ reads: ['merged'], writes: ['out'] }]]
+    expect(oneWriterAppPerTopic(shared)).toBe(false)
+    // ...but not if nobody here reads it.
+    expect(oneWriterAppPerTopic([[{ reads: ['a'], writes: ['out'] }], [{ reads: ['b'], writes: ['out'] }]])).toBe(true)
   })
 
   it('a sub-topology that writes on to a topic read here holds back every one whose reach meets its own, upstream included', () => {

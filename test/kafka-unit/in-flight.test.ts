@@ -83,6 +83,47 @@ describe('InFlightTimes', () => {
     expect(f.min()).toBe(3)
   })
 
+  it('exactly_once_v2: counts the records of ours written since the last commit', () => {
+    const f = new InFlightTimes()
+    f.add('rep:0', 50)
+    f.add('rep:1', 70)
+    expect(f.uncommitted()).toBe(2)
+    f.transactionCommitted()
+    expect(f.uncommitted()).toBe(0)
+    f.add('rep:0', 10)
+    expect(f.uncommitted()).toBe(1)
+    // Arrivals do not make a record committed or not.
+    f.arrived('rep:0', 50)
+    expect(f.uncommitted()).toBe(1)
+    f.reset()
+    expect(f.uncommitted()).toBe(0)
+  })
+
+  it('exactly_once_v2: forgets the uncommitted records of dropped tasks (their outbox is discarded), never committed ones', () => {
+    const f = new InFlightTimes()
+    f.ordered = true
+    f.add('rep:0', 50, 50, 'app/0_0')
+    f.transactionCommitted()
+    f.add('rep:0', 20, 20, 'app/0_0')
+    f.add('rep:0', 60, 60, 'app/0_1')
+    f.add('rep:1', 10, 10, 'app/0_0')
+    f.forgetUncommitted((owner) => owner !== 'app/0_0')
+    // The committed one of 0_0 stays (it will arrive); its others are gone.
+    expect(f.size()).toBe(2)
+    expect(f.minFor('rep:0')).toBe(50)
+    expect(f.minFor('rep:1')).toBe(Infinity)
+    expect(f.min()).toBe(50)
+    expect(f.uncommitted()).toBe(1)
+    expect(f.nextFor('rep:0')).toBe(50)
+    f.arrived('rep:0', 50)
+    expect(f.nextFor('rep:0')).toBe(60)
+    // Forgetting again keeps what is left, committed or not, of writers kept.
+    f.forgetUncommitted((owner) => owner !== 'app/0_0')
+    expect(f.size()).toBe(1)
+    f.arrived('rep:0', 60)
+    expect(f.size()).toBe(0)
+  })
+
   it('agrees with a plain list under random adds, arrivals and clears', () => {
     const rnd = mulberry32(11)
     const f = new InFlightTimes()
