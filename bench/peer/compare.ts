@@ -24,6 +24,7 @@ import { Kafka, logLevel } from 'kafkajs'
 import { KafkaAdmin } from '../../pipeline/kafka/admin.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
 import { parseOnly } from './only.ts'
+import { benchCleanup } from './cleanup.ts'
 import { parseBenchResult } from './result.ts'
 import type { Engine, Guarantee } from './result.ts'
 import { renderTable, summarize } from './table.ts'
@@ -103,29 +104,7 @@ function runChild(label: string, command: string, argv: string[]): Promise<numbe
 const kafka = new Kafka({ clientId: 'hermes-bench-compare', brokers: (args.brokers as string).split(','), logLevel: logLevel.NOTHING })
 const admin = kafka.admin()
 
-/** Deletes the topics whose names carry `runId` (this command's runs only). */
-async function deleteTopics(runId: string): Promise<void> {
-  if (args['keep-topics']) return
-  const topics = (await admin.listTopics()).filter((t) => t.includes(runId))
-  if (topics.length) await admin.deleteTopics({ topics, timeout: 30_000 }).catch((e: Error) => process.stderr.write(`could not delete topics of ${runId}: ${e.message}\n`))
-}
-
-/**
- * Deletes this command's consumer groups. Kafka Streams closes without leaving its group, which
- * stays non-empty (and cannot be deleted) until the session timeout (6 s) passes: so this runs
- * at the end, and tries again a few times.
- */
-async function deleteGroups(): Promise<void> {
-  if (args['keep-topics']) return
-  for (let attempt = 1; attempt <= 4; attempt++) {
-    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.includes(id))
-    const left: string[] = []
-    for (const g of groups) await admin.deleteGroups([g]).catch(() => left.push(g))
-    if (!left.length) return
-    if (attempt === 4) process.stderr.write(`could not delete groups ${left.join(', ')}\n`)
-    else await new Promise((r) => setTimeout(r, 4000))
-  }
-}
+const { deleteTopics, deleteGroups } = benchCleanup(admin, id, args['keep-topics'] === true)
 
 ensureJar()
 try {

@@ -43,6 +43,7 @@ import type { ChildProcess } from 'node:child_process'
 import { KafkaAdmin } from '../../pipeline/kafka/admin.ts'
 import { CommittedFilter, rawMessages } from '../../pipeline/kafka/transactions.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
+import { benchCleanup } from './cleanup.ts'
 import { parseBenchResult } from './result.ts'
 import type { Guarantee } from './result.ts'
 import { busyPercent, parseProcStat, parseSchedstat, renderScaleTable, schedShares, summarizeScale } from './scale-summary.ts'
@@ -179,25 +180,7 @@ function watchGroup(runId: string, n: number, t0: number): { joined: () => numbe
   return { joined: () => joined, stop: () => void (stopped = true) }
 }
 
-/** Deletes the topics whose names carry `runId` (this command's runs only). */
-async function deleteTopics(runId: string): Promise<void> {
-  if (args['keep-topics']) return
-  const topics = (await admin.listTopics()).filter((t) => t.includes(runId))
-  if (topics.length) await admin.deleteTopics({ topics, timeout: 30_000 }).catch((e: Error) => process.stderr.write(`could not delete topics of ${runId}: ${e.message}\n`))
-}
-
-/** Deletes this command's consumer groups; a group whose last member left moments ago may still refuse, so it tries again. */
-async function deleteGroups(): Promise<void> {
-  if (args['keep-topics']) return
-  for (let attempt = 1; attempt <= 4; attempt++) {
-    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.includes(id))
-    const left: string[] = []
-    for (const g of groups) await admin.deleteGroups([g]).catch(() => left.push(g))
-    if (!left.length) return
-    if (attempt === 4) process.stderr.write(`could not delete groups ${left.join(', ')}\n`)
-    else await new Promise((r) => setTimeout(r, 4000))
-  }
-}
+const { deleteTopics, deleteGroups } = benchCleanup(admin, id, args['keep-topics'] === true)
 
 try {
   await admin.connect()
