@@ -267,7 +267,12 @@ export class KafkaApp {
     }
     const revoked = this.app.tasks.filter((t) => !desired.has(t.id))
     for (const t of revoked) await this.dropTask(t, 'revoked')
-    for (const bufs of this.taskBuffers.values()) for (const b of bufs) this.source.accept(b.topic, b.partition, b.fetched, b.end, b.internal)
+    // A partition kept through a join is behind until it reaches the end read now, as a new one
+    // is: after a broker restart the consumer rejoins without a reset, and the end it knew from
+    // before the outage made a partition whose records were written meanwhile look caught up.
+    const keptTopics = [...new Set([...this.taskBuffers.values()].flatMap((bufs) => bufs.map((b) => b.topic)))]
+    const keptEnds = new Map(await Promise.all(keptTopics.map(async (t) => [t, await this.deps.admin.offsets(t)] as const)))
+    for (const bufs of this.taskBuffers.values()) for (const b of bufs) this.source.accept(b.topic, b.partition, b.fetched, Math.max(b.end, keptEnds.get(b.topic)?.get(b.partition)?.high ?? 0), b.internal)
     const current = new Set(this.app.tasks.map((t) => t.id))
     const added = [...desired].filter(([id]) => !current.has(id)).map(([, v]) => v)
     if (added.length) await this.addTasks(added)
