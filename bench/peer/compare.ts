@@ -13,7 +13,7 @@
  * id, so each reads it from the start). Every run's topics and groups carry the run's id and are
  * deleted after it, unless --keep-topics. The broker is shared: it is never stopped.
  */
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
@@ -24,6 +24,7 @@ import { Kafka, logLevel } from 'kafkajs'
 import { KafkaAdmin } from '../../pipeline/kafka/admin.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
 import { parseOnly } from './only.ts'
+import { positiveOption, spawnLabelled } from './child.ts'
 import { benchCleanup } from './cleanup.ts'
 import { parseBenchResult } from './result.ts'
 import type { Engine, Guarantee } from './result.ts'
@@ -57,11 +58,7 @@ if (args.table) {
   process.stdout.write(renderTable(summarize(runs)))
   process.exit(0)
 }
-const positive = (name: string, v: string | undefined): number => {
-  const n = Number(v)
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got ${JSON.stringify(v)}`)
-  return n
-}
+const positive = positiveOption
 const RUNS = positive('runs', args.runs)
 const EVENTS = positive('events', args.events)
 positive('rate', args.rate)
@@ -80,25 +77,7 @@ function ensureJar(): void {
 
 /** Runs one engine's bench in a child process, its lines prefixed; resolves with its exit code. */
 function runChild(label: string, command: string, argv: string[]): Promise<number> {
-  return new Promise((resolve) => {
-    const child = spawn(command, argv, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] })
-    const prefix = (stream: NodeJS.ReadableStream, to: NodeJS.WritableStream): void => {
-      let rest = ''
-      stream.on('data', (chunk: Buffer) => {
-        const lines = (rest + chunk.toString()).split('\n')
-        rest = lines.pop() ?? ''
-        for (const l of lines) to.write(`[${label}] ${l}\n`)
-      })
-      stream.on('end', () => rest && to.write(`[${label}] ${rest}\n`))
-    }
-    prefix(child.stdout, process.stdout)
-    prefix(child.stderr, process.stderr)
-    child.on('error', (e) => {
-      process.stderr.write(`[${label}] cannot start ${command}: ${e.message}\n`)
-      resolve(-1)
-    })
-    child.on('close', (code) => resolve(code ?? -1))
-  })
+  return spawnLabelled(label, command, argv, repo).exited
 }
 
 const kafka = new Kafka({ clientId: 'hermes-bench-compare', brokers: (args.brokers as string).split(','), logLevel: logLevel.NOTHING })

@@ -31,7 +31,6 @@
  * The reader runs in this process, so it takes CPU from the processes measured, the same in every
  * run. The broker is shared: it is never stopped; every run's topics are deleted after it.
  */
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
@@ -43,6 +42,7 @@ import type { ChildProcess } from 'node:child_process'
 import { KafkaAdmin } from '../../pipeline/kafka/admin.ts'
 import { CommittedFilter, rawMessages } from '../../pipeline/kafka/transactions.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
+import { positiveOption, spawnLabelled } from './child.ts'
 import { benchCleanup } from './cleanup.ts'
 import { parseBenchResult } from './result.ts'
 import type { Guarantee } from './result.ts'
@@ -75,11 +75,7 @@ if (args.table) {
   process.stdout.write(renderScaleTable(summarizeScale(saved.runs)))
   process.exit(0)
 }
-const positive = (name: string, v: string | undefined): number => {
-  const n = Number(v)
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got ${JSON.stringify(v)}`)
-  return n
-}
+const positive = positiveOption
 const RUNS = positive('runs', args.runs)
 const EVENTS = positive('events', args.events)
 const STALL_MS = positive('stall-seconds', args['stall-seconds']) * 1000
@@ -104,26 +100,7 @@ const readCpu = (): CpuTimes | null => {
 
 /** Spawns one bench process, its lines prefixed; `exited` resolves with its exit code. */
 function spawnBench(label: string, argv: string[]): { child: ChildProcess; exited: Promise<number> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/kafka/bench.ts', ...argv], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'], detached: args.setsid === true })
-  const prefix = (stream: NodeJS.ReadableStream, to: NodeJS.WritableStream): void => {
-    let rest = ''
-    stream.on('data', (chunk: Buffer) => {
-      const lines = (rest + chunk.toString()).split('\n')
-      rest = lines.pop() ?? ''
-      for (const l of lines) to.write(`[${label}] ${l}\n`)
-    })
-    stream.on('end', () => rest && to.write(`[${label}] ${rest}\n`))
-  }
-  prefix(child.stdout as NodeJS.ReadableStream, process.stdout)
-  prefix(child.stderr as NodeJS.ReadableStream, process.stderr)
-  const exited = new Promise<number>((resolve) => {
-    child.on('error', (e) => {
-      process.stderr.write(`[${label}] cannot start: ${e.message}\n`)
-      resolve(-1)
-    })
-    child.on('close', (code) => resolve(code ?? -1))
-  })
-  return { child, exited }
+  return spawnLabelled(label, process.execPath, ['--import', 'tsx', 'scripts/kafka/bench.ts', ...argv], repo, args.setsid === true)
 }
 
 /**
