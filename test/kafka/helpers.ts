@@ -27,10 +27,11 @@ export function runId(): string {
 }
 
 /**
- * `HERMES_TEST_PRODUCER_THREAD=1`: the tests' runners (and sinks) produce from a worker thread
- * (`kafka.producer.thread`), so that the same tests cover both producers.
+ * The tests' runners (and sinks) produce from a worker thread (`kafka.producer.thread`), as the
+ * default config does; `HERMES_TEST_PRODUCER_THREAD=0` runs the same tests with the producers on
+ * the processing thread, so that the same tests cover both producers.
  */
-export const PRODUCER_THREAD = process.env.HERMES_TEST_PRODUCER_THREAD === '1'
+export const PRODUCER_THREAD = process.env.HERMES_TEST_PRODUCER_THREAD !== '0'
 
 /**
  * Test configuration: no metrics server, quiet logs, the local broker, fast commits, and time

@@ -2,7 +2,7 @@
  * The producer on a worker thread (`kafka.producer.thread`, pipeline/kafka/producer-thread.ts)
  * against a real broker: it writes what the producer on the sink's thread writes, acknowledges
  * the same offsets, commits transactions with their offsets, and fails a refused record with
- * the same Kafka error. The runner's own tests run with it when HERMES_TEST_PRODUCER_THREAD=1.
+ * the same Kafka error. The runner's own tests run with it (the default), and without it when HERMES_TEST_PRODUCER_THREAD=0.
  */
 import { afterAll, describe, expect, it } from 'vitest'
 import { describeKafkaError, isRecoverable } from '../../pipeline/kafka/client.ts'
