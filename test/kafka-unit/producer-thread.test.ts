@@ -11,6 +11,7 @@ import { loadConfig } from '../../pipeline/config/load.ts'
 import { isRecoverable } from '../../pipeline/kafka/client.ts'
 import { ThreadProducers } from '../../pipeline/kafka/producer-thread.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
+import { until } from '../kafka/helpers.ts'
 
 // Nothing listens on port 1: kafkajs retries the connection and logs each failure.
 const config = loadConfig({ dir: 'config', environment: {}, overrides: { kafka: { brokers: ['127.0.0.1:1'], clientId: 'thread-test', sasl: { mechanism: 'plain', username: 'svc-user', password: 'hunter2-secret' } } } })
@@ -26,13 +27,6 @@ function capture(): { logger: ReturnType<typeof createLogger>; lines: string[] }
   return { logger: createLogger({ level: 'debug', destination }), lines }
 }
 
-async function until(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 const workerOf = (f: ThreadProducers): Worker => (f as unknown as { thread: { worker: Worker } }).thread.worker
 
@@ -43,7 +37,7 @@ describe('the producer thread', () => {
     const p = producers.create({ maxInFlightRequests: 1 })
     const connecting = p.connect().catch((e: unknown) => e)
     try {
-      await until(() => lines.some((l) => l.includes('"component":"kafkajs"') && /ECONNREFUSED/.test(l)), 'a kafkajs connection error in the log')
+      await until(() => lines.some((l) => l.includes('"component":"kafkajs"') && /ECONNREFUSED/.test(l)), 'a kafkajs connection error in the log', 20_000)
       const line = JSON.parse(lines.find((l) => l.includes('"component":"kafkajs"')) as string) as { [k: string]: unknown }
       expect(line.thread).toBe('producer')
       expect(line.ns).toEqual(expect.any(String))
@@ -63,7 +57,7 @@ describe('the producer thread', () => {
     const connecting = p.connect().catch((e: unknown) => e)
     const txn = producers.create({ transactionalId: 'tx-1', maxInFlightRequests: 1 })
     const beginning = txn.transaction().catch((e: unknown) => e)
-    await until(() => lines.some((l) => /ECONNREFUSED/.test(l)), 'the first connection attempt')
+    await until(() => lines.some((l) => /ECONNREFUSED/.test(l)), 'the first connection attempt', 20_000)
     await workerOf(producers).terminate()
     for (const err of [await connecting, await beginning, await p.sendBatch([{ owner: 'a/0_0', topic: 't', partition: 0, key: 'k', value: Buffer.from('v'), timestamp: 1 }]).catch((e: unknown) => e)]) {
       expect(err).toBeInstanceOf(HermesError)
