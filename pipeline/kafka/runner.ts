@@ -407,6 +407,8 @@ export class KafkaRunner {
       applied = true
     }
     if (!applied || !this.v2) return
+    // A dropped task's outputs already sent in its app's open transaction: abort, start again.
+    this.sink.throwIfRevoked()
     const alive = new Set(this.apps.flatMap((a) => a.app.tasks.map((t) => a.ownerOf(t))))
     for (const a of this.apps) a.inFlight.forgetUncommitted((owner) => alive.has(owner))
     this.alone = this.apps.every((a) =>
