@@ -139,16 +139,21 @@ export class AppTransaction {
   }
 
   /**
-   * Sends what is left with `tail` (changelog records) after the sends in flight, then the input
-   * offsets, and commits. Resolves with one past the last offset written per `topic:partition`
-   * by this last send. On any failure (of an earlier send too) the transaction is aborted and
-   * the error thrown; either way the next record begins a new transaction.
+   * Sends what is left with `tail` (changelog records), then the input offsets, and commits.
+   * With an ordered transaction the rest goes out at once, after the sends in flight; otherwise
+   * once they have settled. Resolves with one past the last offset written per
+   * `topic:partition` by this last send. On any failure (of an earlier send too) the transaction
+   * is aborted, once no send is in flight, and the error thrown; either way the next record
+   * begins a new transaction.
    */
   async commit(tail: readonly OutRecord[], offsets: TxnOffsets): Promise<Map<string, number>> {
-    while (this.inFlight.size) await Promise.allSettled([...this.inFlight])
     const records = this.outbox.length ? [...this.outbox, ...tail] : tail
     this.outbox = []
     const open = this.txn
+    const early = open !== null && this.ordered && this.failure === null && records.length ? open.then((t) => this.send(t, records)) : null
+    // Settled below, before anything is aborted.
+    early?.catch(() => {})
+    while (this.inFlight.size) await Promise.allSettled([...this.inFlight])
     const failure = this.failure
     const revoked = this.revoked
     this.txn = null
@@ -160,11 +165,12 @@ export class AppTransaction {
     try {
       if (failure !== null) throw failure
       if (revoked !== null) throw revokedError(this.app, revoked)
-      const written = await this.send(txn, records)
+      const written = await (early ?? this.send(txn, records))
       if (offsets.offsets.length) await txn.sendOffsets(offsets)
       await txn.commit()
       return written
     } catch (err) {
+      await early?.catch(() => {})
       await txn.abort().catch((e: unknown) => this.logger.debug({ app: this.app, err: describeKafkaError(e) }, 'abort after a failed commit failed too'))
       throw err
     }
