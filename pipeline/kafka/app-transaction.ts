@@ -47,6 +47,11 @@ export class AppTransaction {
   private revoked: string | null = null
   /** Records queued or sent and not yet committed. */
   private uncommitted = 0
+  /**
+   * A commit is running: what the tasks produce meanwhile waits in the outbox for the next
+   * transaction (its input offsets are not in this one).
+   */
+  private committing = false
 
   constructor(
     readonly app: string,
@@ -73,7 +78,7 @@ export class AppTransaction {
    * Nothing after a failed send.
    */
   dispatch(): void {
-    while (this.failure === null && this.outbox.length > 0 && (this.ordered || this.inFlight.size === 0)) {
+    while (!this.committing && this.failure === null && this.outbox.length > 0 && (this.ordered || this.inFlight.size === 0)) {
       let records = this.outbox
       if (records.length > this.batch) {
         this.outbox = records.slice(this.batch)
@@ -147,8 +152,19 @@ export class AppTransaction {
    * begins a new transaction.
    */
   async commit(tail: readonly OutRecord[], offsets: TxnOffsets): Promise<Map<string, number>> {
+    this.committing = true
+    try {
+      return await this.commitNow(tail, offsets)
+    } finally {
+      this.committing = false
+    }
+  }
+
+  private async commitNow(tail: readonly OutRecord[], offsets: TxnOffsets): Promise<Map<string, number>> {
     const records = this.outbox.length ? [...this.outbox, ...tail] : tail
     this.outbox = []
+    // What is pushed from here on belongs to the next transaction.
+    const inThis = this.uncommitted
     const open = this.txn
     const early = open !== null && this.ordered && this.failure === null && records.length ? open.then((t) => this.send(t, records)) : null
     // Settled below, before anything is aborted.
@@ -159,7 +175,7 @@ export class AppTransaction {
     this.txn = null
     this.failure = this.revoked = null
     this.sentBy.clear()
-    this.uncommitted = 0
+    this.uncommitted -= inThis
     if (open === null && records.length === 0 && offsets.offsets.length === 0) return new Map()
     const txn = await (open ?? this.producer.transaction())
     try {
