@@ -148,6 +148,27 @@ describe('AppTransaction (exactly_once_v2 sends while processing)', () => {
     expect(log).toEqual(['begin 0', 'abort 0', 'begin 1', 'offsets 1 7', 'commit 1'])
   })
 
+  it('keeps what is produced during a commit for the next transaction (the loop processes on)', async () => {
+    const { t, sends, log } = open(true)
+    t.push(rec('a'))
+    t.dispatch()
+    await tick()
+    const committed = t.commit([], offsets)
+    // Produced while the commit waits for 'a': not sent in its transaction.
+    t.push(rec('b'))
+    t.dispatch()
+    await tick()
+    expect(sends.map((s) => s.values)).toEqual([['a']])
+    expect(t.pending()).toBe(2)
+    sends[0]?.ack()
+    await committed
+    expect(log).toEqual(['begin 0', 'offsets 0 7', 'commit 0'])
+    expect(t.pending()).toBe(1)
+    t.dispatch()
+    await tick()
+    expect(sends.at(-1)).toMatchObject({ txn: 1, values: ['b'] })
+  })
+
   it('commits offsets alone when nothing was produced, and nothing when there is nothing at all', async () => {
     const { t, log } = open(true)
     expect(await t.commit([], { groupId: 'g', offsets: [] })).toEqual(new Map())
