@@ -9,7 +9,7 @@ import type { OutRecord } from './sink.ts'
  * limits, in one call per partition or (ordered transactions) per round; resolves with one past
  * the last offset written per `topic:partition`.
  */
-export type SendRecords = (txn: SinkTransaction, records: readonly OutRecord[]) => Promise<Map<string, number>>
+export type SendRecords = (txn: SinkTransaction, records: readonly OutRecord[], offsets: boolean) => Promise<Map<string, number>>
 
 /**
  * exactly_once_v2: the open transaction of one app's producer, with its outputs sent while the
@@ -94,7 +94,7 @@ export class AppTransaction {
     this.unacked += records.length
     // Callbacks of one promise run in the order they were added: the sends are made in this order.
     const sent: Promise<void> = this.begin()
-      .then((t) => this.send(t, records))
+      .then((t) => this.send(t, records, false))
       .then(
         () => {
           this.unacked -= records.length
@@ -166,7 +166,7 @@ export class AppTransaction {
     // What is pushed from here on belongs to the next transaction.
     const inThis = this.uncommitted
     const open = this.txn
-    const early = open !== null && this.ordered && this.failure === null && records.length ? open.then((t) => this.send(t, records)) : null
+    const early = open !== null && this.ordered && this.failure === null && records.length ? open.then((t) => this.send(t, records, true)) : null
     // Settled below, before anything is aborted.
     early?.catch(() => {})
     while (this.inFlight.size) await Promise.allSettled([...this.inFlight])
@@ -181,7 +181,7 @@ export class AppTransaction {
     try {
       if (failure !== null) throw failure
       if (revoked !== null) throw revokedError(this.app, revoked)
-      const written = await (early ?? this.send(txn, records))
+      const written = await (early ?? this.send(txn, records, true))
       if (offsets.offsets.length) await txn.sendOffsets(offsets)
       await txn.commit()
       return written

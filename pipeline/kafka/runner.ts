@@ -20,7 +20,7 @@ import { nextRecord } from './next-record.ts'
 import { processId } from './process-id.ts'
 import type { KafkaRunStats, KafkaRunnerOptions, KafkaRunnerSettings } from './options.ts'
 import { resolveRunnerSettings } from './options.ts'
-import { fitDeadLetter, singleRecordBatchBytes } from './record-size.ts'
+import { BATCH_OVERHEAD, fitDeadLetter, singleRecordBatchBytes } from './record-size.ts'
 import { KafkaSink } from './sink.ts'
 import { buffered } from './source.ts'
 
@@ -511,6 +511,8 @@ export class KafkaRunner {
     // dead letter is never refused: it is shrunk until it fits, saying what was dropped.
     const limit = this.admin.maxMessageBytes(topic)
     const size = singleRecordBatchBytes({ key, value, ...(headers ? { headers } : {}) })
+    // Kept with the record, so that its sends are split by size without measuring it again.
+    let measured: number | undefined = size - BATCH_OVERHEAD
     if (size > limit) {
       if (!this.dlqTopics.has(topic)) {
         throw new HermesError(
@@ -525,6 +527,7 @@ export class KafkaRunner {
       }
       this.opts.logger.warn({ topic, size, limit, dropped: fitted.headers?.['hermes.dlq.dropped'] }, 'dead letter over its topic limit: written without its value')
       ;({ key, value, headers } = fitted)
+      measured = undefined
     }
     if (key === null && this.admin.compacted(topic)) {
       // The broker would refuse it (INVALID_RECORD) at every commit: a topology that writes
@@ -533,7 +536,7 @@ export class KafkaRunner {
     }
     const partitions = this.admin.partitions(topic)
     const partition = outputPartition(topic, key, partitions, this.roundRobin)
-    const record = { owner: this.current, topic, partition, key, value, timestamp: ts, ...(headers && Object.keys(headers).length ? { headers } : {}) }
+    const record = { owner: this.current, topic, partition, key, value, timestamp: ts, ...(headers && Object.keys(headers).length ? { headers } : {}), ...(measured !== undefined ? { size: measured } : {}) }
     this.sink.push(record)
     const tp = `${topic}:${partition}`
     // The reading app's clock goes with the record (see InputView.appClock) where the loop may

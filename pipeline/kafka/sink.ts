@@ -33,6 +33,8 @@ export interface OutRecord {
   value: Buffer | null
   timestamp: number
   headers?: Headers
+  /** Its encoded size (record-size.ts recordBytes), when the runner measured it. */
+  size?: number
 }
 
 /** Input offsets to commit with a task (exactly-once: inside its transaction). */
@@ -125,7 +127,7 @@ export class KafkaSink {
   async openApp(app: string, transactionalId: string): Promise<void> {
     if (!this.opts.perApp || this.appProducers.has(app)) return
     const producer = await this.transactionalProducer(transactionalId, APP_PRODUCER_IN_FLIGHT)
-    const entry = new AppTransaction(app, producer, transactionalId, (txn, records) => (txn.ordered ? sendInOrder(txn, records, this.limitOf) : sendPerPartition(txn, records, this.limitOf)), OUTPUTS_PER_BATCH, this.opts.logger)
+    const entry = new AppTransaction(app, producer, transactionalId, (txn, records, offsets) => (txn.ordered ? sendInOrder(txn, records, this.limitOf, offsets) : sendPerPartition(txn, records, this.limitOf)), OUTPUTS_PER_BATCH, this.opts.logger)
     this.appProducers.set(app, entry)
     const early = this.outboxes.get(app) ?? []
     this.outboxes.delete(app)
@@ -460,11 +462,13 @@ async function sendPerPartition(txn: SinkTransaction, records: readonly OutRecor
 /**
  * {@link sendPerPartition} for an ordered transaction (SinkTransaction.ordered): one send per
  * round under the topics' limits, all made at once (they run one after the other, in order),
- * each spanning every partition of its round.
+ * each spanning every partition of its round. `offsets`: whether the offsets written are wanted
+ * (the commit's changelog records), or not (outputs sent while processing): then none.
  */
-async function sendInOrder(txn: SinkTransaction, records: readonly OutRecord[], limitOf: (topic: string) => number): Promise<Map<string, number>> {
+async function sendInOrder(txn: SinkTransaction, records: readonly OutRecord[], limitOf: (topic: string) => number, offsets: boolean): Promise<Map<string, number>> {
   const rounds = splitBySize(records, limitOf)
-  const sent = await Promise.allSettled(rounds.map((round) => txn.sendBatch(round).then((meta) => writtenPerPartition(round, meta), (err: unknown) => Promise.reject(sendFailed(err, round)))))
+  const none = new Map<string, number>()
+  const sent = await Promise.allSettled(rounds.map((round) => txn.sendBatch(round).then((meta) => (offsets ? writtenPerPartition(round, meta) : none), (err: unknown) => Promise.reject(sendFailed(err, round)))))
   const out = new Map<string, number>()
   for (const s of sent) {
     if (s.status === 'rejected') throw s.reason
