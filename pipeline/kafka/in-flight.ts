@@ -101,13 +101,38 @@ export class InFlightTimes {
   }
 
   /**
-   * exactly_once_v2: the transaction holding every record of ours written so far committed; they
+   * exactly_once_v2: the transaction holding every record of ours written so far (or up to
+   * `mark`, taken when its commit began) committed; they
    * are readable (read_committed) once the partition's last stable offset passes them, which an
    * open transaction of another producer on the partition may hold back.
    */
-  transactionCommitted(): void {
-    this.sinceCommit = 0
-    for (const q of this.clocks.values()) q.committed = q.at.length - q.head
+  transactionCommitted(mark?: CommitMark): void {
+    if (!mark) {
+      this.sinceCommit = 0
+      for (const q of this.clocks.values()) q.committed = q.at.length - q.head
+      return
+    }
+    // Written after the mark: in the next transaction. Arrived meanwhile: committed earlier
+    // (nothing of an open transaction is readable), which `arrived` took off `committed` first.
+    this.sinceCommit = Math.max(0, this.sinceCommit - mark.total)
+    for (const [tp, n] of mark.perPartition) {
+      const q = this.clocks.get(tp)
+      if (q) q.committed = Math.min(q.committed + n, q.at.length - q.head)
+    }
+  }
+
+  /**
+   * exactly_once_v2: what the commit about to run covers (the records of ours written so far and
+   * not committed), for {@link InFlightTimes.transactionCommitted} once it has committed, while
+   * the tasks go on writing records of the next transaction.
+   */
+  commitMark(): CommitMark {
+    const perPartition = new Map<string, number>()
+    for (const [tp, q] of this.clocks) {
+      const n = q.at.length - q.head - q.committed
+      if (n > 0) perPartition.set(tp, n)
+    }
+    return { total: this.sinceCommit, perPartition }
   }
 
   /**
@@ -204,6 +229,12 @@ export class InFlightTimes {
     else this.counts.set(ts, c)
     this.total -= n
   }
+}
+
+/** The records of ours a commit covers: see {@link InFlightTimes.commitMark}. */
+export interface CommitMark {
+  total: number
+  perPartition: Map<string, number>
 }
 
 /**

@@ -1,3 +1,4 @@
+import { settledSends } from './kafkajs-sends.ts'
 import type { Kafka, Message, Producer, TopicMessages, Transaction } from 'kafkajs'
 import { CompressionTypes, Partitioners } from 'kafkajs'
 import { PRODUCER_RETRY, offsetsByTopic, toKafkaHeaders } from './client.ts'
@@ -29,6 +30,13 @@ export interface TxnOffsets {
 
 /** One open transaction of a transactional producer. */
 export interface SinkTransaction {
+  /**
+   * Whether its sends run one at a time in the order they were called, each starting when the
+   * one before it has settled (so a caller may send again before an acknowledgement), and one
+   * send may span partitions led by several brokers (kafkajs-sends.ts). Otherwise concurrent
+   * sends may reach a partition out of order, and a send should go to one partition.
+   */
+  readonly ordered: boolean
   sendBatch(records: readonly OutRecord[]): Promise<ProduceAck[]>
   sendOffsets(offsets: TxnOffsets): Promise<void>
   commit(): Promise<void>
@@ -108,8 +116,19 @@ export async function sendTxnOffsets(txn: Transaction, transactionalId: string |
 
 /** A kafkajs transaction behind {@link SinkTransaction}, sending {@link OutRecord}s. */
 export function wrapTransaction(txn: Transaction, transactionalId: string | undefined): SinkTransaction {
+  const send = async (records: readonly OutRecord[]): Promise<ProduceAck[]> => toAcks(await txn.sendBatch({ topicMessages: toTopicMessages(records), compression: CompressionTypes.None }))
+  // With the patched produce path loaded on this thread (settledSends), sends are chained as the
+  // producer thread chains them (producer-worker.ts).
+  let sends: Promise<unknown> = Promise.resolve()
   return {
-    sendBatch: async (records) => toAcks(await txn.sendBatch({ topicMessages: toTopicMessages(records), compression: CompressionTypes.None })),
+    ordered: settledSends,
+    sendBatch: settledSends
+      ? (records) => {
+          const sent = sends.then(() => send(records))
+          sends = sent.catch(() => {})
+          return sent
+        }
+      : send,
     sendOffsets: (o) => sendTxnOffsets(txn, transactionalId, o),
     commit: () => txn.commit(),
     abort: () => txn.abort(),

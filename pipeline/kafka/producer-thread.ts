@@ -97,8 +97,9 @@ export class ProducerThread {
       disconnect: async () => void (this.stopped ? undefined : await this.call({ op: 'disconnect', producer })),
       sendBatch: (records) => send(records),
       transaction: async (): Promise<SinkTransaction> => {
-        const txn = (await this.call({ op: 'begin', producer })) as number
+        const { id: txn, ordered } = (await this.call({ op: 'begin', producer })) as { id: number; ordered: boolean }
         return {
+          ordered,
           sendBatch: (records) => send(records, txn),
           sendOffsets: async (offsets) => void (await this.call({ op: 'txnOffsets', txn, offsets: { groupId: offsets.groupId, offsets: [...offsets.offsets], ...(offsets.group ? { group: offsets.group } : {}) } })),
           commit: async () => void (await this.call({ op: 'commit', txn })),

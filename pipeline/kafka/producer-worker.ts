@@ -4,6 +4,8 @@
  * sink's thread. Started and spoken to by producer-thread.ts; the messages are {@link ToWorker}
  * and {@link FromWorker}.
  */
+// First: it puts the patched produce path in place before kafkajs loads its own (settledSends).
+import { settledSends } from './kafkajs-sends.ts'
 import type { Producer, Transaction } from 'kafkajs'
 import { CompressionTypes, Kafka } from 'kafkajs'
 import { parentPort, workerData } from 'node:worker_threads'
@@ -87,7 +89,12 @@ function portLogger(bindings: { [k: string]: unknown }): HermesLogger {
 
 const kafka = new Kafka(kafkaClientOptions(data.config, portLogger({ thread: 'producer' }), data.clientId))
 const producers = new Map<number, { producer: Producer; transactionalId: string | undefined }>()
-const transactions = new Map<number, { txn: Transaction; transactionalId: string | undefined; producer: number }>()
+/**
+ * `sends`: the transaction's sends, chained: each starts when the one before it has settled, in
+ * the order they arrived, so that the sink may post the next before the last is acknowledged
+ * (SinkTransaction.ordered). Kafka sees each partition's records in the order they were sent.
+ */
+const transactions = new Map<number, { txn: Transaction; transactionalId: string | undefined; producer: number; sends: Promise<unknown> }>()
 let nextTxn = 0
 
 function producerOf(id: number): { producer: Producer; transactionalId: string | undefined } {
@@ -96,7 +103,7 @@ function producerOf(id: number): { producer: Producer; transactionalId: string |
   return p
 }
 
-function txnOf(id: number): { txn: Transaction; transactionalId: string | undefined; producer: number } {
+function txnOf(id: number): { txn: Transaction; transactionalId: string | undefined; producer: number; sends: Promise<unknown> } {
   const t = transactions.get(id)
   if (!t) throw new Error(`producer thread: no transaction ${id} (committed or aborted already?)`)
   return t
@@ -128,12 +135,15 @@ async function handle(m: ToWorker): Promise<unknown> {
       const p = producerOf(m.producer)
       const txn = await p.producer.transaction()
       const id = nextTxn++
-      transactions.set(id, { txn, transactionalId: p.transactionalId, producer: m.producer })
-      return id
+      transactions.set(id, { txn, transactionalId: p.transactionalId, producer: m.producer, sends: Promise.resolve() })
+      return { id, ordered: settledSends }
     }
     case 'txnSend': {
-      const meta = await txnOf(m.txn).txn.sendBatch({ topicMessages: unpackRecords(m.records), compression: CompressionTypes.None })
-      return toAcks(meta)
+      const t = txnOf(m.txn)
+      const topicMessages = unpackRecords(m.records)
+      const sent = t.sends.then(() => t.txn.sendBatch({ topicMessages, compression: CompressionTypes.None }))
+      t.sends = sent.catch(() => {})
+      return toAcks(await sent)
     }
     case 'txnOffsets': {
       const t = txnOf(m.txn)

@@ -20,7 +20,7 @@ import { nextRecord } from './next-record.ts'
 import { processId } from './process-id.ts'
 import type { KafkaRunStats, KafkaRunnerOptions, KafkaRunnerSettings } from './options.ts'
 import { resolveRunnerSettings } from './options.ts'
-import { fitDeadLetter, singleRecordBatchBytes } from './record-size.ts'
+import { BATCH_OVERHEAD, fitDeadLetter, singleRecordBatchBytes } from './record-size.ts'
 import { KafkaSink } from './sink.ts'
 import { buffered } from './source.ts'
 
@@ -78,6 +78,14 @@ export class KafkaRunner {
    * writes to the partitions it reads (see the scope's comment in {@link KafkaRunner.start}).
    */
   private alone = false
+  /**
+   * exactly_once_v2: the commit being written while the loop goes on processing (see
+   * {@link KafkaRunner.startCommit}), and its failure, which the loop throws at its next turn.
+   */
+  private committing: Promise<void> | null = null
+  private commitFailure: { err: unknown } | null = null
+  /** Assignments being applied (by the loop, or by a commit: see commitNow). */
+  private applying = 0
 
   private constructor(opts: KafkaRunnerOptions) {
     this.opts = opts
@@ -251,11 +259,14 @@ export class KafkaRunner {
         const since = this.outage.since
         if (since >= 0 && (this.lastCommit > since || (this.sinceCommit === 0 && this.idle()))) this.outage.recovered()
       } catch (err) {
+        // Nothing is reset under a commit still writing.
+        await this.settleCommit()
         if (this.stopRequested || !isRecoverable(err)) throw err
         this.outage.failed(err)
         await this.recover(err)
       }
     }
+    await this.settleCommit(true)
     await this.commit()
     stats.commits++
     stats.elapsedMs = performance.now() - started
@@ -265,7 +276,16 @@ export class KafkaRunner {
   /** One turn of the loop; resolves true when the run should end (idle long enough). */
   private async step(options: { stopWhenIdleMs?: number; onProgress?: (s: KafkaRunStats) => void }, stats: KafkaRunStats, loop: { idleSince: number; lastProgress: number; started: number }): Promise<boolean> {
     const rt = this.opts.config.runtime
-    await this.applyAssignments()
+    // A commit applying an assignment (one that came while it waited for its join guard) changes
+    // the tasks: the loop does not process until it is done.
+    if (this.committing && (this.applying > 0 || this.apps.some((a) => a.pendingAssignment))) await this.committing
+    if (this.commitFailure) {
+      const { err } = this.commitFailure
+      this.commitFailure = null
+      throw err
+    }
+    // Not under a commit: it covers the tasks it began with (and no member joins meanwhile, see kip447.ts).
+    if (!this.committing) await this.applyAssignments()
     let now = this.clock()
     let n = 0
     for (const a of this.apps) if (a.broadcast) n += feedBroadcast(a.broadcast, a.broadcastCursors, (task) => (this.current = a.ownerOf(task)))
@@ -296,8 +316,9 @@ export class KafkaRunner {
     // a fetch) is no reason to commit, and committing there cost 663 commits for 500k events
     // (issue 9). Only a loop with truly nothing left to do (all read, sent and acknowledged)
     // commits early, after IDLE_COMMIT_MS, so a quiet pipeline's offsets do not trail.
-    if (this.sinceCommit > 0 && (due || (idle && now - this.lastCommit >= IDLE_COMMIT_MS))) {
-      await this.commit()
+    if (this.sinceCommit > 0 && !this.committing && (due || (idle && now - this.lastCommit >= IDLE_COMMIT_MS))) {
+      if (this.v2) this.startCommit()
+      else await this.commit()
       stats.commits++
     }
     if (now - this.lastSweep >= rt.sweepIntervalMs) {
@@ -347,6 +368,40 @@ export class KafkaRunner {
   }
 
   /**
+   * exactly_once_v2: starts a commit and lets the loop go on processing while it is written, as
+   * a commit mostly waits for Kafka (the sends in flight, the changelog tail, the offsets and
+   * EndTxn: 75 ms of the 95 ms of a commit in the bench topology, issue 9). What the tasks do
+   * meanwhile is outside it: the positions, state, changelog records and outputs it writes are
+   * those of the moment it began (Task.commit and KafkaApp take them before their first await),
+   * outputs produced meanwhile wait for the next transaction (AppTransaction), and the records
+   * of ours it makes readable are those written before it (InFlightTimes.commitMark). No
+   * assignment is applied and no other commit starts until it has ended; a failure is thrown by
+   * the loop's next turn, after which every task goes back to its last commit, as for any Kafka
+   * failure.
+   */
+  private startCommit(): void {
+    this.committing = this.commit().then(
+      () => {
+        this.committing = null
+        this.wake()
+      },
+      (err: unknown) => {
+        this.commitFailure = { err }
+        this.committing = null
+        this.wake()
+      },
+    )
+  }
+
+  /** Waits for the commit being written, if any; `rethrow`: throws its failure, else forgets it (the caller handles another). */
+  private async settleCommit(rethrow = false): Promise<void> {
+    if (this.committing) await this.committing
+    const failure = this.commitFailure
+    this.commitFailure = null
+    if (failure && rethrow) throw failure.err
+  }
+
+  /**
    * The commit, in order:
    * 1. outputs: at-least-once, every output sent so far is acknowledged (idempotent producer);
    * 2. per task, all tasks at once: its changelog records are produced and acknowledged
@@ -373,6 +428,10 @@ export class KafkaRunner {
     // under; an assignment received since is applied first (dropping revoked tasks, whose outputs
     // are discarded), or the group coordinator would refuse the whole commit.
     if (this.v2) await this.applyAssignments()
+    // What this commit covers, taken with the tasks' own part (synchronous up to their first
+    // await): the loop may process on while it is written (startCommit).
+    const covered = this.sinceCommit
+    const marks = this.v2 ? this.apps.map((a) => a.inFlight.commitMark()) : []
     const jobs: Array<Promise<void>> = []
     for (const a of this.apps) {
       for (const t of [...a.app.tasks]) {
@@ -385,8 +444,8 @@ export class KafkaRunner {
     for (const a of this.apps) await a.commitOffsets()
     // Every record of ours written so far is committed: a commit cannot make them readable any
     // sooner (the 'in-flight' commit trigger), and they are no longer discarded with their task.
-    if (this.v2) for (const a of this.apps) a.inFlight.transactionCommitted()
-    this.sinceCommit = 0
+    if (this.v2) this.apps.forEach((a, i) => a.inFlight.transactionCommitted(marks[i]))
+    this.sinceCommit = Math.max(0, this.sinceCommit - covered)
     this.lastCommit = this.clock()
     this.updateMetrics((performance.now() - t0) / 1000)
   }
@@ -401,12 +460,19 @@ export class KafkaRunner {
    */
   private async applyAssignments(): Promise<void> {
     let applied = false
-    for (const a of this.apps) {
-      if (!a.pendingAssignment) continue
-      await a.applyAssignment()
-      applied = true
+    this.applying++
+    try {
+      for (const a of this.apps) {
+        if (!a.pendingAssignment) continue
+        await a.applyAssignment()
+        applied = true
+      }
+    } finally {
+      this.applying--
     }
     if (!applied || !this.v2) return
+    // A dropped task's outputs already sent in its app's open transaction: abort, start again.
+    this.sink.throwIfRevoked()
     const alive = new Set(this.apps.flatMap((a) => a.app.tasks.map((t) => a.ownerOf(t))))
     for (const a of this.apps) a.inFlight.forgetUncommitted((owner) => alive.has(owner))
     this.alone = this.apps.every((a) =>
@@ -445,6 +511,8 @@ export class KafkaRunner {
     // dead letter is never refused: it is shrunk until it fits, saying what was dropped.
     const limit = this.admin.maxMessageBytes(topic)
     const size = singleRecordBatchBytes({ key, value, ...(headers ? { headers } : {}) })
+    // Kept with the record, so that its sends are split by size without measuring it again.
+    let measured: number | undefined = size - BATCH_OVERHEAD
     if (size > limit) {
       if (!this.dlqTopics.has(topic)) {
         throw new HermesError(
@@ -459,6 +527,7 @@ export class KafkaRunner {
       }
       this.opts.logger.warn({ topic, size, limit, dropped: fitted.headers?.['hermes.dlq.dropped'] }, 'dead letter over its topic limit: written without its value')
       ;({ key, value, headers } = fitted)
+      measured = undefined
     }
     if (key === null && this.admin.compacted(topic)) {
       // The broker would refuse it (INVALID_RECORD) at every commit: a topology that writes
@@ -467,7 +536,7 @@ export class KafkaRunner {
     }
     const partitions = this.admin.partitions(topic)
     const partition = outputPartition(topic, key, partitions, this.roundRobin)
-    const record = { owner: this.current, topic, partition, key, value, timestamp: ts, ...(headers && Object.keys(headers).length ? { headers } : {}) }
+    const record = { owner: this.current, topic, partition, key, value, timestamp: ts, ...(headers && Object.keys(headers).length ? { headers } : {}), ...(measured !== undefined ? { size: measured } : {}) }
     this.sink.push(record)
     const tp = `${topic}:${partition}`
     // The reading app's clock goes with the record (see InputView.appClock) where the loop may

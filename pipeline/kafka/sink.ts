@@ -8,6 +8,7 @@ import type { ChangelogOffsets } from './checkpoint.ts'
 import { describeKafkaError } from './client.ts'
 import type { GroupMetadata } from './kip447.ts'
 import type { KafkaMetrics } from './metrics.ts'
+import { AppTransaction } from './app-transaction.ts'
 import type { ProduceAck, ProducerFactory, SinkProducer, SinkTransaction } from './producer-port.ts'
 import { localProducers } from './producer-port.ts'
 import { ThreadProducers } from './producer-thread.ts'
@@ -32,6 +33,8 @@ export interface OutRecord {
   value: Buffer | null
   timestamp: number
   headers?: Headers
+  /** Its encoded size (record-size.ts recordBytes), when the runner measured it. */
+  size?: number
 }
 
 /** Input offsets to commit with a task (exactly-once: inside its transaction). */
@@ -88,8 +91,8 @@ export class KafkaSink {
   private readonly producers: ProducerFactory
   private shared: SinkProducer | null = null
   private readonly transactional = new Map<string, SinkProducer>()
-  /** exactly_once_v2: the app's producer and its transactional id. */
-  private readonly appProducers = new Map<string, { producer: SinkProducer; transactionalId: string }>()
+  /** exactly_once_v2: the app's producer and its open transaction, whose outputs go out as they come. */
+  private readonly appProducers = new Map<string, AppTransaction>()
   private outbox: OutRecord[] = []
   private readonly outboxes = new Map<string, OutRecord[]>()
   /** At-least-once: the send in flight, if any; outputs queued meanwhile go out in the next one. */
@@ -123,7 +126,13 @@ export class KafkaSink {
    */
   async openApp(app: string, transactionalId: string): Promise<void> {
     if (!this.opts.perApp || this.appProducers.has(app)) return
-    this.appProducers.set(app, { producer: await this.transactionalProducer(transactionalId, APP_PRODUCER_IN_FLIGHT), transactionalId })
+    const producer = await this.transactionalProducer(transactionalId, APP_PRODUCER_IN_FLIGHT)
+    const entry = new AppTransaction(app, producer, transactionalId, (txn, records, offsets) => (txn.ordered ? sendInOrder(txn, records, this.limitOf, offsets) : sendPerPartition(txn, records, this.limitOf)), OUTPUTS_PER_BATCH, this.opts.logger)
+    this.appProducers.set(app, entry)
+    const early = this.outboxes.get(app) ?? []
+    this.outboxes.delete(app)
+    this.buffered -= early.length
+    for (const r of early) entry.push(r)
   }
 
   /**
@@ -143,10 +152,16 @@ export class KafkaSink {
     return p
   }
 
-  /** Drops a task: its unsent outputs are discarded (the next owner produces them again). */
+  /**
+   * Drops a task: its unsent outputs are discarded (the next owner produces them again).
+   * exactly_once_v2: if some were sent in the app's open transaction, it can no longer commit
+   * ({@link KafkaSink.throwIfRevoked}).
+   */
   async closeTask(owner: string): Promise<void> {
     if (this.opts.perApp) {
       const app = appOf(owner)
+      const entry = this.appProducers.get(app)
+      if (entry) return entry.drop(owner)
       const box = this.outboxes.get(app) ?? []
       const kept = box.filter((r) => r.owner !== owner)
       this.buffered -= box.length - kept.length
@@ -162,20 +177,37 @@ export class KafkaSink {
 
   /** Queues an output record of a task. */
   push(record: OutRecord): void {
+    const app = this.opts.perApp ? this.appProducers.get(appOf(record.owner)) : undefined
+    if (app) {
+      app.push(record)
+      return
+    }
     this.buffered++
     if (!this.opts.exactlyOnce) {
       this.outbox.push(record)
       return
     }
+    // exactly_once_v2 before the app's producer is (re)opened: kept for it (openApp).
     const key = this.opts.perApp ? appOf(record.owner) : record.owner
     let box = this.outboxes.get(key)
-    if (!box) this.outboxes.set(key, (box = []))
+    if (!box) this.outboxes.set(record.owner, (box = []))
     box.push(record)
   }
 
-  /** Records queued and not yet acknowledged or committed. */
+  /** Records queued and not yet acknowledged (at-least-once) or committed (exactly-once). */
   pending(): number {
-    return this.buffered
+    let n = this.buffered
+    for (const a of this.appProducers.values()) n += a.pending()
+    return n
+  }
+
+  /**
+   * exactly_once_v2: throws (a recoverable IO_ERROR) if a task was dropped while its records
+   * were in its app's open transaction: the transaction has to be aborted, and every task put
+   * back to its last commit (see {@link AppTransaction}).
+   */
+  throwIfRevoked(): void {
+    for (const a of this.appProducers.values()) a.throwIfRevoked()
   }
 
   /**
@@ -186,6 +218,10 @@ export class KafkaSink {
    * requests rather than one per processing chunk, each waiting for the one before (issue 9).
    */
   dispatch(app: string): void {
+    if (this.opts.perApp) {
+      for (const a of this.appProducers.values()) a.dispatch()
+      return
+    }
     if (this.opts.exactlyOnce || this.sending || this.failure !== null || this.outbox.length === 0 || !this.shared) return
     // At most OUTPUTS_PER_BATCH per send: kafkajs groups a send's messages by partition in time
     // quadratic in their number (groupMessagesPerPartition copies the array at every message).
@@ -218,11 +254,19 @@ export class KafkaSink {
    * `maxInFlight` batches of {@link OUTPUTS_PER_BATCH}.
    */
   saturated(): boolean {
+    if (this.opts.perApp) {
+      for (const a of this.appProducers.values()) if (a.saturated(this.opts.maxInFlight * OUTPUTS_PER_BATCH)) return true
+      return false
+    }
     return this.sending !== null && this.buffered >= this.opts.maxInFlight * OUTPUTS_PER_BATCH
   }
 
   /** Waits for the send in flight (backpressure). */
   async waitOne(): Promise<void> {
+    if (this.opts.perApp) {
+      for (const a of this.appProducers.values()) if (a.saturated(this.opts.maxInFlight * OUTPUTS_PER_BATCH)) await a.waitOne()
+      return
+    }
     if (this.sending) await this.sending
     this.throwIfFailed()
   }
@@ -291,32 +335,26 @@ export class KafkaSink {
   async commitApp(app: string, tasks: readonly TaskChangelog[], input: InputOffsets & { group: GroupMetadata }): Promise<ChangelogOffsets[]> {
     const entry = this.appProducers.get(app)
     if (!entry) throw new Error(`no transactional producer for app ${app}`)
-    const outputs = this.outboxes.get(app) ?? []
-    this.outboxes.delete(app)
-    this.buffered -= outputs.length
+    const outputs = entry.pending()
     const changelog: OutRecord[] = tasks.flatMap((t) => t.records.map((r) => ({ owner: app, topic: r.topic, partition: t.partition, key: r.key, value: r.value, timestamp: 0 })))
-    if (outputs.length + changelog.length === 0 && input.offsets.length === 0) return tasks.map(() => ({}))
-    const txn = await entry.producer.transaction()
+    let offsets: Map<string, number>
     try {
-      const offsets = await sendPerPartition(txn, [...outputs, ...changelog], this.limitOf)
       // The offsets carry the group metadata (KIP-447), named in the thread that sends them (producer-port.ts).
-      if (input.offsets.length) await txn.sendOffsets({ groupId: input.groupId, offsets: input.offsets, group: input.group })
-      await txn.commit()
-      this.opts.metrics?.produced.inc({ app, kind: 'output' }, outputs.length)
-      this.opts.metrics?.produced.inc({ app, kind: 'changelog' }, changelog.length)
-      return tasks.map((t) => {
-        const out: ChangelogOffsets = {}
-        for (const r of t.records) {
-          const next = offsets.get(`${r.topic}:${t.partition}`)
-          if (next !== undefined) out[r.topic] = next
-        }
-        return out
-      })
+      offsets = await entry.commit(changelog, { groupId: input.groupId, offsets: input.offsets, group: input.group })
     } catch (err) {
       this.opts.metrics?.transactionAborts.inc({ app })
-      await txn.abort().catch((e: unknown) => this.opts.logger.debug({ app, err: describeKafkaError(e) }, 'abort after a failed commit failed too'))
       throw err
     }
+    this.opts.metrics?.produced.inc({ app, kind: 'output' }, outputs)
+    this.opts.metrics?.produced.inc({ app, kind: 'changelog' }, changelog.length)
+    return tasks.map((t) => {
+      const out: ChangelogOffsets = {}
+      for (const r of t.records) {
+        const next = offsets.get(`${r.topic}:${t.partition}`)
+        if (next !== undefined) out[r.topic] = next
+      }
+      return out
+    })
   }
 
   /**
@@ -418,6 +456,24 @@ async function sendPerPartition(txn: SinkTransaction, records: readonly OutRecor
   const sent = await Promise.allSettled([...byPartition.values()].map(sendPartition))
   const failed = sent.find((s) => s.status === 'rejected')
   if (failed) throw failed.reason
+  return out
+}
+
+/**
+ * {@link sendPerPartition} for an ordered transaction (SinkTransaction.ordered): one send per
+ * round under the topics' limits, all made at once (they run one after the other, in order),
+ * each spanning every partition of its round. `offsets`: whether the offsets written are wanted
+ * (the commit's changelog records), or not (outputs sent while processing): then none.
+ */
+async function sendInOrder(txn: SinkTransaction, records: readonly OutRecord[], limitOf: (topic: string) => number, offsets: boolean): Promise<Map<string, number>> {
+  const rounds = splitBySize(records, limitOf)
+  const none = new Map<string, number>()
+  const sent = await Promise.allSettled(rounds.map((round) => txn.sendBatch(round).then((meta) => (offsets ? writtenPerPartition(round, meta) : none), (err: unknown) => Promise.reject(sendFailed(err, round)))))
+  const out = new Map<string, number>()
+  for (const s of sent) {
+    if (s.status === 'rejected') throw s.reason
+    for (const [tp, next] of s.value) out.set(tp, Math.max(out.get(tp) ?? 0, next))
+  }
   return out
 }
 

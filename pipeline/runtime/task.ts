@@ -324,11 +324,14 @@ export class Task {
         throw new HermesError('OFFSET_REGRESSION', `task ${this.id}: offset of ${tp} would move back from ${prev} to ${off}; refusing to commit`)
       }
     }
-    this.state.setMeta('positions', Object.fromEntries(this.positions))
+    // Taken before the first await: on Kafka with exactly_once_v2 the loop goes on processing
+    // while the commit is written (KafkaRunner.startCommit), moving the positions further.
+    const positions = new Map(this.positions)
+    this.state.setMeta('positions', Object.fromEntries(positions))
     this.time.save(this.state)
     this.state.addRawOps(this.timers.drainChanges())
     await this.state.flush()
-    this.committed = new Map(this.positions)
+    this.committed = positions
   }
 
   /** Calls `close` on every processor. */

@@ -62,6 +62,15 @@ describe('splitBySize', () => {
 
   it('sends everything in one round when it fits', () => {
     expect(splitBySize([rec('a', 0, 1, 10), rec('a', 1, 2, 10)], () => 1_000_000)).toHaveLength(1)
+    // Over the limit in all, but each partition under it: still one round.
+    expect(splitBySize([rec('a', 0, 1, 600), rec('a', 1, 2, 600)], () => 1000)).toHaveLength(1)
+    // The smallest limit of the topics decides the shortcut: b's batch alone is over its own.
+    expect(splitBySize([rec('a', 0, 1, 10), rec('b', 0, 2, 600), rec('b', 0, 3, 600)], (t) => (t === 'a' ? 1_000_000 : 1000))).toHaveLength(2)
+  })
+
+  it('takes the size a record carries, as measured when it carries one (the runner measures every output)', () => {
+    const measured = [rec('a', 0, 1, 10), rec('a', 0, 2, 10)].map((r) => ({ ...r, size: 600 }))
+    expect(splitBySize(measured, () => 1000)).toHaveLength(2)
   })
 })
 

@@ -99,6 +99,29 @@ describe('InFlightTimes', () => {
     expect(f.uncommitted()).toBe(0)
   })
 
+  it('exactly_once_v2: a commit covers the records written before it began, not those written while it ran', () => {
+    const f = new InFlightTimes()
+    f.ordered = true
+    f.add('rep:0', 50, 50, 'app/0_0')
+    f.transactionCommitted()
+    f.add('rep:0', 60, 60, 'app/0_0')
+    f.add('rep:1', 10, 10, 'app/0_0')
+    const mark = f.commitMark()
+    // While it is written: one of the committed earlier arrives, and one more is written.
+    f.arrived('rep:0', 50)
+    f.add('rep:0', 70, 70, 'app/0_0')
+    expect(f.uncommitted()).toBe(3)
+    f.transactionCommitted(mark)
+    expect(f.uncommitted()).toBe(1)
+    // Only the one written during the commit is still uncommitted: the others are never forgotten.
+    f.forgetUncommitted(() => false)
+    expect(f.size()).toBe(2)
+    expect(f.minFor('rep:0')).toBe(60)
+    expect(f.minFor('rep:1')).toBe(10)
+    expect(f.nextFor('rep:0')).toBe(60)
+    expect(f.uncommitted()).toBe(0)
+  })
+
   it('exactly_once_v2: forgets the uncommitted records of dropped tasks (their outbox is discarded), never committed ones', () => {
     const f = new InFlightTimes()
     f.ordered = true
