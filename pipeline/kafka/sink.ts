@@ -93,6 +93,11 @@ export class KafkaSink {
   private readonly transactional = new Map<string, SinkProducer>()
   /** exactly_once_v2: the app's producer and its open transaction, whose outputs go out as they come. */
   private readonly appProducers = new Map<string, AppTransaction>()
+  /**
+   * exactly_once_v2: every app's transactional id, kept apart from its producer: a producer that
+   * could not be opened again (the broker down during a reset) is opened at the app's next commit.
+   */
+  private readonly appIds = new Map<string, string>()
   private outbox: OutRecord[] = []
   private readonly outboxes = new Map<string, OutRecord[]>()
   /** At-least-once: the send in flight, if any; outputs queued meanwhile go out in the next one. */
@@ -126,6 +131,7 @@ export class KafkaSink {
    */
   async openApp(app: string, transactionalId: string): Promise<void> {
     if (!this.opts.perApp || this.appProducers.has(app)) return
+    this.appIds.set(app, transactionalId)
     const producer = await this.transactionalProducer(transactionalId, APP_PRODUCER_IN_FLIGHT)
     const entry = new AppTransaction(app, producer, transactionalId, (txn, records, offsets) => (txn.ordered ? sendInOrder(txn, records, this.limitOf, offsets) : sendPerPartition(txn, records, this.limitOf)), OUTPUTS_PER_BATCH, this.opts.logger)
     this.appProducers.set(app, entry)
@@ -333,8 +339,13 @@ export class KafkaSink {
    * order of `tasks`.
    */
   async commitApp(app: string, tasks: readonly TaskChangelog[], input: InputOffsets & { group: GroupMetadata }): Promise<ChangelogOffsets[]> {
-    const entry = this.appProducers.get(app)
-    if (!entry) throw new Error(`no transactional producer for app ${app}`)
+    if (!this.appProducers.has(app)) {
+      const id = this.appIds.get(app)
+      if (id === undefined) throw new Error(`no transactional producer for app ${app}`)
+      // Its reset could not open it (a Kafka failure, which recovery retries): now, or fail again.
+      await this.openApp(app, id)
+    }
+    const entry = this.appProducers.get(app) as AppTransaction
     const outputs = entry.pending()
     const changelog: OutRecord[] = tasks.flatMap((t) => t.records.map((r) => ({ owner: app, topic: r.topic, partition: t.partition, key: r.key, value: r.value, timestamp: 0 })))
     let offsets: Map<string, number>
@@ -375,9 +386,12 @@ export class KafkaSink {
     // exactly_once_v2: a new producer of the same transactional id, since kafkajs' transaction
     // state after a failed commit may refuse the next one ("Cannot call beginTransaction in state
     // COMMITTING"); initializing it aborts whatever the old one left open.
-    for (const [app, { producer, transactionalId }] of [...this.appProducers]) {
+    // Every app's, also one a reset before could not open: the first failure ends this one (the
+    // runner retries its recovery), and an app left without a producer opens it at its next commit.
+    for (const [app, transactionalId] of this.appIds) {
+      const old = this.appProducers.get(app)
       this.appProducers.delete(app)
-      await producer.disconnect().catch(() => {})
+      await old?.producer.disconnect().catch(() => {})
       await this.openApp(app, transactionalId)
     }
   }
