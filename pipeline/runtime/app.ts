@@ -271,7 +271,16 @@ export class AppRuntime {
       for (const name of Object.keys(n.broadcastStores)) broadcast.push(`${n.id}.${name}`)
     }
     const raw = await this.openBackend(taskId)
-    if (this.opts.restore) await this.opts.restore({ app: this.name, taskId, sub, partition, backend: raw, stores: keyed })
+    if (this.opts.restore) {
+      try {
+        await this.opts.restore({ app: this.name, taskId, sub, partition, backend: raw, stores: keyed })
+      } catch (err) {
+        // A restore cut short (a Kafka failure) is followed by the runner opening the task again
+        // in this process, and RocksDB refuses a directory this process still holds.
+        await raw.close().catch(() => {})
+        throw err
+      }
+    }
     const backend = this.opts.wrapBackend ? this.opts.wrapBackend({ app: this.name, taskId, sub, partition, stores: keyed }, raw) : raw
     const state = new TaskState(backend, keyed, broadcast, this.opts.config.runtime.cacheMaxEntries)
     await state.open()
