@@ -64,9 +64,14 @@ export class AppRuntime {
   readonly tasks: Task[] = []
   readonly dlqTopic: string
   /**
-   * The app clock: the highest event time processed in this process, over all its tasks, from
-   * inputs whose records carry event time. Opening a task never raises it (a task restored after
-   * a rebalance starts from its own saved time, and must not push the others' time).
+   * The app clock: the highest event time processed for the app, over all its tasks, from inputs
+   * whose records carry event time: in this process, or by the processes that committed the
+   * tasks it opened (each task saves the clock at its commits, and opening it raises the clock to
+   * that). Without the latter, the process that owns a task at the end of the input, having not
+   * read the latest records itself, never moves its idle partitions to where the app got, and
+   * timers of that task's last `bound` of event time never fire (docs/chaos.md, "u125"). A task
+   * restored after a rebalance still starts from its own saved time: its partitions are behind
+   * until it has read what the group committed, and hold it there.
    */
   private maxTs = -Infinity
   /** `time.maxOutOfOrdernessMs`. */
@@ -99,6 +104,7 @@ export class AppRuntime {
   /** Opens the task of a sub-topology partition (state, timers, processors' init) and adds it. */
   async addTask(sub: SubTopology, partition: number): Promise<Task> {
     const task = await this.openTask(sub, partition)
+    if (task.time.savedAppClock > this.maxTs) this.maxTs = task.time.savedAppClock
     task.init()
     this.tasks.push(task)
     return task
@@ -265,7 +271,16 @@ export class AppRuntime {
       for (const name of Object.keys(n.broadcastStores)) broadcast.push(`${n.id}.${name}`)
     }
     const raw = await this.openBackend(taskId)
-    if (this.opts.restore) await this.opts.restore({ app: this.name, taskId, sub, partition, backend: raw, stores: keyed })
+    if (this.opts.restore) {
+      try {
+        await this.opts.restore({ app: this.name, taskId, sub, partition, backend: raw, stores: keyed })
+      } catch (err) {
+        // A restore cut short (a Kafka failure) is followed by the runner opening the task again
+        // in this process, and RocksDB refuses a directory this process still holds.
+        await raw.close().catch(() => {})
+        throw err
+      }
+    }
     const backend = this.opts.wrapBackend ? this.opts.wrapBackend({ app: this.name, taskId, sub, partition, stores: keyed }, raw) : raw
     const state = new TaskState(backend, keyed, broadcast, this.opts.config.runtime.cacheMaxEntries)
     await state.open()
@@ -288,6 +303,7 @@ export class AppRuntime {
       dlqTopic: this.dlqTopic,
       maxOutOfOrdernessMs: this.bound,
       clock: this.opts.clock,
+      appClock: () => this.maxTs,
       time: this.opts.config.time,
       logger: this.opts.logger,
       onCount: metrics

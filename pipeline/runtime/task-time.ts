@@ -18,6 +18,11 @@ export class TaskTime {
   readonly maxTs = new Map<string, number>()
   /** The time-carrying input partitions (`topic:partition`), in a fixed order. */
   readonly inputs: readonly string[]
+  /**
+   * The app clock saved with the task (see {@link TaskTime.save}), at least its partitions'
+   * highest times; -Infinity when nothing was saved. Opening the task raises the app clock to it.
+   */
+  savedAppClock = -Infinity
 
   constructor(inputs: readonly string[]) {
     this.inputs = inputs
@@ -60,6 +65,9 @@ export class TaskTime {
     if (saved && typeof saved === 'object') {
       if (typeof saved.t === 'number') this.current = saved.t
       for (const [tp, ts] of Object.entries(saved.maxTs ?? {})) if (typeof ts === 'number') this.maxTs.set(tp, ts)
+      // Saved before the app clock was: the partitions' highest times are a lower bound of it.
+      this.savedAppClock = typeof saved.app === 'number' ? saved.app : -Infinity
+      for (const ts of this.maxTs.values()) if (ts > this.savedAppClock) this.savedAppClock = ts
       return
     }
     // Before per-task time, every task saved its app's highest event time: it stands for the
@@ -68,16 +76,21 @@ export class TaskTime {
     if (typeof legacy === 'number' && Number.isFinite(legacy)) {
       this.current = legacy - bound
       for (const tp of this.inputs) this.maxTs.set(tp, legacy)
+      this.savedAppClock = legacy
     }
   }
 
-  /** Writes the task's time and its partitions' highest times into the state's next commit. */
-  save(state: TaskState): void {
+  /**
+   * Writes the task's time, its partitions' highest times and `appClock` (the app clock of the
+   * process committing it) into the state's next commit.
+   */
+  save(state: TaskState, appClock = -Infinity): void {
     if (this.current === -Infinity && this.maxTs.size === 0) return
     const maxTs: { [tp: string]: number } = {}
     for (const [tp, ts] of this.maxTs) if (Number.isFinite(ts)) maxTs[tp] = ts
     const saved: SavedTime = { maxTs }
     if (Number.isFinite(this.current)) saved.t = this.current
+    if (Number.isFinite(appClock)) saved.app = appClock
     state.setMeta(TIME_META, saved)
   }
 }
@@ -100,7 +113,7 @@ export interface InputView<O> {
   appClock?(owner: O): number
 }
 
-/** Meta key of a task's time (`{ t, maxTs: { [topic:partition]: ms } }`); changelogged with the timers on Kafka. */
+/** Meta key of a task's time (`{ t, maxTs: { [topic:partition]: ms }, app }`); changelogged with the timers on Kafka. */
 export const TASK_TIME_META = 'time'
 const TIME_META = TASK_TIME_META
 /** Meta key of the previous layout: the app's highest event time, the same in every task. */
@@ -109,4 +122,6 @@ const LEGACY_MAX_TS_META = 'maxTs'
 interface SavedTime {
   t?: number
   maxTs?: { [tp: string]: number }
+  /** The app clock of the process that committed the task (absent in state saved before it was). */
+  app?: number
 }

@@ -75,6 +75,8 @@ export interface TaskOptions {
   maxOutOfOrdernessMs?: number
   /** The wall clock, against which `time.maxFutureMs` is checked. */
   clock: () => number
+  /** The app clock of this process, saved with the task's time at each commit (see TaskTime.save). */
+  appClock?: () => number
   /** Plausibility of event times (`time.maxFutureMs`, `time.minTimestampMs`); absent: only the checks no setting turns off. */
   time?: EventTimeRules
   logger: Logger
@@ -328,7 +330,7 @@ export class Task {
     // while the commit is written (KafkaRunner.startCommit), moving the positions further.
     const positions = new Map(this.positions)
     this.state.setMeta('positions', Object.fromEntries(positions))
-    this.time.save(this.state)
+    this.time.save(this.state, this.opts.appClock?.())
     this.state.addRawOps(this.timers.drainChanges())
     await this.state.flush()
     this.committed = positions

@@ -5,6 +5,7 @@ import { validateConfig } from '../../pipeline/config/load.ts'
 import { createLogger } from '../../pipeline/observability/logger.ts'
 import { HermesMetrics } from '../../pipeline/observability/metrics.ts'
 import { AppRuntime } from '../../pipeline/runtime/app.ts'
+import type { Task } from '../../pipeline/runtime/task.ts'
 import { partitionFor } from '../../pipeline/runtime/partitioner.ts'
 import type { InputView } from '../../pipeline/runtime/task-time.ts'
 import { TaskTime } from '../../pipeline/runtime/task-time.ts'
@@ -189,7 +190,7 @@ describe('task time in saved state', () => {
     })
   }
 
-  it('a task opened alone (failover) starts from its own time and does not raise the app clock or other tasks', async () => {
+  it('a task opened alone (failover) starts from its own time and does not move other tasks', async () => {
     const maps = new Map<string, Map<string, Buffer>>()
     const before = open(maps)
     const sub = before.plan.subtopologies[0] as (typeof before.plan.subtopologies)[number]
@@ -206,11 +207,14 @@ describe('task time in saved state', () => {
     const again = await after.addTask(sub, 1)
     expect(again.time.current).toBe(1950)
     expect(again.time.maxTs.get('cmds:1')).toBe(2000)
-    expect(after.appClock()).toBe(-Infinity)
+    // The app clock is raised to what the task knew (here its own highest time: nothing was
+    // observed through the app), never its time: its partitions hold it until they are read.
+    expect(after.appClock()).toBe(2000)
     expect(after.watermark()).toBe(1950)
     const other = await after.addTask(sub, 0)
     expect(other.time.current).toBe(4950)
     expect(again.time.current).toBe(1950)
+    expect(after.appClock()).toBe(5000)
     await after.close()
   })
 
@@ -251,5 +255,101 @@ describe('task time in saved state', () => {
     app.advanceTime(idle)
     expect(t1.time.current).toBe(5000 - 50)
     await app.close()
+  })
+
+  describe('the app clock travels with the tasks (chaos seed 4, u125)', () => {
+    // Replayed data (time.idleTimeoutMs 0): a task's idle partitions follow the app clock, and a
+    // timer of a task's last `bound` of event time fires only once the app clock passes it by the
+    // bound. In the chaos run, instance B processed u125's app open (a win-back arbitration
+    // timer a second later) and committed that task before the last records of the input came,
+    // on another partition; A, which took the task over, and the last instance that drained the
+    // input never read those records, so their clock stayed below the timer and the push never
+    // went out, while the reference's one instance read everything and sent it.
+    const T = Date.UTC(2026, 10, 2, 22)
+    const bound = 3_600_000
+    const cfg = validateConfig({ time: { maxOutOfOrdernessMs: bound }, topics: { defaultPartitions: 2 }, observability: { http: { enabled: false } } })
+    const [k0, k1] = ['a', 'b', 'c', 'd', 'e'].reduce<string[]>((acc, k) => (acc.some((x) => partitionFor(x, 2) === partitionFor(k, 2)) ? acc : [...acc, k]), []) as [string, string]
+    const idle: InputView<unknown> = { pending: () => Infinity, behind: () => false }
+
+    function instance(maps: Map<string, Map<string, Buffer>>) {
+      const sent: Out[] = []
+      const app = AppRuntime.create({
+        topology: topology(),
+        config: cfg,
+        topics: { partitions: () => 2 },
+        state: { kind: 'memory', maps },
+        collector: { send: (_t, _k, v) => void sent.push(JSON.parse(String(v)) as Out) },
+        logger: createLogger({ level: 'silent' }),
+        clock: () => T + 86_400_000,
+      })
+      const sub = app.plan.subtopologies[0] as (typeof app.plan.subtopologies)[number]
+      const source = sub.sources.find((s) => s.topic === 'cmds') as (typeof sub.sources)[number]
+      let offset = 0
+      // What the runners do with a record: the task processes it, the app clock observes it, times move, due timers fire.
+      const step = (view = idle as InputView<Task>): void => {
+        app.advanceTime(view)
+        app.fireEventTimers()
+      }
+      const feed = (task: Task, cmd: Cmd, view?: InputView<Task>): void => {
+        const ts = task.processRecord(source, { topic: 'cmds', partition: task.partition, offset: offset++, key: cmd.k, value: Buffer.from(JSON.stringify(cmd)), timestamp: cmd.ts as number })
+        app.observe(ts)
+        step(view)
+      }
+      return { app, sub, feed, step, sent }
+    }
+
+    it('through another task: the instance that opens the task that read the latest records fires the timer', async () => {
+      const maps = new Map<string, Map<string, Buffer>>()
+      const b = instance(maps)
+      const b0 = await b.app.addTask(b.sub, partitionFor(k0, 2))
+      const b1 = await b.app.addTask(b.sub, partitionFor(k1, 2))
+      // B processes k1's record with a timer a second later (u125's app open) and commits.
+      b.feed(b1, { k: k1, ts: T, delay: 1000 })
+      b.feed(b0, { k: k0, ts: T + 30 * 60_000 })
+      await b.app.commit()
+      // A rebalance takes k1's task away; then the last records of the input come, on k0's partition.
+      await b.app.removeTask(b1)
+      b.feed(b0, { k: k0, ts: T + bound + 10_000 })
+      await b.app.commit()
+      await b.app.close()
+      expect(fired(b.sent)).toEqual([])
+
+      const a = instance(maps)
+      await a.app.addTask(a.sub, partitionFor(k1, 2))
+      a.step()
+      // k1's task knows the clock of its own commit (T + 30 min): the timer is not due yet.
+      expect(fired(a.sent)).toEqual([])
+      // Nothing left to read anywhere (the end of the input): the clock comes with k0's task.
+      await a.app.addTask(a.sub, partitionFor(k0, 2))
+      expect(a.app.appClock()).toBe(T + bound + 10_000)
+      a.step()
+      expect(fired(a.sent)).toEqual([expect.objectContaining({ k: k1, fired: T + 1000 })])
+      await a.app.close()
+    })
+
+    it('through the task itself: it saves the clock of the process that committed it', async () => {
+      const maps = new Map<string, Map<string, Buffer>>()
+      const b = instance(maps)
+      const b0 = await b.app.addTask(b.sub, partitionFor(k0, 2))
+      const b1 = await b.app.addTask(b.sub, partitionFor(k1, 2))
+      b.feed(b1, { k: k1, ts: T, delay: 1000 })
+      // The last records come on k0's partition while k1's may hold more (a fetch pending):
+      // k1's task is held at its own time, and B commits it so.
+      const behind = `cmds:${partitionFor(k1, 2)}`
+      b.feed(b0, { k: k0, ts: T + bound + 10_000 }, { pending: () => Infinity, behind: (_t, tp) => tp === behind })
+      expect(b1.time.current).toBe(T - bound)
+      expect(fired(b.sent)).toEqual([])
+      await b.app.commit()
+      await b.app.close()
+
+      // A takes k1's task alone; its partition turns out to hold nothing more.
+      const a = instance(maps)
+      const a1 = await a.app.addTask(a.sub, partitionFor(k1, 2))
+      expect(a1.time.maxTs.get(behind)).toBe(T)
+      expect(a.app.appClock()).toBe(T + bound + 10_000)
+      a.step()
+      expect(fired(a.sent)).toEqual([expect.objectContaining({ k: k1, fired: T + 1000 })])
+      await a.app.close()
+    })
   })
 })
