@@ -19,8 +19,10 @@
  * Records/s = records written / time of that call. Split: `fetchMs` is the time kafkajs' FETCH
  * instrumentation events report (request, wait and decoding of the response), `writeMs` the time
  * in the backends' writes, `otherMs` the rest (group join, the restore's own per-record work,
- * kafkajs' batch handling). CPU is the process's user + system time over the restore, as % of one
- * core; the main thread's event-loop utilization says whether it was the limit. Peak RSS sampled
+ * kafkajs' batch handling); `firstWriteAfterMs` is the fixed start before the first write
+ * (`groupJoinedAfterMs`: end offsets, connect, group join). CPU is the process's user + system
+ * time over the restore (RocksDB's flush and compaction threads too), as % of one core and per
+ * record restored; the main thread's event-loop utilization says whether it was the limit. Peak RSS sampled
  * every 50 ms over the restore. `--runs N` restores N times in a row into fresh instances.
  *
  * `--keep-topics` leaves the topics for another run's `--reuse <id>` (which skips the fill and
@@ -171,14 +173,28 @@ class TimedBackend implements KeyValueBackend {
   readonly kind: KeyValueBackend['kind']
   writeMs = 0
   records = 0
+  /** performance.now() of the first write: the restore's fixed start (end offsets, group join, first fetch) before it. */
+  firstWrite = Infinity
+  /** The raw backend's byte-keyed write, timed, when it has one (the restore uses it then). */
+  writeBytes?: (ops: ReadonlyArray<readonly [Buffer, Buffer | null]>) => Promise<void>
   constructor(readonly raw: RocksDbBackend) {
     this.kind = raw.kind
+    const bytes = (raw as KeyValueBackend).writeBytes?.bind(raw)
+    if (bytes)
+      this.writeBytes = async (ops) => {
+        const t = performance.now()
+        this.firstWrite = Math.min(this.firstWrite, t)
+        await bytes(ops)
+        this.writeMs += performance.now() - t
+        this.records += ops.length
+      }
   }
   getManySync(keys: readonly string[]): Array<Buffer | undefined> {
     return this.raw.getManySync(keys)
   }
   async write(ops: ReadonlyArray<readonly [string, Buffer | null]>): Promise<void> {
     const t = performance.now()
+    this.firstWrite = Math.min(this.firstWrite, t)
     await this.raw.write(ops)
     this.writeMs += performance.now() - t
     this.records += ops.length
@@ -201,9 +217,11 @@ class TimedBackend implements KeyValueBackend {
 }
 
 /** kafkajs' client with every consumer's FETCH durations added up (the restore makes its own consumer). */
-function timedFetches(client: Kafka): { kafka: Kafka; fetchMs: () => number; fetches: () => number } {
+function timedFetches(client: Kafka): { kafka: Kafka; fetchMs: () => number; fetches: () => number; joinMs: () => number; joinedAt: () => number } {
   let ms = 0
   let n = 0
+  let joinMs = 0
+  let joinedAt = 0
   const kafkaTimed = Object.create(client) as Kafka
   kafkaTimed.consumer = (options) => {
     const consumer = client.consumer(options)
@@ -211,9 +229,13 @@ function timedFetches(client: Kafka): { kafka: Kafka; fetchMs: () => number; fet
       ms += e.payload.duration
       n++
     })
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      joinMs += e.payload.duration
+      joinedAt = performance.now()
+    })
     return consumer
   }
-  return { kafka: kafkaTimed, fetchMs: () => ms, fetches: () => n }
+  return { kafka: kafkaTimed, fetchMs: () => ms, fetches: () => n, joinMs: () => joinMs, joinedAt: () => joinedAt }
 }
 
 async function restoreOnce(): Promise<Record<string, unknown>> {
@@ -244,6 +266,9 @@ async function restoreOnce(): Promise<Record<string, unknown>> {
     fetches: timed.fetches(),
     writeMs: Math.round(writeMs),
     otherMs: Math.round(ms - timed.fetchMs() - writeMs),
+    firstWriteAfterMs: Math.round(Math.min(...backends.map((b) => b.firstWrite)) - started),
+    groupJoinedAfterMs: Math.round(timed.joinedAt() - started),
+    groupJoinMs: Math.round(timed.joinMs()),
     cpuPercentOfOneCore: Math.round(((used.user + used.system) / 1000 / ms) * 100),
     /** Process CPU per record restored: the figure a loaded machine distorts least. */
     cpuMicrosPerRecord: +((used.user + used.system) / records).toFixed(2),
