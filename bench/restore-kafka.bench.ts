@@ -22,15 +22,18 @@
  * kafkajs' batch handling); `firstWriteAfterMs` is the fixed start before the first write
  * (`groupJoinedAfterMs`: end offsets, connect, group join). CPU is the process's user + system
  * time over the restore (RocksDB's flush and compaction threads too), as % of one core and per
- * record restored; the main thread's event-loop utilization says whether it was the limit. Peak RSS sampled
- * every 50 ms over the restore. `--runs N` restores N times in a row into fresh instances.
+ * record restored. The main thread, which fetches, decodes and writes: its event-loop
+ * utilization, its shares of the wall time on a CPU, waiting for one and asleep
+ * (/proc/<pid>/schedstat), and its CPU time per record with the rate that alone would allow
+ * (a bound: on a loaded machine the rates swing 2x between runs, the CPU per record far less).
+ * Peak RSS sampled every 50 ms over the restore. `--runs N` restores N times in a row into fresh instances.
  *
  * `--keep-topics` leaves the topics for another run's `--reuse <id>` (which skips the fill and
  * restores the same data: how code before and after a change is compared side by side);
  * otherwise the topics and groups are deleted at the end. The broker is never stopped.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -49,6 +52,8 @@ import { RocksDbBackend } from '../pipeline/state/backend.ts'
 import { TaskState } from '../pipeline/state/task-state.ts'
 import { userStateWriter, userStores } from './decision-state.ts'
 import { trackPeakRss } from './harness.ts'
+import { parseSchedstat, schedShares } from './peer/scale-summary.ts'
+import type { SchedTimes } from './peer/scale-summary.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -238,6 +243,15 @@ function timedFetches(client: Kafka): { kafka: Kafka; fetchMs: () => number; fet
   return { kafka: kafkaTimed, fetchMs: () => ms, fetches: () => n, joinMs: () => joinMs, joinedAt: () => joinedAt }
 }
 
+/** The main thread's time on a CPU and waiting for one (/proc/<pid>/schedstat), or undefined off Linux. */
+function mainThread(): SchedTimes | undefined {
+  try {
+    return parseSchedstat(readFileSync(`/proc/${process.pid}/schedstat`, 'utf8'))
+  } catch {
+    return undefined
+  }
+}
+
 async function restoreOnce(): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'hermes-restore-kafka-'))
   const backends: TimedBackend[] = []
@@ -248,11 +262,13 @@ async function restoreOnce(): Promise<Record<string, unknown>> {
   const load = loadavg()[0] as number
   const cpu = process.cpuUsage()
   const elu = performance.eventLoopUtilization()
+  const sched = mainThread()
   const started = performance.now()
   await restoreChangelogs({ kafka: timed.kafka, admin, targets, logger, timings: consumerTimings(config.kafka.consumer) })
   const ms = performance.now() - started
   const used = process.cpuUsage(cpu)
   const utilization = performance.eventLoopUtilization(elu).utilization
+  const schedAfter = mainThread()
   const peakRssMiB = peak()
   for (const b of backends) await b.close()
   rmSync(dir, { recursive: true, force: true })
@@ -275,6 +291,15 @@ async function restoreOnce(): Promise<Record<string, unknown>> {
     cpuUserMs: Math.round(used.user / 1000),
     cpuSystemMs: Math.round(used.system / 1000),
     mainThreadUtilization: +utilization.toFixed(2),
+    // The main thread's CPU time per record, and the rate it alone would allow with a core to itself:
+    // a bound, not a measurement (the broker and RocksDB's threads need CPU too).
+    ...(sched && schedAfter
+      ? {
+          mainThreadCpuMicrosPerRecord: +((schedAfter.cpuNs - sched.cpuNs) / 1000 / records).toFixed(2),
+          mainThreadBoundRecordsPerSecond: Math.round(records / ((schedAfter.cpuNs - sched.cpuNs) / 1e9)),
+          mainThread: schedShares(sched, schedAfter, ms),
+        }
+      : {}),
     peakRssMiB,
     loadAverage1m: +load.toFixed(2),
   }
