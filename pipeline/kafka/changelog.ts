@@ -249,7 +249,7 @@ export async function restoreChangelogs(options: {
   for (const w of work.values()) (partitions[w.topic] ??= []).push(w.target.partition)
   const groupId = `${app}-restore-${randomUUID()}`
   // Fetches of up to 10 MiB (kafkajs' default maxBytes, 4 MiB a partition): about 75,000
-  // decision-flow records each. Smaller ones (2 MiB, 1 MiB a partition) took 1.15x the CPU per
+  // decision-flow records each. Smaller ones (2 MiB, 1 MiB a partition) took 1.18x the CPU per
   // record, larger ones (32 MiB, 8 MiB) no less CPU and 1.3x the peak RSS (bench/restore-kafka.bench.ts,
   // alternating runs, docs/performance.md "Restore from the broker").
   const consumer = kafka.consumer({ groupId, partitionAssigners: [fixedAssigner(partitions)], ...timings, maxBytesPerPartition: 4 << 20, maxBytes: 10 << 20, retry: { retries: 10 } })
