@@ -4,14 +4,16 @@
  * asserts a speed.
  *
  *   npx tsx bench/restore-kafka.bench.ts [--users 200000] [--partitions 4] [--brokers 127.0.0.1:9092]
- *     [--keep-topics] [--reuse <id>] [--runs 1] [--json-out FILE]
+ *     [--transactional] [--keep-topics] [--reuse <id>] [--runs 1] [--json-out FILE]
  *
  * Fill: the state of `--users` users (bench/decision-state.ts, the generator of
  * bench/state-scale.bench.ts), one task per partition, written through the engine's TaskState
  * and TimerQueue into a ChangelogBackend (the wrapper a running task writes through) whose
  * changelog records go to this run's own compacted topics (`restore-bench-<id>.<store>.changelog`
  * and the timers topic), produced with a plain kafkajs producer in large requests, several in
- * flight. About 9 records per user.
+ * flight. About 9 records per user. `--transactional`: each commit's records (10,000 users) in
+ * one transaction of a transactional producer, as exactly-once writes its changelogs: the restore
+ * then reads through the transaction markers (CommittedFilter).
  *
  * Restore: an empty RocksDB instance per task and one call of `restoreChangelogs`
  * (pipeline/kafka/changelog.ts), what a new instance runs when its tasks are assigned: end
@@ -61,6 +63,7 @@ const { values: args } = parseArgs({
     partitions: { type: 'string', default: '4' },
     brokers: { type: 'string', default: '127.0.0.1:9092' },
     'keep-topics': { type: 'boolean', default: false },
+    transactional: { type: 'boolean', default: false },
     reuse: { type: 'string' },
     runs: { type: 'string', default: '1' },
     'json-out': { type: 'string' },
@@ -69,6 +72,7 @@ const { values: args } = parseArgs({
 const USERS = Number(args.users)
 const PARTITIONS = Number(args.partitions)
 const RUNS = Number(args.runs)
+const TRANSACTIONAL = Boolean(args.transactional)
 const BROKERS = (args.brokers as string).split(',')
 /** Users per commit of the fill (as state-scale.bench.ts commits them). */
 const FILL_BATCH = 10_000
@@ -111,7 +115,11 @@ class NullBackend implements KeyValueBackend {
 /** Fills the changelogs; resolves with the number of records produced. */
 async function fill(): Promise<{ records: number; bytes: number; seconds: number }> {
   await admin.ensureTopics(allTopics.map((topic) => ({ topic, partitions: PARTITIONS, compacted: true, strict: true })))
-  const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner })
+  const producer = kafka.producer({
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    ...(TRANSACTIONAL ? { transactionalId: `${app}-fill`, idempotent: true, maxInFlightRequests: 1 } : {}),
+  })
   await producer.connect()
   const started = performance.now()
   let records = 0
@@ -131,16 +139,23 @@ async function fill(): Promise<{ records: number; bytes: number; seconds: number
       bytes += size
     }
     records += batch.length
+    // Exactly-once: each commit's records in one transaction, as the sink writes them (its requests in turn).
+    const txn = TRANSACTIONAL ? await producer.transaction() : undefined
     for (let round = 0; ; round++) {
       const topicMessages = [...byTopic].flatMap(([topic, chunks]) => {
         const chunk = chunks[round]
         return chunk ? [{ topic, messages: chunk.messages }] : []
       })
       if (topicMessages.length === 0) break
+      if (txn) {
+        await txn.sendBatch({ topicMessages, acks: -1 })
+        continue
+      }
       while (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight)
       const p = producer.sendBatch({ topicMessages, acks: 1 }).finally(() => inFlight.delete(p))
       inFlight.add(p)
     }
+    await txn?.commit()
   }
   try {
     for (let p = 0; p < PARTITIONS; p++) {
@@ -330,6 +345,7 @@ const out = {
   fill: produced ? { records: produced.records, megabytes: +(produced.bytes / 1048576).toFixed(1), seconds: +produced.seconds.toFixed(1), recordsPerSecond: Math.round(produced.records / produced.seconds) } : 'reused',
   medianRecordsPerSecond: rates[Math.floor((rates.length - 1) / 2)],
   runs,
+  transactional: TRANSACTIONAL,
   topicsKept: Boolean(args['keep-topics']),
   node: process.version,
 }
