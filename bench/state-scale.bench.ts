@@ -31,13 +31,10 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import type { StoreSpec } from '../pipeline/api/index.ts'
 import { RocksDbBackend } from '../pipeline/state/backend.ts'
 import { TaskState } from '../pipeline/state/task-state.ts'
-import { WindowEvents } from '../pipeline/state/window-events.ts'
 import { TimerQueue } from '../pipeline/runtime/timers.ts'
-import { mulberry32 } from '../operators/ids.ts'
-import pushDecisions from '../topologies/push-decisions.ts'
+import { userStateWriter, userStores } from './decision-state.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -49,17 +46,7 @@ const { values: args } = parseArgs({
 const USERS = Number(args.users)
 const PARTITIONS = Number(args.partitions)
 const BATCH = Number(args.batch)
-const HOUR = 3_600_000
-const DAY = 24 * HOUR
-const NOW = Date.UTC(2026, 10, 9)
-const USER_NODES = new Set(['task-center', 'matching-center', 'fatigue'])
-
-const topology = pushDecisions({ settings: {} })
-const stores = new Map<string, StoreSpec>()
-for (const n of topology.nodes) {
-  if (n.kind !== 'process' || !USER_NODES.has(n.id)) continue
-  for (const [name, spec] of Object.entries(n.stores)) stores.set(`${n.id}.${name}`, spec)
-}
+const stores = userStores()
 
 const dir = mkdtempSync(join(tmpdir(), 'hermes-state-scale-'))
 const MiB = 1048576
@@ -115,41 +102,8 @@ function trackPeak(): () => Breakdown {
   }
 }
 const peakRss = trackPeak()
-const rand = mulberry32(11)
-const TYPES = ['view', 'fav', 'cart', 'chat', 'search', 'price_drop']
-const TASKS = ['price-drop', 'cart-reminder', 'evening-digest']
-
-/** Decision ids as recent-ids keeps them: 16 hex characters. */
-const hexId = (): string => Math.floor(rand() * 2 ** 32).toString(16).padStart(8, '0') + Math.floor(rand() * 2 ** 32).toString(16).padStart(8, '0')
-
-/** Writes one user's state into a task, as the decision flow would have left it. */
-function writeUser(state: TaskState, timers: TimerQueue, userId: string): void {
-  const hist = new Array<number>(168).fill(0)
-  for (let i = 0; i < 8; i++) {
-    const h = Math.floor(rand() * 168)
-    hist[h] = (hist[h] as number) + 1
-  }
-  state.set('task-center.user', userId, { timezone: 'Asia/Shanghai', pushEnabled: true, segments: ['active', `s${Math.floor(rand() * 5)}`], hist, histWeek: Math.floor(NOW / (7 * DAY)) })
-  const events = WindowEvents.empty()
-  for (let i = 0; i < 8; i++) events.add(NOW - Math.floor(rand() * 7 * DAY), 1, TYPES[Math.floor(rand() * TYPES.length)], 7 * DAY)
-  state.setAt(state.indexOf('task-center.events'), userId, events)
-  const planAt = NOW + Math.floor(rand() * DAY)
-  state.set('task-center.plans', userId, { 'evening-digest': planAt })
-  timers.register('event', 'task-center', userId, planAt, 'z:evening-digest', { taskId: 'evening-digest' })
-  const ids = { ids: [hexId(), hexId()], ts: [NOW - DAY, NOW - HOUR] }
-  state.set('task-center.seen', userId, { v: ids, t: NOW - HOUR })
-  state.set('fatigue.decided', userId, { v: ids, t: NOW - HOUR })
-  for (const [store, tag] of [
-    ['fatigue.pushes', () => TASKS[Math.floor(rand() * TASKS.length)]],
-    ['fatigue.materialPushes', () => `m${Math.floor(rand() * 10)}`],
-    ['fatigue.contentPushes', () => `m${Math.floor(rand() * 10)}\u0000i${Math.floor(rand() * 1e6)}`],
-  ] as const) {
-    const w = WindowEvents.empty()
-    w.add(NOW - 2 * DAY, 1, tag(), 31 * DAY)
-    w.add(NOW - HOUR, 1, tag(), 31 * DAY)
-    state.setAt(state.indexOf(store), userId, w)
-  }
-}
+/** Writes one user's state into a task, as the decision flow would have left it (bench/decision-state.ts). */
+const writeUser = userStateWriter(11)
 
 const buildStart = performance.now()
 let written = 0

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { Kafka } from 'kafkajs'
+import type { Kafka, KafkaMessage } from 'kafkajs'
 import type { Logger } from '../api/processor.ts'
 import type { StoreSpec } from '../api/stores.ts'
 import type { KeyValueBackend } from '../state/backend.ts'
@@ -173,6 +173,38 @@ interface Progress {
   position: number
   end: number
   filter: CommittedFilter
+  /** Backend key bytes before a record's key: the store's keyed prefix (empty for the timers topic, whose keys are backend keys). */
+  prefix: Buffer
+}
+
+const NO_PREFIX = Buffer.alloc(0)
+
+/**
+ * Writes a partition's committed records below its end into the target's backend; returns how
+ * many. The keys go as bytes when the backend takes them so: a restore is millions of records,
+ * and a key decoded to a string and encoded again cost a string and a buffer per record (CPU
+ * profile of bench/restore-kafka.bench.ts).
+ */
+async function writeRecords(w: Progress, records: readonly KafkaMessage[]): Promise<number> {
+  const backend = w.target.backend
+  if (backend.writeBytes) {
+    const { prefix } = w
+    const ops: Array<[Buffer, Buffer | null]> = []
+    for (const m of records) {
+      if (m.key === null || Number(m.offset) >= w.end) continue
+      ops.push([prefix.length === 0 ? m.key : Buffer.concat([prefix, m.key], prefix.length + m.key.length), m.value])
+    }
+    await backend.writeBytes(ops)
+    return ops.length
+  }
+  const ops: Array<[string, Buffer | null]> = []
+  for (const m of records) {
+    if (m.key === null || Number(m.offset) >= w.end) continue
+    const key = m.key.toString('utf8')
+    ops.push([w.store === undefined ? key : fullKey(w.store, key), m.value])
+  }
+  await backend.write(ops)
+  return ops.length
 }
 
 /**
@@ -192,20 +224,19 @@ export async function restoreChangelogs(options: {
   const { kafka, admin, targets, logger, metrics, timings } = options
   const result = new Map<string, ChangelogOffsets>()
   const work = new Map<string, Progress>()
+  const topicsOf = (target: RestoreTarget): Array<[string, string | undefined]> => [...[...target.topics.stores].map(([store, topic]) => [topic, store] as [string, string]), [target.topics.timers, undefined]]
+  // Every topic's offsets at once: asked one after the other, a task of 15 stores waited for 16
+  // round trips before its restore started.
   const ends = new Map<string, Map<number, { low: number; high: number }>>()
+  const topicNames = [...new Set(targets.flatMap((t) => topicsOf(t).map(([topic]) => topic)))]
+  await Promise.all(topicNames.map(async (topic) => ends.set(topic, await admin.offsets(topic))))
   for (const target of targets) {
     const offsets: ChangelogOffsets = {}
-    const all: Array<[string, string | undefined]> = [...[...target.topics.stores].map(([store, topic]) => [topic, store] as [string, string]), [target.topics.timers, undefined]]
-    for (const [topic, store] of all) {
-      let perPartition = ends.get(topic)
-      if (!perPartition) {
-        perPartition = await admin.offsets(topic)
-        ends.set(topic, perPartition)
-      }
-      const range = perPartition.get(target.partition) ?? { low: 0, high: 0 }
+    for (const [topic, store] of topicsOf(target)) {
+      const range = ends.get(topic)?.get(target.partition) ?? { low: 0, high: 0 }
       const start = Math.max(target.from?.[topic] ?? range.low, range.low)
       offsets[topic] = Math.max(start, range.high)
-      if (start < range.high) work.set(`${topic}:${target.partition}`, { target, topic, store, position: start, end: range.high, filter: new CommittedFilter() })
+      if (start < range.high) work.set(`${topic}:${target.partition}`, { target, topic, store, position: start, end: range.high, filter: new CommittedFilter(), prefix: store === undefined ? NO_PREFIX : Buffer.from(fullKey(store, ''), 'utf8') })
     }
     result.set(target.taskId, offsets)
   }
@@ -217,7 +248,11 @@ export async function restoreChangelogs(options: {
   const partitions: TopicPartitions = {}
   for (const w of work.values()) (partitions[w.topic] ??= []).push(w.target.partition)
   const groupId = `${app}-restore-${randomUUID()}`
-  const consumer = kafka.consumer({ groupId, partitionAssigners: [fixedAssigner(partitions)], ...timings, maxBytesPerPartition: 4 << 20, retry: { retries: 10 } })
+  // Fetches of up to 10 MiB (kafkajs' default maxBytes, 4 MiB a partition): about 75,000
+  // decision-flow records each. Smaller ones (2 MiB, 1 MiB a partition) took 1.18x the CPU per
+  // record, larger ones (32 MiB, 8 MiB) no less CPU and 1.3x the peak RSS (bench/restore-kafka.bench.ts,
+  // alternating runs, docs/performance.md "Restore from the broker").
+  const consumer = kafka.consumer({ groupId, partitionAssigners: [fixedAssigner(partitions)], ...timings, maxBytesPerPartition: 4 << 20, maxBytes: 10 << 20, retry: { retries: 10 } })
   let restored = 0
   let done: () => void = () => {}
   let fail: (err: unknown) => void = () => {}
@@ -250,16 +285,14 @@ export async function restoreChangelogs(options: {
       eachBatch: async ({ batch }) => {
         const w = work.get(`${batch.topic}:${batch.partition}`)
         if (!w) return
-        const ops: Array<[string, Buffer | null]> = []
-        for (const m of w.filter.push(rawMessages(batch).filter((x) => Number(x.offset) >= w.position))) {
-          const offset = Number(m.offset)
-          if (offset >= w.end || m.key === null) continue
-          const key = m.key.toString('utf8')
-          ops.push([w.store === undefined ? key : fullKey(w.store, key), m.value])
-        }
-        await w.target.backend.write(ops)
-        restored += ops.length
-        metrics?.restoredRecords.inc({ app }, ops.length)
+        // Records before the position were read already (a fetch again after a rejoin); the filter
+        // takes no repeats. Offsets ascend, so they can only be at the start.
+        const raw = rawMessages(batch)
+        let from = 0
+        while (from < raw.length && Number((raw[from] as KafkaMessage).offset) < w.position) from++
+        const n = await writeRecords(w, w.filter.push(from === 0 ? raw : raw.slice(from)))
+        restored += n
+        metrics?.restoredRecords.inc({ app }, n)
         metrics?.restoreRemaining.set({ app }, remaining())
       },
     })

@@ -12,6 +12,13 @@ export interface KeyValueBackend {
   getManySync(keys: readonly string[]): Array<Buffer | undefined>
   /** Applies puts (Buffer) and deletes (null) atomically. */
   write(ops: ReadonlyArray<readonly [string, Buffer | null]>): Promise<void>
+  /**
+   * {@link KeyValueBackend.write} with the keys already as their UTF-8 bytes: a changelog
+   * restore has them so (the records' keys), and decoding them to strings only for `write` to
+   * encode them again cost a string and a buffer per record. Optional: without it, the restore
+   * decodes the keys and calls `write`.
+   */
+  writeBytes?(ops: ReadonlyArray<readonly [Buffer, Buffer | null]>): Promise<void>
   /** All entries whose key starts with `prefix`, in key order. */
   scan(prefix: string): AsyncIterable<[string, Buffer]>
   /** The keys (not values) that start with `prefix`, in key order, read synchronously. */
@@ -44,6 +51,10 @@ export class MemoryBackend implements KeyValueBackend {
       if (v === null) this.data.delete(k)
       else this.data.set(k, v)
     }
+  }
+
+  async writeBytes(ops: ReadonlyArray<readonly [Buffer, Buffer | null]>): Promise<void> {
+    return this.write(ops.map(([k, v]) => [k.toString('utf8'), v] as const))
   }
 
   async *scan(prefix: string): AsyncIterable<[string, Buffer]> {
@@ -174,9 +185,7 @@ export class RocksDbBackend implements KeyValueBackend {
    */
   async write(ops: ReadonlyArray<readonly [string, Buffer | null]>): Promise<void> {
     if (ops.length === 0) return
-    // The binding's own batch() checks this; its internals used here do not.
-    if (this.db.status !== 'open') throw new HermesError('STATE_ERROR', `cannot write state: the RocksDB instance is ${this.db.status}`)
-    const batch = (this.batch ??= this.db._chainedBatch())
+    const batch = this.openBatch()
     try {
       for (const [k, v] of ops) {
         if (v === null) batch._del(Buffer.from(k, 'utf8'), NO_OPTIONS)
@@ -186,6 +195,27 @@ export class RocksDbBackend implements KeyValueBackend {
     } finally {
       batch._clear()
     }
+  }
+
+  /** {@link write} with the keys as bytes (a changelog restore's), through the same reused batch. */
+  async writeBytes(ops: ReadonlyArray<readonly [Buffer, Buffer | null]>): Promise<void> {
+    if (ops.length === 0) return
+    const batch = this.openBatch()
+    try {
+      for (const [k, v] of ops) {
+        if (v === null) batch._del(k, NO_OPTIONS)
+        else batch._put(k, v, NO_OPTIONS)
+      }
+      batch._writeSync(NO_OPTIONS)
+    } finally {
+      batch._clear()
+    }
+  }
+
+  private openBatch(): RocksDbBatch {
+    // The binding's own batch() checks this; its internals used here do not.
+    if (this.db.status !== 'open') throw new HermesError('STATE_ERROR', `cannot write state: the RocksDB instance is ${this.db.status}`)
+    return (this.batch ??= this.db._chainedBatch())
   }
 
   async *scan(prefix: string): AsyncIterable<[string, Buffer]> {

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { HermesError, TopologyBuilder, broadcastStore, jsonSerde, mapStore, valueStore, windowStore } from '../../pipeline/api/index.ts'
 import type { Processor, ProcessorContext, Record, StoreSpec } from '../../pipeline/api/index.ts'
-import { RocksDbBackend } from '../../pipeline/state/backend.ts'
+import { MemoryBackend, RocksDbBackend } from '../../pipeline/state/backend.ts'
 import { TopologyTestDriver } from '../../pipeline/testing/test-driver.ts'
 
 /** A record that runs one store operation for its key; the operator forwards what it read. */
@@ -457,6 +457,31 @@ describe('RocksDB backend', () => {
     expect(again.keysSync('k\u0000t\u0000')).toEqual(['k\u0000t\u0000only'])
     expect(again.keysSync('k\u0000s\u0000')).toHaveLength(2998)
     await again.close()
+  })
+
+  it('writes keys given as UTF-8 bytes (a restore\'s) as write does with strings, through the same batch, puts and deletes in order, and refuses them after close', async () => {
+    const db = await RocksDbBackend.open(join(tempDir(), 'task_bytes'))
+    const mem = new MemoryBackend()
+    const ops = (): Array<[string, Buffer | null]> => [
+      ['k\u0000s\u0000é', Buffer.from('1')],
+      ['k\u0000s\u0000😀', Buffer.from('2')],
+      ['t\u0000timer', Buffer.from('3')],
+      ['k\u0000s\u0000gone', Buffer.from('4')],
+      ['k\u0000s\u0000gone', null],
+    ]
+    await db.write([['k\u0000s\u0000before', Buffer.from('0')]])
+    for (const b of [db, mem]) await b.writeBytes(ops().map(([k, v]) => [Buffer.from(k, 'utf8'), v] as const))
+    const keys = ['k\u0000s\u0000é', 'k\u0000s\u0000😀', 't\u0000timer', 'k\u0000s\u0000gone']
+    expect(db.getManySync(keys).map((b) => b?.toString('utf8'))).toEqual(['1', '2', '3', undefined])
+    expect(mem.getManySync(keys).map((b) => b?.toString('utf8'))).toEqual(['1', '2', '3', undefined])
+    // The emoji key sorts after é as bytes (F0 > C3): the keys went in as the bytes given.
+    expect(db.keysSync('k\u0000s\u0000')).toEqual(['k\u0000s\u0000before', 'k\u0000s\u0000é', 'k\u0000s\u0000😀'])
+    await db.close()
+    const err = await db.writeBytes([[Buffer.from('k\u0000s\u0000late'), Buffer.from('x')]]).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect((err as HermesError).code).toBe('STATE_ERROR')
   })
 
   it('refuses to open a directory that is already open, with a STATE_ERROR', async () => {
