@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 
 /**
  * Deterministic decision id: a hash of (userId, taskId, trigger), where the trigger is the
@@ -6,7 +6,9 @@ import { createHash } from 'node:crypto'
  * deduplicate.
  */
 export function decisionId(userId: string, taskId: string, trigger: string): string {
-  return createHash('sha256').update(`${userId}\u0000${taskId}\u0000${trigger}`).digest('hex').slice(0, 32)
+  // One-shot `hash`: the same digest as createHash().update().digest(), without a Hash object per
+  // id (the Task Center and the Matching Center each compute one per candidate).
+  return hash('sha256', `${userId}\u0000${taskId}\u0000${trigger}`, 'hex').slice(0, 32)
 }
 
 /** A stable 32-bit hash of a string (FNV-1a), for experiment buckets and spreading. */

@@ -124,20 +124,27 @@ export function createBroadcastStore<V>(state: TaskState, name: string, scope: S
       throw new HermesError('STATE_ERROR', `node ${scope.nodeId}: broadcast store "${name}" can only be written in processBroadcast (tried ${op}); every task must see the same broadcast state`)
     }
   }
+  // The entries as of the last change: operators list them for every record (the Task Center
+  // walks its tasks per event), and broadcast state changes rarely. Only this view writes the map
+  // once the state is open, so put and delete are where it goes stale. Each call gets its own
+  // array (a caller may sort it); the pairs are shared, hence frozen.
+  let listed: Array<[string, V]> | null = null
   return {
     get: (id) => map.get(id) as V | undefined,
     has: (id) => map.has(id),
     put: (id, value) => {
       guard('put')
       map.set(id, value)
+      listed = null
       state.markBroadcastDirty(name, id)
     },
     delete: (id) => {
       guard('delete')
       map.delete(id)
+      listed = null
       state.markBroadcastDirty(name, id)
     },
-    entries: () => [...map.entries()] as Array<[string, V]>,
+    entries: () => (listed ??= Array.from(map, (e) => Object.freeze(e) as [string, V])).slice(),
     size: () => map.size,
   }
 }

@@ -342,6 +342,53 @@ describe('broadcast store', () => {
     await d.close()
   })
 
+  it('lists entries as of the latest put or delete, in an array each caller may change', async () => {
+    const b = new TopologyBuilder('bcast-entries')
+    const rulesIn = b.broadcast<Rule | null>('rules', { topic: 'rules', serde: jsonSerde(), keyField: 'id', timestampField: 'ts' })
+    b.source<Op>('ops', { topic: 'ops', serde: jsonSerde(), keyField: 'k', timestampField: 'ts' })
+      .connect(rulesIn)
+      .process(
+        'list',
+        (): Processor<Op, unknown> => {
+          let ctx!: ProcessorContext<unknown>
+          return {
+            init(c) {
+              ctx = c
+            },
+            process(r) {
+              const listed = ctx.broadcastStore<Rule>('rules').entries()
+              const out = listed.map(([id, rule]) => `${id}=${rule.limit}`)
+              // A caller's own array: emptying it leaves the next call's list whole.
+              listed.length = 0
+              ctx.forward(r.withValue({ k: r.key, rules: out }))
+            },
+            processBroadcast(r) {
+              const store = ctx.broadcastStore<Rule>('rules')
+              const rule = r.value as Rule & { drop?: boolean }
+              if (rule.drop) store.delete(rule.id)
+              else store.put(rule.id, rule)
+            },
+          }
+        },
+        { broadcastStores: { rules: broadcastStore() } },
+      )
+      .to('out', { topic: 'out', serde: jsonSerde() })
+    const d = await TopologyTestDriver.create(b.build())
+    await d.pipe('rules', [{ id: 'r1', ts: 1, limit: 5 }, { id: 'r2', ts: 1, limit: 7 }])
+    await d.pipe('ops', [{ k: 'a', ts: 2, op: 'list' }, { k: 'b', ts: 3, op: 'list' }])
+    await d.pipe('rules', [{ id: 'r1', ts: 4, limit: 6 }])
+    await d.pipe('ops', [{ k: 'a', ts: 5, op: 'list' }])
+    await d.pipe('rules', [{ id: 'r2', ts: 6, limit: 0, drop: true }, { id: 'r3', ts: 6, limit: 1 }])
+    await d.pipe('ops', [{ k: 'c', ts: 7, op: 'list' }])
+    expect(d.readValues('out')).toEqual([
+      { k: 'a', rules: ['r1=5', 'r2=7'] },
+      { k: 'b', rules: ['r1=5', 'r2=7'] },
+      { k: 'a', rules: ['r1=6', 'r2=7'] },
+      { k: 'c', rules: ['r1=6', 'r3=1'] },
+    ])
+    await d.close()
+  })
+
   it('throws a STATE_ERROR naming the node when written outside processBroadcast', async () => {
     const d = await TopologyTestDriver.create(rules(true))
     const err = await d.pipe('ops', [{ k: 'a', ts: 1, op: 'get' }]).then(
