@@ -6,10 +6,16 @@ import { hash } from 'node:crypto'
  * deduplicate.
  */
 export function decisionId(userId: string, taskId: string, trigger: string): string {
-  // One-shot `hash`: the same digest as createHash().update().digest(), without a Hash object per
-  // id (the Task Center and the Matching Center each compute one per candidate).
-  return hash('sha256', `${userId}\u0000${taskId}\u0000${trigger}`, 'hex').slice(0, 32)
+  // The Task Center and then the Matching Center ask for the same id of each candidate, one
+  // right after the other: the last one is kept.
+  if (userId === lastId.userId && taskId === lastId.taskId && trigger === lastId.trigger) return lastId.id
+  // One-shot `hash`: the same digest as createHash().update().digest(), without a Hash object per id.
+  const id = hash('sha256', `${userId}\u0000${taskId}\u0000${trigger}`, 'hex').slice(0, 32)
+  lastId = { userId, taskId, trigger, id }
+  return id
 }
+
+let lastId = { userId: '', taskId: '', trigger: '', id: '' }
 
 /** A stable 32-bit hash of a string (FNV-1a), for experiment buckets and spreading. */
 export function hash32(text: string): number {
