@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 
 /**
  * Deterministic decision id: a hash of (userId, taskId, trigger), where the trigger is the
@@ -6,8 +6,16 @@ import { createHash } from 'node:crypto'
  * deduplicate.
  */
 export function decisionId(userId: string, taskId: string, trigger: string): string {
-  return createHash('sha256').update(`${userId}\u0000${taskId}\u0000${trigger}`).digest('hex').slice(0, 32)
+  // The Task Center and then the Matching Center ask for the same id of each candidate, one
+  // right after the other: the last one is kept.
+  if (userId === lastId.userId && taskId === lastId.taskId && trigger === lastId.trigger) return lastId.id
+  // One-shot `hash`: the same digest as createHash().update().digest(), without a Hash object per id.
+  const id = hash('sha256', `${userId}\u0000${taskId}\u0000${trigger}`, 'hex').slice(0, 32)
+  lastId = { userId, taskId, trigger, id }
+  return id
 }
+
+let lastId = { userId: '', taskId: '', trigger: '', id: '' }
 
 /** A stable 32-bit hash of a string (FNV-1a), for experiment buckets and spreading. */
 export function hash32(text: string): number {

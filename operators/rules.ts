@@ -90,8 +90,31 @@ export function safeData(value: unknown): unknown {
  */
 export function evaluateRule(rule: unknown, data: unknown): { result: boolean; error?: string } {
   if (rule === undefined || rule === null) return { result: true }
+  return evaluateOn(rule, ruleData(data))
+}
+
+/** Data copied for rules ({@link safeData}), or why it could not be copied. */
+export type RuleData = { data: unknown; error?: undefined } | { error: string }
+
+/**
+ * {@link safeData} of `data`, for several rules over the same data (the Task Center evaluates
+ * every event task's rule over one event): copied once, not once per rule. Rules never change
+ * the data they read (no operation writes to it), so they can share the copy.
+ */
+export function ruleData(data: unknown): RuleData {
   try {
-    return { result: jsonLogic.truthy(jsonLogic.apply(rule as RulesLogic, safeData(data))) }
+    return { data: safeData(data) }
+  } catch (err) {
+    return { error: (err as Error).message }
+  }
+}
+
+/** {@link evaluateRule} over data prepared by {@link ruleData}: the same results and errors. */
+export function evaluateOn(rule: unknown, prepared: RuleData): { result: boolean; error?: string } {
+  if (rule === undefined || rule === null) return { result: true }
+  if (prepared.error !== undefined) return { result: false, error: prepared.error }
+  try {
+    return { result: jsonLogic.truthy(jsonLogic.apply(rule as RulesLogic, (prepared as { data: unknown }).data)) }
   } catch (err) {
     return { result: false, error: (err as Error).message }
   }

@@ -34,7 +34,8 @@ import type { ItemFanOut } from './relations.ts'
 import { checkRelationTypes } from './relations.ts'
 import { quietHoursFor } from './experiments.ts'
 import { DELIVERY_EVENTS } from './feedback.ts'
-import { evaluateRule } from './rules.ts'
+import { evaluateOn, evaluateRule, ruleData } from './rules.ts'
+import type { RuleData } from './rules.ts'
 import type { Settings } from './settings.ts'
 import type { BehaviorEvent, Candidate, ItemRelation, Suppression, UserContext } from './types.ts'
 import { candidateEvent, forwardSuppression, isBookkeepingKey, taskKey } from './types.ts'
@@ -97,7 +98,7 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
   const ruleErrorLogged = new Set<string>()
   const checkTask = checkRelationTypes(settings)
 
-  const stores = () => ({
+  const openStores = () => ({
     user: ctx.valueStore<UserState>('user'),
     events: ctx.windowStore('events'),
     pending: ctx.mapStore<Pending>('pending'),
@@ -107,6 +108,10 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
     tasks: ctx.broadcastStore<TaskConfig>('tasks'),
     materials: ctx.broadcastStore<MaterialConfig>('materials'),
   })
+  // The views follow the current key themselves: made once per context, not on every call
+  // (several calls per record; docs/performance.md, "Decision flow embedded, fifth round").
+  let opened: ReturnType<typeof openStores> | undefined
+  const stores = (): ReturnType<typeof openStores> => (opened ??= openStores())
 
   const userContext = (userId: string, s: UserState): UserContext => ({ userId, timezone: s.timezone, pushEnabled: s.pushEnabled, segments: s.segments })
 
@@ -159,7 +164,12 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
   /** Plans the next personalized send of every live personalized task this user is in. */
   const ensurePlans = (state: UserState, now: number): void => {
     const st = stores()
-    for (const [taskId, task] of st.tasks.entries()) {
+    // Indexed, not iterated and destructured: this runs for every event and profile change.
+    const tasks = st.tasks.entries()
+    for (let i = 0; i < tasks.length; i++) {
+      const entry = tasks[i] as [string, TaskConfig]
+      const taskId = entry[0]
+      const task = entry[1]
       if (task.trigger.type !== 'personalized' || !taskLive(task, now) || !inAudience(task, state.segments)) continue
       const planned = st.plans.get(taskId)
       if (planned !== undefined && planned > now) continue
@@ -229,15 +239,20 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
       }
     }
     const user = userContext(userId, state)
-    let counts: ReturnType<typeof rollingCountsOf> | null = null
+    // What the rules read, copied once for all of this event's tasks (operators/rules.ts, ruleData).
+    let data: RuleData | null = null
     // The rules see the event as sent; candidates carry its contract fields only (candidateEvent).
     let carried: BehaviorEvent | null = null
-    for (const [taskId, task] of st.tasks.entries()) {
+    const tasks = st.tasks.entries()
+    for (let i = 0; i < tasks.length; i++) {
+      const entry = tasks[i] as [string, TaskConfig]
+      const taskId = entry[0]
+      const task = entry[1]
       const trig = task.trigger
       if (trig.type !== 'event' || !trig.events.includes(ev.type) || !taskLive(task, ts) || !inAudience(task, state.segments)) continue
       if (trig.when !== undefined) {
-        counts ??= rollingCountsOf(st.events, ts)
-        const r = evaluateRule(trig.when, { event: ev, user, counts })
+        data ??= ruleData({ event: ev, user, counts: rollingCountsOf(st.events, ts) })
+        const r = evaluateOn(trig.when, data)
         if (r.error !== undefined) {
           if (!firstBirth(userId, taskId, ev.eventId, ts)) continue
           ruleFailed(taskId, r.error)
@@ -371,6 +386,7 @@ export function taskCenter(options: TaskCenterOptions): Processor<unknown, Candi
   return {
     init(c) {
       ctx = c
+      opened = undefined
     },
     process(record) {
       if (needsCatchUp) catchUp(record.timestamp)

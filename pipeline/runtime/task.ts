@@ -645,20 +645,21 @@ export class Task {
           reason,
         )
       },
-      valueStore: (name) => keyed(name, 'value', (full) => createValueStore(task.state, full, node.stores[name] as never, scope)),
-      mapStore: (name) => keyed(name, 'map', (full) => createMapStore(task.state, full, node.stores[name] as never, scope)),
-      windowStore: (name) => keyed(name, 'window', (full) => createWindowStore(task.state, full, node.stores[name] as never, scope)),
+      // Operators ask for their stores on every record and timer: a store made before is
+      // returned without building the factory closure that only a first call needs.
+      valueStore: (name) => (byKind.value.get(name) as never) ?? keyed(name, 'value', (full) => createValueStore(task.state, full, node.stores[name] as never, scope)),
+      mapStore: (name) => (byKind.map.get(name) as never) ?? keyed(name, 'map', (full) => createMapStore(task.state, full, node.stores[name] as never, scope)),
+      windowStore: (name) => (byKind.window.get(name) as never) ?? keyed(name, 'window', (full) => createWindowStore(task.state, full, node.stores[name] as never, scope)),
       broadcastStore: (name) => {
+        // By the name asked for: a store made before is found without composing its full name.
+        let store = cache.get(name)
+        if (store) return store as never
         if (!node.broadcastStores[name]) {
           const declared = Object.keys(node.broadcastStores)
           throw new HermesError('STATE_ERROR', `node ${node.id} asked for broadcast store "${name}" but declares ${declared.length ? declared.join(', ') : 'none'}; add it to { broadcastStores }`)
         }
-        const full = `${node.id}.${name}`
-        let store = cache.get(full)
-        if (!store) {
-          store = createBroadcastStore(task.state, full, scope)
-          cache.set(full, store)
-        }
+        store = createBroadcastStore(task.state, `${node.id}.${name}`, scope)
+        cache.set(name, store)
         return store as never
       },
       timers,

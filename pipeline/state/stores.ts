@@ -55,6 +55,23 @@ export function createValueStore<V>(state: TaskState, name: string, spec: StoreS
   }
 }
 
+/**
+ * The fields of a map to change: a null-prototype object, which V8 keeps as a dictionary, so a
+ * field with a new name (a decision id, as most maps are keyed) is one hash insert. Added to an
+ * ordinary object, every new name made V8 build a hidden class and a transition for it: 10-30x
+ * slower per field in isolation, and the map stores' puts were 2% of the decision flow's main
+ * thread (docs/performance.md, "Decision flow embedded, fifth round"). A map read from disk
+ * (JSON.parse gives ordinary objects) is copied once, at its first change; the copy keeps the
+ * field order, so it is written as the same JSON.
+ */
+function ownFields(m: FieldMap | undefined): FieldMap {
+  if (m === undefined) return Object.create(null) as FieldMap
+  if (Object.getPrototypeOf(m) === null) return m
+  const copy = Object.create(null) as FieldMap
+  for (const k of Object.keys(m)) copy[k] = m[k]
+  return copy
+}
+
 /** Map store view: one JSON object of fields per key. */
 export function createMapStore<V>(state: TaskState, name: string, spec: StoreSpec, scope: StoreScope): MapStore<V> {
   const idx = state.indexOf(name)
@@ -74,7 +91,7 @@ export function createMapStore<V>(state: TaskState, name: string, spec: StoreSpe
     put: (field, value) => {
       if (value === undefined) throw new HermesError('STATE_ERROR', `store ${name}: put(field, undefined) is not allowed; use delete(field)`)
       // The cached object belongs to this store: change it in place and mark it dirty.
-      const m = read() ?? {}
+      const m = ownFields(read())
       // defineProperty, not assignment: a field named "__proto__" must stay a plain field.
       if (field === '__proto__') Object.defineProperty(m, field, { value, enumerable: true, writable: true, configurable: true })
       else m[field] = value
@@ -124,20 +141,27 @@ export function createBroadcastStore<V>(state: TaskState, name: string, scope: S
       throw new HermesError('STATE_ERROR', `node ${scope.nodeId}: broadcast store "${name}" can only be written in processBroadcast (tried ${op}); every task must see the same broadcast state`)
     }
   }
+  // The entries as of the last change: operators list them for every record (the Task Center
+  // walks its tasks per event), and broadcast state changes rarely. Only this view writes the map
+  // once the state is open, so put and delete are where it goes stale. Each call gets its own
+  // array (a caller may sort it); the pairs are shared, hence frozen.
+  let listed: Array<[string, V]> | null = null
   return {
     get: (id) => map.get(id) as V | undefined,
     has: (id) => map.has(id),
     put: (id, value) => {
       guard('put')
       map.set(id, value)
+      listed = null
       state.markBroadcastDirty(name, id)
     },
     delete: (id) => {
       guard('delete')
       map.delete(id)
+      listed = null
       state.markBroadcastDirty(name, id)
     },
-    entries: () => [...map.entries()] as Array<[string, V]>,
+    entries: () => (listed ??= Array.from(map, (e) => Object.freeze(e) as [string, V])).slice(),
     size: () => map.size,
   }
 }

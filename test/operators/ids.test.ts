@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { unitHash } from '../../operators/ids.ts'
+import { decisionId, unitHash } from '../../operators/ids.ts'
 import { assignArm } from '../../operators/scoring.ts'
 
 /** Pearson's chi-square of values in [0, 1) over ten equal bins. */
@@ -33,5 +34,22 @@ describe('stable hashes spread sequential ids evenly (issue 12: no clustering)',
     expect(counts.get('a')).toBeGreaterThan(900)
     expect(counts.get('b')).toBeGreaterThan(900)
     expect(counts.get('c')).toBeGreaterThan(1850)
+  })
+})
+
+describe('decision ids', () => {
+  it('are the first 32 hex digits of sha256(user NUL task NUL trigger), asked again or in turn', () => {
+    const sha = (u: string, t: string, trig: string): string => createHash('sha256').update(`${u}\u0000${t}\u0000${trig}`).digest('hex').slice(0, 32)
+    const asks: Array<[string, string, string]> = [
+      ['u1', 't1', 'e1'],
+      ['u1', 't1', 'e1'],
+      ['u1', 't1', 'e2'],
+      ['u1', 't2', 'e2'],
+      ['u2', 't2', 'e2'],
+      ['u1', 't1', 'e1'],
+      ['', '', ''],
+      ['ü👍', 'tâche', 'schedule:1793649600000'],
+    ]
+    for (const [u, t, trig] of asks) expect(decisionId(u, t, trig)).toBe(sha(u, t, trig))
   })
 })

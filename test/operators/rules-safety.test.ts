@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { checkRule, evaluateRule } from '../../operators/rules.ts'
+import { checkRule, evaluateOn, evaluateRule, ruleData } from '../../operators/rules.ts'
 import { HOUR, T0, deadLetters, decisions, ev, eventTask, flow, material, member } from './helpers.ts'
 
 /** Rules that try to reach code, prototypes or globals, and must be rejected when a task is loaded. */
@@ -88,6 +88,28 @@ describe('JsonLogic rules cannot reach code or globals', () => {
     expect(evaluateRule({ and: [{ '==': [{ var: 'event.type.length' }, 4] }, { '==': [{ var: 'user.segments.0' }, 'vip'] }, { in: ['vip', { var: 'user.segments' }] }, { '>': [{ var: 'event.attrs.dropPct' }, 10] }] }, data).result).toBe(true)
     expect(evaluateRule({ reduce: [[1, 2, 3], { '+': [{ var: 'current' }, { var: 'accumulator' }] }, 0] }, data).result).toBe(true)
     expect(evaluateRule({ '==': [{ var: ['event.attrs.missing', 'fallback'] }, 'fallback'] }, data).result).toBe(true)
+  })
+
+  it('evaluates several rules over one copy of the data as over a copy each, and leaves the copy as it was', () => {
+    const rules = [
+      { '==': [{ var: 'user.segments.0' }, 'vip'] },
+      { merge: [{ var: 'user.segments' }, ['x']] },
+      { filter: [{ var: 'user.segments' }, { '==': [{ var: '' }, 'vip'] }] },
+      { reduce: [{ var: 'user.segments' }, { cat: [{ var: 'accumulator' }, { var: 'current' }] }, ''] },
+      { in: ['vip', { var: 'nothing.here' }] },
+      { '>': [{ var: 'event.attrs.dropPct' }, 10] },
+    ]
+    const shared = ruleData(data)
+    const before = JSON.stringify(shared)
+    for (const rule of rules) expect(evaluateOn(rule, shared)).toEqual(evaluateRule(rule, data))
+    expect(JSON.stringify(shared)).toBe(before)
+    // Data that cannot be copied fails every rule with the reason evaluateRule gives.
+    let deep: unknown = 1
+    for (let i = 0; i < 20_000; i++) deep = [deep]
+    const failed = ruleData({ deep })
+    expect(failed.error).toBeTypeOf('string')
+    expect(evaluateOn(rules[0], failed)).toEqual(evaluateRule(rules[0], { deep }))
+    expect(evaluateOn(null, failed)).toEqual({ result: true })
   })
 
   it('touches nothing global, whatever the rule, even when the evaluator is handed a rule the checker would reject', () => {
