@@ -162,9 +162,22 @@ if (!Broker.prototype.__hermesStableOffsets) {
  * retriable UNSTABLE_OFFSET_COMMIT error instead of answering the offset from before it; the
  * caller retries.
  */
-export function requiringStableOffsets<T>(fn: () => Promise<T>): Promise<T> {
-  return stableScope.run(true, fn)
+export async function requiringStableOffsets<T>(fn: () => Promise<T>): Promise<T> {
+  stableCalls++
+  try {
+    return await stableScope.run(true, fn)
+  } finally {
+    // An enabled AsyncLocalStorage keeps Node's promise hooks on for the whole process, and every
+    // promise then costs several times as much: kafkajs makes a few per request, so the decision
+    // flow on Kafka, whose first task assignment reads committed offsets here, ran all of its
+    // fetches with them (promiseInitHook and the other hooks in every profile: issue 9, fifth
+    // round). Disabled when the last scope ends; the next run() enables it again.
+    if (--stableCalls === 0) stableScope.disable()
+  }
 }
+
+/** Calls of {@link requiringStableOffsets} under way. */
+let stableCalls = 0
 
 /** Whether an error is the broker's UNSTABLE_OFFSET_COMMIT (a transactional offset commit is pending). */
 export function isUnstableOffsetCommit(err: unknown): boolean {

@@ -69,6 +69,23 @@ describe('feedBroadcast', () => {
     expect(late).toEqual(['tasks:t2=v1@1', 'tasks:t3=v1@3'])
   })
 
+  it('hands a task fed up to date what arrives later, also when a new partition shows up in the same interval', () => {
+    const reader = { logs: logs([rec('tasks', 0, 't1', 'v1', 1)]) }
+    const seen: string[] = []
+    const cursors = new Map<Task, Map<string, number>>([[fakeTask(seen), new Map()]])
+    expect(feedBroadcast(reader, cursors, () => {})).toBe(1)
+    expect(feedBroadcast(reader, cursors, () => {})).toBe(0)
+    // A partition the reader did not know (no record yet: next offset -1) and one record appended
+    // elsewhere: the sum of the next offsets is unchanged, the number of partitions is not.
+    reader.logs.set('materials:1', new CompactedLog())
+    ;(reader.logs.get('tasks:0') as CompactedLog).append(rec('tasks', 1, 't2', 'v1', 2))
+    expect(feedBroadcast(reader, cursors, () => {})).toBe(1)
+    ;(reader.logs.get('materials:1') as CompactedLog).append({ ...rec('materials', 0, 'm1', 'v1', 3), partition: 1 })
+    expect(feedBroadcast(reader, cursors, () => {})).toBe(1)
+    expect(seen).toEqual(['tasks:t1=v1@0', 'tasks:t2=v1@1', 'materials:m1=v1@0'])
+    expect(feedBroadcast(reader, cursors, () => {})).toBe(0)
+  })
+
   it('lets the log forget a tombstone once every task has read past it', () => {
     const reader = { logs: logs([rec('tasks', 0, 't1', 'v1', 1)]) }
     const cursors = new Map<Task, Map<string, number>>([[fakeTask([]), new Map()]])
