@@ -54,7 +54,8 @@ export interface KafkaSinkOptions {
   exactlyOnce: boolean
   /**
    * exactly_once_v2 (with `exactlyOnce`): one transactional producer per app ({@link KafkaSink.openApp})
-   * instead of one per task; outputs wait in one outbox per app, in the order they were produced.
+   * instead of one per task; its outputs go out in the app's open transaction as they come
+   * ({@link AppTransaction}), in the order they were produced.
    */
   perApp?: boolean
   logger: Logger
@@ -80,9 +81,10 @@ export interface KafkaSinkOptions {
  * Exactly-once: one transactional producer per task (transactional id `<app>-<taskId>`, which
  * fences a previous owner of the task); a task's outputs wait in its outbox and go out in its
  * commit transaction together with its changelog records and input offsets. exactly_once_v2: one
- * transactional producer per app (transactional id `<app>-<processId>`); the app's outputs wait in
- * one outbox in the order they were produced and go out, with every task's changelog records and
- * input offsets, in one transaction whose offset commit carries the group's generation (KIP-447).
+ * transactional producer per app (transactional id `<app>-<processId>`); the app's outputs go out in
+ * its open transaction as they come, in the order they were produced, and the commit adds every
+ * task's changelog records and the input offsets, whose offset commit carries the group's
+ * generation (KIP-447) (see {@link AppTransaction}).
  * The producers are kafkajs' on this thread, or on a worker thread (`kafka.producer.thread`,
  * producer-thread.ts); the sink is the same for both.
  */
@@ -143,10 +145,10 @@ export class KafkaSink {
 
   /**
    * `maxInFlight`: produce requests in flight per broker connection. One per task's producer
-   * (v1). The app's producer (v2) sends every partition of a commit: at one request at a time
-   * they queue behind each other on the connection (a round trip each); 5, the most an idempotent
-   * producer may have, lets them overlap. A partition never has two sends in flight (its rounds
-   * go one after the other, see sendPerPartition), so its order and sequence numbers hold.
+   * (v1); 5, the most an idempotent producer may have, for the app's producer (v2). kafkajs
+   * itself sends one produce request per broker at a time (its broker lock), which is why the
+   * app's sends span every partition where they can (sendInOrder). A partition never has two
+   * sends in flight, so its order and sequence numbers hold.
    */
   private async transactionalProducer(transactionalId: string, maxInFlight = 1): Promise<SinkProducer> {
     const p = this.producers.create({ transactionalId, maxInFlightRequests: maxInFlight, transactionTimeout: 15_000 })
