@@ -1,4 +1,5 @@
 import type { Admin, ConfigResourceTypes, Kafka } from 'kafkajs'
+import { AssignerProtocol } from 'kafkajs'
 import { HermesError } from '../api/errors.ts'
 import type { Logger } from '../api/processor.ts'
 import type { HermesConfig } from '../config/schema.ts'
@@ -325,6 +326,19 @@ export class KafkaAdmin {
     if (unstable) this.logger.info({ group: groupId, topics, unstable }, 'committed offsets were not stable yet (a transaction\'s offset commit was completing): read again')
     for (const t of rows) for (const p of t.partitions) if (Number(p.offset) >= 0) out.set(`${t.topic}:${p.partition}`, Number(p.offset))
     return out
+  }
+
+  /**
+   * The partitions the group coordinator gives `memberId` in a stable group, per topic; null while
+   * the group rebalances, or when the member is not in it (it was dropped, or has not joined yet).
+   */
+  async memberAssignment(groupId: string, memberId: string): Promise<Record<string, number[]> | null> {
+    const { groups } = await this.admin.describeGroups([groupId])
+    const g = groups.find((x) => x.groupId === groupId)
+    if (!g || g.state !== 'Stable') return null
+    const m = g.members.find((x) => x.memberId === memberId)
+    if (!m) return null
+    return AssignerProtocol.MemberAssignment.decode(m.memberAssignment)?.assignment ?? {}
   }
 
   /** Deletes records below the given offsets (consumed repartition records); best effort. */

@@ -17,6 +17,7 @@ import type { ChangelogRecord } from './changelog.ts'
 import { ChangelogBackend, changelogTopic, changelogTopics, restoreChangelogs, timersChangelogTopic } from './changelog.ts'
 import type { ChangelogOffsets, TaskStateDir } from './checkpoint.ts'
 import type { ConsumerTimings } from './client.ts'
+import { describeKafkaError } from './client.ts'
 import { InFlightTimes } from './in-flight.ts'
 import { IdleClock, KafkaInputView } from './input-time.ts'
 import type { GroupMetadata } from './kip447.ts'
@@ -329,6 +330,38 @@ export class KafkaApp {
       // Where each input resumes, and why (the group's commit or the local state's own position).
       this.deps.logger.info({ app: this.name, task: task.id, starts }, 'task resumes its inputs')
     }
+  }
+
+  /**
+   * exactly_once (v1), after `task` was dropped because a producer with its transactional id
+   * fenced its own: whether the group still gives the task's partitions to this member, in which
+   * case it is opened again at the next {@link KafkaApp.applyAssignment} (its new producer fences
+   * the other one in turn). The other producer may be a stale owner: an instance that applied an
+   * older assignment after this one had applied the newer (under load an assignment can take
+   * seconds to apply, and a newer one arrive meanwhile), and whose first transaction fenced the
+   * task's rightful owner here. Without this, the task's partitions stayed unprocessed until the
+   * next rebalance, which nothing triggers in a stable group (Kafka Streams, after a
+   * TaskMigratedException, closes the task and rejoins the group for the same reason). The group
+   * coordinator is asked rather than this member's last assignment trusted, so that a member
+   * which missed a rebalance does not fence the task's new owner back. Null (rebalancing, or
+   * this member not in the group) means an assignment is coming: it reopens the task if it is ours.
+   */
+  async reclaimFenced(task: Task): Promise<boolean> {
+    const last = this.lastAssignment
+    const holds = (a: Record<string, number[]> | null): boolean => !!a && keyedTopics(task.sub).every((t) => a[t]?.includes(task.partition) ?? false)
+    if (this.pendingAssignment || !holds(last)) return false
+    let given: Record<string, number[]> | null
+    try {
+      given = await this.deps.admin.memberAssignment(this.groupId, this.pendingGroup.memberId)
+    } catch (err) {
+      // Unknown: reopening is the safe side (fencing keeps the outputs exactly once; a task
+      // left closed stalls its partitions).
+      this.deps.logger.warn({ app: this.name, task: task.id, err: describeKafkaError(err) }, 'could not ask the group coordinator who holds a fenced task; opening it again')
+      given = last
+    }
+    if (!holds(given) || this.pendingAssignment) return false
+    this.pendingAssignment = last
+    return true
   }
 
   /** Closes a task without committing; its partitions are forgotten. */

@@ -507,6 +507,7 @@ export class KafkaRunner {
     this.opts.logger.warn({ app: a.name, task: t.id }, 'task fenced by a newer owner; dropping it')
     for (const x of this.apps) x.inFlight.reset()
     await a.dropTask(t, 'fenced')
+    if (await a.reclaimFenced(t)) this.opts.logger.warn({ app: a.name, task: t.id }, 'the group still gives the fenced task to this instance (a stale owner fenced it): opening it again')
   }
 
   /**
