@@ -12,6 +12,11 @@ export interface Instance {
   progress: () => number
   /** Whether it has reported progress at least once (its run loop has started). */
   reported: () => boolean
+  /**
+   * Settles when it first writes to stdout (true; test/kafka/child.ts does once its modules are
+   * loaded, which takes seconds on a loaded machine) or exits before that (false).
+   */
+  started: Promise<boolean>
   /** The last lines it wrote to stderr (kept for error messages). */
   stderr: () => string
 }
@@ -30,7 +35,10 @@ export function startInstance(o: { script: string; options: object; logFile?: st
   let reported = false
   let stderr = ''
   const log = o.logFile ? createWriteStream(o.logFile, { flags: 'a' }) : null
+  let wrote: (v: boolean) => void = () => {}
+  const started = new Promise<boolean>((resolve) => (wrote = resolve))
   child.stdout?.on('data', (d: Buffer) => {
+    wrote(true)
     log?.write(d)
     const all = [...d.toString().matchAll(/"progress":(\d+)/g)]
     const last = all[all.length - 1]
@@ -45,12 +53,13 @@ export function startInstance(o: { script: string; options: object; logFile?: st
   })
   const exited = new Promise<number | null>((resolve) =>
     child.on('exit', (code) => {
+      wrote(false)
       running.delete(child)
       log?.end()
       resolve(code)
     }),
   )
-  return { child, exited, progress: () => records, reported: () => reported, stderr: () => stderr }
+  return { child, exited, progress: () => records, reported: () => reported, started, stderr: () => stderr }
 }
 
 /** SIGKILLs every instance still running (teardown); only processes this module started. */

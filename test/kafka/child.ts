@@ -4,7 +4,8 @@
  * RocksDB state until killed, or (with `stopWhenIdleMs`) until idle, then exits 0. With
  * `diagnose`, it prints each app's event time once a second as `{"diag":...}` lines: watermark,
  * highest time seen, earliest record still on its way to its own inputs, and its tasks (to
- * explain a run whose windows never close).
+ * explain a run whose windows never close). Its first line, `{"loaded":true}`, says its modules are
+ * loaded (Instance.started).
  */
 import { KafkaRunner } from '../../pipeline/kafka/runner.ts'
 import { runKafka } from '../../pipeline/kafka/run.ts'
@@ -24,6 +25,9 @@ interface ChildOptions {
   diagnose?: boolean
 }
 
+// Loaded: the parent's waits for the group (a join, a rebalance) start from here, not from the
+// spawn, since loading the modules alone can take longer than such a wait on a loaded machine.
+process.stdout.write('{"loaded":true}\n')
 const opts = JSON.parse(process.argv[2] ?? '{}') as ChildOptions
 const config = testConfig({ runtime: { guarantee: opts.guarantee, commitIntervalMs: 100 }, time: { maxOutOfOrdernessMs: opts.maxOutOfOrdernessMs ?? 2000 } })
 const logger = createLogger({ level: opts.logLevel ?? 'warn', name: `child-${process.pid}` })
