@@ -25,9 +25,14 @@
  * The world's event time is sparse (5,000 users: 0.2 events per second of event time, against the
  * 2 s of `kafka.maxAheadMs`), so nearly every event waits for its own repartitioned records to come
  * back. `--packed-seconds-per-hour N` packs each hour of the events into N seconds of event time
- * (scripts/hermes-workload.ts `packEvents`; at 1, 765 events per second of event time), as the
- * embedded bench does with the same option; `outputsDigest` (bench/decisions-outputs.ts) is the
- * embedded bench's, key by key, when both modes wrote the same decisions and suppressions.
+ * (scripts/hermes-workload.ts `packEvents`; at 1, 765 events per second of event time for 5,000 users;
+ * at 0.0255, 30k, the target's rate, whose stream holds 60k events within the 2 s: here the whole
+ * day fits in 0.6 s), as the embedded bench does with the same option; `outputsDigest`
+ * (bench/decisions-outputs.ts) is the embedded bench's, key by key, when both modes wrote the same
+ * decisions and suppressions. They do at 1 and 0.0255, where the day's events end before
+ * material-stats first publishes (`stats.publishIntervalMs`, 60 s of event time); unpacked or at
+ * 10 they need not: Kafka applies the published stats to the decisions when they arrive, embedded
+ * mode in timestamp order (test/kafka/decisions.kafka.test.ts, which publishes none meanwhile).
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -41,7 +46,7 @@ import type { TopicSpec } from '../pipeline/kafka/admin.ts'
 import { runKafka } from '../pipeline/kafka/run.ts'
 import { createLogger } from '../pipeline/observability/logger.ts'
 import { partitionFor } from '../pipeline/runtime/partitioner.ts'
-import { benchEvents, buildWorld, configRecords } from '../scripts/hermes-workload.ts'
+import { benchEvents, buildWorld, configRecords, eventTimeDensity } from '../scripts/hermes-workload.ts'
 import { readTopics } from '../test/kafka/helpers.ts'
 import materialStats from '../topologies/material-stats.ts'
 import pushDecisions, { TOPICS } from '../topologies/push-decisions.ts'
@@ -144,7 +149,8 @@ try {
   await produce({ topic: topics.tasks, partitions: 1, cleanup: 'compact' }, of(topics.tasks).map((r) => ({ ...r, value: { ...r.value, ts: START - DAY }, ts: START - DAY })))
   await produce({ topic: topics.users, partitions: PARTITIONS, cleanup: 'compact' }, of(topics.users))
   await produce({ topic: topics.audiences, partitions: PARTITIONS, cleanup: 'forever' }, of(topics.audiences))
-  const events: Out[] = benchEvents(world, START, DAYS, PACKED).map((e) => ({ key: e.userId as string, value: e, ts: e.ts as number }))
+  const generated = benchEvents(world, START, DAYS, PACKED)
+  const events: Out[] = generated.map((e) => ({ key: e.userId as string, value: e, ts: e.ts as number }))
   await produce({ topic: topics.events, partitions: PARTITIONS }, events)
 
   const peakRss = trackPeakRss()
@@ -188,6 +194,7 @@ try {
     users: USERS,
     days: DAYS,
     packedSecondsPerHour: PACKED ?? null,
+    eventsPerSecondOfEventTime: eventTimeDensity(generated),
     behaviorEvents: events.length,
     recordsProcessed: stats.records,
     timersFired: stats.timersFired,

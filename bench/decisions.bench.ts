@@ -21,7 +21,7 @@ import { EmbeddedLog } from '../pipeline/embedded/log.ts'
 import { partitionFor } from '../pipeline/runtime/partitioner.ts'
 import materialStats from '../topologies/material-stats.ts'
 import pushDecisions, { TOPICS } from '../topologies/push-decisions.ts'
-import { benchEvents, buildWorld, configRecords } from '../scripts/hermes-workload.ts'
+import { benchEvents, buildWorld, configRecords, eventTimeDensity } from '../scripts/hermes-workload.ts'
 import { perKeyDigest } from './decisions-outputs.ts'
 import type { KeyedValue } from './decisions-outputs.ts'
 import { latencyUs, openRunner, trackPeakRss } from './harness.ts'
@@ -55,7 +55,8 @@ for (const r of configRecords(world, TOPICS)) append(r.topic, r.key, r.value, 0)
 await runner.run()
 let events = 0
 const genStart = performance.now()
-for (const e of benchEvents(world, start, DAYS, PACKED)) {
+const generated = benchEvents(world, start, DAYS, PACKED)
+for (const e of generated) {
   append(TOPICS.events, e.userId as string, e, e.ts as number)
   events++
 }
@@ -107,6 +108,7 @@ process.stdout.write(
       users: USERS,
       days: DAYS,
       packedSecondsPerHour: PACKED ?? null,
+      eventsPerSecondOfEventTime: eventTimeDensity(generated),
       behaviorEvents: events,
       recordsProcessed: stats.records,
       timersFired: stats.timersFired,

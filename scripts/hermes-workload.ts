@@ -210,3 +210,11 @@ export function closingEvents(ts: number, partitions = 4): Array<{ [k: string]: 
   }
   return out
 }
+
+/** Behavior events per second of event time, the closing events left out: what `kafka.maxAheadMs` is weighed against. */
+export function eventTimeDensity(events: ReadonlyArray<{ [k: string]: unknown }>): number {
+  const world = events.filter((e) => !(e.userId as string).startsWith('zz-close-'))
+  if (world.length < 2) return 0
+  const span = (world[world.length - 1]?.ts as number) - (world[0]?.ts as number)
+  return span > 0 ? Math.round((world.length * 1000) / span) : Infinity
+}
