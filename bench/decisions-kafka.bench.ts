@@ -29,10 +29,11 @@
  * at 0.0255, 30k, the target's rate, whose stream holds 60k events within the 2 s: here the whole
  * day fits in 0.6 s), as the embedded bench does with the same option; `outputsDigest`
  * (bench/decisions-outputs.ts) is the embedded bench's, key by key, when both modes wrote the same
- * decisions and suppressions. They do at 1 and 0.0255, where the day's events end before
- * material-stats first publishes (`stats.publishIntervalMs`, 60 s of event time); unpacked or at
- * 10 they need not: Kafka applies the published stats to the decisions when they arrive, embedded
- * mode in timestamp order (test/kafka/decisions.kafka.test.ts, which publishes none meanwhile).
+ * decisions and suppressions. They do at 1 and denser (0.255, 0.1, 0.0255 checked), where the
+ * day's events end before material-stats first publishes (`stats.publishIntervalMs`, 60 s of
+ * event time); unpacked or at 10 they need not: Kafka applies the published stats to the
+ * decisions when they arrive, embedded mode in timestamp order (test/kafka/decisions.kafka.test.ts,
+ * which publishes none meanwhile).
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'

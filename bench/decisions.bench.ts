@@ -92,7 +92,12 @@ for (const topic of log.topicNames()) {
 rmSync(dir, { recursive: true, force: true })
 const records = (topic: string): KeyedValue[] => {
   const out: KeyedValue[] = []
-  for (let p = 0; p < log.partitions(topic); p++) for (let o = 0; o < log.endOffset(topic, p); o++) out.push({ key: log.read(topic, p, o)?.key ?? null, value: log.read(topic, p, o)?.value ?? null })
+  for (let p = 0; p < log.partitions(topic); p++) {
+    for (let o = 0; o < log.endOffset(topic, p); o++) {
+      const e = log.read(topic, p, o)
+      out.push({ key: e?.key ?? null, value: e?.value ?? null })
+    }
+  }
   return out
 }
 const count = (topic: string): number => [...Array(log.partitions(topic)).keys()].reduce((n, p) => n + log.endOffset(topic, p), 0)
