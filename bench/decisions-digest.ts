@@ -8,7 +8,7 @@
  * none by the wall clock (`runtime.commitIntervalMs` and `sweepIntervalMs` out of reach): the same
  * work however loaded the machine is, which the bench's wall-clock commits are not.
  *
- *   npx tsx bench/decisions-digest.ts [--users N] [--days N] [--backend rocksdb|memory] [--topics]
+ *   npx tsx bench/decisions-digest.ts [--users N] [--days N] [--packed-seconds-per-hour N] [--backend rocksdb|memory] [--topics]
  */
 import { createHash } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -20,7 +20,7 @@ import { EmbeddedLog } from '../pipeline/embedded/log.ts'
 import { partitionFor } from '../pipeline/runtime/partitioner.ts'
 import materialStats from '../topologies/material-stats.ts'
 import pushDecisions, { TOPICS } from '../topologies/push-decisions.ts'
-import { buildWorld, configRecords, eventsForHour } from '../scripts/hermes-workload.ts'
+import { benchEvents, buildWorld, configRecords } from '../scripts/hermes-workload.ts'
 import { openRunner } from './harness.ts'
 
 const { values: args } = parseArgs({
@@ -29,9 +29,9 @@ const { values: args } = parseArgs({
     days: { type: 'string', default: '2' },
     backend: { type: 'string', default: 'rocksdb' },
     topics: { type: 'boolean', default: false },
+    'packed-seconds-per-hour': { type: 'string' },
   },
 })
-const HOUR = 3_600_000
 const start = Date.UTC(2026, 10, 2)
 const world = buildWorld({ users: Number(args.users), seed: 7 })
 const dir = mkdtempSync(join(tmpdir(), 'hermes-decisions-digest-'))
@@ -48,11 +48,10 @@ const append = (topic: string, key: string, value: object, ts: number): void => 
 for (const r of configRecords(world, TOPICS)) append(r.topic, r.key, r.value, 0)
 await runner.run()
 let events = 0
-for (let h = 0; h < Number(args.days) * 24; h++) {
-  for (const e of eventsForHour(world, start + h * HOUR, 1000 + h)) {
-    append(TOPICS.events, e.userId as string, e, e.ts as number)
-    events++
-  }
+const packed = args['packed-seconds-per-hour'] === undefined ? undefined : Number(args['packed-seconds-per-hour'])
+for (const e of benchEvents(world, start, Number(args.days), packed)) {
+  append(TOPICS.events, e.userId as string, e, e.ts as number)
+  events++
 }
 // (Node 22.19+; this project's @types/node predates it, as in decisions.bench.ts.)
 const threadCpu = (process as unknown as { threadCpuUsage(prev?: NodeJS.CpuUsage): NodeJS.CpuUsage }).threadCpuUsage.bind(process)
@@ -83,6 +82,7 @@ process.stdout.write(
   `${JSON.stringify({
     users: Number(args.users),
     days: Number(args.days),
+    ...(packed === undefined ? {} : { packedSecondsPerHour: packed }),
     behaviorEvents: events,
     recordsProcessed: stats.records,
     timersFired: stats.timersFired,

@@ -5,7 +5,7 @@
  * events/s, CPU % of one core, commits and peak RSS, and the main thread's time on a CPU, waiting
  * for one and asleep (/proc/<pid>/schedstat). Figures only: nothing here asserts a speed.
  *
- *   npx tsx bench/decisions-kafka.bench.ts [--users 5000] [--days 1] [--guarantee at_least_once|exactly_once|exactly_once_v2]
+ *   npx tsx bench/decisions-kafka.bench.ts [--users 5000] [--days 1] [--packed-seconds-per-hour N] [--guarantee at_least_once|exactly_once|exactly_once_v2]
  *     [--max-ahead-ms N] [--commit-interval-ms N] [--fetch-wait-ms N] [--backend rocksdb|memory] [--brokers 127.0.0.1:9092]
  *     [--json-out FILE] [--keep-topics] [--progress]
  *
@@ -21,6 +21,19 @@
  * sets; scripts/kafka/bench.ts uses 20 ms, which gave the same main-thread CPU per event here,
  * docs/performance.md). Its run
  * deletes its topics and groups at the end unless `--keep-topics`. The broker is never stopped.
+ *
+ * The world's event time is sparse (5,000 users: 0.2 events per second of event time, against the
+ * 2 s of `kafka.maxAheadMs`), so nearly every event waits for its own repartitioned records to come
+ * back. `--packed-seconds-per-hour N` packs each hour of the events into N seconds of event time
+ * (scripts/hermes-workload.ts `packEvents`; at 1, 765 events per second of event time for 5,000 users;
+ * at 0.0255, 30k, the target's rate, whose stream holds 60k events within the 2 s: here the whole
+ * day fits in 0.6 s), as the embedded bench does with the same option; `outputsDigest`
+ * (bench/decisions-outputs.ts) is the embedded bench's, key by key, when both modes wrote the same
+ * decisions and suppressions. They do at 1 and denser (0.255, 0.1, 0.0255 checked), where the
+ * day's events end before material-stats first publishes (`stats.publishIntervalMs`, 60 s of
+ * event time); unpacked or at 10 they need not: Kafka applies the published stats to the
+ * decisions when they arrive, embedded mode in timestamp order (test/kafka/decisions.kafka.test.ts,
+ * which publishes none meanwhile).
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -34,10 +47,11 @@ import type { TopicSpec } from '../pipeline/kafka/admin.ts'
 import { runKafka } from '../pipeline/kafka/run.ts'
 import { createLogger } from '../pipeline/observability/logger.ts'
 import { partitionFor } from '../pipeline/runtime/partitioner.ts'
-import { buildWorld, configRecords, eventsForHour } from '../scripts/hermes-workload.ts'
+import { benchEvents, buildWorld, configRecords, eventTimeDensity } from '../scripts/hermes-workload.ts'
 import { readTopics } from '../test/kafka/helpers.ts'
 import materialStats from '../topologies/material-stats.ts'
 import pushDecisions, { TOPICS } from '../topologies/push-decisions.ts'
+import { perKeyDigest } from './decisions-outputs.ts'
 import { trackPeakRss } from './harness.ts'
 import { parseSchedstat, schedShares } from './peer/scale-summary.ts'
 import type { SchedTimes } from './peer/scale-summary.ts'
@@ -46,6 +60,7 @@ const { values: args } = parseArgs({
   options: {
     users: { type: 'string', default: '5000' },
     days: { type: 'string', default: '1' },
+    'packed-seconds-per-hour': { type: 'string' },
     guarantee: { type: 'string', default: 'at_least_once' },
     'max-ahead-ms': { type: 'string' },
     'commit-interval-ms': { type: 'string' },
@@ -59,6 +74,7 @@ const { values: args } = parseArgs({
 })
 const USERS = Number(args.users)
 const DAYS = Number(args.days)
+const PACKED = args['packed-seconds-per-hour'] === undefined ? undefined : Number(args['packed-seconds-per-hour'])
 const GUARANTEE = args.guarantee as string
 const BROKERS = (args.brokers as string).split(',')
 const PARTITIONS = 4
@@ -134,8 +150,8 @@ try {
   await produce({ topic: topics.tasks, partitions: 1, cleanup: 'compact' }, of(topics.tasks).map((r) => ({ ...r, value: { ...r.value, ts: START - DAY }, ts: START - DAY })))
   await produce({ topic: topics.users, partitions: PARTITIONS, cleanup: 'compact' }, of(topics.users))
   await produce({ topic: topics.audiences, partitions: PARTITIONS, cleanup: 'forever' }, of(topics.audiences))
-  const events: Out[] = []
-  for (let h = 0; h < DAYS * 24; h++) for (const e of eventsForHour(world, START + h * HOUR, 1000 + h)) events.push({ key: e.userId as string, value: e, ts: e.ts as number })
+  const generated = benchEvents(world, START, DAYS, PACKED)
+  const events: Out[] = generated.map((e) => ({ key: e.userId as string, value: e, ts: e.ts as number }))
   await produce({ topic: topics.events, partitions: PARTITIONS }, events)
 
   const peakRss = trackPeakRss()
@@ -178,12 +194,15 @@ try {
     backend: args.backend,
     users: USERS,
     days: DAYS,
+    packedSecondsPerHour: PACKED ?? null,
+    eventsPerSecondOfEventTime: eventTimeDensity(generated),
     behaviorEvents: events.length,
     recordsProcessed: stats.records,
     timersFired: stats.timersFired,
     commits: stats.commits,
     decisions: got.get(topics.decisions)?.length ?? 0,
     suppressions: got.get(topics.suppressions)?.length ?? 0,
+    outputsDigest: { decisions: perKeyDigest(got.get(topics.decisions) ?? []), suppressions: perKeyDigest(got.get(topics.suppressions) ?? []) },
     runSeconds: +seconds.toFixed(2),
     eventsPerSecond: Math.round(events.length / seconds),
     cpuPercent: Math.round((cpu.user + cpu.system) / 1e4 / seconds),

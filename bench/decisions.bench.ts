@@ -4,10 +4,13 @@
  * RocksDB state). Prints behavior events/s, records/s, sampled per-record latency and peak RSS.
  * Figures only: nothing here asserts a speed.
  *
- *   npx tsx bench/decisions.bench.ts [--users N] [--days N] [--backend rocksdb|memory] [--log memory|file]
+ *   npx tsx bench/decisions.bench.ts [--users N] [--days N] [--packed-seconds-per-hour N] [--backend rocksdb|memory] [--log memory|file]
  *
  * `--log file` runs on a file-backed embedded log, as `hermes run` and `npm start` do; the default
  * in-memory log keeps every record of the run in the heap (it has no file to read them back from).
+ * `--packed-seconds-per-hour N` packs each hour of the events into N seconds of event time
+ * (scripts/hermes-workload.ts `packEvents`), as decisions-kafka.bench.ts does with the same option;
+ * `outputsDigest` (bench/decisions-outputs.ts) is then comparable between the two.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -18,7 +21,9 @@ import { EmbeddedLog } from '../pipeline/embedded/log.ts'
 import { partitionFor } from '../pipeline/runtime/partitioner.ts'
 import materialStats from '../topologies/material-stats.ts'
 import pushDecisions, { TOPICS } from '../topologies/push-decisions.ts'
-import { buildWorld, configRecords, eventsForHour } from '../scripts/hermes-workload.ts'
+import { benchEvents, buildWorld, configRecords, eventTimeDensity } from '../scripts/hermes-workload.ts'
+import { perKeyDigest } from './decisions-outputs.ts'
+import type { KeyedValue } from './decisions-outputs.ts'
 import { latencyUs, openRunner, trackPeakRss } from './harness.ts'
 
 const { values: args } = parseArgs({
@@ -27,11 +32,12 @@ const { values: args } = parseArgs({
     days: { type: 'string', default: '2' },
     backend: { type: 'string', default: 'rocksdb' },
     log: { type: 'string', default: 'memory' },
+    'packed-seconds-per-hour': { type: 'string' },
   },
 })
 const USERS = Number(args.users)
 const DAYS = Number(args.days)
-const HOUR = 3_600_000
+const PACKED = args['packed-seconds-per-hour'] === undefined ? undefined : Number(args['packed-seconds-per-hour'])
 const start = Date.UTC(2026, 10, 2)
 
 const world = buildWorld({ users: USERS, seed: 7 })
@@ -49,11 +55,10 @@ for (const r of configRecords(world, TOPICS)) append(r.topic, r.key, r.value, 0)
 await runner.run()
 let events = 0
 const genStart = performance.now()
-for (let h = 0; h < DAYS * 24; h++) {
-  for (const e of eventsForHour(world, start + h * HOUR, 1000 + h)) {
-    append(TOPICS.events, e.userId as string, e, e.ts as number)
-    events++
-  }
+const generated = benchEvents(world, start, DAYS, PACKED)
+for (const e of generated) {
+  append(TOPICS.events, e.userId as string, e, e.ts as number)
+  events++
 }
 const genMs = performance.now() - genStart
 // CPU time as well as wall time: on a shared machine the wall clock measures the neighbours too.
@@ -85,6 +90,16 @@ for (const topic of log.topicNames()) {
   }
 }
 rmSync(dir, { recursive: true, force: true })
+const records = (topic: string): KeyedValue[] => {
+  const out: KeyedValue[] = []
+  for (let p = 0; p < log.partitions(topic); p++) {
+    for (let o = 0; o < log.endOffset(topic, p); o++) {
+      const e = log.read(topic, p, o)
+      out.push({ key: e?.key ?? null, value: e?.value ?? null })
+    }
+  }
+  return out
+}
 const count = (topic: string): number => [...Array(log.partitions(topic)).keys()].reduce((n, p) => n + log.endOffset(topic, p), 0)
 const decisions = count(TOPICS.decisions)
 const suppressions = count(TOPICS.suppressions)
@@ -97,11 +112,14 @@ process.stdout.write(
       log: args.log,
       users: USERS,
       days: DAYS,
+      packedSecondsPerHour: PACKED ?? null,
+      eventsPerSecondOfEventTime: eventTimeDensity(generated),
       behaviorEvents: events,
       recordsProcessed: stats.records,
       timersFired: stats.timersFired,
       decisions,
       suppressions,
+      outputsDigest: { decisions: perKeyDigest(records(TOPICS.decisions)), suppressions: perKeyDigest(records(TOPICS.suppressions)) },
       generateSeconds: +(genMs / 1000).toFixed(2),
       runSeconds: +seconds.toFixed(2),
       eventsPerSecond: Math.round(events / seconds),

@@ -5,6 +5,7 @@
  * hour by hour. Decision quality is measured in another world, scripts/sim/ (docs/quality.md).
  */
 import { mulberry32 } from '../operators/ids.ts'
+import { partitionFor } from '../pipeline/runtime/partitioner.ts'
 
 const HOUR = 3_600_000
 
@@ -160,4 +161,60 @@ export function eventsForHour(world: World, hourStart: number, seed: number): Ar
   }
   out.sort((a, b) => (a.ts as number) - (b.ts as number))
   return out
+}
+
+/**
+ * The same events packed into denser event time (the decision benches' `--packed-seconds-per-hour`):
+ * each hour from `start` becomes `secondsPerHour` seconds, the events' order and relative spacing
+ * kept (times rounded down to the millisecond). Why: the world's 5,000 users make 0.2 events per
+ * second of event time, so on Kafka nearly every event waits for its own repartitioned records
+ * (`kafka.maxAheadMs`, 2 s), where a live stream at 30k events/s holds 60k events within 2 s.
+ * Packing changes what the flow decides (delays, fatigue windows, quiet hours and schedules keep
+ * their lengths in event time, so they span more events), the same way in every mode.
+ */
+export function packEvents(events: ReadonlyArray<{ [k: string]: unknown }>, start: number, secondsPerHour: number): Array<{ [k: string]: unknown }> {
+  const scale = (secondsPerHour * 1000) / HOUR
+  return events.map((e) => ({ ...e, ts: start + Math.floor(((e.ts as number) - start) * scale) }))
+}
+
+/**
+ * The decision benches' behavior events (bench/decisions.bench.ts, decisions-kafka.bench.ts,
+ * decisions-digest.ts): `days` of hours from `start`, hour h with seed 1000 + h, packed into
+ * `packedSecondsPerHour` seconds per hour when given ({@link packEvents}).
+ */
+export function benchEvents(world: World, start: number, days: number, packedSecondsPerHour?: number): Array<{ [k: string]: unknown }> {
+  const events: Array<{ [k: string]: unknown }> = []
+  for (let h = 0; h < days * 24; h++) for (const e of eventsForHour(world, start + h * HOUR, 1000 + h)) events.push(e)
+  if (packedSecondsPerHour === undefined) return events
+  const packed = packEvents(events, start, packedSecondsPerHour)
+  const last = packed.length > 0 ? (packed[packed.length - 1]?.ts as number) : start
+  return [...packed, ...closingEvents(last + 24 * HOUR)]
+}
+
+/**
+ * One `chat` event (which triggers no task) at `ts` on each of the events topic's `partitions`,
+ * for users outside the world (`zz-close-<i>`, the first keys that land on each partition).
+ * Packed events end before most timers they set are due (an hour's delay, a daily plan or
+ * schedule, against minutes of packed time), and event time only moves with events: these move it
+ * a day past the last event on every partition, so that those timers fire, in both modes.
+ */
+export function closingEvents(ts: number, partitions = 4): Array<{ [k: string]: unknown }> {
+  const out: Array<{ [k: string]: unknown }> = []
+  const covered = new Set<number>()
+  for (let i = 0; covered.size < partitions; i++) {
+    const userId = `zz-close-${i}`
+    const p = partitionFor(userId, partitions)
+    if (covered.has(p)) continue
+    covered.add(p)
+    out.push({ eventId: `${userId}-${ts}`, userId, type: 'chat', ts })
+  }
+  return out
+}
+
+/** Behavior events per second of event time, the closing events left out: what `kafka.maxAheadMs` is weighed against. */
+export function eventTimeDensity(events: ReadonlyArray<{ [k: string]: unknown }>): number {
+  const world = events.filter((e) => !(e.userId as string).startsWith('zz-close-'))
+  if (world.length < 2) return 0
+  const span = (world[world.length - 1]?.ts as number) - (world[0]?.ts as number)
+  return span > 0 ? Math.round((world.length * 1000) / span) : Infinity
 }
