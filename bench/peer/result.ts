@@ -30,6 +30,16 @@ export const latencySchema = z.object({
   p50Ms: z.number().int(),
   p99Ms: z.number().int(),
   maxMs: z.number().int(),
+  /**
+   * Seconds at the same rate, once the application was ready, whose events were not counted;
+   * 0: the earlier bench (a fixed 3 s after starting it, counted from the first event). Absent
+   * in results from before it was measured.
+   */
+  warmupSeconds: count.optional(),
+  /** The length of the windows of {@link windowP99Ms}. */
+  windowMs: count.optional(),
+  /** The p99 of the events sent in each window of `windowMs` from the first counted one (-1: none read). */
+  windowP99Ms: z.array(z.number().int()).optional(),
 })
 
 export const benchResultSchema = z.object({

@@ -34,6 +34,8 @@ export const FIGURES: readonly Figure[] = [
   { measurement: 'latency', label: 'latency outputs read', unit: '% of rate × seconds', better: 'higher', pick: (r) => (r.latency ? Math.round((100 * r.latency.received) / (r.latency.rate * r.latency.seconds)) : null) },
   { measurement: 'latency', label: 'latency p50', unit: 'ms', better: 'lower', pick: (r) => r.latency && r.latency.received > 0 ? r.latency.p50Ms : null },
   { measurement: 'latency', label: 'latency p99', unit: 'ms', better: 'lower', pick: (r) => r.latency && r.latency.received > 0 ? r.latency.p99Ms : null },
+  // A pause shows here even when it is under 1% of the run's events (results from before it was measured: none).
+  { measurement: 'latency', label: 'latency p99, worst 2 s window', unit: 'ms', better: 'lower', pick: (r) => r.latency?.windowP99Ms?.length ? Math.max(...r.latency.windowP99Ms) : null },
 ]
 
 /** The median: the middle value, or the mean of the two middle ones; null for no values. */

@@ -7,7 +7,11 @@
  * 1. throughput: a backlog of events is produced first, then one process works through it
  *    (hourly windows per user, a repartition by type and a running count per type);
  * 2. latency: events are produced at a steady rate with ts = wall clock, and the time from
- *    producing an event to reading its running-count output (read_committed) is measured;
+ *    producing an event to reading its running-count output (read_committed) is measured: once
+ *    the runner is ready (`/readyz`) and the reader has joined, `--warmup-seconds` (default 5) at
+ *    the same rate whose events are not counted, then `--seconds` measured; the p99 is also given
+ *    per 2 s of sending, so that a pause shows. `--warmup-seconds 0`: the earlier bench (a fixed
+ *    3 s after starting the runner, then measured at once, its warm-up counted);
  * 3. restore: a new instance rebuilds the state of step 1 from the changelogs.
  * Prints the numbers; nothing is asserted. `--max-ahead-ms` sets the runner's `maxAheadMs`.
  *
@@ -60,6 +64,8 @@ const INPUT_TOPIC = arg('input-topic', '')
 const MEASURE = new Set(arg('measure', 'throughput,restore,latency').split(','))
 const JSON_OUT = arg('json-out', '')
 const UNTIL_SIGNAL = process.argv.includes('--until-signal')
+const WARMUP_SECONDS = Number(arg('warmup-seconds', '5'))
+if (!Number.isInteger(WARMUP_SECONDS) || WARMUP_SECONDS < 0) throw new Error(`--warmup-seconds must be a whole number of seconds, got ${WARMUP_SECONDS}`)
 
 type Ev = BenchEvent
 const count: Aggregator<Ev, number> = { init: () => 0, add: (n) => n + 1 }
@@ -138,6 +144,45 @@ function capture(): { logger: ReturnType<typeof createLogger>; lines: Array<{ [k
 }
 
 const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN
+/** The latency's p99 is also given per this much of sending (by each event's send time). */
+const WINDOW_MS = 2000
+/** p99 per {@link WINDOW_MS} of sending from `t0`, over `seconds`; -1 for a window with no output read. */
+function windowP99(latencies: ReadonlyArray<{ sent: number; ms: number }>, t0: number, seconds: number): number[] {
+  const windows: number[][] = Array.from({ length: Math.ceil((seconds * 1000) / WINDOW_MS) }, () => [])
+  for (const l of latencies) windows[Math.min(windows.length - 1, Math.floor((l.sent - t0) / WINDOW_MS))]?.push(l.ms)
+  return windows.map((w) => (w.length ? pct(w.sort((a, b) => a - b), 99) : -1))
+}
+
+/** The latency runner's log, kept to find the port of its /readyz; warnings and errors still go to stderr. */
+function runnerLog(): { logger: ReturnType<typeof createLogger>; port: () => number | undefined } {
+  let port: number | undefined
+  const destination = new Writable({
+    write(chunk: Buffer, _e, done) {
+      for (const l of chunk.toString().split('\n')) {
+        if (!l.trim()) continue
+        const line = JSON.parse(l) as { level?: number; port?: number; msg?: string }
+        if (line.msg === 'metrics on /metrics, health on /healthz and /readyz') port = line.port
+        if ((line.level ?? 0) >= 40) process.stderr.write(`${l}\n`)
+      }
+      done()
+    },
+  })
+  return { logger: createLogger({ level: 'info', destination }), port: () => port }
+}
+
+/** Resolves once the runner's /readyz answers 200 (polled every 50 ms, for at most 2 minutes). */
+async function untilReady(log: { port: () => number | undefined }): Promise<void> {
+  const deadline = Date.now() + 120_000
+  for (;;) {
+    const port = log.port()
+    if (port !== undefined) {
+      const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false)
+      if (ok) return
+    }
+    if (Date.now() > deadline) throw new Error('the runner was not ready (/readyz) after 2 minutes')
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
 const root = mkdtempSync(join(tmpdir(), 'hermes-bench-'))
 const result: BenchResult = {
   engine: 'hermes',
@@ -204,43 +249,65 @@ try {
     await createTopic(input2)
     await createTopic(`${out2}-running`)
     const controller = new AbortController()
-    const running = runKafka({ topologies: [topology(app2, input2, out2)], config, logger: createLogger({ level: 'warn' }), state: { kind: 'rocksdb', dir: join(root, 'c') }, signal: controller.signal, timings })
+    // With a warm-up, readiness is the runner's /readyz (joined, tasks open and restored), served
+    // on a free port, which its log names; Kafka Streams' side waits for State.RUNNING.
+    const http = WARMUP_SECONDS > 0 ? runnerLog() : null
+    const liveConfig = http ? { ...config, observability: { ...config.observability, http: { enabled: true, host: '127.0.0.1', port: 0 } } } : config
+    const running = runKafka({ topologies: [topology(app2, input2, out2)], config: liveConfig, logger: http?.logger ?? createLogger({ level: 'warn' }), state: { kind: 'rocksdb', dir: join(root, 'c') }, signal: controller.signal, timings })
+    /** Send time of each measured event (warm-up events are not in it, so their outputs are not counted). */
     const sentAt = new Map<string, number>()
-    const latencies: number[] = []
+    /** Per output read: its event's send time and its latency. */
+    const latencies: Array<{ sent: number; ms: number }> = []
     const consumer = kafka.consumer({ groupId: `bench-reader-${id}`, maxWaitTimeInMs: 10 })
+    const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()))
     await consumer.connect()
     await consumer.subscribe({ topic: `${out2}-running`, fromBeginning: true })
     await consumer.run({
       eachMessage: async ({ message }) => {
         const { eventId } = JSON.parse(message.value?.toString() ?? '{}') as { eventId: string }
         const t = sentAt.get(eventId)
-        if (t !== undefined) latencies.push(Date.now() - t)
+        if (t !== undefined) latencies.push({ sent: t, ms: Date.now() - t })
       },
     })
-    await new Promise((r) => setTimeout(r, 3000)) // let the runner join and settle
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner })
     await producer.connect()
     const tick = 20
     let n = 0
-    const until = Date.now() + SECONDS * 1000
-    while (Date.now() < until) {
-      const batch: Ev[] = []
-      for (let i = 0; i < (RATE * tick) / 1000; i++, n++) batch.push(liveEvent(n, Date.now()))
-      const now = Date.now()
-      for (const e of batch) sentAt.set(e.eventId, now)
-      const values = await Promise.all(batch.map((e) => encode(input2, e)))
-      await producer.send({ topic: input2, messages: batch.map((e, j) => ({ key: e.userId, value: values[j] as Buffer, timestamp: String(e.ts), partition: partitionFor(e.userId, PARTITIONS) })) })
-      await new Promise((r) => setTimeout(r, Math.max(0, tick - (Date.now() - now))))
+    /** Produces at RATE for `seconds`, 20 ms ticks; `measured`: the events' send times are kept. */
+    const produceFor = async (seconds: number, measured: boolean): Promise<number> => {
+      const from = n
+      const until = Date.now() + seconds * 1000
+      while (Date.now() < until) {
+        const batch: Ev[] = []
+        for (let i = 0; i < (RATE * tick) / 1000; i++, n++) batch.push(liveEvent(n, Date.now()))
+        const now = Date.now()
+        if (measured) for (const e of batch) sentAt.set(e.eventId, now)
+        const values = await Promise.all(batch.map((e) => encode(input2, e)))
+        await producer.send({ topic: input2, messages: batch.map((e, j) => ({ key: e.userId, value: values[j] as Buffer, timestamp: String(e.ts), partition: partitionFor(e.userId, PARTITIONS) })) })
+        await new Promise((r) => setTimeout(r, Math.max(0, tick - (Date.now() - now))))
+      }
+      return n - from
     }
+    if (http) {
+      const waited = Date.now()
+      await Promise.race([Promise.all([untilReady(http), joined]), running.then(() => Promise.reject(new Error('the runner stopped before it was ready')))])
+      const readyAfter = Date.now() - waited
+      await produceFor(WARMUP_SECONDS, false)
+      console.log(`latency: runner and reader ready after ${(readyAfter / 1000).toFixed(1)} s, then ${WARMUP_SECONDS} s of warm-up at ${RATE} events/s (not counted)`)
+    } else await new Promise((r) => setTimeout(r, 3000)) // let the runner join and settle
+    const t0 = Date.now()
+    const produced = await produceFor(SECONDS, true)
     await new Promise((r) => setTimeout(r, 2000))
     await producer.disconnect()
     await consumer.disconnect()
     controller.abort()
     await running
-    latencies.sort((a, b) => a - b)
-    console.log(`latency (${GUARANTEE}, ${FORMAT}) at ${RATE} events/s for ${SECONDS} s: ${latencies.length}/${n} outputs, p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms, max ${latencies[latencies.length - 1]} ms`)
-    const last = latencies.length ? pct(latencies, 100) : -1
-    result.latency = { rate: RATE, seconds: SECONDS, produced: n, received: latencies.length, p50Ms: latencies.length ? pct(latencies, 50) : -1, p99Ms: latencies.length ? pct(latencies, 99) : -1, maxMs: last }
+    const sorted = latencies.map((l) => l.ms).sort((a, b) => a - b)
+    const windows = windowP99(latencies, t0, SECONDS)
+    console.log(`latency (${GUARANTEE}, ${FORMAT}) at ${RATE} events/s for ${SECONDS} s: ${sorted.length}/${produced} outputs, p50 ${pct(sorted, 50)} ms, p99 ${pct(sorted, 99)} ms, max ${sorted[sorted.length - 1]} ms`)
+    console.log(`latency p99 per ${WINDOW_MS / 1000} s of sending, ms: ${windows.join(' ')}`)
+    const last = sorted.length ? pct(sorted, 100) : -1
+    result.latency = { rate: RATE, seconds: SECONDS, produced, received: sorted.length, p50Ms: sorted.length ? pct(sorted, 50) : -1, p99Ms: sorted.length ? pct(sorted, 99) : -1, maxMs: last, warmupSeconds: WARMUP_SECONDS, windowMs: WINDOW_MS, windowP99Ms: windows }
   }
   save()
 } finally {

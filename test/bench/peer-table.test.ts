@@ -139,6 +139,28 @@ describe('parseBenchResult', () => {
     expect(() => parseBenchResult(JSON.stringify({ ...good, guarantee: 'exactly_once_v3' }), 'b.json')).toThrow(/^b\.json: not a bench result: guarantee: /)
     expect(() => parseBenchResult('{', 'c.json')).toThrow(/^c\.json: not JSON/)
   })
+
+  it('keeps the warm-up and the p99 per window of a latency run, and still reads results from before them', () => {
+    const old = result('hermes', 'at_least_once', { p50: 11, p99: 121 })
+    const windowed = { ...old, latency: { ...(old.latency as NonNullable<BenchResult['latency']>), warmupSeconds: 5, windowMs: 2000, windowP99Ms: [19, 64, -1] } }
+    expect(parseBenchResult(JSON.stringify(windowed), 'w.json')).toEqual(windowed)
+    expect(parseBenchResult(JSON.stringify(old), 'o.json').latency?.windowP99Ms).toBeUndefined()
+    expect(() => parseBenchResult(JSON.stringify({ ...windowed, latency: { ...windowed.latency, windowP99Ms: [1.5] } }), 'x.json')).toThrow(/^x\.json: not a bench result: latency\.windowP99Ms\.0: /)
+  })
+})
+
+describe('the worst window of a latency run', () => {
+  it('is the largest p99 of its windows, and absent for runs without windows', () => {
+    const withWindows = (engine: Engine, run: number, windows: number[]): RunRecord => {
+      const r = result(engine, 'at_least_once', { p50: 10, p99: 40 })
+      return { run, engine, guarantee: 'at_least_once', result: { ...r, latency: { ...(r.latency as NonNullable<BenchResult['latency']>), windowP99Ms: windows } } }
+    }
+    const rows = summarize([withWindows('hermes', 1, [19, 64, -1, 31]), withWindows('hermes', 2, [20, 30]), rec(1, 'kafka-streams', 'at_least_once', { p50: 90, p99: 383 })])
+    const worst = rows.find((r) => r.figure.label === 'latency p99, worst 2 s window')
+    expect(worst?.hermes).toEqual([64, 30])
+    expect(worst?.kafkaStreams).toEqual([])
+    expect(worst?.ratio).toBeNull()
+  })
 })
 
 describe('the shared workload', () => {

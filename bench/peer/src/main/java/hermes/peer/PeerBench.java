@@ -50,13 +50,16 @@ import org.apache.kafka.streams.processor.StateRestoreListener;
  *   <li>restore: a new instance with an empty state directory rebuilds that state from the
  *       changelogs;
  *   <li>latency: events produced at a steady rate with ts = wall clock, time from producing an
- *       event to reading its running-count output (read_committed).
+ *       event to reading its running-count output (read_committed): once the instance is RUNNING
+ *       and the reader has its partitions, {@code --warmup-seconds} (default 5) at the same rate
+ *       whose events are not counted, then {@code --seconds} measured; the p99 also per 2 s of
+ *       sending. {@code --warmup-seconds 0}: the earlier bench (3 s after starting, then measured).
  * </ol>
  *
  * <pre>java -jar bench/peer/target/hermes-peer.jar [--events 200000] [--rate 2000] [--seconds 20]
  *   [--guarantee at_least_once|exactly_once] [--commit-interval-ms N] [--brokers 127.0.0.1:9092]
  *   [--input-topic T] [--measure throughput,restore,latency] [--id ID] [--json-out FILE]
- *   [--linger-ms N] (the streams' producers; unset: Kafka Streams' default, 100 ms)</pre>
+ *   [--warmup-seconds 5] [--linger-ms N] (the streams' producers; unset: Kafka Streams' default, 100 ms)</pre>
  */
 public final class PeerBench {
   static final int PARTITIONS = 4;
@@ -280,19 +283,28 @@ public final class PeerBench {
     return o;
   }
 
+  /** The latency's p99 is also given per this much of sending (by each event's send time). */
+  static final long WINDOW_MS = 2000;
+
   /** 2. Latency at a steady rate: 20 ms ticks of rate/50 events each, as scripts/kafka/bench.ts. */
   private ObjectNode latency() throws Exception {
     long rate = Long.parseLong(arg("rate", "2000"));
     long seconds = Long.parseLong(arg("seconds", "20"));
+    long warmup = Long.parseLong(arg("warmup-seconds", "5"));
+    if (warmup < 0) throw new IllegalArgumentException("--warmup-seconds must be a whole number of seconds, got " + warmup);
     String app = "bench-ks-live-" + id;
     String input = "bench-ks-live-in-" + id;
     String out = "bench-ks-live-out-" + id;
     createTopics(input, out + "-running", out + "-hourly");
+    long waited = System.currentTimeMillis();
     KafkaStreams streams = start(BenchTopology.build(input, out, new AtomicLong()), streamsConfig(app, "c"), null);
 
+    // Send time of each measured event (warm-up events are not in it, so their outputs are not counted).
     Map<String, Long> sentAt = new ConcurrentHashMap<>();
-    List<Long> latencies = Collections.synchronizedList(new ArrayList<>());
+    // Per output read: its event's send time and its latency.
+    List<long[]> latencies = Collections.synchronizedList(new ArrayList<>());
     AtomicBoolean reading = new AtomicBoolean(true);
+    AtomicBoolean readerJoined = new AtomicBoolean(false);
     Properties cp = new Properties();
     cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, brokers);
     cp.put(ConsumerConfig.GROUP_ID_CONFIG, "bench-ks-reader-" + id);
@@ -306,47 +318,93 @@ public final class PeerBench {
         while (reading.get()) {
           for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(50))) {
             Long t = sentAt.get(serde.deserialize(r.topic(), r.value()).eventId());
-            if (t != null) latencies.add(System.currentTimeMillis() - t);
+            if (t != null) latencies.add(new long[] {t, System.currentTimeMillis() - t});
           }
+          if (!consumer.assignment().isEmpty()) readerJoined.set(true);
         }
       }
     }, "latency-reader");
     reader.start();
-    Thread.sleep(3000); // let the instance join and settle, as the Hermes side does
 
     long tick = 20;
-    long n = 0;
-    long until = System.currentTimeMillis() + seconds * 1000;
+    long[] n = {0};
     try (KafkaProducer<String, byte[]> producer = Workload.producer(brokers, 0)) {
-      while (System.currentTimeMillis() < until) {
-        List<Ev> batch = new ArrayList<>();
-        for (long i = 0; i < rate * tick / 1000; i++, n++) batch.add(Workload.liveEvent(n, System.currentTimeMillis()));
-        long now = System.currentTimeMillis();
-        for (Ev e : batch) sentAt.put(e.eventId(), now);
-        for (Ev e : batch) producer.send(Workload.record(input, e, PARTITIONS));
-        producer.flush(); // as the Hermes side awaits each send
-        Thread.sleep(Math.max(0, tick - (System.currentTimeMillis() - now)));
+      // Produces at the rate for `secs`; `measured`: the events' send times are kept.
+      java.util.function.BiFunction<Long, Boolean, Long> produceFor = (secs, measured) -> {
+        long from = n[0];
+        long until = System.currentTimeMillis() + secs * 1000;
+        try {
+          while (System.currentTimeMillis() < until) {
+            List<Ev> batch = new ArrayList<>();
+            for (long i = 0; i < rate * tick / 1000; i++, n[0]++) batch.add(Workload.liveEvent(n[0], System.currentTimeMillis()));
+            long now = System.currentTimeMillis();
+            if (measured) for (Ev e : batch) sentAt.put(e.eventId(), now);
+            for (Ev e : batch) producer.send(Workload.record(input, e, PARTITIONS));
+            producer.flush(); // as the Hermes side awaits each send
+            Thread.sleep(Math.max(0, tick - (System.currentTimeMillis() - now)));
+          }
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new IllegalStateException("interrupted while producing", e);
+        }
+        return n[0] - from;
+      };
+      if (warmup > 0) {
+        // Ready as Hermes' /readyz: the group joined, the tasks open and restored (RUNNING).
+        await(streams, () -> streams.state() == KafkaStreams.State.RUNNING && readerJoined.get(), "the instance and the reader to be ready");
+        long readyAfter = System.currentTimeMillis() - waited;
+        produceFor.apply(warmup, false);
+        System.out.printf("latency: runner and reader ready after %.1f s, then %d s of warm-up at %d events/s (not counted)%n", readyAfter / 1000.0, warmup, rate);
+      } else {
+        Thread.sleep(3000); // let the instance join and settle, as the Hermes side does
       }
+      long t0 = System.currentTimeMillis();
+      long produced = produceFor.apply(seconds, true);
       Thread.sleep(2000);
+      reading.set(false);
+      reader.join();
+      streams.close(Duration.ofMinutes(2));
+      List<long[]> all;
+      synchronized (latencies) {
+        all = new ArrayList<>(latencies);
+      }
+      List<Long> sorted = new ArrayList<>();
+      for (long[] l : all) sorted.add(l[1]);
+      Collections.sort(sorted);
+      List<Long> windows = windowP99(all, t0, seconds);
+      System.out.printf("latency (%s, json) at %d events/s for %d s: %d/%d outputs, p50 %d ms, p99 %d ms, max %d ms%n", guarantee, rate, seconds, sorted.size(), produced, pct(sorted, 50), pct(sorted, 99), sorted.isEmpty() ? -1 : sorted.get(sorted.size() - 1));
+      System.out.printf("latency p99 per %d s of sending, ms: %s%n", WINDOW_MS / 1000, windows.stream().map(String::valueOf).collect(Collectors.joining(" ")));
+      ObjectNode o = Json.MAPPER.createObjectNode();
+      o.put("rate", rate);
+      o.put("seconds", seconds);
+      o.put("produced", produced);
+      o.put("received", sorted.size());
+      o.put("p50Ms", pct(sorted, 50));
+      o.put("p99Ms", pct(sorted, 99));
+      o.put("maxMs", sorted.isEmpty() ? -1 : sorted.get(sorted.size() - 1));
+      o.put("warmupSeconds", warmup);
+      o.put("windowMs", WINDOW_MS);
+      var arr = o.putArray("windowP99Ms");
+      for (long w : windows) arr.add(w);
+      return o;
     }
-    reading.set(false);
-    reader.join();
-    streams.close(Duration.ofMinutes(2));
-    List<Long> sorted;
-    synchronized (latencies) {
-      sorted = new ArrayList<>(latencies);
+  }
+
+  /** p99 per {@link #WINDOW_MS} of sending from {@code t0}, over {@code seconds}; -1 for a window with no output read. */
+  static List<Long> windowP99(List<long[]> latencies, long t0, long seconds) {
+    int count = (int) Math.ceil(seconds * 1000.0 / WINDOW_MS);
+    List<List<Long>> windows = new ArrayList<>();
+    for (int i = 0; i < count; i++) windows.add(new ArrayList<>());
+    for (long[] l : latencies) {
+      long i = Math.min(count - 1, Math.floorDiv(l[0] - t0, WINDOW_MS));
+      if (i >= 0) windows.get((int) i).add(l[1]);
     }
-    Collections.sort(sorted);
-    System.out.printf("latency (%s, json) at %d events/s for %d s: %d/%d outputs, p50 %d ms, p99 %d ms, max %d ms%n", guarantee, rate, seconds, sorted.size(), n, pct(sorted, 50), pct(sorted, 99), sorted.isEmpty() ? -1 : sorted.get(sorted.size() - 1));
-    ObjectNode o = Json.MAPPER.createObjectNode();
-    o.put("rate", rate);
-    o.put("seconds", seconds);
-    o.put("produced", n);
-    o.put("received", sorted.size());
-    o.put("p50Ms", pct(sorted, 50));
-    o.put("p99Ms", pct(sorted, 99));
-    o.put("maxMs", sorted.isEmpty() ? -1 : sorted.get(sorted.size() - 1));
-    return o;
+    List<Long> out = new ArrayList<>();
+    for (List<Long> w : windows) {
+      Collections.sort(w);
+      out.add(w.isEmpty() ? -1L : pct(w, 99));
+    }
+    return out;
   }
 
   /** The percentile as scripts/kafka/bench.ts takes it: sorted[floor(p / 100 * n)]. */
