@@ -401,11 +401,11 @@ export class KafkaApp {
     if (this.lastAssignment) this.pendingAssignment = this.lastAssignment
   }
 
-  /** Input positions of a task's keyed partitions that moved since the last commit. */
-  changedOffsets(task: Task): Array<{ topic: string; partition: number; offset: number }> {
+  /** Input positions of a task's keyed partitions (`positions`, default its current ones) that moved since the last commit. */
+  changedOffsets(task: Task, positions: ReadonlyMap<string, number> = task.positions): Array<{ topic: string; partition: number; offset: number }> {
     const out: Array<{ topic: string; partition: number; offset: number }> = []
     for (const b of this.taskBuffers.get(task) ?? []) {
-      const pos = task.positions.get(b.tp)
+      const pos = positions.get(b.tp)
       if (pos !== undefined && pos !== this.committedOffsets.get(b.tp)) out.push({ topic: b.topic, partition: b.partition, offset: pos })
     }
     return out
@@ -422,10 +422,14 @@ export class KafkaApp {
     return out
   }
 
-  /** At-least-once: commits the input offsets of every task to the group (after the state). */
-  async commitOffsets(): Promise<void> {
+  /**
+   * At-least-once: commits the input offsets of every task to the group (after the state):
+   * `positions`, the tasks' positions when the commit began (the loop processes on while it is
+   * written), else their current ones.
+   */
+  async commitOffsets(positions?: ReadonlyMap<Task, ReadonlyMap<string, number>>): Promise<void> {
     if (isExactlyOnce(this.deps.config.runtime.guarantee) || !this.source) return
-    const offsets = this.app.tasks.flatMap((t) => this.changedOffsets(t))
+    const offsets = this.app.tasks.flatMap((t) => this.changedOffsets(t, positions?.get(t)))
     if (await this.source.commit(offsets)) for (const o of offsets) this.committedOffsets.set(`${o.topic}:${o.partition}`, o.offset)
   }
 

@@ -326,7 +326,8 @@ export class KafkaRunner {
     // commits early, after IDLE_COMMIT_MS, so a quiet pipeline's offsets do not trail.
     const quiet = this.v2 && n === 0 && now - this.lastCommit >= QUIET_COMMIT_MS
     if (this.sinceCommit > 0 && !this.committing && (due || quiet || (idle && now - this.lastCommit >= IDLE_COMMIT_MS))) {
-      if (this.v2) this.startCommit()
+      // Exactly-once v1 commits each task's transaction with the loop stopped.
+      if (this.v2 || !this.exactlyOnce) this.startCommit()
       else await this.commit()
       stats.commits++
     }
@@ -377,13 +378,16 @@ export class KafkaRunner {
   }
 
   /**
-   * exactly_once_v2: starts a commit and lets the loop go on processing while it is written, as
-   * a commit mostly waits for Kafka (the sends in flight, the changelog tail, the offsets and
-   * EndTxn: 75 ms of the 95 ms of a commit in the bench topology, issue 9). What the tasks do
-   * meanwhile is outside it: the positions, state, changelog records and outputs it writes are
-   * those of the moment it began (Task.commit and KafkaApp take them before their first await),
-   * outputs produced meanwhile wait for the next transaction (AppTransaction), and the records
-   * of ours it makes readable are those written before it (InFlightTimes.commitMark). No
+   * exactly_once_v2 and at-least-once: starts a commit and lets the loop go on processing while
+   * it is written, as a commit mostly waits for Kafka (v2: the sends in flight, the changelog
+   * tail, the offsets and EndTxn, 75 ms of the 95 ms of a commit in the bench topology, issue 9;
+   * at-least-once: the outputs' acknowledgements, the changelog records, the offsets). What the
+   * tasks do meanwhile is outside it: the positions, state, changelog records and outputs it
+   * writes are those of the moment it began (Task.commit and KafkaApp take them before their
+   * first await; at-least-once, the group offsets are those positions, and KafkaSink.flush waits
+   * for the outputs produced before it only), outputs produced meanwhile wait for the next
+   * transaction (AppTransaction), and the records of ours it makes readable are those written
+   * before it (InFlightTimes.commitMark). No
    * assignment is applied and no other commit starts until it has ended; a failure is thrown by
    * the loop's next turn, after which every task goes back to its last commit, as for any Kafka
    * failure.
@@ -412,7 +416,8 @@ export class KafkaRunner {
 
   /**
    * The commit, in order:
-   * 1. outputs: at-least-once, every output sent so far is acknowledged (idempotent producer);
+   * 1. outputs: at-least-once, every output produced before the commit began is acknowledged
+   *    (idempotent producer);
    * 2. per task, all tasks at once: its changelog records are produced and acknowledged
    *    (at-least-once), or its outputs, changelog records and input offsets are committed in one
    *    transaction (exactly-once); then its local state (with positions and time) is written
@@ -441,6 +446,8 @@ export class KafkaRunner {
     // await): the loop may process on while it is written (startCommit).
     const covered = this.sinceCommit
     const marks = this.v2 ? this.apps.map((a) => a.inFlight.commitMark()) : []
+    // At-least-once: the group offsets are the positions the tasks' state is committed with.
+    const positions = this.exactlyOnce ? [] : this.apps.map((a) => new Map(a.app.tasks.map((t) => [t, new Map(t.positions)])))
     const jobs: Array<Promise<void>> = []
     for (const a of this.apps) {
       for (const t of [...a.app.tasks]) {
@@ -450,7 +457,7 @@ export class KafkaRunner {
     // Every task's commit settles before a failure is handled, so none is still writing then.
     const failed = (await Promise.allSettled(jobs)).find((r) => r.status === 'rejected')
     if (failed) throw failed.reason
-    for (const a of this.apps) await a.commitOffsets()
+    for (const [i, a] of this.apps.entries()) await a.commitOffsets(positions[i])
     // Every record of ours written so far is committed: a commit cannot make them readable any
     // sooner (the 'in-flight' commit trigger), and they are no longer discarded with their task.
     if (this.v2) this.apps.forEach((a, i) => a.inFlight.transactionCommitted(marks[i]))

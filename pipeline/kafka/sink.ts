@@ -101,6 +101,15 @@ export class KafkaSink {
    */
   private readonly appIds = new Map<string, string>()
   private outbox: OutRecord[] = []
+  /**
+   * At-least-once: the number of each queued output in the order outputs were pushed (parallel
+   * to `outbox`), the next number, and the number of the first output of the send in flight. A
+   * commit waits for the outputs pushed before it began, not for those pushed while it is
+   * written (see {@link KafkaSink.flush}).
+   */
+  private outboxSeq: number[] = []
+  private pushed = 0
+  private sendingFrom = Number.POSITIVE_INFINITY
   private readonly outboxes = new Map<string, OutRecord[]>()
   /** At-least-once: the send in flight, if any; outputs queued meanwhile go out in the next one. */
   private sending: Promise<void> | null = null
@@ -177,6 +186,8 @@ export class KafkaSink {
       return
     }
     this.outboxes.delete(owner)
+    const seq = this.outboxSeq
+    this.outboxSeq = seq.filter((_, i) => this.outbox[i]?.owner !== owner)
     this.outbox = this.outbox.filter((r) => r.owner !== owner)
     const p = this.transactional.get(owner)
     this.transactional.delete(owner)
@@ -193,6 +204,7 @@ export class KafkaSink {
     this.buffered++
     if (!this.opts.exactlyOnce) {
       this.outbox.push(record)
+      this.outboxSeq.push(this.pushed++)
       return
     }
     // exactly_once_v2 before the app's producer is (re)opened: kept for it (openApp).
@@ -234,10 +246,15 @@ export class KafkaSink {
     // At most OUTPUTS_PER_BATCH per send: kafkajs groups a send's messages by partition in time
     // quadratic in their number (groupMessagesPerPartition copies the array at every message).
     let batch = this.outbox
+    this.sendingFrom = this.outboxSeq[0] as number
     if (batch.length > OUTPUTS_PER_BATCH) {
       this.outbox = batch.slice(OUTPUTS_PER_BATCH)
+      this.outboxSeq = this.outboxSeq.slice(OUTPUTS_PER_BATCH)
       batch = batch.slice(0, OUTPUTS_PER_BATCH)
-    } else this.outbox = []
+    } else {
+      this.outbox = []
+      this.outboxSeq = []
+    }
     const producer = this.shared
     const generation = this.generation
     // Outputs: no changelog offsets to count.
@@ -247,6 +264,7 @@ export class KafkaSink {
         this.buffered -= batch.length
         this.opts.metrics?.produced.inc({ app, kind: 'output' }, batch.length)
         this.sending = null
+        this.sendingFrom = Number.POSITIVE_INFINITY
         this.dispatch(app)
       },
       (err: unknown) => {
@@ -279,27 +297,38 @@ export class KafkaSink {
     this.throwIfFailed()
   }
 
-  /** At-least-once: sends what is queued and waits until every output is acknowledged. */
-  async flush(app: string): Promise<void> {
+  /**
+   * At-least-once: sends what is queued and waits until every output pushed before `mark` (the
+   * number of outputs pushed by then; default: now) is acknowledged. Outputs are sent in the order they
+   * were pushed, so the ones pushed after the mark (the loop processes while a commit is written,
+   * KafkaRunner.startCommit) are not waited for: a commit that chased them ended only when the
+   * loop paused, and at a steady rate that is when the outputs stop.
+   */
+  async flush(app: string, mark = this.pushed): Promise<void> {
     this.dispatch(app)
-    // Every caller waits for everything in flight, also what another caller dispatched.
-    while (this.sending) {
+    while (Math.min(this.sending ? this.sendingFrom : Number.POSITIVE_INFINITY, this.outboxSeq[0] ?? Number.POSITIVE_INFINITY) < mark) {
+      this.throwIfFailed()
+      // Every caller waits for what it needs in flight, also what another caller dispatched.
+      if (!this.sending) this.dispatch(app)
+      if (!this.sending) throw new HermesError('IO_ERROR', 'outputs to acknowledge and no producer to send them (reset under way)')
       await this.sending
-      this.dispatch(app)
     }
     this.throwIfFailed()
   }
 
   /**
-   * Commit step of one task, before its local state is written. At-least-once: all outputs are
-   * acknowledged, then the changelog records are sent and acknowledged. Exactly-once: the task's
-   * outputs, changelog records and input offsets are committed in one transaction. Resolves with
-   * the changelog offsets written (one past the last record per topic).
+   * Commit step of one task, before its local state is written. At-least-once: the outputs
+   * pushed before it was called are acknowledged, then the changelog records are sent and
+   * acknowledged. Exactly-once: the task's outputs, changelog records and input offsets are
+   * committed in one transaction. Resolves with the changelog offsets written (one past the last
+   * record per topic).
    */
   async commitTask(app: string, owner: string, partition: number, records: ChangelogRecord[], input: InputOffsets): Promise<ChangelogOffsets> {
     const changelog: OutRecord[] = records.map((r) => ({ owner, topic: r.topic, partition, key: r.key, value: r.value, timestamp: 0 }))
     if (!this.opts.exactlyOnce) {
-      await this.flush(app)
+      // Taken before the first await, with the task's state and positions (Task.commit): the
+      // outputs of what this commit covers, not those the loop produces while it is written.
+      await this.flush(app, this.pushed)
       if (changelog.length === 0 || !this.shared) return {}
       const out = await this.sendInRounds(this.shared, changelog)
       this.opts.metrics?.produced.inc({ app, kind: 'changelog' }, changelog.length)
@@ -376,6 +405,8 @@ export class KafkaSink {
    */
   async reset(): Promise<void> {
     this.outbox = []
+    this.outboxSeq = []
+    this.sendingFrom = Number.POSITIVE_INFINITY
     this.outboxes.clear()
     this.sending = null
     this.generation++
