@@ -5,6 +5,7 @@
  * Streams ratio per guarantee and figure, and writes every run to a JSON file.
  *
  *   npx tsx bench/peer/compare.ts [--runs 3] [--events 200000] [--rate 2000] [--seconds 20]
+ *     [--warmup-seconds 5] (latency: counted from readiness after this warm-up; 0: the earlier bench)
  *     [--only exactly_once,hermes,throughput,...] [--brokers 127.0.0.1:9092] [--out FILE]
  *     [--peer-linger-ms N] [--java-opts "-Xmx1g"] [--keep-topics]
  *   npx tsx bench/peer/compare.ts --table FILE   (the table of a saved comparison, finished or not)
@@ -43,6 +44,7 @@ const { values: args } = parseArgs({
     events: { type: 'string', default: '200000' },
     rate: { type: 'string', default: '2000' },
     seconds: { type: 'string', default: '20' },
+    'warmup-seconds': { type: 'string', default: '5' },
     only: { type: 'string', default: '' },
     brokers: { type: 'string', default: '127.0.0.1:9092' },
     out: { type: 'string' },
@@ -63,6 +65,8 @@ const RUNS = positive('runs', args.runs)
 const EVENTS = positive('events', args.events)
 positive('rate', args.rate)
 positive('seconds', args.seconds)
+const warmup = Number(args['warmup-seconds'])
+if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`--warmup-seconds must be a whole number of seconds, got ${JSON.stringify(args['warmup-seconds'])}`)
 const only = parseOnly(args.only ?? '')
 const id = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`
 const outFile = args.out ?? join(here, 'results', `compare-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
@@ -96,13 +100,13 @@ const records: RunRecord[] = []
 const failures: Array<{ run: number; engine: Engine; guarantee: Guarantee; exitCode: number }> = []
 const timeline: Array<{ run: number; engine: Engine; guarantee: Guarantee; seconds: number; loadBefore: number; loadAfter: number }> = []
 const input = `bench-peer-in-${id}`
-const common = ['--events', String(EVENTS), '--rate', args.rate as string, '--seconds', args.seconds as string, '--brokers', args.brokers as string, '--measure', only.measurements.join(',')]
+const common = ['--events', String(EVENTS), '--rate', args.rate as string, '--seconds', args.seconds as string, '--warmup-seconds', String(warmup), '--brokers', args.brokers as string, '--measure', only.measurements.join(',')]
 const startedAt = new Date().toISOString()
 
 /** Writes every run so far, with the summary and the noise indicators, to the JSON file; returns the table. */
 function save(): string {
   const rows = summarize(records)
-  const options = { runs: RUNS, events: EVENTS, rate: Number(args.rate), seconds: Number(args.seconds), only, peerLingerMs: args['peer-linger-ms'] ?? null, javaOpts: args['java-opts'] }
+  const options = { runs: RUNS, events: EVENTS, rate: Number(args.rate), seconds: Number(args.seconds), warmupSeconds: warmup, only, peerLingerMs: args['peer-linger-ms'] ?? null, javaOpts: args['java-opts'] }
   const host = { cpus: cpus().length, node: process.version }
   const summary = rows.map((r) => ({ guarantee: r.guarantee, figure: r.figure.label, unit: r.figure.unit, hermes: r.hermes, kafkaStreams: r.kafkaStreams, hermesMedian: r.hermesMedian, kafkaStreamsMedian: r.kafkaStreamsMedian, ratio: r.ratio }))
   mkdirSync(dirname(outFile), { recursive: true })
