@@ -237,9 +237,9 @@ export function scoreCandidate(options: {
 }): Scored {
   const { model, names, dims } = options
   const features = names.map((n) => featureIndex(n, dims))
-  const level = levelNames(options.materialId).map((n) => featureIndex(n, dims))
+  const level = levelIndices(options.materialId, dims)
   const offset = round(logit(options.priorMean))
-  const pushIdx = [0, 1, 2, 3].map((n) => featureIndex(pushesFeature(n), dims))
+  const pushIdx = pushIndices(dims)
   if (!model) {
     const byPushes = pushIdx.map(() => round(options.materialMean))
     return { score: options.materialScore, expectedCtr: options.materialMean, model: { features, level, offset, byPushes, pushFeatures: pushIdx, explain: [] } }
@@ -282,17 +282,64 @@ export function unlearnedAgeShare(model: Model, input: Pick<FeatureInput, 'mater
   return Math.max(0, Math.min(1, share))
 }
 
-/** The (at most three) active features with the largest absolute weights, largest first. */
+/**
+ * The feature indices of the pushes features (0, 1, 2, 3+) and of a material's level features,
+ * by `dims` (and material): the same for every candidate, so hashed once, not per candidate and
+ * material scored (docs/performance.md, "Decision flow embedded, sixth round"). Frozen: they are
+ * shared by every score and the decisions and examples that carry them.
+ */
+const pushIndexCache = new Map<number, readonly number[]>()
+const levelIndexCache = new Map<number, Map<string, readonly number[]>>()
+/** Materials whose level indices are kept per `dims`; past it the cache starts over (materials come and go). */
+const LEVEL_CACHE_MAX = 10_000
+
+function pushIndices(dims: number): number[] {
+  let idx = pushIndexCache.get(dims)
+  if (idx === undefined) {
+    idx = Object.freeze([0, 1, 2, 3].map((n) => featureIndex(pushesFeature(n), dims)))
+    pushIndexCache.set(dims, idx)
+  }
+  return idx as number[]
+}
+
+function levelIndices(materialId: string, dims: number): number[] {
+  let byMaterial = levelIndexCache.get(dims)
+  if (byMaterial === undefined) levelIndexCache.set(dims, (byMaterial = new Map()))
+  let idx = byMaterial.get(materialId)
+  if (idx === undefined) {
+    if (byMaterial.size >= LEVEL_CACHE_MAX) byMaterial.clear()
+    idx = Object.freeze(levelNames(materialId).map((n) => featureIndex(n, dims)))
+    byMaterial.set(materialId, idx)
+  }
+  return idx as number[]
+}
+
+/** Whether explanation `a` ranks before `b`: the larger absolute weight, then the feature name. */
+function explainsBefore(a: FeatureWeight, b: FeatureWeight): boolean {
+  return (Math.abs(b.weight) - Math.abs(a.weight) || (a.feature < b.feature ? -1 : 1)) < 0
+}
+
+/**
+ * The (at most three) active features with the largest absolute weights, largest first (ties:
+ * by name). A feature index seen before (two names hashed to one weight) counts once, under its
+ * first name. Kept in place as the three best so far, with no set, closure or sort per call:
+ * this runs for every material of every candidate.
+ */
 function explain(model: Model, names: readonly string[], features: readonly number[]): FeatureWeight[] {
   const out: FeatureWeight[] = []
-  const seen = new Set<number>()
-  features.forEach((i, k) => {
+  next: for (let k = 0; k < features.length; k++) {
+    const i = features[k] as number
+    for (let j = 0; j < k; j++) if (features[j] === i) continue next
     const w = model.mean[i] as number
-    if (seen.has(i) || Math.abs(w) < 1e-4) return
-    seen.add(i)
-    out.push({ feature: names[k] as string, weight: round(w) })
-  })
-  return out.sort((a, b) => Math.abs(b.weight) - Math.abs(a.weight) || (a.feature < b.feature ? -1 : 1)).slice(0, 3)
+    if (Math.abs(w) < 1e-4) continue
+    const fw: FeatureWeight = { feature: names[k] as string, weight: round(w) }
+    let at = out.length
+    while (at > 0 && explainsBefore(fw, out[at - 1] as FeatureWeight)) at--
+    if (at >= 3) continue
+    out.splice(at, 0, fw)
+    if (out.length > 3) out.length = 3
+  }
+  return out
 }
 
 /** The expected click rate of a scored choice with `pushes` in the last 24 hours (the send-time view). */

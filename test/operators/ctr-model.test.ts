@@ -232,3 +232,57 @@ describe('click model in the decision flow', () => {
     expect(await run()).toBe(first)
   })
 })
+
+describe('a scored candidate\'s explanation and feature indices', () => {
+  /** The explanation as it was computed before the sixth round: every active feature, sorted, the first three. */
+  const sortedExplain = (model: Model, names: readonly string[]) => {
+    const features = names.map((n) => featureIndex(n, model.dims))
+    const out: Array<{ feature: string; weight: number }> = []
+    const seen = new Set<number>()
+    features.forEach((i, k) => {
+      const w = model.mean[i] as number
+      if (seen.has(i) || Math.abs(w) < 1e-4) return
+      seen.add(i)
+      out.push({ feature: names[k] as string, weight: Math.round(w * 1e6) / 1e6 })
+    })
+    return out.sort((a, b) => Math.abs(b.weight) - Math.abs(a.weight) || (a.feature < b.feature ? -1 : 1)).slice(0, 3)
+  }
+
+  it('names the three largest active weights, ties by name, a hashed-together index once, as a full sort did', () => {
+    // 16 weights for about 20 names: names share indices; weights drawn from a few values, so
+    // equal absolute weights (ties, of either sign) and inactive ones (below 1e-4) are common.
+    const dims = 16
+    const rand = seededRandom('explain')
+    const values = [0, 5e-5, 0.25, -0.25, 0.5, -0.75, 0.75, 1.5]
+    let compared = 0
+    for (let round = 0; round < 300; round++) {
+      const mean = new Float64Array(dims).map(() => values[Math.floor(rand() * values.length)] as number)
+      const model: Model = { dims, examples: 1, center: 0, mean, variance: new Float64Array(dims).fill(1) }
+      const names = Array.from({ length: 1 + Math.floor(rand() * 20) }, (_, i) => `f${Math.floor(rand() * 40)}=${i % 3}`)
+      const got = scoreCandidate({ model, names, dims, materialId: 'm1', priorMean: 0.05, materialMean: 0.05, materialScore: 0.05, policy: 'greedy', seed: 's', ucbAlpha: 0 }).model.explain
+      expect(got).toEqual(sortedExplain(model, names))
+      compared += got.length
+    }
+    // Not all empty: the comparison saw explanations of every length.
+    expect(compared).toBeGreaterThan(300)
+  })
+
+  it('gives every candidate the same pushes and level indices, hashed from their names, and refuses to have them changed', () => {
+    const score = (materialId: string) =>
+      scoreCandidate({ model: null, names: ['task=t1'], dims: DIMS, materialId, priorMean: 0.05, materialMean: 0.05, materialScore: 0.05, policy: 'greedy', seed: 's', ucbAlpha: 0 }).model
+    const a = score('m1')
+    const b = score('m2')
+    expect(a.pushFeatures).toEqual(['pushes24h=0', 'pushes24h=1', 'pushes24h=2', 'pushes24h=3+'].map((n) => featureIndex(n, DIMS)))
+    expect(b.pushFeatures).toEqual(a.pushFeatures)
+    expect(a.level).toEqual(levelNames('m1').map((n) => featureIndex(n, DIMS)))
+    expect(b.level).toEqual(levelNames('m2').map((n) => featureIndex(n, DIMS)))
+    // Another feature space hashes again.
+    const small = scoreCandidate({ model: null, names: ['task=t1'], dims: 8, materialId: 'm1', priorMean: 0.05, materialMean: 0.05, materialScore: 0.05, policy: 'greedy', seed: 's', ucbAlpha: 0 }).model
+    expect(small.level).toEqual(levelNames('m1').map((n) => featureIndex(n, 8)))
+    // Shared by every score (and the decisions carrying them): a change would be everyone's.
+    expect(() => (a.level as number[]).push(1)).toThrow(TypeError)
+    expect(() => {
+      ;(a.pushFeatures as number[])[0] = 1
+    }).toThrow(TypeError)
+  })
+})
