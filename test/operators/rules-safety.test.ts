@@ -139,3 +139,23 @@ describe('JsonLogic rules cannot reach code or globals', () => {
     await d.close()
   })
 })
+
+describe('the data a rule reads', () => {
+  it('is a copy of every own field, in order, nested, into objects without a prototype, a "__proto__" field kept as a field', () => {
+    const event = JSON.parse('{"type":"view","attrs":{"b":2,"__proto__":{"polluted":"yes"},"a":[1,{"x":null}]},"ts":5}') as { [k: string]: unknown }
+    const copied = ruleData({ event, user: { segments: ['vip'] } })
+    const data = copied.data as { event: { [k: string]: unknown }; user: { segments: string[] } }
+    expect(Object.getPrototypeOf(data)).toBeNull()
+    expect(Object.getPrototypeOf(data.event)).toBeNull()
+    const attrs = data.event.attrs as { [k: string]: unknown }
+    expect(Object.getPrototypeOf(attrs)).toBeNull()
+    expect(Object.keys(data.event)).toEqual(['type', 'attrs', 'ts'])
+    expect(Object.keys(attrs)).toEqual(['b', '__proto__', 'a'])
+    expect(Object.hasOwn(attrs, '__proto__')).toBe(true)
+    expect(JSON.stringify(data)).toBe(JSON.stringify({ event, user: { segments: ['vip'] } }))
+    // A copy, not the event itself: what a rule does to it never reaches the event.
+    expect(data.event).not.toBe(event)
+    expect(attrs.a).not.toBe((event.attrs as { a: unknown }).a)
+    expect(({} as { polluted?: unknown }).polluted).toBeUndefined()
+  })
+})
