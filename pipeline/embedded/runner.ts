@@ -88,11 +88,22 @@ export class EmbeddedRunner {
    */
   private readonly inputs: InputView<Task> = {
     pending: (task, tp) => {
-      const c = this.keyedCursors.get(task)?.get(tp)
+      // Asked for each input of a task in turn, for every task whose time may move, after every
+      // record: the task's cursors are looked up once per run of questions about it.
+      if (task !== this.pendingTask) {
+        const mine = this.keyedCursors.get(task)
+        if (mine === undefined) return Infinity
+        this.pendingTask = task
+        this.pendingCursors = mine
+      }
+      const c = (this.pendingCursors as Map<string, Cursor>).get(tp)
       return c?.inHeap ? c.headTs : Infinity
     },
     behind: () => false,
   }
+  /** The task {@link inputs} last answered for, and its keyed cursors (fixed once the runner is open). */
+  private pendingTask: Task | undefined
+  private pendingCursors: Map<string, Cursor> | undefined
   private stopRequested = false
   private unsubscribe: () => void = () => {}
   private lastCommit = 0
