@@ -144,6 +144,7 @@ describe('the data a rule reads', () => {
   it('is a copy of every own field, in order, nested, into objects without a prototype, a "__proto__" field kept as a field', () => {
     const event = JSON.parse('{"type":"view","attrs":{"b":2,"__proto__":{"polluted":"yes"},"a":[1,{"x":null}]},"ts":5}') as { [k: string]: unknown }
     const copied = ruleData({ event, user: { segments: ['vip'] } })
+    if (!('data' in copied)) throw new Error(`not copied: ${copied.error}`)
     const data = copied.data as { event: { [k: string]: unknown }; user: { segments: string[] } }
     expect(Object.getPrototypeOf(data)).toBeNull()
     expect(Object.getPrototypeOf(data.event)).toBeNull()
