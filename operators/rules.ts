@@ -80,7 +80,8 @@ export function safeData(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(safeData)
   const out = Object.create(null) as { [k: string]: unknown }
   // By own keys, not Object.entries: the same fields in the same order without a [key, value]
-  // array per field (run for every event a rule reads; docs/performance.md, "sixth round").
+  // array per field (run for every event a rule reads; docs/performance.md, "Decision flow
+  // embedded, sixth round").
   const keys = Object.keys(value)
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i] as string
