@@ -101,17 +101,12 @@ export class InFlightTimes {
   }
 
   /**
-   * exactly_once_v2: the transaction holding every record of ours written so far (or up to
-   * `mark`, taken when its commit began) committed; they
+   * exactly_once_v2: the transaction holding the records of ours written up to `mark` (taken when
+   * its commit began; what was written since is in the next transaction) committed; they
    * are readable (read_committed) once the partition's last stable offset passes them, which an
    * open transaction of another producer on the partition may hold back.
    */
-  transactionCommitted(mark?: CommitMark): void {
-    if (!mark) {
-      this.sinceCommit = 0
-      for (const q of this.clocks.values()) q.committed = q.at.length - q.head
-      return
-    }
+  transactionCommitted(mark: CommitMark): void {
     // Written after the mark: in the next transaction. Arrived meanwhile: committed earlier
     // (nothing of an open transaction is readable), which `arrived` took off `committed` first.
     this.sinceCommit = Math.max(0, this.sinceCommit - mark.total)

@@ -446,7 +446,7 @@ export class KafkaRunner {
     // What this commit covers, taken with the tasks' own part (synchronous up to their first
     // await): the loop may process on while it is written (startCommit).
     const covered = this.sinceCommit
-    const marks = this.v2 ? this.apps.map((a) => a.inFlight.commitMark()) : []
+    const marks = this.v2 ? this.apps.map((a) => [a, a.inFlight.commitMark()] as const) : null
     // At-least-once: the group offsets are the positions the tasks' state is committed with.
     const positions = this.exactlyOnce ? [] : this.apps.map((a) => new Map(a.app.tasks.map((t) => [t, new Map(t.positions)])))
     const jobs: Array<Promise<void>> = []
@@ -459,9 +459,10 @@ export class KafkaRunner {
     const failed = (await Promise.allSettled(jobs)).find((r) => r.status === 'rejected')
     if (failed) throw failed.reason
     for (const [i, a] of this.apps.entries()) await a.commitOffsets(positions[i])
-    // Every record of ours written so far is committed: a commit cannot make them readable any
-    // sooner (the 'in-flight' commit trigger), and they are no longer discarded with their task.
-    if (this.v2) this.apps.forEach((a, i) => a.inFlight.transactionCommitted(marks[i]))
+    // Every record of ours written before the commit began is committed: a commit cannot make
+    // them readable any sooner (the 'in-flight' commit trigger), and they are no longer discarded
+    // with their task.
+    if (marks) for (const [a, mark] of marks) a.inFlight.transactionCommitted(mark)
     this.sinceCommit = Math.max(0, this.sinceCommit - covered)
     this.lastCommit = this.clock()
     this.updateMetrics((performance.now() - t0) / 1000)

@@ -88,7 +88,7 @@ describe('InFlightTimes', () => {
     f.add('rep:0', 50)
     f.add('rep:1', 70)
     expect(f.uncommitted()).toBe(2)
-    f.transactionCommitted()
+    f.transactionCommitted(f.commitMark())
     expect(f.uncommitted()).toBe(0)
     f.add('rep:0', 10)
     expect(f.uncommitted()).toBe(1)
@@ -103,7 +103,7 @@ describe('InFlightTimes', () => {
     const f = new InFlightTimes()
     f.ordered = true
     f.add('rep:0', 50, 50, 'app/0_0')
-    f.transactionCommitted()
+    f.transactionCommitted(f.commitMark())
     f.add('rep:0', 60, 60, 'app/0_0')
     f.add('rep:1', 10, 10, 'app/0_0')
     const mark = f.commitMark()
@@ -126,7 +126,7 @@ describe('InFlightTimes', () => {
     const f = new InFlightTimes()
     f.ordered = true
     f.add('rep:0', 50, 50, 'app/0_0')
-    f.transactionCommitted()
+    f.transactionCommitted(f.commitMark())
     f.add('rep:0', 20, 20, 'app/0_0')
     f.add('rep:0', 60, 60, 'app/0_1')
     f.add('rep:1', 10, 10, 'app/0_0')
