@@ -1,32 +1,13 @@
-import type { Kafka, RecordMetadata } from 'kafkajs'
 import { describe, expect, it } from 'vitest'
 import { createLogger } from '../../pipeline/observability/logger.ts'
 import { KafkaSink, OUTPUTS_PER_BATCH } from '../../pipeline/kafka/sink.ts'
 import type { OutRecord } from '../../pipeline/kafka/sink.ts'
+import { fakeKafka } from './fake-producer.ts'
+import type { PendingSend } from './fake-producer.ts'
 
 // At-least-once outputs (issue 9): one send at a time, and what is queued while it is in flight
 // goes out as one send once it is acknowledged. A fake kafkajs producer whose sends the test
 // acknowledges by hand; no broker.
-
-interface PendingSend {
-  values: string[]
-  ack: () => void
-  fail: (err: Error) => void
-}
-
-function fakeKafka(): { kafka: Kafka; sends: PendingSend[] } {
-  const sends: PendingSend[] = []
-  const producer = {
-    connect: async () => {},
-    disconnect: async () => {},
-    sendBatch: ({ topicMessages }: { topicMessages: Array<{ messages: Array<{ value: Buffer | null }> }> }) =>
-      new Promise<RecordMetadata[]>((resolve, reject) => {
-        const values = topicMessages.flatMap((t) => t.messages.map((m) => String(m.value)))
-        sends.push({ values, ack: () => resolve([]), fail: reject })
-      }),
-  }
-  return { kafka: { producer: () => producer } as unknown as Kafka, sends }
-}
 
 const out = (v: string): OutRecord => ({ owner: 'app/0_0', topic: 'out', partition: 0, key: 'k', value: Buffer.from(v), timestamp: 1 })
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r))

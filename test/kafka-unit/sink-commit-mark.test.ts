@@ -1,33 +1,14 @@
-import type { Kafka, RecordMetadata } from 'kafkajs'
 import { describe, expect, it } from 'vitest'
 import { createLogger } from '../../pipeline/observability/logger.ts'
 import { KafkaSink } from '../../pipeline/kafka/sink.ts'
 import type { OutRecord } from '../../pipeline/kafka/sink.ts'
+import { fakeKafka } from './fake-producer.ts'
+import type { PendingSend } from './fake-producer.ts'
 
 // At-least-once, the loop processes while a commit is written (KafkaRunner.startCommit): a
 // task's commit step waits for the outputs produced before it began, and no longer for those the
 // loop produces meanwhile, which at a steady rate never stop (issue 9, latency at 10k events/s).
 // A fake kafkajs producer whose sends the test acknowledges by hand; no broker.
-
-interface PendingSend {
-  values: string[]
-  ack: () => void
-  fail: (err: Error) => void
-}
-
-function fakeKafka(): { kafka: Kafka; sends: PendingSend[] } {
-  const sends: PendingSend[] = []
-  const producer = {
-    connect: async () => {},
-    disconnect: async () => {},
-    sendBatch: ({ topicMessages }: { topicMessages: Array<{ messages: Array<{ value: Buffer | null }> }> }) =>
-      new Promise<RecordMetadata[]>((resolve, reject) => {
-        const values = topicMessages.flatMap((t) => t.messages.map((m) => String(m.value)))
-        sends.push({ values, ack: () => resolve([]), fail: reject })
-      }),
-  }
-  return { kafka: { producer: () => producer } as unknown as Kafka, sends }
-}
 
 const out = (v: string, owner = 'app/0_0'): OutRecord => ({ owner, topic: 'out', partition: 0, key: 'k', value: Buffer.from(v), timestamp: 1 })
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r))
